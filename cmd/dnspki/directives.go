@@ -1,0 +1,73 @@
+package main
+
+import (
+	// Stock CoreDNS plugins an authoritative deployment uses. Never import
+	// github.com/coredns/coredns/core/plugin: it pulls in every plugin.
+	_ "github.com/coredns/caddy/onevent"
+	_ "github.com/coredns/coredns/plugin/acl"
+	_ "github.com/coredns/coredns/plugin/any"
+	_ "github.com/coredns/coredns/plugin/bind"
+	_ "github.com/coredns/coredns/plugin/bufsize"
+	_ "github.com/coredns/coredns/plugin/cache"
+	_ "github.com/coredns/coredns/plugin/cancel"
+	_ "github.com/coredns/coredns/plugin/chaos"
+	_ "github.com/coredns/coredns/plugin/debug"
+	_ "github.com/coredns/coredns/plugin/errors"
+	_ "github.com/coredns/coredns/plugin/health"
+	_ "github.com/coredns/coredns/plugin/log"
+	_ "github.com/coredns/coredns/plugin/metadata"
+	_ "github.com/coredns/coredns/plugin/metrics"
+	_ "github.com/coredns/coredns/plugin/minimal"
+	_ "github.com/coredns/coredns/plugin/nsid"
+	_ "github.com/coredns/coredns/plugin/pprof"
+	_ "github.com/coredns/coredns/plugin/ready"
+	_ "github.com/coredns/coredns/plugin/reload"
+	_ "github.com/coredns/coredns/plugin/root"
+	_ "github.com/coredns/coredns/plugin/timeouts"
+	_ "github.com/coredns/coredns/plugin/transfer"
+	_ "github.com/coredns/coredns/plugin/tsig"
+	_ "github.com/coredns/coredns/plugin/view"
+	_ "github.com/coredns/coredns/plugin/whoami"
+
+	// dnspki plugins.
+	_ "github.com/dnspki/dnspki/plugin/authzone"
+)
+
+// directives is the order of the plugin chain (and of setup). A query passes
+// the plugins in this order; a plugin that is not used in a server block is
+// skipped. dnspki's record sources and signer bind to authzone's zones, so
+// their setup must run in the same configuration, wherever they sit here.
+var directives = []string{
+	"root",
+	"metadata",
+	"cancel",
+	"timeouts",
+	"reload",
+	"nsid",
+	"bufsize",
+	"bind",
+	"debug",
+	"ready",
+	"health",
+	"pprof",
+	"prometheus",
+	"errors",
+	"log",
+	"horizon", // dnspki: split-horizon view selection
+	"any",
+	"chaos",
+	"tsig",
+	"acl",
+	"minimal",
+	"cache",
+	"acmechallenge", // dnspki: RFC 2136 UPDATE of _acme-challenge, HTTP API
+	"dnspersist",    // dnspki: _validation-persist and CAA
+	"tlsa",          // dnspki: TLSA from certificate files
+	"certs",         // dnspki: ACME client
+	"onlinesign",    // dnspki: online DNSSEC signing
+	"transfer",
+	"authzone", // dnspki: the zones and their model
+	"whoami",
+	"view",
+	"on",
+}

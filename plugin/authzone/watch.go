@@ -1,0 +1,126 @@
+package authzone
+
+import (
+	"crypto/sha256"
+	"io"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/fsnotify/fsnotify"
+
+	"github.com/dnspki/dnspki/plugin/pkg/zonemodel"
+)
+
+// watchedFile is one zone file feeding a source of the zone.
+type watchedFile struct {
+	spec fileSpec
+	src  *zonemodel.Source
+	sig  [32]byte // content hash of the last file read (good or bad)
+}
+
+// fileSig hashes the file's content (zero if it cannot be read).
+func fileSig(path string) [32]byte {
+	f, err := os.Open(path)
+	if err != nil {
+		return [32]byte{}
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return [32]byte{}
+	}
+	var s [32]byte
+	copy(s[:], h.Sum(nil))
+	return s
+}
+
+// watch reloads the zone's files when they change: on file system events for
+// their directories (editors and tools that replace the file by rename or
+// symlink swap included) and by polling at the reload interval.
+func (zs *zoneState) watch() {
+	var events <-chan fsnotify.Event
+	var errs <-chan error
+	if w, err := fsnotify.NewWatcher(); err == nil {
+		defer w.Close()
+		dirs := map[string]bool{}
+		for _, f := range zs.files {
+			dirs[filepath.Dir(f.spec.path)] = true
+		}
+		for d := range dirs {
+			if err := w.Add(d); err != nil {
+				log.Warningf("zone %s: watching %s: %v (polling only)", zs.zone.Origin, d, err)
+			}
+		}
+		events, errs = w.Events, w.Errors
+	} else {
+		log.Warningf("zone %s: file events unavailable: %v (polling only)", zs.zone.Origin, err)
+	}
+	var tick <-chan time.Time
+	if zs.spec.reload > 0 {
+		t := time.NewTicker(zs.spec.reload)
+		defer t.Stop()
+		tick = t.C
+	}
+	var debounce <-chan time.Time
+	for {
+		select {
+		case <-zs.done:
+			return
+		case ev := <-events:
+			for _, f := range zs.files {
+				if filepath.Dir(ev.Name) == filepath.Dir(f.spec.path) {
+					debounce = time.After(200 * time.Millisecond)
+				}
+			}
+		case err := <-errs:
+			log.Warningf("zone %s: file watcher: %v", zs.zone.Origin, err)
+		case <-debounce:
+			debounce = nil
+			zs.reloadChanged()
+		case <-tick:
+			zs.reloadChanged()
+		}
+	}
+}
+
+// reloadChanged re-reads every file whose content changed. A file that does
+// not parse or check is logged and counted; the zone keeps its last good
+// content.
+func (zs *zoneState) reloadChanged() {
+	for _, f := range zs.files {
+		sig := fileSig(f.spec.path)
+		if sig == f.sig {
+			continue
+		}
+		f.sig = sig
+		zs.reload(f)
+	}
+}
+
+func (zs *zoneState) reload(f *watchedFile) {
+	origin := zs.zone.Origin
+	zd, err := zonemodel.ReadZoneFile(f.spec.path, origin)
+	if err != nil {
+		loadErrors.WithLabelValues(origin, f.spec.path).Inc()
+		log.Errorf("zone %s: reload failed, keeping the last good zone: %v", origin, err)
+		return
+	}
+	for _, w := range zd.Warnings {
+		log.Warningf("zone %s: %s", origin, w)
+	}
+	before := map[string]uint32{}
+	for _, v := range zs.zone.Views() {
+		before[v.Name] = v.Snapshot().Serial
+	}
+	if err := f.src.Replace(nil, zd.RRs); err != nil {
+		loadErrors.WithLabelValues(origin, f.spec.path).Inc()
+		log.Errorf("zone %s: reload of %s refused, keeping the last good zone: %v", origin, f.spec.path, err)
+		return
+	}
+	for _, v := range zs.zone.Views() {
+		if s := v.Snapshot().Serial; s != before[v.Name] {
+			log.Infof("zone %s view %s: reloaded %s, serial %d -> %d", origin, v.Name, f.spec.path, before[v.Name], s)
+		}
+	}
+}

@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"sort"
 	"sync"
-	
+
 	"github.com/miekg/dns"
 )
 

@@ -178,7 +178,7 @@ func (a *AuthZone) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.Ms
 	}
 	state := request.Request{W: w, Req: r}
 	do := state.Do()
-	resp := snap.Lookup(name, q.Qtype, zonemodel.Options{DO: do, TCP: state.Proto() == "tcp"})
+	resp := snap.Lookup(name, q.Qtype, zonemodel.Options{DO: do})
 
 	m := new(dns.Msg)
 	m.SetReply(r)

@@ -66,15 +66,15 @@ type Response struct {
 
 // Options of a lookup.
 type Options struct {
-	DO  bool // the query had the DNSSEC OK bit
-	TCP bool // the query came over TCP (ANY gets the full answer there)
+	DO bool // the query had the DNSSEC OK bit
 }
 
 const maxChain = 12
 
 // Lookup answers qname/qtype from the snapshot. qname must be at or below the
 // origin (any case). The algorithm is RFC 1034 §4.3.2 with RFC 4592 wildcards,
-// RFC 6672 DNAME, RFC 6604 rcodes for chains and RFC 8482 for ANY.
+// RFC 6672 DNAME, RFC 6604 rcodes for chains, RFC 8482 for ANY and RFC 9460 additional
+// processing for SVCB/HTTPS.
 func (s *Snapshot) Lookup(qname string, qtype uint16, o Options) *Response {
 	r := &Response{Zone: s, Authoritative: true}
 	l := lookup{s: s, r: r, o: o, qtype: qtype}
@@ -192,25 +192,25 @@ func (l *lookup) follow(target string, depth int) {
 func (l *lookup) answerAt(n *Node, name, owner, ce string, depth int) {
 	r, qtype := l.r, l.qtype
 	wild := owner != ""
-	if qtype == dns.TypeANY && depth == 0 {
-		if len(n.Sets) == 0 {
+	if qtype == dns.TypeANY {
+		// RFC 8482 §4.1: one RRset stands for the node (the first by type,
+		// as Knot DNS does), over UDP and TCP alike.
+		var set *RRset
+		for _, s := range n.Sets {
+			if s.Type != dns.TypeRRSIG && s.Type != dns.TypeNSEC {
+				set = s
+				break
+			}
+		}
+		if set == nil {
 			l.nodata(n, name, ce, wild)
 			return
 		}
-		sets := n.Sets
-		if !l.o.TCP {
-			// RFC 8482 §4.1: over UDP, one RRset stands for the node.
-			sets = sets[:1]
-		}
-		for _, set := range sets {
-			if set.Type == dns.TypeRRSIG || set.Type == dns.TypeNSEC {
-				continue
-			}
-			r.Answer = append(r.Answer, Entry{Set: set, Owner: owner})
-		}
+		r.Answer = append(r.Answer, Entry{Set: set, Owner: owner})
 		if wild {
 			r.Denials = append(r.Denials, Denial{Kind: WildcardAnswer, Name: name, QType: qtype, Node: n, Closest: ce})
 		}
+		l.additional(set)
 		return
 	}
 	if set := n.Get(qtype); set != nil {
@@ -304,7 +304,7 @@ func (l *lookup) inAdditional(set *RRset) bool {
 // authoritative (not below a cut, where they would be glue of another zone).
 func (l *lookup) additional(set *RRset) {
 	switch set.Type {
-	case dns.TypeNS, dns.TypeMX, dns.TypeSRV:
+	case dns.TypeNS, dns.TypeMX, dns.TypeSRV, dns.TypeSVCB, dns.TypeHTTPS:
 	default:
 		return
 	}
@@ -317,9 +317,13 @@ func (l *lookup) additional(set *RRset) {
 			target = v.Mx
 		case *dns.SRV:
 			target = v.Target
+		case *dns.SVCB:
+			target = svcbTarget(v.Target, v.Hdr.Name)
+		case *dns.HTTPS:
+			target = svcbTarget(v.Target, v.Hdr.Name)
 		}
 		target = lower(target)
-		if !InZone(target, l.s.Origin) {
+		if target == "" || !InZone(target, l.s.Origin) {
 			continue
 		}
 		n := l.s.nodes[target]
@@ -331,6 +335,17 @@ func (l *lookup) additional(set *RRset) {
 		}
 		l.addAddresses(n)
 	}
+}
+
+// svcbTarget is the name whose addresses a SVCB/HTTPS record adds to the
+// additional section: its target. A "." target (the owner itself, RFC 9460
+// §2.5) adds nothing, as with Knot DNS: the owner's addresses are one query
+// away under the same name.
+func svcbTarget(target, owner string) string {
+	if target == "." {
+		return ""
+	}
+	return target
 }
 
 func (l *lookup) belowCut(name string) bool {

@@ -1,0 +1,345 @@
+// Package harness runs dnspki and real peer software (Knot, BIND, NSD,
+// unbound, Pebble, certbot, openssl, ...) for the end-to-end tests: it builds
+// dnspki, installs what a test needs (Debian packages, go install), picks free
+// loopback ports, starts every server with its own configuration and stops it
+// by PID when the test ends.
+package harness
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/miekg/dns"
+)
+
+// CI reports whether the tests run in CI (CI=true): nothing may be skipped there.
+func CI() bool { return os.Getenv("CI") == "true" }
+
+var (
+	rootOnce sync.Once
+	rootDir  string
+)
+
+// Root returns the repository root (the directory of go.mod).
+func Root() string {
+	rootOnce.Do(func() {
+		d, err := os.Getwd()
+		if err != nil {
+			panic(err)
+		}
+		for {
+			if _, err := os.Stat(filepath.Join(d, "go.mod")); err == nil {
+				rootDir = d
+				return
+			}
+			p := filepath.Dir(d)
+			if p == d {
+				panic("harness: go.mod not found above the working directory")
+			}
+			d = p
+		}
+	})
+	return rootDir
+}
+
+// CacheDir is where the harness keeps what it builds and installs across runs.
+func CacheDir() string {
+	d := os.Getenv("DNSPKI_TEST_CACHE")
+	if d == "" {
+		base, err := os.UserCacheDir()
+		if err != nil {
+			base = os.TempDir()
+		}
+		d = filepath.Join(base, "dnspki-test")
+	}
+	os.MkdirAll(d, 0o755)
+	return d
+}
+
+var (
+	buildOnce sync.Once
+	buildPath string
+	buildErr  error
+)
+
+// Dnspki builds ./cmd/dnspki once per test binary and returns its path.
+func Dnspki(t testing.TB) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "dnspki-bin-")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		buildPath = filepath.Join(dir, "dnspki")
+		cmd := exec.Command("go", "build", "-o", buildPath, "./cmd/dnspki")
+		cmd.Dir = Root()
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			buildErr = fmt.Errorf("go build ./cmd/dnspki: %v\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return buildPath
+}
+
+// FreePort returns a port that is free for both UDP and TCP on 127.0.0.1.
+func FreePort(t testing.TB) int {
+	t.Helper()
+	for i := 0; i < 50; i++ {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		port := l.Addr().(*net.TCPAddr).Port
+		u, err := net.ListenPacket("udp", fmt.Sprintf("127.0.0.1:%d", port))
+		l.Close()
+		if err != nil {
+			continue
+		}
+		u.Close()
+		if reserve(port) {
+			return port
+		}
+	}
+	t.Fatal("no free port")
+	return 0
+}
+
+var (
+	portsMu sync.Mutex
+	ports   = map[int]bool{}
+)
+
+// reserve keeps a port from being handed out twice by one test binary.
+func reserve(p int) bool {
+	portsMu.Lock()
+	defer portsMu.Unlock()
+	if ports[p] {
+		return false
+	}
+	ports[p] = true
+	return true
+}
+
+// Addr is "127.0.0.1:port".
+func Addr(port int) string { return fmt.Sprintf("127.0.0.1:%d", port) }
+
+// Proc is a server or client process a test started.
+type Proc struct {
+	Name string
+	Cmd  *exec.Cmd
+	Log  string // path of the combined stdout/stderr
+	done chan struct{}
+	err  error
+}
+
+// PID of the process.
+func (p *Proc) PID() int { return p.Cmd.Process.Pid }
+
+// Exited reports whether the process has ended.
+func (p *Proc) Exited() bool {
+	select {
+	case <-p.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// Output returns what the process printed so far.
+func (p *Proc) Output() string {
+	b, _ := os.ReadFile(p.Log)
+	return string(b)
+}
+
+// Wait waits up to d for the process to end and returns its error.
+func (p *Proc) Wait(d time.Duration) (error, bool) {
+	select {
+	case <-p.done:
+		return p.err, true
+	case <-time.After(d):
+		return nil, false
+	}
+}
+
+// Stop ends the process by its PID: SIGTERM, then SIGKILL after 5 s.
+func (p *Proc) Stop() {
+	if p.Exited() {
+		return
+	}
+	syscall.Kill(p.PID(), syscall.SIGTERM)
+	select {
+	case <-p.done:
+	case <-time.After(5 * time.Second):
+		syscall.Kill(p.PID(), syscall.SIGKILL)
+		<-p.done
+	}
+}
+
+// Kill ends the process with SIGKILL (a crash) and waits for it.
+func (p *Proc) Kill() {
+	if p.Exited() {
+		return
+	}
+	syscall.Kill(p.PID(), syscall.SIGKILL)
+	<-p.done
+}
+
+// Signal sends sig to the process.
+func (p *Proc) Signal(sig syscall.Signal) { syscall.Kill(p.PID(), sig) }
+
+// StartOpts tune Start.
+type StartOpts struct {
+	Dir string   // working directory
+	Env []string // extra environment
+}
+
+// Start runs a process in the background; it is stopped by PID when the test
+// ends, and its output is printed if the test failed.
+func Start(t testing.TB, name string, argv []string, o StartOpts) *Proc {
+	t.Helper()
+	logDir := t.TempDir()
+	logPath := filepath.Join(logDir, sanitize(name)+".log")
+	f, err := os.Create(logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(argv[0], argv[1:]...)
+	cmd.Dir = o.Dir
+	cmd.Env = append(os.Environ(), o.Env...)
+	cmd.Stdout, cmd.Stderr = f, f
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		f.Close()
+		t.Fatalf("starting %s: %v", name, err)
+	}
+	p := &Proc{Name: name, Cmd: cmd, Log: logPath, done: make(chan struct{})}
+	go func() {
+		p.err = cmd.Wait()
+		f.Close()
+		close(p.done)
+	}()
+	t.Cleanup(func() {
+		p.Stop()
+		if t.Failed() {
+			out := p.Output()
+			if len(out) > 20000 {
+				out = "...\n" + out[len(out)-20000:]
+			}
+			t.Logf("---- output of %s (pid %d) ----\n%s", name, p.PID(), out)
+		}
+	})
+	return p
+}
+
+func sanitize(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r == '/' || r == ' ' {
+			return '_'
+		}
+		return r
+	}, s)
+}
+
+// Run runs a command to completion (bounded by timeout) and returns its
+// combined output.
+func Run(t testing.TB, timeout time.Duration, dir string, argv ...string) (string, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
+	cmd.Dir = dir
+	var b bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &b, &b
+	err := cmd.Run()
+	if ctx.Err() != nil {
+		err = fmt.Errorf("%s: timed out after %s", argv[0], timeout)
+	}
+	return b.String(), err
+}
+
+// MustRun is Run that fails the test on error.
+func MustRun(t testing.TB, timeout time.Duration, dir string, argv ...string) string {
+	t.Helper()
+	out, err := Run(t, timeout, dir, argv...)
+	if err != nil {
+		t.Fatalf("%s: %v\n%s", strings.Join(argv, " "), err, out)
+	}
+	return out
+}
+
+// Query sends one query to addr and returns the answer. tcp selects TCP; do
+// sets EDNS0 with the DO bit (EDNS0 with bufsize 1232 is always sent).
+func Query(addr, name string, qtype uint16, tcp, do bool) (*dns.Msg, error) {
+	m := new(dns.Msg)
+	m.SetQuestion(dns.Fqdn(name), qtype)
+	m.RecursionDesired = false
+	m.SetEdns0(1232, do)
+	return Exchange(addr, m, tcp)
+}
+
+// Exchange sends m to addr over UDP or TCP with a 3 s timeout and 2 retries.
+func Exchange(addr string, m *dns.Msg, tcp bool) (*dns.Msg, error) {
+	c := &dns.Client{Timeout: 3 * time.Second}
+	if tcp {
+		c.Net = "tcp"
+	}
+	var err error
+	for i := 0; i < 3; i++ {
+		var r *dns.Msg
+		r, _, err = c.Exchange(m, addr)
+		if err == nil {
+			return r, nil
+		}
+	}
+	return nil, err
+}
+
+// WaitDNS waits until addr answers SOA for zone with NOERROR (bounded).
+func WaitDNS(t testing.TB, addr, zone string, timeout time.Duration, p *Proc) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		if p != nil && p.Exited() {
+			t.Fatalf("%s exited before answering:\n%s", p.Name, p.Output())
+		}
+		r, err := Query(addr, zone, dns.TypeSOA, false, false)
+		if err == nil && r.Rcode == dns.RcodeSuccess && len(r.Answer) > 0 {
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	out := ""
+	if p != nil {
+		out = p.Output()
+	}
+	t.Fatalf("%s did not answer SOA %s within %s\n%s", addr, zone, timeout, out)
+}
+
+// Eventually polls cond every 50 ms until it returns true or timeout passes.
+func Eventually(t testing.TB, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		if cond() {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s", timeout, what)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}

@@ -416,6 +416,7 @@ func (z *Zone) prepare(v *View, cur *Snapshot, tx *Tx) (*viewResult, error) {
 			OldSOA: cur.soa.RRs[0], NewSOA: res.snap.soa.RRs[0],
 			Del: del, Add: add, Time: time.Now(),
 		}
+		res.entry.Source = "startup"
 		if tx.src != nil {
 			res.entry.Source = tx.src.Name
 		}

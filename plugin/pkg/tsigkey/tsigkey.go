@@ -1,0 +1,346 @@
+// Package tsigkey holds TSIG keys (RFC 8945) for dnspki's plugins: parsing
+// them from the Corefile or from BIND key files (tsig-keygen output), binding
+// each key to its algorithm, registering the secrets with the DNS server, and
+// checking a request's TSIG: a request signed with a key's secret but another
+// algorithm than the key's is refused (BADKEY).
+package tsigkey
+
+import (
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"os"
+	"sort"
+	"strings"
+	"time"
+	"unicode"
+
+	"github.com/miekg/dns"
+)
+
+// Key is a TSIG key bound to its algorithm.
+type Key struct {
+	Name      string // lowercase, fully qualified
+	Algorithm string // canonical miekg/dns form, e.g. dns.HmacSHA256 ("hmac-sha256.")
+	Secret    string // base64
+}
+
+var algorithms = map[string]string{
+	"hmac-md5":                 dns.HmacMD5,
+	"hmac-md5.sig-alg.reg.int": dns.HmacMD5,
+	"hmac-sha1":                dns.HmacSHA1,
+	"hmac-sha224":              dns.HmacSHA224,
+	"hmac-sha256":              dns.HmacSHA256,
+	"hmac-sha384":              dns.HmacSHA384,
+	"hmac-sha512":              dns.HmacSHA512,
+}
+
+// Algorithm returns the canonical name of a TSIG algorithm given in any of its
+// usual spellings (case-insensitive, with or without trailing dot).
+func Algorithm(s string) (string, error) {
+	a, ok := algorithms[strings.TrimSuffix(strings.ToLower(s), ".")]
+	if !ok {
+		return "", fmt.Errorf("unknown TSIG algorithm %q (want hmac-md5, hmac-sha1, hmac-sha224, hmac-sha256, hmac-sha384 or hmac-sha512)", s)
+	}
+	return a, nil
+}
+
+// AlgorithmName is the short name of a canonical algorithm (hmac-sha256).
+func AlgorithmName(canonical string) string {
+	if canonical == dns.HmacMD5 {
+		return "hmac-md5"
+	}
+	return strings.TrimSuffix(canonical, ".")
+}
+
+// New checks and returns a key.
+func New(name, algorithm, secret string) (Key, error) {
+	if _, ok := dns.IsDomainName(name); !ok || name == "" {
+		return Key{}, fmt.Errorf("TSIG key name %q is not a domain name", name)
+	}
+	alg, err := Algorithm(algorithm)
+	if err != nil {
+		return Key{}, fmt.Errorf("key %s: %w", name, err)
+	}
+	raw, err := base64.StdEncoding.DecodeString(secret)
+	if err != nil {
+		return Key{}, fmt.Errorf("key %s: secret is not base64: %v", name, err)
+	}
+	if len(raw) == 0 {
+		return Key{}, fmt.Errorf("key %s: empty secret", name)
+	}
+	return Key{Name: strings.ToLower(dns.Fqdn(name)), Algorithm: alg, Secret: secret}, nil
+}
+
+// LoadFile reads the keys of a BIND key file:
+//
+//	key "name" { algorithm hmac-sha256; secret "base64=="; };
+func LoadFile(path string) ([]Key, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	keys, err := ParseBIND(string(b))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return keys, nil
+}
+
+// ParseBIND parses BIND named.conf key statements (comments allowed).
+func ParseBIND(text string) ([]Key, error) {
+	toks, err := tokenize(text)
+	if err != nil {
+		return nil, err
+	}
+	var keys []Key
+	i := 0
+	next := func() (string, error) {
+		if i >= len(toks) {
+			return "", errors.New("unexpected end of key file")
+		}
+		i++
+		return toks[i-1], nil
+	}
+	expect := func(want string) error {
+		t, err := next()
+		if err != nil {
+			return err
+		}
+		if t != want {
+			return fmt.Errorf("expected %q, got %q", want, t)
+		}
+		return nil
+	}
+	for i < len(toks) {
+		t, _ := next()
+		if t != "key" {
+			return nil, fmt.Errorf("expected 'key', got %q", t)
+		}
+		name, err := next()
+		if err != nil {
+			return nil, err
+		}
+		if err := expect("{"); err != nil {
+			return nil, err
+		}
+		var alg, secret string
+		for {
+			t, err := next()
+			if err != nil {
+				return nil, err
+			}
+			if t == "}" {
+				break
+			}
+			v, err := next()
+			if err != nil {
+				return nil, err
+			}
+			switch t {
+			case "algorithm":
+				alg = v
+			case "secret":
+				secret = v
+			default:
+				return nil, fmt.Errorf("key %s: unknown clause %q", name, t)
+			}
+			if err := expect(";"); err != nil {
+				return nil, err
+			}
+		}
+		if err := expect(";"); err != nil {
+			return nil, err
+		}
+		if alg == "" || secret == "" {
+			return nil, fmt.Errorf("key %s: needs both algorithm and secret", name)
+		}
+		k, err := New(name, alg, secret)
+		if err != nil {
+			return nil, err
+		}
+		keys = append(keys, k)
+	}
+	if len(keys) == 0 {
+		return nil, errors.New("no key statement")
+	}
+	return keys, nil
+}
+
+func tokenize(s string) ([]string, error) {
+	var out []string
+	for i := 0; i < len(s); {
+		c := s[i]
+		switch {
+		case unicode.IsSpace(rune(c)):
+			i++
+		case c == '#' || (c == '/' && i+1 < len(s) && s[i+1] == '/'):
+			for i < len(s) && s[i] != '\n' {
+				i++
+			}
+		case c == '/' && i+1 < len(s) && s[i+1] == '*':
+			end := strings.Index(s[i+2:], "*/")
+			if end < 0 {
+				return nil, errors.New("unterminated comment")
+			}
+			i += end + 4
+		case c == '{' || c == '}' || c == ';':
+			out = append(out, string(c))
+			i++
+		case c == '"':
+			end := strings.IndexByte(s[i+1:], '"')
+			if end < 0 {
+				return nil, errors.New("unterminated string")
+			}
+			out = append(out, s[i+1:i+1+end])
+			i += end + 2
+		default:
+			j := i
+			for j < len(s) && !unicode.IsSpace(rune(s[j])) && !strings.ContainsRune("{};\"", rune(s[j])) {
+				j++
+			}
+			out = append(out, s[i:j])
+			i = j
+		}
+	}
+	return out, nil
+}
+
+// Ring is a set of keys by name.
+type Ring struct {
+	keys map[string]Key
+}
+
+// NewRing returns an empty ring.
+func NewRing() *Ring { return &Ring{keys: map[string]Key{}} }
+
+// Add adds a key; a name can be defined once (the same definition again is
+// accepted).
+func (r *Ring) Add(k Key) error {
+	if old, ok := r.keys[k.Name]; ok && old != k {
+		return fmt.Errorf("TSIG key %s defined twice with different algorithm or secret", k.Name)
+	}
+	r.keys[k.Name] = k
+	return nil
+}
+
+// Get returns the key of that name.
+func (r *Ring) Get(name string) (Key, bool) {
+	k, ok := r.keys[strings.ToLower(dns.Fqdn(name))]
+	return k, ok
+}
+
+// Names lists the key names, sorted.
+func (r *Ring) Names() []string {
+	out := make([]string, 0, len(r.keys))
+	for n := range r.keys {
+		out = append(out, n)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// Secrets returns name → secret, the form dns.Server and dns.Client take.
+func (r *Ring) Secrets() map[string]string {
+	out := make(map[string]string, len(r.keys))
+	for n, k := range r.keys {
+		out[n] = k.Secret
+	}
+	return out
+}
+
+// Register adds the ring's secrets to the DNS server's TSIG secrets (the
+// server then verifies signed requests and signs replies). secrets is
+// dnsserver.Config.TsigSecret of the server block. A name already registered
+// with another secret is an error.
+func (r *Ring) Register(secrets map[string]string) error {
+	for n, k := range r.keys {
+		if old, ok := secrets[n]; ok && old != k.Secret {
+			return fmt.Errorf("TSIG key %s is defined elsewhere in this server block with another secret", n)
+		}
+		secrets[n] = k.Secret
+	}
+	return nil
+}
+
+// Failure is why a request's TSIG is not accepted; Rcode is the TSIG error
+// (BADKEY, BADSIG, BADTIME) for the NOTAUTH response.
+type Failure struct {
+	Rcode  int
+	Reason string
+}
+
+func (f *Failure) Error() string { return f.Reason }
+
+// Verify checks the TSIG of a request the DNS server has already verified
+// against its secrets (status is w.TsigStatus()). It returns the key when the
+// request is signed by a key of this ring, with that key's algorithm, and the
+// MAC and time check out; a Failure otherwise. A request without TSIG gives
+// (nil key, nil failure).
+func (r *Ring) Verify(req *dns.Msg, status error) (*Key, *Failure) {
+	t := req.IsTsig()
+	if t == nil {
+		return nil, nil
+	}
+	name := strings.ToLower(t.Hdr.Name)
+	k, ok := r.keys[name]
+	if !ok {
+		return nil, &Failure{dns.RcodeBadKey, fmt.Sprintf("unknown TSIG key %s", name)}
+	}
+	if !strings.EqualFold(dns.Fqdn(t.Algorithm), k.Algorithm) {
+		return nil, &Failure{dns.RcodeBadKey, fmt.Sprintf("TSIG key %s is %s, request signed with %s", name, AlgorithmName(k.Algorithm), strings.TrimSuffix(strings.ToLower(t.Algorithm), "."))}
+	}
+	switch {
+	case status == nil:
+		return &k, nil
+	case errors.Is(status, dns.ErrTime):
+		return nil, &Failure{dns.RcodeBadTime, fmt.Sprintf("TSIG key %s: time outside the fudge window", name)}
+	case errors.Is(status, dns.ErrSecret):
+		return nil, &Failure{dns.RcodeBadKey, fmt.Sprintf("TSIG key %s is not registered with the server", name)}
+	default:
+		return nil, &Failure{dns.RcodeBadSig, fmt.Sprintf("TSIG key %s: bad MAC (%v)", name, status)}
+	}
+}
+
+// WriteFailure answers req with NOTAUTH and the TSIG error (RFC 8945 §5.2):
+// unsigned for BADKEY and BADSIG, signed with the request's key for BADTIME
+// (with the server's time in Other Data).
+func WriteFailure(w dns.ResponseWriter, req *dns.Msg, f *Failure) error {
+	t := req.IsTsig()
+	m := new(dns.Msg)
+	m.SetRcode(stripTSIG(req), dns.RcodeNotAuth)
+	rt := &dns.TSIG{
+		Hdr:        dns.RR_Header{Name: t.Hdr.Name, Rrtype: dns.TypeTSIG, Class: dns.ClassANY},
+		Algorithm:  t.Algorithm,
+		TimeSigned: t.TimeSigned,
+		Fudge:      t.Fudge,
+		OrigId:     req.Id,
+		Error:      uint16(f.Rcode),
+	}
+	if f.Rcode == dns.RcodeBadTime {
+		now := uint64(time.Now().Unix())
+		rt.OtherLen = 6
+		rt.OtherData = fmt.Sprintf("%012x", now&0xffffffffffff)
+		rt.MAC = t.MAC
+		rt.MACSize = t.MACSize
+		m.Extra = append(m.Extra, rt)
+		return w.WriteMsg(m)
+	}
+	m.Extra = append(m.Extra, rt)
+	b, err := m.Pack()
+	if err != nil {
+		return err
+	}
+	_, err = w.Write(b)
+	return err
+}
+
+func stripTSIG(req *dns.Msg) *dns.Msg {
+	c := req.Copy()
+	if len(c.Extra) > 0 {
+		if _, ok := c.Extra[len(c.Extra)-1].(*dns.TSIG); ok {
+			c.Extra = c.Extra[:len(c.Extra)-1]
+		}
+	}
+	return c
+}

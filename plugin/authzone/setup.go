@@ -104,17 +104,17 @@ func setup(c *caddy.Controller) error {
 	}
 
 	cfg := dnsserver.GetConfig(c)
-	for _, zs := range a.zones {
-		zs := zs
-		c.OnStartup(func() error { return a.start(c, reg, zs) })
-		c.OnShutdown(func() error { zs.stop(); return nil })
-	}
 	c.OnStartup(func() error {
 		if t, ok := cfg.Handler("transfer").(*transfer.Transfer); ok {
 			a.xfer = t
 		}
 		return nil
 	})
+	for _, zs := range a.zones {
+		zs := zs
+		c.OnStartup(func() error { return a.start(c, reg, zs) })
+		c.OnShutdown(func() error { zs.stop(); return nil })
+	}
 	cfg.AddPlugin(func(next plugin.Handler) plugin.Handler {
 		a.Next = next
 		return a

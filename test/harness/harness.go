@@ -175,26 +175,30 @@ func (p *Proc) Wait(d time.Duration) (error, bool) {
 	}
 }
 
-// Stop ends the process by its PID: SIGTERM, then SIGKILL after 5 s.
+// Stop ends the process by its PID (and any children it started, by process
+// group): SIGTERM, then SIGKILL after 5 s.
 func (p *Proc) Stop() {
 	if p.Exited() {
+		syscall.Kill(-p.PID(), syscall.SIGKILL) // orphaned children, if any
 		return
 	}
-	syscall.Kill(p.PID(), syscall.SIGTERM)
+	syscall.Kill(-p.PID(), syscall.SIGTERM)
 	select {
 	case <-p.done:
 	case <-time.After(5 * time.Second):
-		syscall.Kill(p.PID(), syscall.SIGKILL)
+		syscall.Kill(-p.PID(), syscall.SIGKILL)
 		<-p.done
 	}
+	syscall.Kill(-p.PID(), syscall.SIGKILL)
 }
 
-// Kill ends the process with SIGKILL (a crash) and waits for it.
+// Kill ends the process (and its process group) with SIGKILL, a crash, and
+// waits for it.
 func (p *Proc) Kill() {
 	if p.Exited() {
 		return
 	}
-	syscall.Kill(p.PID(), syscall.SIGKILL)
+	syscall.Kill(-p.PID(), syscall.SIGKILL)
 	<-p.done
 }
 
@@ -221,7 +225,7 @@ func Start(t testing.TB, name string, argv []string, o StartOpts) *Proc {
 	cmd.Dir = o.Dir
 	cmd.Env = append(os.Environ(), o.Env...)
 	cmd.Stdout, cmd.Stderr = f, f
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true}
 	if err := cmd.Start(); err != nil {
 		f.Close()
 		t.Fatalf("starting %s: %v", name, err)

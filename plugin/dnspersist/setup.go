@@ -1,0 +1,296 @@
+package dnspersist
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/coredns/caddy"
+	"github.com/coredns/coredns/plugin"
+	clog "github.com/coredns/coredns/plugin/pkg/log"
+
+	"github.com/dnspki/dnspki/plugin/authzone"
+	"github.com/dnspki/dnspki/plugin/pkg/persist"
+	"github.com/dnspki/dnspki/plugin/pkg/zonemodel"
+)
+
+const pluginName = "dnspersist"
+
+var log = clog.NewWithPlugin(pluginName)
+
+func init() { plugin.Register(pluginName, setup) }
+
+// authorization is one `authorize` block: validation records at name (and the
+// `also` names) for each issuer, and optionally the matching CAA at name.
+type authorization struct {
+	names      []string // the authorized names; the first is where CAA goes
+	also       []string // extra names that get the same record (exact-name CAs)
+	issuers    []string
+	accountURI string
+	form       persist.AccountForm
+	wildcard   bool
+	until      time.Time     // absolute persistUntil, or zero
+	rolling    time.Duration // persistUntil relative to publication, renewed
+	caa        bool
+	ttl        uint32
+	line       int
+}
+
+type config struct {
+	origin string
+	views  []string
+	ttl    uint32
+	caa    bool
+	auths  []*authorization
+	file   string
+}
+
+// warnWindow: a persistUntil closer than this is warned about.
+const warnWindow = 30 * 24 * time.Hour
+
+func setup(c *caddy.Controller) error {
+	cfgs, err := parse(c, time.Now())
+	if err != nil {
+		return err
+	}
+	for _, cfg := range cfgs {
+		p := &Persist{cfg: cfg}
+		authzone.Bind(c, cfg.origin, zonemodel.Binding{
+			Plugin:  pluginName,
+			Attach:  p.attach,
+			Started: p.started,
+		})
+		c.OnShutdown(func() error { p.stop(); return nil })
+	}
+	return nil
+}
+
+func parse(c *caddy.Controller, now time.Time) ([]*config, error) {
+	var out []*config
+	for c.Next() {
+		origins := plugin.OriginsFromArgsOrServerBlock(c.RemainingArgs(), c.ServerBlockKeys)
+		if len(origins) != 1 {
+			return nil, c.Errf("dnspersist serves one zone per directive; got %d", len(origins))
+		}
+		cfg := &config{origin: zonemodel.Fqdn(origins[0]), ttl: 3600, file: c.File()}
+		for c.NextBlock() {
+			switch c.Val() {
+			case "ttl":
+				t, err := parseTTL(c)
+				if err != nil {
+					return nil, err
+				}
+				cfg.ttl = t
+			case "caa":
+				v, err := onOff(c)
+				if err != nil {
+					return nil, err
+				}
+				cfg.caa = v
+			case "view":
+				cfg.views = c.RemainingArgs()
+				if len(cfg.views) == 0 {
+					return nil, c.ArgErr()
+				}
+			case "authorize":
+				a, err := parseAuthorization(c, cfg, now)
+				if err != nil {
+					return nil, err
+				}
+				cfg.auths = append(cfg.auths, a)
+			default:
+				return nil, c.Errf("unknown property %q", c.Val())
+			}
+		}
+		if len(cfg.auths) == 0 {
+			return nil, c.Errf("dnspersist %s: no 'authorize' block", cfg.origin)
+		}
+		seen := map[string]int{}
+		for _, a := range cfg.auths {
+			for _, n := range append(append([]string{}, a.names...), a.also...) {
+				if !zonemodel.InZone(n, cfg.origin) {
+					return nil, fmt.Errorf("%s:%d - Error during parsing: %s is not in zone %s", cfg.file, a.line, n, cfg.origin)
+				}
+				for _, iss := range a.issuers {
+					k := n + " " + iss
+					if l, dup := seen[k]; dup {
+						return nil, fmt.Errorf("%s:%d - Error during parsing: %s is authorized for %s twice (also at line %d); one account per issuer and name", cfg.file, a.line, n, iss, l)
+					}
+					seen[k] = a.line
+				}
+			}
+		}
+		out = append(out, cfg)
+	}
+	return out, nil
+}
+
+func parseAuthorization(c *caddy.Controller, cfg *config, now time.Time) (*authorization, error) {
+	a := &authorization{line: c.Line(), ttl: cfg.ttl, caa: cfg.caa}
+	for _, n := range c.RemainingArgs() {
+		a.names = append(a.names, zonemodel.Fqdn(n))
+	}
+	if len(a.names) == 0 {
+		return nil, c.Errf("authorize needs the name(s) to authorize")
+	}
+	caaSet := false
+	for c.NextBlock() {
+		switch c.Val() {
+		case "issuer":
+			a.issuers = append(a.issuers, c.RemainingArgs()...)
+		case "accounturi":
+			args := c.RemainingArgs()
+			if len(args) != 1 {
+				return nil, c.Errf("accounturi takes one URI (got %d values; is the environment variable set?)", len(args))
+			}
+			a.accountURI = args[0]
+		case "policy":
+			args := c.RemainingArgs()
+			if len(args) != 1 || !strings.EqualFold(args[0], "wildcard") {
+				return nil, c.Errf("policy: the only policy is wildcard")
+			}
+			a.wildcard = true
+		case "persist-until":
+			args := c.RemainingArgs()
+			if len(args) != 1 {
+				return nil, c.ArgErr()
+			}
+			if d, err := parseDuration(args[0]); err == nil {
+				if d < 24*time.Hour {
+					return nil, c.Errf("persist-until %s: a rolling persistUntil under one day would expire between renewals", args[0])
+				}
+				a.rolling = d
+				break
+			}
+			t, err := parseTime(args[0])
+			if err != nil {
+				return nil, c.Errf("persist-until %q: want an RFC 3339 time (2027-01-31T00:00:00Z), a Unix time, or a duration from now (90d, 2160h)", args[0])
+			}
+			if !t.After(now) {
+				return nil, c.Errf("persist-until %s is already past: the CA would refuse this record", t.Format(time.RFC3339))
+			}
+			a.until = t
+		case "also":
+			args := c.RemainingArgs()
+			if len(args) == 0 {
+				return nil, c.ArgErr()
+			}
+			for _, n := range args {
+				a.also = append(a.also, zonemodel.Fqdn(n))
+			}
+		case "caa":
+			v, err := onOff(c)
+			if err != nil {
+				return nil, err
+			}
+			a.caa, caaSet = v, true
+		case "ttl":
+			t, err := parseTTL(c)
+			if err != nil {
+				return nil, err
+			}
+			a.ttl = t
+		default:
+			return nil, c.Errf("unknown property %q in authorize", c.Val())
+		}
+	}
+	_ = caaSet
+	if len(a.issuers) == 0 {
+		return nil, c.Errf("authorize %s: no issuer (the CA's issuer-domain-name, e.g. letsencrypt.org)", a.names[0])
+	}
+	seen := map[string]bool{}
+	for _, iss := range a.issuers {
+		if err := persist.ValidateIssuer(iss); err != nil {
+			return nil, c.Errf("authorize %s: %v", a.names[0], err)
+		}
+		if seen[iss] {
+			return nil, c.Errf("authorize %s: issuer %s listed twice", a.names[0], iss)
+		}
+		seen[iss] = true
+	}
+	form, err := persist.ValidateAccountURI(a.accountURI)
+	if err != nil {
+		return nil, c.Errf("authorize %s: %v", a.names[0], err)
+	}
+	a.form = form
+	// The records as the CA will see them must parse.
+	for _, r := range a.records(now) {
+		if err := r.Validate(); err != nil {
+			return nil, c.Errf("authorize %s: the record %q would be rejected by the CA: %v", a.names[0], r.String(), err)
+		}
+	}
+	for _, n := range a.also {
+		if !isBelowAny(n, a.names) {
+			return nil, c.Errf("also %s: not below %s (also names are subdomains covered by policy wildcard)", n, strings.Join(a.names, " "))
+		}
+		if !a.wildcard {
+			return nil, c.Errf("also %s: needs 'policy wildcard' (without it the authorization covers %s only)", n, a.names[0])
+		}
+	}
+	return a, nil
+}
+
+func isBelowAny(n string, parents []string) bool {
+	for _, p := range parents {
+		if n != p && zonemodel.InZone(n, p) {
+			return true
+		}
+	}
+	return false
+}
+
+func parseTTL(c *caddy.Controller) (uint32, error) {
+	if !c.NextArg() {
+		return 0, c.ArgErr()
+	}
+	n, err := strconv.ParseUint(c.Val(), 10, 32)
+	if err != nil || n > 1<<31-1 {
+		return 0, c.Errf("ttl %q: want seconds", c.Val())
+	}
+	return uint32(n), nil
+}
+
+func onOff(c *caddy.Controller) (bool, error) {
+	args := c.RemainingArgs()
+	if len(args) == 0 {
+		return true, nil
+	}
+	switch args[0] {
+	case "on", "yes", "true":
+		return true, nil
+	case "off", "no", "false":
+		return false, nil
+	}
+	return false, c.Errf("%q: want on or off", args[0])
+}
+
+// parseDuration accepts Go durations and a day suffix (90d).
+func parseDuration(s string) (time.Duration, error) {
+	if strings.HasSuffix(s, "d") {
+		n, err := strconv.Atoi(strings.TrimSuffix(s, "d"))
+		if err != nil || n <= 0 {
+			return 0, fmt.Errorf("bad duration")
+		}
+		return time.Duration(n) * 24 * time.Hour, nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d <= 0 {
+		return 0, fmt.Errorf("bad duration")
+	}
+	return d, nil
+}
+
+func parseTime(s string) (time.Time, error) {
+	if t, err := time.Parse(time.RFC3339, s); err == nil {
+		return t.UTC(), nil
+	}
+	if t, err := time.Parse("2006-01-02", s); err == nil {
+		return t.UTC(), nil
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || n <= 0 {
+		return time.Time{}, fmt.Errorf("bad time")
+	}
+	return time.Unix(n, 0).UTC(), nil
+}

@@ -1,0 +1,114 @@
+package persist
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/miekg/dns"
+)
+
+func TestParse(t *testing.T) {
+	good := []string{
+		"pebble.letsencrypt.org; accounturi=https://127.0.0.1:14000/my-account/1",
+		"ca.example; accounturi=https://ca.example/acct/123; policy=wildcard",
+		"ca.example;accounturi=https://ca.example/acct/123;policy=WILDCARD;persistUntil=1767225600",
+		" ca.example ; AccountURI = https://ca.example/acct/1 ; futuretag=x",
+		"ca.example; accounturi=https://ca.example/acme/account-hash/sha-256/" + strings.Repeat("A", 43),
+	}
+	for _, g := range good {
+		r, err := Parse(g)
+		if err != nil {
+			t.Errorf("%q: %v", g, err)
+			continue
+		}
+		if _, err := Parse(r.String()); err != nil {
+			t.Errorf("%q: canonical form %q does not parse: %v", g, r.String(), err)
+		}
+	}
+	bad := map[string]string{
+		"":                                    "empty issuer",
+		"CA.example; accounturi=https://x/1":  "lowercase",
+		"ca.example.; accounturi=https://x/1": "trailing dot",
+		"ca.example":                          "accounturi parameter is missing",
+		"ca.example; accounturi=":             "mandatory",
+		"ca.example; accounturi=http://x/1":   "https",
+		"ca.example; accounturi=/relative":    "absolute",
+		"ca.example; accounturi=https://x/1;": "trailing semicolon",
+		"ca.example; accounturi=https://x/1; accounturi=https://x/2": "duplicate",
+		"ca.example; accounturi=https://x/1; AccountURI=https://x/2": "duplicate",
+		"ca.example; accounturi=https://x/1; persistUntil=soon":      "Unix time",
+		"ca.example; accounturi=https://x/1; persistUntil=-5":        "Unix time",
+		"ca.example; accounturi=https://x/1; policy=subdomains":      "only defined policy",
+		"ca.example; accounturi=https://x/1; policy":                 "tag=value",
+		"ca.example; accounturi=https://x/1; =v":                     "empty tag",
+		"ca.example; accounturi=https://x/1; t=a b":                  "not allowed",
+		"bücher.example; accounturi=https://x/1":                     "A-label",
+		"-ca.example; accounturi=https://x/1":                        "hyphen",
+	}
+	for in, want := range bad {
+		_, err := Parse(in)
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%q: error %v, want %q", in, err, want)
+		}
+	}
+}
+
+func TestTXTSplitsLongValues(t *testing.T) {
+	r := &Record{Issuer: "ca.example", AccountURI: "https://ca.example/" + strings.Repeat("a", 400), Policy: "wildcard", PersistUntil: time.Unix(1767225600, 0)}
+	txt := r.TXT("intra.example.test", 300)
+	if txt.Hdr.Name != "_validation-persist.intra.example.test." || len(txt.Txt) != 2 || len(txt.Txt[0]) != 255 {
+		t.Fatalf("TXT: %v", txt)
+	}
+	// Through the wire and back, the value is intact.
+	m := new(dns.Msg)
+	m.Answer = []dns.RR{txt}
+	b, err := m.Pack()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m2 dns.Msg
+	if err := m2.Unpack(b); err != nil {
+		t.Fatal(err)
+	}
+	if got := Value(m2.Answer[0].(*dns.TXT)); got != r.String() {
+		t.Fatalf("round trip: %q != %q", got, r.String())
+	}
+}
+
+func TestCAA(t *testing.T) {
+	rrs := CAA("intra.example.test", 300, []string{"pebble.letsencrypt.org"}, "https://x/acct/1", true)
+	if len(rrs) != 2 || rrs[0].(*dns.CAA).Tag != "issue" || rrs[1].(*dns.CAA).Tag != "issuewild" {
+		t.Fatalf("CAA: %v", rrs)
+	}
+	if v := rrs[0].(*dns.CAA).Value; v != "pebble.letsencrypt.org; accounturi=https://x/acct/1; validationmethods=dns-01,dns-persist-01" {
+		t.Fatalf("CAA value %q", v)
+	}
+}
+
+// FuzzParse checks that whatever Parse accepts renders to a canonical form
+// that parses to the same record, and that accepted records satisfy the rules.
+func FuzzParse(f *testing.F) {
+	f.Add("pebble.letsencrypt.org; accounturi=https://127.0.0.1:14000/my-account/1; policy=wildcard")
+	f.Add("ca.example;accounturi=https://ca.example/acct/123;persistUntil=1767225600;x=y")
+	f.Add("ca.example; accounturi=https://h/sha-256/" + strings.Repeat("_", 43))
+	f.Fuzz(func(t *testing.T, s string) {
+		r, err := Parse(s)
+		if err != nil {
+			return
+		}
+		if ValidateIssuer(r.Issuer) != nil {
+			t.Fatalf("accepted bad issuer %q", r.Issuer)
+		}
+		if _, err := ValidateAccountURI(r.AccountURI); err != nil {
+			t.Fatalf("accepted bad accounturi %q: %v", r.AccountURI, err)
+		}
+		r2, err := Parse(r.String())
+		if err != nil {
+			t.Fatalf("canonical %q of accepted %q does not parse: %v", r.String(), s, err)
+		}
+		if r2.String() != r.String() {
+			t.Fatalf("not canonical: %q vs %q", r2.String(), r.String())
+		}
+	})
+}

@@ -41,19 +41,19 @@ func TestParse(t *testing.T) {
 		t.Fatalf("parsed: %+v %+v", a[0], a[1])
 	}
 	bad := map[string]string{
-		"authorize x.example.test {\nissuer ca.example\n}":                                                  "accounturi is mandatory",
-		"authorize x.example.test {\naccounturi https://ca/1\n}":                                             "no issuer",
-		"authorize x.example.test {\nissuer CA.example\naccounturi https://ca/1\n}":                         "lowercase",
-		"authorize x.example.test {\nissuer ca.example.\naccounturi https://ca/1\n}":                        "trailing dot",
-		"authorize x.example.test {\nissuer ca.example\naccounturi http://ca/1\n}":                          "https",
-		"authorize x.example.test {\nissuer ca.example\naccounturi\n}":                                      "environment variable",
-		"authorize x.example.test {\nissuer ca.example\naccounturi https://ca/1\npersist-until 2020-01-01\n}": "already past",
-		"authorize x.example.test {\nissuer ca.example\naccounturi https://ca/1\npersist-until soon\n}":     "persist-until",
-		"authorize x.example.test {\nissuer ca.example\naccounturi https://ca/1\npolicy subdomains\n}":      "only policy",
-		"authorize x.example.test {\nissuer ca.example\naccounturi https://ca/1\nalso y.example.test\n}":    "not below",
-		"authorize x.example.test {\nissuer ca.example\naccounturi https://ca/1\nalso a.x.example.test\n}":  "needs 'policy wildcard'",
-		"authorize x.example.org {\nissuer ca.example\naccounturi https://ca/1\n}":                          "not in zone",
-		"authorize x.example.test {\nissuer ca.example ca.example\naccounturi https://ca/1\n}":              "listed twice",
+		"authorize x.example.test {\nissuer ca.example\n}":                                                                                                     "accounturi is mandatory",
+		"authorize x.example.test {\naccounturi https://ca/1\n}":                                                                                               "no issuer",
+		"authorize x.example.test {\nissuer CA.example\naccounturi https://ca/1\n}":                                                                            "lowercase",
+		"authorize x.example.test {\nissuer ca.example.\naccounturi https://ca/1\n}":                                                                           "trailing dot",
+		"authorize x.example.test {\nissuer ca.example\naccounturi http://ca/1\n}":                                                                             "https",
+		"authorize x.example.test {\nissuer ca.example\naccounturi\n}":                                                                                         "environment variable",
+		"authorize x.example.test {\nissuer ca.example\naccounturi https://ca/1\npersist-until 2020-01-01\n}":                                                  "already past",
+		"authorize x.example.test {\nissuer ca.example\naccounturi https://ca/1\npersist-until soon\n}":                                                        "persist-until",
+		"authorize x.example.test {\nissuer ca.example\naccounturi https://ca/1\npolicy subdomains\n}":                                                         "only policy",
+		"authorize x.example.test {\nissuer ca.example\naccounturi https://ca/1\nalso y.example.test\n}":                                                       "not below",
+		"authorize x.example.test {\nissuer ca.example\naccounturi https://ca/1\nalso a.x.example.test\n}":                                                     "needs 'policy wildcard'",
+		"authorize x.example.org {\nissuer ca.example\naccounturi https://ca/1\n}":                                                                             "not in zone",
+		"authorize x.example.test {\nissuer ca.example ca.example\naccounturi https://ca/1\n}":                                                                 "listed twice",
 		"authorize x.example.test {\nissuer ca.example\naccounturi https://ca/1\n}\nauthorize x.example.test {\nissuer ca.example\naccounturi https://ca/2\n}": "twice",
 	}
 	for body, want := range bad {

@@ -32,6 +32,7 @@ import (
 	// dnspki plugins.
 	_ "github.com/dnspki/dnspki/plugin/authzone"
 	_ "github.com/dnspki/dnspki/plugin/dnspersist"
+	_ "github.com/dnspki/dnspki/plugin/horizon"
 )
 
 // directives is the order of the plugin chain (and of setup). A query passes

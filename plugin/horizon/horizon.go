@@ -1,0 +1,130 @@
+// Package horizon assigns each query a view (split horizon) by the client's
+// source network, the address it was sent to, or the TSIG key that signed it;
+// authzone then answers from that view's model of the zone.
+package horizon
+
+import (
+	"context"
+	"net"
+	"net/netip"
+	"strings"
+
+	"github.com/coredns/coredns/plugin"
+	"github.com/miekg/dns"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
+
+	"github.com/dnspki/dnspki/plugin/pkg/zonemodel"
+)
+
+var queries = promauto.NewCounterVec(prometheus.CounterOpts{
+	Namespace: plugin.Namespace, Subsystem: "dnspki",
+	Name: "horizon_queries_total", Help: "Queries assigned to each view.",
+}, []string{"view"})
+
+// View is one view and what selects it. A view with no selector matches
+// every query (the default view; it must be last).
+type View struct {
+	Name         string
+	Sources      []netip.Prefix
+	Destinations []netip.Prefix
+	Keys         []string // lowercase FQDN TSIG key names
+	counter      prometheus.Counter
+}
+
+// Horizon selects views.
+type Horizon struct {
+	Next  plugin.Handler
+	Views []*View
+}
+
+// Name implements plugin.Handler.
+func (h *Horizon) Name() string { return pluginName }
+
+// ServeDNS assigns the view and passes the query on.
+func (h *Horizon) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.Msg) (int, error) {
+	v := h.Select(w, r)
+	if v == nil {
+		// No view matches and there is no default: nothing to answer from.
+		m := new(dns.Msg)
+		m.SetRcode(r, dns.RcodeRefused)
+		w.WriteMsg(m)
+		return dns.RcodeSuccess, nil
+	}
+	v.counter.Inc()
+	return plugin.NextOrFailure(h.Name(), h.Next, zonemodel.WithView(ctx, v.Name), w, r)
+}
+
+// Select returns the first view that matches the query, or nil.
+func (h *Horizon) Select(w dns.ResponseWriter, r *dns.Msg) *View {
+	src := addrOf(w.RemoteAddr())
+	dst := addrOf(w.LocalAddr())
+	key := ""
+	if t := r.IsTsig(); t != nil && w.TsigStatus() == nil {
+		key = strings.ToLower(dns.Fqdn(t.Hdr.Name))
+	}
+	for _, v := range h.Views {
+		if v.matches(src, dst, key) {
+			return v
+		}
+	}
+	return nil
+}
+
+// matches: a view matches when every kind of selector it has matches (any
+// of the listed values); a view without selectors matches everything. A key
+// selector matches a request signed by that key with a valid signature; such
+// a request matches the view whatever its addresses, like BIND's
+// match-clients { key ...; }.
+func (v *View) matches(src, dst netip.Addr, key string) bool {
+	if len(v.Keys) > 0 && key != "" {
+		for _, k := range v.Keys {
+			if k == key {
+				return true
+			}
+		}
+	}
+	if len(v.Sources) == 0 && len(v.Destinations) == 0 {
+		return len(v.Keys) == 0
+	}
+	return inAny(src, v.Sources) && inAny(dst, v.Destinations)
+}
+
+func inAny(a netip.Addr, ps []netip.Prefix) bool {
+	if len(ps) == 0 {
+		return true
+	}
+	if !a.IsValid() {
+		return false
+	}
+	for _, p := range ps {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
+}
+
+func addrOf(a net.Addr) netip.Addr {
+	var ip net.IP
+	switch v := a.(type) {
+	case *net.UDPAddr:
+		ip = v.IP
+	case *net.TCPAddr:
+		ip = v.IP
+	default:
+		if a == nil {
+			return netip.Addr{}
+		}
+		host, _, err := net.SplitHostPort(a.String())
+		if err != nil {
+			return netip.Addr{}
+		}
+		ip = net.ParseIP(host)
+	}
+	addr, ok := netip.AddrFromSlice(ip)
+	if !ok {
+		return netip.Addr{}
+	}
+	return addr.Unmap()
+}

@@ -1,0 +1,167 @@
+package horizon
+
+import (
+	"net/netip"
+	"strings"
+
+	"github.com/coredns/caddy"
+	"github.com/coredns/coredns/core/dnsserver"
+	"github.com/coredns/coredns/plugin"
+	"github.com/miekg/dns"
+
+	"github.com/dnspki/dnspki/plugin/authzone"
+)
+
+const pluginName = "horizon"
+
+func init() { plugin.Register(pluginName, setup) }
+
+func setup(c *caddy.Controller) error {
+	h, err := parse(c)
+	if err != nil {
+		return err
+	}
+	names := make([]string, len(h.Views))
+	for i, v := range h.Views {
+		names[i] = v.Name
+	}
+	// Every zone of this configuration that declares views must declare
+	// these (a zone without views serves its one view to everyone).
+	reg := authzone.Registry(c)
+	file, line := c.File(), c.Line()
+	c.OnStartup(func() error {
+		for _, z := range reg.Zones() {
+			zv := z.ViewNames()
+			if len(zv) == 1 && zv[0] == "default" {
+				continue
+			}
+			for _, n := range zv {
+				if !contains(names, n) {
+					return c.Errf("%s:%d: zone %s has view %q that horizon never selects (horizon views: %s)", file, line, z.Origin, n, strings.Join(names, " "))
+				}
+			}
+			for _, n := range names {
+				if !contains(zv, n) {
+					return c.Errf("%s:%d: horizon view %q is not a view of zone %s (its views: %s); queries of that view would get the zone's default view", file, line, n, z.Origin, strings.Join(zv, " "))
+				}
+			}
+		}
+		return nil
+	})
+	dnsserver.GetConfig(c).AddPlugin(func(next plugin.Handler) plugin.Handler {
+		h.Next = next
+		return h
+	})
+	return nil
+}
+
+func contains(l []string, s string) bool {
+	for _, x := range l {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+func parse(c *caddy.Controller) (*Horizon, error) {
+	h := &Horizon{}
+	seen := map[string]bool{}
+	for c.Next() {
+		if len(h.Views) > 0 {
+			return nil, c.Err("horizon is configured once per server block")
+		}
+		if args := c.RemainingArgs(); len(args) > 0 {
+			return nil, c.ArgErr()
+		}
+		for c.NextBlock() {
+			if c.Val() != "view" {
+				return nil, c.Errf("unknown property %q (want: view NAME { ... })", c.Val())
+			}
+			if !c.NextArg() {
+				return nil, c.Errf("view needs a name")
+			}
+			v := &View{Name: c.Val()}
+			if seen[v.Name] {
+				return nil, c.Errf("view %q defined twice", v.Name)
+			}
+			seen[v.Name] = true
+			if len(h.Views) > 0 {
+				if last := h.Views[len(h.Views)-1]; last.isDefault() {
+					return nil, c.Errf("view %q comes after the default view %q (a view without selectors matches everything); put the default last", v.Name, last.Name)
+				}
+			}
+			if c.NextArg() {
+				if c.Val() != "{" {
+					return nil, c.Errf("view %s: unexpected %q (want '{' or the end of the line)", v.Name, c.Val())
+				}
+				// The view's own block, read by hand: caddy's NextBlock does
+				// not nest optional blocks.
+				for {
+					if !c.Next() {
+						return nil, c.EOFErr()
+					}
+					if c.Val() == "}" {
+						break
+					}
+					kind := c.Val()
+					vals := c.RemainingArgs()
+					if len(vals) == 0 {
+						return nil, c.ArgErr()
+					}
+					switch kind {
+					case "source", "destination":
+						for _, s := range vals {
+							p, err := parsePrefix(s)
+							if err != nil {
+								return nil, c.Errf("view %s: %s %q: %v", v.Name, kind, s, err)
+							}
+							if kind == "source" {
+								v.Sources = append(v.Sources, p)
+							} else {
+								v.Destinations = append(v.Destinations, p)
+							}
+						}
+					case "key":
+						for _, k := range vals {
+							if _, ok := dns.IsDomainName(k); !ok {
+								return nil, c.Errf("view %s: key %q is not a key name", v.Name, k)
+							}
+							v.Keys = append(v.Keys, strings.ToLower(dns.Fqdn(k)))
+						}
+					case "ecs", "subnet":
+						return nil, c.Errf("view %s: views are never selected by EDNS Client Subnet (a client could claim any network)", v.Name)
+					default:
+						return nil, c.Errf("view %s: unknown selector %q (want source, destination or key)", v.Name, kind)
+					}
+				}
+			}
+			v.counter = queries.WithLabelValues(v.Name)
+			h.Views = append(h.Views, v)
+		}
+	}
+	if len(h.Views) == 0 {
+		return nil, c.Err("horizon needs at least one view")
+	}
+	return h, nil
+}
+
+func (v *View) isDefault() bool {
+	return len(v.Sources) == 0 && len(v.Destinations) == 0 && len(v.Keys) == 0
+}
+
+func parsePrefix(s string) (netip.Prefix, error) {
+	if strings.Contains(s, "/") {
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			return p, err
+		}
+		return p.Masked(), nil
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Prefix{}, err
+	}
+	a = a.Unmap()
+	return netip.PrefixFrom(a, a.BitLen()), nil
+}

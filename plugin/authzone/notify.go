@@ -23,7 +23,8 @@ var (
 // There is at most one NOTIFY in flight per zone, view and target; changes
 // that arrive meanwhile coalesce into one more NOTIFY, and every attempt
 // carries the serial current when it is sent, so the latest serial is always
-// announced.
+// announced. An unacknowledged NOTIFY is retried with exponential backoff;
+// a new change during the backoff is announced at once.
 type notifier struct {
 	view  *zonemodel.View
 	peer  *peer
@@ -88,8 +89,12 @@ func (n *notifier) run(done <-chan struct{}) {
 			case <-done:
 				return
 			case <-time.After(backoff):
+				backoff = min(2*backoff, notifyBackoffMax)
+			case <-n.kick:
+				// A newer change: announce it now rather than after the
+				// backoff (the secondary may be back), and count again.
+				attempt, backoff = 0, notifyBackoff
 			}
-			backoff = min(2*backoff, notifyBackoffMax)
 		}
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // StartKnot runs Knot DNS (knotd, foreground, logging to its output at info
@@ -107,4 +108,12 @@ zone:
 	}
 	p := Start(t, "knotd", []string{bins[0], "-c", conf}, StartOpts{Dir: dir})
 	return &Peer{Proc: p, Kind: "knot", Dir: dir, Port: port, Addr: Addr(port)}
+}
+
+// Knotc runs knotc against a Knot started by StartKnot (its control socket)
+// and returns the output.
+func (p *Peer) Knotc(t testing.TB, args ...string) string {
+	t.Helper()
+	bins := Need(t, "knotc")
+	return MustRun(t, 30*time.Second, p.Dir, append([]string{bins[0], "-s", filepath.Join(p.Dir, "knot.sock")}, args...)...)
 }

@@ -153,7 +153,8 @@ func propagate(t *testing.T, primary string, secondaries map[string]string, ch c
 	}
 	for name := range secondaries {
 		if !at[name].IsZero() {
-			out[name] = at[name].Sub(at["dnspki"])
+			// Polling resolution: a secondary may be seen first.
+			out[name] = max(at[name].Sub(at["dnspki"]), 0)
 		}
 	}
 	return out
@@ -243,4 +244,246 @@ func TestSecondariesOfDnspki(t *testing.T) {
 			t.Errorf("%s's log since the first transfer: %d lines matching %q (want >= %d), %d matching %q (want 0)\n%s", name, len(got), re[0], rounds, len(bad), re[1], strings.Join(peers[name].LogSince(marks[name], `.`), "\n"))
 		}
 	}
+}
+
+// nsupdate sends an RFC 2136 update with BIND's nsupdate, signed with key.
+func nsupdate(t *testing.T, addr string, key *harness.TSIGKey, commands ...string) {
+	t.Helper()
+	bins := harness.Need(t, "nsupdate")
+	host, port, _ := strings.Cut(addr, ":")
+	script := fmt.Sprintf("server %s %s\nzone %s\n%s\nsend\n", host, port, zone, strings.Join(commands, "\n"))
+	f := filepath.Join(t.TempDir(), "update.txt")
+	if err := os.WriteFile(f, []byte(script), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	harness.MustRun(t, 20*time.Second, "", bins[0], "-y", fmt.Sprintf("%s:%s:%s", key.Algorithm, key.Name, key.Secret), f)
+}
+
+// testDnspkiSecondaryOf runs dnspki as a TSIG secondary of a peer primary
+// (started by start on the given port), changes the zone there with
+// nsupdate and checks that dnspki serves the change through NOTIFY and IXFR
+// with the primary's serial. outIXFR matches the primary's log line of an
+// outgoing IXFR.
+func testDnspkiSecondaryOf(t *testing.T, start func(t testing.TB, port int, zones ...harness.PeerZone) *harness.Peer, outIXFR, outAXFR string) {
+	dir := t.TempDir()
+	port, pport := harness.FreePort(t), harness.FreePort(t)
+	prim := start(t, pport, harness.PeerZone{
+		Name:      zone,
+		File:      zoneText(7, 3600, 600, 1209600, ""),
+		Transfer:  xfrKey,
+		Notify:    []string{harness.Addr(port)},
+		NotifyKey: xfrKey,
+		Update:    updKey,
+	})
+	harness.WaitServes(t, prim.Addr, zone, 7, 30*time.Second, prim.Proc)
+	srv := startDnspki(t, dir, port,
+		fmt.Sprintf("primary %s key %s", prim.Addr, xfrKey.Name),
+		keyLine(xfrKey),
+	)
+	harness.WaitServes(t, srv.Addr, zone, 7, 30*time.Second, srv.Proc)
+	pmark, dmark := prim.LogMark(), srv.LogMark()
+
+	for i := 1; i <= 3; i++ {
+		owner := fmt.Sprintf("_acme-challenge.n%d.example.test.", i)
+		value := fmt.Sprintf("update-%d", i)
+		nsupdate(t, prim.Addr, updKey, fmt.Sprintf("update add %s 60 TXT %q", owner, value))
+		deadline := time.Now().Add(10 * time.Second)
+		for !answers(srv.Addr, owner, value) {
+			if time.Now().After(deadline) {
+				t.Fatalf("dnspki does not answer %s TXT %q 10 s after the update on %s", owner, value, prim.Kind)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		ps, _ := harness.SOASerial(prim.Addr, zone)
+		ds, _ := harness.SOASerial(srv.Addr, zone)
+		if ps != ds {
+			t.Errorf("after update %d: %s serves serial %d, dnspki %d", i, prim.Kind, ps, ds)
+		}
+	}
+	if n := len(srv.LogSince(dmark, `NOTIFY from 127\.0\.0\.1, serial`)); n < 3 {
+		t.Errorf("dnspki logged %d NOTIFY from %s, want 3", n, prim.Kind)
+	}
+	ixfr := srv.LogSince(dmark, `IXFR from `+prim.Addr+`: primary serial \d+ -> \d+`)
+	axfr := srv.LogSince(dmark, `AXFR from |trying AXFR`)
+	if len(ixfr) < 3 || len(axfr) > 0 {
+		t.Errorf("dnspki: %d IXFR, %d AXFR lines, want 3 and 0\n%s", len(ixfr), len(axfr), srv.Output())
+	}
+	if got, bad := prim.LogSince(pmark, outIXFR), prim.LogSince(pmark, outAXFR); len(got) < 3 || len(bad) > 0 {
+		t.Errorf("%s logged %d outgoing IXFR, %d AXFR; want 3 and 0\n%s", prim.Kind, len(got), len(bad), strings.Join(prim.LogSince(pmark, "."), "\n"))
+	}
+}
+
+// TestDnspkiSecondaryOfBind: dnspki transfers from BIND with TSIG, takes
+// its NOTIFY and follows nsupdate changes by IXFR.
+func TestDnspkiSecondaryOfBind(t *testing.T) {
+	testDnspkiSecondaryOf(t, harness.StartBind, `transfer of 'example\.test/IN': IXFR started`, `transfer of 'example\.test/IN': AXFR started`)
+}
+
+// TestDnspkiSecondaryOfKnot: the same with Knot as the primary.
+func TestDnspkiSecondaryOfKnot(t *testing.T) {
+	testDnspkiSecondaryOf(t, harness.StartKnot, `IXFR, outgoing, remote 127\.0\.0\.1@\d+, started`, `AXFR, outgoing`)
+}
+
+// dig runs BIND's dig with args and returns its output.
+func dig(t *testing.T, args ...string) string {
+	t.Helper()
+	bins := harness.Need(t, "dig")
+	out, _ := harness.Run(t, 30*time.Second, "", append([]string{bins[0], "+tries=1", "+time=3"}, args...)...)
+	return out
+}
+
+func digKey(k *harness.TSIGKey) string {
+	return fmt.Sprintf("-y%s:%s:%s", k.Algorithm, k.Name, k.Secret)
+}
+
+// TestDnspkiSecondaryOfDnspki: a dnspki secondary of a dnspki primary (TSIG,
+// NOTIFY, IXFR); transfers with a bad or no TSIG are refused and logged; a
+// restart of the secondary with the primary down serves the stored zone at
+// once, until the SOA expire interval passes, then SERVFAIL.
+func TestDnspkiSecondaryOfDnspki(t *testing.T) {
+	pdir, sdir := t.TempDir(), t.TempDir()
+	pport, sport := harness.FreePort(t), harness.FreePort(t)
+	zf := filepath.Join(pdir, "example.test.zone")
+	// refresh 2 s, retry 1 s, expire 6 s.
+	writeAtomic(t, zf, zoneText(2026010100, 2, 1, 6, ""))
+	prim := startDnspki(t, pdir, pport,
+		"file "+zf,
+		keyLine(xfrKey),
+		"transfer to 127.0.0.1 key xfr-key.",
+		fmt.Sprintf("notify 127.0.0.1:%d key xfr-key.", sport),
+	)
+	harness.WaitServes(t, prim.Addr, zone, 2026010100, 30*time.Second, prim.Proc)
+	sec := startDnspki(t, sdir, sport,
+		fmt.Sprintf("primary %s key xfr-key.", prim.Addr),
+		keyLine(xfrKey),
+	)
+	harness.WaitServes(t, sec.Addr, zone, 2026010100, 30*time.Second, sec.Proc)
+	pmark, smark := prim.LogMark(), sec.LogMark()
+
+	for i := 0; i < 2; i++ {
+		lat := propagate(t, prim.Addr, map[string]string{"dnspki-secondary": sec.Addr}, zoneFileChange(zf),
+			fmt.Sprintf("_acme-challenge.s%d.example.test.", i), fmt.Sprintf("v%d", i))
+		t.Logf("propagation dnspki -> dnspki secondary: %v", lat["dnspki-secondary"])
+		if d := lat["dnspki-secondary"]; d >= 2*time.Second {
+			t.Errorf("secondary answered %s after the change, want < 2 s", d)
+		}
+	}
+	ps, _ := harness.SOASerial(prim.Addr, zone)
+	ss, _ := harness.SOASerial(sec.Addr, zone)
+	if ps != ss {
+		t.Errorf("primary serves serial %d, secondary %d", ps, ss)
+	}
+	if n := len(sec.LogSince(smark, `IXFR from 127\.0\.0\.1:\d+: primary serial`)); n < 2 {
+		t.Errorf("secondary logged %d IXFR, want 2\n%s", n, sec.Output())
+	}
+	if n := len(prim.LogSince(pmark, `IXFR to 127\.0\.0\.1 key xfr-key\.: serial`)); n < 2 {
+		t.Errorf("primary logged %d IXFR, want 2", n)
+	}
+
+	// Bad TSIG, no TSIG, another key: refused and logged.
+	bad := &harness.TSIGKey{Name: "xfr-key.", Algorithm: "hmac-sha256", Secret: "d3Jvbmctc2VjcmV0LXdyb25nLXNlY3JldC0wMTIzNDU="}
+	out := dig(t, "@127.0.0.1", "-p", fmt.Sprint(pport), digKey(bad), zone, "AXFR")
+	if !strings.Contains(out, "Transfer failed") && !strings.Contains(out, "tsig") {
+		t.Errorf("AXFR with a bad MAC was not refused:\n%s", out)
+	}
+	out = dig(t, "@127.0.0.1", "-p", fmt.Sprint(pport), zone, "AXFR")
+	if !strings.Contains(out, "Transfer failed") {
+		t.Errorf("unsigned AXFR was not refused:\n%s", out)
+	}
+	out = dig(t, "@127.0.0.1", "-p", fmt.Sprint(pport), digKey(xfrKey), zone, "AXFR")
+	if !strings.Contains(out, "XFR size") {
+		t.Errorf("signed AXFR failed:\n%s", out)
+	}
+	harness.Eventually(t, 5*time.Second, "the refusals in the primary's log", func() bool {
+		return len(prim.LogSince(pmark, `AXFR from 127\.0\.0\.1 refused: TSIG key xfr-key\.: bad MAC`)) == 1 &&
+			len(prim.LogSince(pmark, `AXFR from 127\.0\.0\.1 refused: TSIG key required`)) == 1
+	})
+
+	// IXFR over UDP (RFC 1995 §2) with dig: the difference sequences fit.
+	out = dig(t, "@127.0.0.1", "-p", fmt.Sprint(pport), digKey(xfrKey), "+notcp", zone, "IXFR=2026010100")
+	if strings.Count(out, "\tSOA\t") != 6 || !strings.Contains(out, `"v1"`) {
+		t.Errorf("IXFR over UDP: want the two difference sequences (6 SOA)\n%s", out)
+	}
+
+	// The primary goes away; the secondary restarts and serves its stored
+	// copy at once, then expires 6 s after its last refresh.
+	prim.Stop()
+	sec.Stop()
+	lastRefresh := time.Now()
+	sec.Restart()
+	harness.WaitServes(t, sec.Addr, zone, ss, 10*time.Second, sec.Proc)
+	if !answers(sec.Addr, "_acme-challenge.s1.example.test.", "v1") {
+		t.Fatal("restarted secondary does not serve the stored zone")
+	}
+	harness.Eventually(t, 20*time.Second, "SERVFAIL after expire", func() bool {
+		r, err := harness.Query(sec.Addr, "www.example.test.", dns.TypeA, false, false)
+		return err == nil && r.Rcode == dns.RcodeServerFailure
+	})
+	if d := time.Since(lastRefresh); d < 5*time.Second {
+		t.Errorf("secondary expired %s after its last refresh, before the SOA expire (6 s)", d)
+	}
+	if len(sec.LogLines(`expired \(no successful refresh`)) == 0 {
+		t.Errorf("expiry not logged:\n%s", sec.Output())
+	}
+}
+
+// TestJournalOverflowFallsBackToAXFR: a Knot secondary that was not notified
+// of several changes asks IXFR from a serial the bounded journal no longer
+// reaches; dnspki answers with the whole zone and Knot takes it.
+func TestJournalOverflowFallsBackToAXFR(t *testing.T) {
+	dir := t.TempDir()
+	port := harness.FreePort(t)
+	zf := filepath.Join(dir, "example.test.zone")
+	writeAtomic(t, zf, zoneText(2026010100, 3600, 600, 1209600, ""))
+	srv := startDnspki(t, dir, port,
+		"file "+zf,
+		"journal 2",
+		keyLine(xfrKey),
+		"transfer to 127.0.0.1 key xfr-key.",
+	)
+	harness.WaitServes(t, srv.Addr, zone, 2026010100, 30*time.Second, srv.Proc)
+	knot := harness.StartKnot(t, 0, harness.PeerZone{Name: zone, Primary: srv.Addr, PrimaryKey: xfrKey})
+	harness.WaitServes(t, knot.Addr, zone, 2026010100, 30*time.Second, knot.Proc)
+	mark, kmark := srv.LogMark(), knot.LogMark()
+
+	ch := zoneFileChange(zf)
+	for i := 0; i < 4; i++ {
+		owner, value := fmt.Sprintf("o%d.example.test.", i), fmt.Sprint(i)
+		ch(t, owner, value)
+		harness.Eventually(t, 10*time.Second, "dnspki serving change "+value, func() bool { return answers(srv.Addr, owner, value) })
+	}
+	knot.Knotc(t, "zone-refresh", zone)
+	harness.WaitServes(t, knot.Addr, zone, 2026010104, 20*time.Second, knot.Proc)
+	if !answers(knot.Addr, "o3.example.test.", "3") {
+		t.Fatal("Knot lacks the last change")
+	}
+	if n := len(srv.LogSince(mark, `IXFR from serial 2026010100 answered with the whole zone`)); n != 1 {
+		t.Errorf("dnspki logged %d AXFR fallbacks, want 1\n%s", n, srv.Output())
+	}
+	if n := len(knot.LogSince(kmark, `receiving AXFR-style IXFR`)); n != 1 {
+		t.Errorf("Knot logged %d AXFR-style IXFR, want 1\n%s", n, strings.Join(knot.LogSince(kmark, "."), "\n"))
+	}
+}
+
+// TestExamples runs corefile-examples/primary.Corefile and
+// secondary.Corefile (ports rewritten): the secondary follows the primary
+// with xfr-key., and the primary refuses transfers without it.
+func TestExamples(t *testing.T) {
+	pport, sport := harness.FreePort(t), harness.FreePort(t)
+	pdir := harness.Example(t, map[string]string{":1053": fmt.Sprintf(":%d", pport), "127.0.0.1:1054": harness.Addr(sport)})
+	prim := harness.RunDnspki(t, pdir, "corefile-examples/primary.Corefile", pport)
+	harness.WaitServes(t, prim.Addr, zone, 2026010100, 30*time.Second, prim.Proc)
+	sdir := harness.Example(t, map[string]string{":1054": fmt.Sprintf(":%d", sport), "127.0.0.1:1053": harness.Addr(pport)})
+	sec := harness.RunDnspki(t, sdir, "corefile-examples/secondary.Corefile", sport)
+	harness.WaitServes(t, sec.Addr, zone, 2026010100, 30*time.Second, sec.Proc)
+
+	if out := dig(t, "@127.0.0.1", "-p", fmt.Sprint(pport), zone, "AXFR"); !strings.Contains(out, "Transfer failed") {
+		t.Errorf("unsigned AXFR from the primary example was not refused:\n%s", out)
+	}
+	if out := dig(t, "@127.0.0.1", "-p", fmt.Sprint(pport), digKey(xfrKey), zone, "AXFR"); !strings.Contains(out, "XFR size: 10 records") {
+		t.Errorf("AXFR with xfr-key.:\n%s", out)
+	}
+	zf := filepath.Join(pdir, "corefile-examples", "primary.example.test.zone")
+	lat := propagate(t, prim.Addr, map[string]string{"secondary": sec.Addr}, zoneFileChange(zf), "_acme-challenge.www.example.test.", "example-token")
+	t.Logf("propagation primary.Corefile -> secondary.Corefile: %v", lat["secondary"])
 }

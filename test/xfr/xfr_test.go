@@ -54,14 +54,21 @@ func keyLine(k *harness.TSIGKey) string {
 // authzone lines given (STATE is dir/state).
 func startDnspki(t *testing.T, dir string, port int, lines ...string) *harness.Server {
 	t.Helper()
+	return startDnspkiWith(t, dir, port, nil, lines...)
+}
+
+// startDnspkiWith is startDnspki with more directives in the server block.
+func startDnspkiWith(t *testing.T, dir string, port int, server []string, lines ...string) *harness.Server {
+	t.Helper()
 	cf := fmt.Sprintf(`example.test:%d {
     bind 127.0.0.1
+    %s
     authzone example.test {
         state %s
         %s
     }
 }
-`, port, filepath.Join(dir, "state"), strings.Join(lines, "\n        "))
+`, port, strings.Join(server, "\n    "), filepath.Join(dir, "state"), strings.Join(lines, "\n        "))
 	return harness.StartDnspki(t, dir, cf, port)
 }
 
@@ -172,7 +179,8 @@ func TestSecondariesOfDnspki(t *testing.T) {
 	port := harness.FreePort(t)
 	knotPort, bindPort, nsdPort := harness.FreePort(t), harness.FreePort(t), harness.FreePort(t)
 	primary := harness.Addr(port)
-	srv := startDnspki(t, dir, port,
+	metrics := fmt.Sprintf("http://127.0.0.1:%d/metrics", harness.FreePort(t))
+	srv := startDnspkiWith(t, dir, port, []string{"prometheus " + strings.TrimSuffix(strings.TrimPrefix(metrics, "http://"), "/metrics")},
 		"file "+zf,
 		keyLine(knotKey), keyLine(bindKey), keyLine(nsdKey),
 		"transfer to 127.0.0.1 key knot-key. bind-key. nsd-key.",
@@ -229,6 +237,18 @@ func TestSecondariesOfDnspki(t *testing.T) {
 		axfr := srv.LogSince(dmark, `(AXFR|whole zone).* to 127\.0\.0\.1 key `+k.Name+`|`+`IXFR from serial .* whole zone`)
 		if len(ixfr) < rounds || len(axfr) > 0 {
 			t.Errorf("%s: dnspki logged %d IXFR and %d full transfers since the first, want >= %d and 0:\n%s", name, len(ixfr), len(axfr), rounds, strings.Join(append(ixfr, axfr...), "\n"))
+		}
+	}
+	// And dnspki's metrics, per secondary (its key) and result.
+	for _, k := range []*harness.TSIGKey{knotKey, bindKey, nsdKey} {
+		l := map[string]string{"zone": zone, "view": "default", "peer": k.Name}
+		ixfr := harness.Metric(t, metrics, "coredns_dnspki_xfr_out_total", map[string]string{"zone": zone, "view": "default", "peer": k.Name, "qtype": "IXFR", "result": "ixfr"})
+		axfr := harness.Metric(t, metrics, "coredns_dnspki_xfr_out_total", map[string]string{"zone": zone, "peer": k.Name, "result": "axfr"})
+		l["peer"] = "127.0.0.1:" + map[string]string{knotKey.Name: fmt.Sprint(knotPort), bindKey.Name: fmt.Sprint(bindPort), nsdKey.Name: fmt.Sprint(nsdPort)}[k.Name]
+		l["result"] = "ok"
+		notified := harness.Metric(t, metrics, "coredns_dnspki_xfr_notify_out_total", l)
+		if ixfr < rounds || axfr != 1 || notified < rounds+1 {
+			t.Errorf("metrics for %s: %v IXFR (want >= %d), %v AXFR (want 1, the first), %v NOTIFY acknowledged (want >= %d)", k.Name, ixfr, rounds, axfr, notified, rounds+1)
 		}
 	}
 	// And each secondary's own log. NSD does not log the transfer type; its
@@ -486,4 +506,49 @@ func TestExamples(t *testing.T) {
 	zf := filepath.Join(pdir, "corefile-examples", "primary.example.test.zone")
 	lat := propagate(t, prim.Addr, map[string]string{"secondary": sec.Addr}, zoneFileChange(zf), "_acme-challenge.www.example.test.", "example-token")
 	t.Logf("propagation primary.Corefile -> secondary.Corefile: %v", lat["secondary"])
+}
+
+// TestStockTransferPlugin: Corefiles that use CoreDNS's transfer plugin keep
+// working (AXFR, IXFR from the journal); with authzone's own transfer lines
+// in the same server block, startup fails instead of letting the stock plugin
+// bypass authzone's ACLs.
+func TestStockTransferPlugin(t *testing.T) {
+	dir := t.TempDir()
+	port := harness.FreePort(t)
+	zf := filepath.Join(dir, "example.test.zone")
+	writeAtomic(t, zf, zoneText(2026010100, 3600, 600, 1209600, ""))
+	cf := fmt.Sprintf(`example.test:%d {
+    bind 127.0.0.1
+    authzone example.test {
+        file %s
+        state %s
+    }
+    transfer example.test {
+        to *
+    }
+}
+`, port, zf, filepath.Join(dir, "state"))
+	srv := harness.StartDnspki(t, dir, cf, port)
+	harness.WaitServes(t, srv.Addr, zone, 2026010100, 30*time.Second, srv.Proc)
+	if out := dig(t, "@127.0.0.1", "-p", fmt.Sprint(port), zone, "AXFR"); !strings.Contains(out, "XFR size: 10 records") {
+		t.Errorf("AXFR through the transfer plugin:\n%s", out)
+	}
+	zoneFileChange(zf)(t, "x.example.test.", "x")
+	harness.WaitServes(t, srv.Addr, zone, 2026010101, 10*time.Second, srv.Proc)
+	out := dig(t, "@127.0.0.1", "-p", fmt.Sprint(port), zone, "IXFR=2026010100")
+	if strings.Count(out, "\tSOA\t") != 4 || !strings.Contains(out, `"x"`) {
+		t.Errorf("IXFR through the transfer plugin: want one difference sequence\n%s", out)
+	}
+
+	dir2 := t.TempDir()
+	port2 := harness.FreePort(t)
+	cf2 := strings.Replace(cf, "state "+filepath.Join(dir, "state"), "state "+filepath.Join(dir2, "state")+"\n        transfer to 127.0.0.1", 1)
+	cf2 = strings.Replace(cf2, fmt.Sprintf(":%d", port), fmt.Sprintf(":%d", port2), 1)
+	bad := harness.StartDnspki(t, dir2, cf2, port2)
+	if _, ended := bad.Wait(20 * time.Second); !ended {
+		t.Fatal("dnspki started with both transfer configurations")
+	}
+	if out := bad.Output(); !strings.Contains(out, "remove the transfer plugin") {
+		t.Errorf("startup error does not say why:\n%s", out)
+	}
 }

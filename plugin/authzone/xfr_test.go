@@ -449,3 +449,49 @@ func TestXfrParser(t *testing.T) {
 		}
 	}
 }
+
+// A secondary's own sources join the transferred zone: the served serial
+// then runs ahead of the primary's, and the primary's serial (kept in the
+// source's metadata) is what the secondary asks IXFR from.
+func TestSecondaryWithLocalSource(t *testing.T) {
+	p := startPrimary(t, "transfer to 127.0.0.1 key "+testKey)
+	pz := p.zone()
+	sdir := t.TempDir()
+	body := fmt.Sprintf("primary %s key %s\n    key %s hmac-sha256 %s\n    state %s", p.addr, testKey, testKey, testSecret, filepath.Join(sdir, "state"))
+	c := caddy.NewTestController("dns", "authzone example.test {\n"+body+"\n}")
+	a, reg, err := build(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg.Bind("example.test.", zonemodel.Binding{Plugin: "test", Attach: func(z *zonemodel.Zone) error {
+		_, err := z.AddSource("test", zonemodel.SourceOptions{Dynamic: true})
+		return err
+	}})
+	s := serve(t, a, reg, sdir, "")
+	sz := s.zone()
+	sec := a.zones["example.test."].sec
+	waitFor(t, 10*time.Second, "the first transfer", func() bool { return sz.View("").Snapshot().Serial == 100 })
+
+	addTXT(t, sz, "local.example.test.", 1, 5)
+	if got := sz.View("").Snapshot().Serial; got != 101 {
+		t.Fatalf("serial after a local change %d, want 101", got)
+	}
+	addTXT(t, pz, "remote.example.test.", 1, 5) // primary: 101
+	sec.notified(101, true)
+	waitFor(t, 10*time.Second, "the IXFR", func() bool {
+		return sz.View("").Snapshot().Get("remote.example.test.", dns.TypeTXT) != nil
+	})
+	snap := sz.View("").Snapshot()
+	if snap.Get("local.example.test.", dns.TypeTXT) == nil {
+		t.Fatal("the local record was lost by the transfer")
+	}
+	if snap.Serial != 102 {
+		t.Fatalf("served serial %d, want 102 (ahead of the primary's 101)", snap.Serial)
+	}
+	if ps, known, _ := sec.state(); !known || ps != 101 {
+		t.Fatalf("stored primary serial %d (known %v), want 101", ps, known)
+	}
+	if n := sz.View("").JournalLen(); n != 2 {
+		t.Fatalf("journal %d entries, want 2 (local change, IXFR)", n)
+	}
+}

@@ -46,6 +46,16 @@ mx      IN A    192.0.2.25
 %s`, serial, refresh, retry, expire, extra)
 }
 
+// bulk is zone data big enough for transfers of many messages (multi-message
+// TSIG, RFC 8945 §5.3.1).
+func bulk(n int) string {
+	var b strings.Builder
+	for i := 0; i < n; i++ {
+		fmt.Fprintf(&b, "bulk%d IN TXT \"%s %d\"\n", i, strings.Repeat("filler", 12), i)
+	}
+	return b.String()
+}
+
 func keyLine(k *harness.TSIGKey) string {
 	return fmt.Sprintf("key %s %s %s", k.Name, k.Algorithm, k.Secret)
 }
@@ -175,7 +185,7 @@ func TestSecondariesOfDnspki(t *testing.T) {
 	harness.Need(t, "knotd", "named", "nsd")
 	dir := t.TempDir()
 	zf := filepath.Join(dir, "example.test.zone")
-	writeAtomic(t, zf, zoneText(2026010100, 3600, 600, 1209600, ""))
+	writeAtomic(t, zf, zoneText(2026010100, 3600, 600, 1209600, bulk(2000)))
 	port := harness.FreePort(t)
 	knotPort, bindPort, nsdPort := harness.FreePort(t), harness.FreePort(t), harness.FreePort(t)
 	primary := harness.Addr(port)
@@ -201,6 +211,13 @@ func TestSecondariesOfDnspki(t *testing.T) {
 	for name, p := range peers {
 		harness.WaitServes(t, p.Addr, zone, serial, 30*time.Second, p.Proc)
 		addrs[name] = p.Addr
+	}
+	// The first transfer was an AXFR of many messages, each signed.
+	if l := knot.LogLines(`AXFR, incoming, .* finished, .*, (\d+) messages`); len(l) != 1 || strings.Contains(l[0], " 1 messages") {
+		t.Errorf("Knot's AXFR: %v, want one transfer of several messages", l)
+	}
+	if l := bind.LogLines(`Transfer completed: (\d+) messages`); len(l) != 1 || strings.Contains(l[0], " 1 messages") {
+		t.Errorf("BIND's AXFR: %v, want one transfer of several messages", l)
 	}
 	marks := map[string]int{}
 	for name, p := range peers {
@@ -289,7 +306,7 @@ func testDnspkiSecondaryOf(t *testing.T, start func(t testing.TB, port int, zone
 	port, pport := harness.FreePort(t), harness.FreePort(t)
 	prim := start(t, pport, harness.PeerZone{
 		Name:      zone,
-		File:      zoneText(7, 3600, 600, 1209600, ""),
+		File:      zoneText(7, 3600, 600, 1209600, bulk(2000)),
 		Transfer:  xfrKey,
 		Notify:    []string{harness.Addr(port)},
 		NotifyKey: xfrKey,
@@ -301,6 +318,10 @@ func testDnspkiSecondaryOf(t *testing.T, start func(t testing.TB, port int, zone
 		keyLine(xfrKey),
 	)
 	harness.WaitServes(t, srv.Addr, zone, 7, 30*time.Second, srv.Proc)
+	// The first transfer: AXFR of many messages, each with a verified TSIG.
+	if l := srv.LogLines(`AXFR from ` + prim.Addr + `: .*\((\d+) records, (\d+) messages`); len(l) != 1 || strings.Contains(l[0], " 1 messages") {
+		t.Errorf("dnspki's AXFR from %s: %v, want one transfer of several messages", prim.Kind, l)
+	}
 	pmark, dmark := prim.LogMark(), srv.LogMark()
 
 	for i := 1; i <= 3; i++ {

@@ -62,13 +62,13 @@ func keyLine(k *harness.TSIGKey) string {
 
 // startDnspki runs dnspki in dir serving example.test on port with the
 // authzone lines given (STATE is dir/state).
-func startDnspki(t *testing.T, dir string, port int, lines ...string) *harness.Server {
+func startDnspki(t testing.TB, dir string, port int, lines ...string) *harness.Server {
 	t.Helper()
 	return startDnspkiWith(t, dir, port, nil, lines...)
 }
 
 // startDnspkiWith is startDnspki with more directives in the server block.
-func startDnspkiWith(t *testing.T, dir string, port int, server []string, lines ...string) *harness.Server {
+func startDnspkiWith(t testing.TB, dir string, port int, server []string, lines ...string) *harness.Server {
 	t.Helper()
 	cf := fmt.Sprintf(`example.test:%d {
     bind 127.0.0.1
@@ -83,7 +83,7 @@ func startDnspkiWith(t *testing.T, dir string, port int, server []string, lines 
 }
 
 // writeAtomic replaces a file by rename, as editors and deployment tools do.
-func writeAtomic(t *testing.T, path, content string) {
+func writeAtomic(t testing.TB, path, content string) {
 	t.Helper()
 	tmp := path + ".tmp"
 	if err := os.WriteFile(tmp, []byte(content), 0o644); err != nil {
@@ -97,12 +97,12 @@ func writeAtomic(t *testing.T, path, content string) {
 // change makes owner have a TXT record with value on dnspki. It returns once
 // the change is requested; propagate watches for it being served. The zone
 // file edit is one way; an RFC 2136 UPDATE (acmechallenge) is another.
-type change func(t *testing.T, owner, value string)
+type change func(t testing.TB, owner, value string)
 
 // zoneFileChange adds the record to the zone file; authzone reloads it.
 func zoneFileChange(path string) change {
 	var mu sync.Mutex
-	return func(t *testing.T, owner, value string) {
+	return func(t testing.TB, owner, value string) {
 		mu.Lock()
 		defer mu.Unlock()
 		b, err := os.ReadFile(path)
@@ -130,7 +130,7 @@ func answers(addr, owner, value string) bool {
 // propagate makes a change on dnspki (primary) and measures, for each
 // secondary, the time from the change being served by dnspki (its commit)
 // to the secondary answering it. Every server is polled every 5 ms.
-func propagate(t *testing.T, primary string, secondaries map[string]string, ch change, owner, value string) map[string]time.Duration {
+func propagate(t testing.TB, primary string, secondaries map[string]string, ch change, owner, value string) map[string]time.Duration {
 	t.Helper()
 	type seen struct {
 		name string

@@ -72,7 +72,9 @@ func BenchmarkPropagation(b *testing.B) {
 		if len(ds) == 0 {
 			continue
 		}
-		p := func(q float64) float64 { return float64(ds[min(len(ds)-1, int(q*float64(len(ds))))].Microseconds()) / 1000 }
+		p := func(q float64) float64 {
+			return float64(ds[min(len(ds)-1, int(q*float64(len(ds))))].Microseconds()) / 1000
+		}
 		b.ReportMetric(p(0.5), name+"-p50-ms")
 		b.ReportMetric(p(0.95), name+"-p95-ms")
 		b.ReportMetric(float64(ds[len(ds)-1].Microseconds())/1000, name+"-max-ms")

@@ -8,6 +8,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/coredns/coredns/core/dnsserver"
 	"github.com/coredns/coredns/plugin"
@@ -122,6 +123,8 @@ func (a *AuthZone) start(reg *zonemodel.Registry, zs *zoneState) error {
 		n.poke()
 	}
 	if zs.sec != nil {
+		// Expired already (stored refresh time) before the first answer.
+		zs.sec.load(time.Now())
 		zs.wg.Add(1)
 		go func() { defer zs.wg.Done(); zs.sec.run(zs.done) }()
 	}
@@ -184,7 +187,7 @@ func (a *AuthZone) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.Ms
 		ip := remoteIP(w)
 		switch {
 		case r.Opcode == dns.OpcodeNotify:
-			notifyIn.WithLabelValues(zs.zone.Origin, ip.String(), "notauth").Inc()
+			notifyIn.WithLabelValues(zs.zone.Origin, "unauthorized", "notauth").Inc()
 			log.Warningf("zone %s: NOTIFY from %s refused: %s", zs.zone.Origin, ip, fail.Reason)
 		case q.Qtype == dns.TypeAXFR || q.Qtype == dns.TypeIXFR:
 			v := ctxViewName(ctx)
@@ -256,12 +259,12 @@ func (a *AuthZone) serveNotify(w dns.ResponseWriter, r *dns.Msg, zs *zoneState, 
 	ip := remoteIP(w)
 	q := r.Question[0]
 	if zs.sec == nil || lowerName(q.Name) != origin || q.Qtype != dns.TypeSOA {
-		notifyIn.WithLabelValues(origin, ip.String(), "refused").Inc()
+		notifyIn.WithLabelValues(origin, "unauthorized", "refused").Inc()
 		log.Debugf("zone %s: NOTIFY from %s refused: not a secondary zone", origin, ip)
 		return writeRcode(w, r, dns.RcodeRefused)
 	}
 	if ok, why := zs.sec.allowNotify(ip, key); !ok {
-		notifyIn.WithLabelValues(origin, ip.String(), "refused").Inc()
+		notifyIn.WithLabelValues(origin, "unauthorized", "refused").Inc()
 		log.Warningf("zone %s: NOTIFY from %s refused: %s", origin, ip, why)
 		return writeRcode(w, r, dns.RcodeRefused)
 	}

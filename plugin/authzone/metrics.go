@@ -52,7 +52,7 @@ var (
 	notifyIn = promauto.NewCounterVec(prometheus.CounterOpts{
 		Namespace: plugin.Namespace, Subsystem: "dnspki",
 		Name: "xfr_notify_in_total",
-		Help: "NOTIFY messages received, per zone, peer (address) and result (accepted, refused, notauth).",
+		Help: "NOTIFY messages received, per zone, peer (address; \"unauthorized\" for refused ones) and result (accepted, refused, notauth).",
 	}, []string{"zone", "peer", "result"})
 	xfrExpired = promauto.NewGaugeVec(prometheus.GaugeOpts{
 		Namespace: plugin.Namespace, Subsystem: "dnspki",

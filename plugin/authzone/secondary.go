@@ -182,7 +182,7 @@ func (s *secondary) allowNotify(ip netip.Addr, key string) (bool, string) {
 
 // run refreshes the zone at start, after every NOTIFY and at the SOA's
 // refresh interval (retry after a failure), and expires it when no primary
-// could be reached for the SOA's expire interval.
+// could be reached for the SOA's expire interval. load runs before it.
 func (s *secondary) run(done <-chan struct{}) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -193,7 +193,6 @@ func (s *secondary) run(done <-chan struct{}) {
 		case <-ctx.Done():
 		}
 	}()
-	s.load(time.Now())
 	refresh := time.NewTimer(0)
 	defer refresh.Stop()
 	expire := time.NewTimer(time.Hour)

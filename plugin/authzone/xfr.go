@@ -332,7 +332,8 @@ func (a *AuthZone) serveTransfer(ctx context.Context, w dns.ResponseWriter, r *d
 		if p.kind != "axfr" {
 			p.each(func(rr dns.RR) error { m.Answer = append(m.Answer, rr); return nil })
 		}
-		if p.kind == "axfr" || m.Len()+tsigOverhead(r) > state.Size() {
+		// Room for the OPT record (and a few options) besides the TSIG.
+		if p.kind == "axfr" || m.Len()+tsigOverhead(r)+64 > state.Size() {
 			m.Answer = []dns.RR{p.soa}
 			result = "tcp"
 		}

@@ -195,32 +195,64 @@ func serve(t *testing.T, a *AuthZone, reg *zonemodel.Registry, dir, addr string)
 		}
 		ts.stops = append(ts.stops, zs.stop)
 	}
-	if addr == "" {
-		pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		addr = pc.LocalAddr().String()
-		pc.Close()
-	}
+	l, pc := listen(t, addr)
+	addr = l.Addr().String()
 	h := dns.HandlerFunc(func(w dns.ResponseWriter, r *dns.Msg) {
 		a.ServeDNS(context.Background(), request.NewScrubWriter(r, w), r)
 	})
-	for _, network := range []string{"udp", "tcp"} {
-		srv := &dns.Server{Addr: addr, Net: network, Handler: h, TsigSecret: a.secrets}
+	for _, srv := range []*dns.Server{
+		{Listener: l, Handler: h, TsigSecret: a.secrets},
+		{PacketConn: pc, Handler: h, TsigSecret: a.secrets},
+	} {
 		started := make(chan struct{})
 		srv.NotifyStartedFunc = func() { close(started) }
-		go srv.ListenAndServe()
+		go srv.ActivateAndServe()
 		select {
 		case <-started:
 		case <-time.After(5 * time.Second):
-			t.Fatalf("%s server on %s did not start", network, addr)
+			t.Fatalf("server on %s did not start", addr)
 		}
 		ts.stops = append([]func(){func() { srv.Shutdown() }}, ts.stops...)
 	}
 	ts.addr = addr
 	t.Cleanup(ts.stop)
 	return ts
+}
+
+// listen opens TCP and UDP on addr, or on a port free for both when addr
+// is "".
+func listen(t *testing.T, addr string) (net.Listener, net.PacketConn) {
+	t.Helper()
+	for i := 0; i < 50; i++ {
+		a := addr
+		if a == "" {
+			a = "127.0.0.1:0"
+		}
+		l, err := net.Listen("tcp", a)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pc, err := net.ListenPacket("udp", l.Addr().String())
+		if err == nil {
+			return l, pc
+		}
+		l.Close()
+		if addr != "" {
+			t.Fatal(err)
+		}
+	}
+	t.Fatal("no port free for TCP and UDP")
+	return nil, nil
+}
+
+// freeAddr is an address to serve on later (a port free for TCP and UDP now).
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, pc := listen(t, "")
+	addr := l.Addr().String()
+	l.Close()
+	pc.Close()
+	return addr
 }
 
 func TestTransferACLAndTSIG(t *testing.T) {
@@ -319,12 +351,7 @@ func TestIXFRFromJournal(t *testing.T) {
 
 func TestSecondaryFollowsPrimary(t *testing.T) {
 	// The secondary's address must be known to the primary's notify line.
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	secAddr := pc.LocalAddr().String()
-	pc.Close()
+	secAddr := freeAddr(t)
 	p := startPrimary(t, "transfer to 127.0.0.1 key "+testKey+"\n    notify "+secAddr+" key "+testKey)
 	pz := p.zone()
 

@@ -18,7 +18,7 @@ import (
 // The secondary's metadata in the zone store (source "primary").
 const (
 	metaPrimarySerial = "primary-serial" // 4 octets: the primary's serial we hold
-	metaRefreshed     = "refreshed"      // 8 octets: Unix time of the last successful refresh
+	metaRefreshed     = "refreshed"      // 8 octets: Unix time in ms of the last successful refresh
 	metaPrimary       = "primary"        // the address of the primary it came from
 )
 
@@ -96,7 +96,7 @@ func (s *secondary) load(now time.Time) {
 	}
 	s.lastOK = now
 	if b := s.src.Meta(metaRefreshed); len(b) == 8 {
-		s.lastOK = time.Unix(int64(binary.BigEndian.Uint64(b)), 0)
+		s.lastOK = time.UnixMilli(int64(binary.BigEndian.Uint64(b)))
 	}
 	origin := s.zone.Origin
 	if s.soa() == nil {
@@ -362,7 +362,7 @@ func (s *secondary) commit(p *peer, res *xfrResult, from uint32) error {
 			tx.Add(res.soa)
 		}
 		tx.SetMeta(metaPrimarySerial, binary.BigEndian.AppendUint32(nil, newSerial))
-		tx.SetMeta(metaRefreshed, binary.BigEndian.AppendUint64(nil, uint64(now.Unix())))
+		tx.SetMeta(metaRefreshed, binary.BigEndian.AppendUint64(nil, uint64(now.UnixMilli())))
 		tx.SetMeta(metaPrimary, []byte(p.addr))
 		return nil
 	})

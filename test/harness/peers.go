@@ -169,3 +169,17 @@ func fmtAddrs(addrs []string, f func(host string, port int) string, t testing.TB
 	}
 	return b.String()
 }
+
+// WaitLog waits up to timeout until at least n lines printed after mark
+// match re, and returns the matching lines (fewer if it timed out). A server
+// often logs an event just after it becomes visible on the wire.
+func (p *Proc) WaitLog(mark int, re string, n int, timeout time.Duration) []string {
+	deadline := time.Now().Add(timeout)
+	for {
+		l := p.LogSince(mark, re)
+		if len(l) >= n || time.Now().After(deadline) {
+			return l
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

@@ -213,10 +213,10 @@ func TestSecondariesOfDnspki(t *testing.T) {
 		addrs[name] = p.Addr
 	}
 	// The first transfer was an AXFR of many messages, each signed.
-	if l := knot.LogLines(`AXFR, incoming, .* finished, .*, (\d+) messages`); len(l) != 1 || strings.Contains(l[0], " 1 messages") {
+	if l := knot.WaitLog(0, `AXFR, incoming, .* finished, .*, (\d+) messages`, 1, 5*time.Second); len(l) != 1 || strings.Contains(l[0], " 1 messages") {
 		t.Errorf("Knot's AXFR: %v, want one transfer of several messages", l)
 	}
-	if l := bind.LogLines(`Transfer completed: (\d+) messages`); len(l) != 1 || strings.Contains(l[0], " 1 messages") {
+	if l := bind.WaitLog(0, `Transfer completed: (\d+) messages`, 1, 5*time.Second); len(l) != 1 || strings.Contains(l[0], " 1 messages") {
 		t.Errorf("BIND's AXFR: %v, want one transfer of several messages", l)
 	}
 	marks := map[string]int{}
@@ -250,7 +250,7 @@ func TestSecondariesOfDnspki(t *testing.T) {
 
 	// Incremental transfers: dnspki's log names each secondary's key.
 	for name, k := range map[string]*harness.TSIGKey{"knot": knotKey, "bind": bindKey, "nsd": nsdKey} {
-		ixfr := srv.LogSince(dmark, `IXFR to 127\.0\.0\.1 key `+k.Name)
+		ixfr := srv.WaitLog(dmark, `IXFR to 127\.0\.0\.1 key `+k.Name, rounds, 5*time.Second)
 		axfr := srv.LogSince(dmark, `(AXFR|whole zone).* to 127\.0\.0\.1 key `+k.Name+`|`+`IXFR from serial .* whole zone`)
 		if len(ixfr) < rounds || len(axfr) > 0 {
 			t.Errorf("%s: dnspki logged %d IXFR and %d full transfers since the first, want >= %d and 0:\n%s", name, len(ixfr), len(axfr), rounds, strings.Join(append(ixfr, axfr...), "\n"))
@@ -276,7 +276,8 @@ func TestSecondariesOfDnspki(t *testing.T) {
 		"bind": {`got incremental response`, `got nonincremental response`},
 		"nsd":  {`xfrd: zone example\.test\. committed "received update to serial \d+ .* TSIG verified with key nsd-key\.`, `Failed to apply IXFR|starting AXFR`},
 	} {
-		got, bad := peers[name].LogSince(marks[name], re[0]), peers[name].LogSince(marks[name], re[1])
+		got := peers[name].WaitLog(marks[name], re[0], rounds, 5*time.Second)
+		bad := peers[name].LogSince(marks[name], re[1])
 		if len(got) < rounds || len(bad) > 0 {
 			t.Errorf("%s's log since the first transfer: %d lines matching %q (want >= %d), %d matching %q (want 0)\n%s", name, len(got), re[0], rounds, len(bad), re[1], strings.Join(peers[name].LogSince(marks[name], `.`), "\n"))
 		}
@@ -319,7 +320,7 @@ func testDnspkiSecondaryOf(t *testing.T, start func(t testing.TB, port int, zone
 	)
 	harness.WaitServes(t, srv.Addr, zone, 7, 30*time.Second, srv.Proc)
 	// The first transfer: AXFR of many messages, each with a verified TSIG.
-	if l := srv.LogLines(`AXFR from ` + prim.Addr + `: .*\((\d+) records, (\d+) messages`); len(l) != 1 || strings.Contains(l[0], " 1 messages") {
+	if l := srv.WaitLog(0, `AXFR from `+prim.Addr+`: .*\((\d+) records, (\d+) messages`, 1, 5*time.Second); len(l) != 1 || strings.Contains(l[0], " 1 messages") {
 		t.Errorf("dnspki's AXFR from %s: %v, want one transfer of several messages", prim.Kind, l)
 	}
 	pmark, dmark := prim.LogMark(), srv.LogMark()
@@ -341,15 +342,15 @@ func testDnspkiSecondaryOf(t *testing.T, start func(t testing.TB, port int, zone
 			t.Errorf("after update %d: %s serves serial %d, dnspki %d", i, prim.Kind, ps, ds)
 		}
 	}
-	if n := len(srv.LogSince(dmark, `NOTIFY from 127\.0\.0\.1, serial`)); n < 3 {
+	if n := len(srv.WaitLog(dmark, `NOTIFY from 127\.0\.0\.1, serial`, 3, 5*time.Second)); n < 3 {
 		t.Errorf("dnspki logged %d NOTIFY from %s, want 3", n, prim.Kind)
 	}
-	ixfr := srv.LogSince(dmark, `IXFR from `+prim.Addr+`: primary serial \d+ -> \d+`)
+	ixfr := srv.WaitLog(dmark, `IXFR from `+prim.Addr+`: primary serial \d+ -> \d+`, 3, 5*time.Second)
 	axfr := srv.LogSince(dmark, `AXFR from |trying AXFR`)
 	if len(ixfr) < 3 || len(axfr) > 0 {
 		t.Errorf("dnspki: %d IXFR, %d AXFR lines, want 3 and 0\n%s", len(ixfr), len(axfr), srv.Output())
 	}
-	if got, bad := prim.LogSince(pmark, outIXFR), prim.LogSince(pmark, outAXFR); len(got) < 3 || len(bad) > 0 {
+	if got, bad := prim.WaitLog(pmark, outIXFR, 3, 5*time.Second), prim.LogSince(pmark, outAXFR); len(got) < 3 || len(bad) > 0 {
 		t.Errorf("%s logged %d outgoing IXFR, %d AXFR; want 3 and 0\n%s", prim.Kind, len(got), len(bad), strings.Join(prim.LogSince(pmark, "."), "\n"))
 	}
 }
@@ -414,10 +415,10 @@ func TestDnspkiSecondaryOfDnspki(t *testing.T) {
 	if ps != ss {
 		t.Errorf("primary serves serial %d, secondary %d", ps, ss)
 	}
-	if n := len(sec.LogSince(smark, `IXFR from 127\.0\.0\.1:\d+: primary serial`)); n < 2 {
+	if n := len(sec.WaitLog(smark, `IXFR from 127\.0\.0\.1:\d+: primary serial`, 2, 5*time.Second)); n < 2 {
 		t.Errorf("secondary logged %d IXFR, want 2\n%s", n, sec.Output())
 	}
-	if n := len(prim.LogSince(pmark, `IXFR to 127\.0\.0\.1 key xfr-key\.: serial`)); n < 2 {
+	if n := len(prim.WaitLog(pmark, `IXFR to 127\.0\.0\.1 key xfr-key\.: serial`, 2, 5*time.Second)); n < 2 {
 		t.Errorf("primary logged %d IXFR, want 2", n)
 	}
 
@@ -464,7 +465,7 @@ func TestDnspkiSecondaryOfDnspki(t *testing.T) {
 	if d := time.Since(stopped); d < 3500*time.Millisecond {
 		t.Errorf("secondary expired %s after the primary stopped, before the SOA expire (6 s after the last refresh, at most 2 s before)", d)
 	}
-	if len(sec.LogLines(`expired \(no successful refresh`)) == 0 {
+	if len(sec.WaitLog(0, `expired \(no successful refresh`, 1, 5*time.Second)) == 0 {
 		t.Errorf("expiry not logged:\n%s", sec.Output())
 	}
 }
@@ -499,10 +500,10 @@ func TestJournalOverflowFallsBackToAXFR(t *testing.T) {
 	if !answers(knot.Addr, "o3.example.test.", "3") {
 		t.Fatal("Knot lacks the last change")
 	}
-	if n := len(srv.LogSince(mark, `IXFR from serial 2026010100 answered with the whole zone`)); n != 1 {
+	if n := len(srv.WaitLog(mark, `IXFR from serial 2026010100 answered with the whole zone`, 1, 5*time.Second)); n != 1 {
 		t.Errorf("dnspki logged %d AXFR fallbacks, want 1\n%s", n, srv.Output())
 	}
-	if n := len(knot.LogSince(kmark, `receiving AXFR-style IXFR`)); n != 1 {
+	if n := len(knot.WaitLog(kmark, `receiving AXFR-style IXFR`, 1, 5*time.Second)); n != 1 {
 		t.Errorf("Knot logged %d AXFR-style IXFR, want 1\n%s", n, strings.Join(knot.LogSince(kmark, "."), "\n"))
 	}
 }

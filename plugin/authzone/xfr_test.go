@@ -506,7 +506,8 @@ func TestSecondaryWithLocalSource(t *testing.T) {
 	addTXT(t, pz, "remote.example.test.", 1, 5) // primary: 101
 	sec.notified(101, true)
 	waitFor(t, 10*time.Second, "the IXFR", func() bool {
-		return sz.View("").Snapshot().Get("remote.example.test.", dns.TypeTXT) != nil
+		ps, _, _ := sec.state()
+		return sz.View("").Snapshot().Get("remote.example.test.", dns.TypeTXT) != nil && ps == 101
 	})
 	snap := sz.View("").Snapshot()
 	if snap.Get("local.example.test.", dns.TypeTXT) == nil {
@@ -520,5 +521,62 @@ func TestSecondaryWithLocalSource(t *testing.T) {
 	}
 	if n := sz.View("").JournalLen(); n != 2 {
 		t.Fatalf("journal %d entries, want 2 (local change, IXFR)", n)
+	}
+}
+
+// fakeChainSigner stands in for onlinesign in the signed-transfer mode: it
+// returns the snapshot's records plus a marker record.
+type fakeChainSigner struct{}
+
+func (fakeChainSigner) Render(ctx context.Context, v *zonemodel.View, req *dns.Msg, resp *zonemodel.Response, m *dns.Msg) error {
+	resp.Render(m)
+	return nil
+}
+
+func (fakeChainSigner) SignedZone(ctx context.Context, v *zonemodel.View, snap *zonemodel.Snapshot) ([]dns.RR, error) {
+	rrs := snap.RRs()
+	marker, _ := dns.NewRR(`signed.example.test. 300 IN TXT "chain"`)
+	return append(rrs, marker), nil
+}
+
+func TestSignedTransferUsesChainSigner(t *testing.T) {
+	dir := t.TempDir()
+	zf := filepath.Join(dir, "db")
+	writeZone(t, zf, testZoneText(100, ""))
+	body := strings.ReplaceAll(primaryBody(zf, "transfer to 127.0.0.1 key "+testKey+" signed"), "STATE", filepath.Join(dir, "state"))
+
+	// Without a signer that signs whole zones, the zone does not start.
+	c := caddy.NewTestController("dns", "authzone example.test {\n"+body+"\n}")
+	a, reg, err := build(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.start(reg, a.zones["example.test."]); err == nil || !strings.Contains(err.Error(), "signed") {
+		t.Fatalf("start without a ChainSigner: %v", err)
+	}
+	a.zones["example.test."].stop()
+
+	c = caddy.NewTestController("dns", "authzone example.test {\n"+body+"\n}")
+	a, reg, err = build(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg.Bind("example.test.", zonemodel.Binding{Plugin: "test", Attach: func(z *zonemodel.Zone) error {
+		z.SetSigner(fakeChainSigner{})
+		return nil
+	}})
+	s := serve(t, a, reg, dir, "")
+	rrs, err := axfr(t, s.addr, testKey, testSecret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, rr := range rrs {
+		if rr.Header().Name == "signed.example.test." {
+			found = true
+		}
+	}
+	if !found || rrs[0].Header().Rrtype != dns.TypeSOA || rrs[len(rrs)-1].Header().Rrtype != dns.TypeSOA {
+		t.Fatalf("signed AXFR did not come from the ChainSigner: %v", rrs)
 	}
 }

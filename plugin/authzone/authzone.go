@@ -285,7 +285,7 @@ func (a *AuthZone) serveNotify(w dns.ResponseWriter, r *dns.Msg, zs *zoneState, 
 	} else {
 		log.Infof("zone %s: NOTIFY from %s", origin, ip)
 	}
-	zs.sec.notified(serial, has)
+	zs.sec.notified(ip, serial, has)
 	return dns.RcodeSuccess, nil
 }
 

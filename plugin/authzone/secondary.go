@@ -43,11 +43,12 @@ type secondary struct {
 	primaries []*peer
 	allow     []*aclEntry
 
-	kick    chan struct{}
-	hintMu  sync.Mutex
-	hint    uint32
-	hinted  bool
-	expired atomic.Bool
+	kick     chan struct{}
+	hintMu   sync.Mutex
+	hint     uint32
+	hinted   bool
+	hintFrom netip.Addr
+	expired  atomic.Bool
 
 	mu        sync.Mutex
 	pserial   uint32 // the primary's serial of the data we hold
@@ -129,13 +130,13 @@ func (s *secondary) setExpired(v bool, why string) {
 	}
 }
 
-// notified records a NOTIFY (with the serial it announced, if any) and asks
-// for a refresh.
-func (s *secondary) notified(serial uint32, has bool) {
+// notified records a NOTIFY from ip (with the serial it announced, if any)
+// and asks for a refresh.
+func (s *secondary) notified(ip netip.Addr, serial uint32, has bool) {
 	if has {
 		s.hintMu.Lock()
 		if !s.hinted || zonemodel.SerialGreater(serial, s.hint) {
-			s.hint, s.hinted = serial, true
+			s.hint, s.hinted, s.hintFrom = serial, true, ip
 		}
 		s.hintMu.Unlock()
 	}
@@ -145,12 +146,12 @@ func (s *secondary) notified(serial uint32, has bool) {
 	}
 }
 
-func (s *secondary) takeHint() (uint32, bool) {
+func (s *secondary) takeHint() (uint32, bool, netip.Addr) {
 	s.hintMu.Lock()
 	defer s.hintMu.Unlock()
-	h, ok := s.hint, s.hinted
+	h, ok, from := s.hint, s.hinted, s.hintFrom
 	s.hinted = false
-	return h, ok
+	return h, ok, from
 }
 
 // allowNotify reports whether a NOTIFY from ip signed with key ("" none) is
@@ -245,10 +246,11 @@ func (s *secondary) run(done <-chan struct{}) {
 
 // refresh brings the zone up to date from the first primary that answers.
 func (s *secondary) refresh(ctx context.Context) bool {
-	hint, hinted := s.takeHint()
+	hint, hinted, from := s.takeHint()
 	var errs []string
 	for _, p := range s.primaries {
-		err := s.refreshFrom(ctx, p, hint, hinted)
+		// The serial a NOTIFY announced is that primary's.
+		err := s.refreshFrom(ctx, p, hint, hinted && p.ip == from)
 		if err == nil {
 			return true
 		}

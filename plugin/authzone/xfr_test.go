@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -504,7 +505,7 @@ func TestSecondaryWithLocalSource(t *testing.T) {
 		t.Fatalf("serial after a local change %d, want 101", got)
 	}
 	addTXT(t, pz, "remote.example.test.", 1, 5) // primary: 101
-	sec.notified(101, true)
+	sec.notified(netip.MustParseAddr("127.0.0.1"), 101, true)
 	waitFor(t, 10*time.Second, "the IXFR", func() bool {
 		ps, _, _ := sec.state()
 		return sz.View("").Snapshot().Get("remote.example.test.", dns.TypeTXT) != nil && ps == 101

@@ -6,15 +6,17 @@ package authzone
 
 import (
 	"context"
+	"fmt"
 	"sync"
+	"time"
 
-	"github.com/coredns/caddy"
 	"github.com/coredns/coredns/core/dnsserver"
 	"github.com/coredns/coredns/plugin"
 	"github.com/coredns/coredns/plugin/transfer"
 	"github.com/coredns/coredns/request"
 	"github.com/miekg/dns"
 
+	"github.com/dnspki/dnspki/plugin/pkg/tsigkey"
 	"github.com/dnspki/dnspki/plugin/pkg/zonemodel"
 )
 
@@ -23,18 +25,22 @@ type AuthZone struct {
 	Next    plugin.Handler
 	zones   map[string]*zoneState
 	origins []string
-	xfer    *transfer.Transfer
+	xfer    *transfer.Transfer // the stock transfer plugin, if in the server block
+	ring    *tsigkey.Ring      // TSIG keys of authzone's configuration
+	secrets map[string]string  // the server block's TSIG secrets (all plugins)
 }
 
 type zoneState struct {
-	zone     *zonemodel.Zone
-	spec     *zoneSpec
-	files    []*watchedFile
-	notifyCh chan struct{}
-	done     chan struct{}
-	stopOnce sync.Once
-	started  bool
-	wg       sync.WaitGroup
+	zone      *zonemodel.Zone
+	spec      *zoneSpec
+	files     []*watchedFile
+	notifyCh  chan struct{} // the stock transfer plugin's NOTIFY
+	notifiers []*notifier   // authzone's own NOTIFY targets
+	sec       *secondary    // nil unless the zone is a secondary
+	done      chan struct{}
+	stopOnce  sync.Once
+	started   bool
+	wg        sync.WaitGroup
 }
 
 // Name implements plugin.Handler.
@@ -69,7 +75,7 @@ func (a *AuthZone) match(name string) *zoneState {
 
 // start opens a zone once every plugin's setup has run: bindings attach their
 // sources, the stored state and the files are loaded, then watchers start.
-func (a *AuthZone) start(c *caddy.Controller, reg *zonemodel.Registry, zs *zoneState) error {
+func (a *AuthZone) start(reg *zonemodel.Registry, zs *zoneState) error {
 	z := zs.zone
 	binds := reg.Bindings(z.Origin)
 	for _, b := range binds {
@@ -79,8 +85,20 @@ func (a *AuthZone) start(c *caddy.Controller, reg *zonemodel.Registry, zs *zoneS
 			}
 		}
 	}
+	for _, e := range zs.spec.transfers {
+		if e.signed {
+			if _, ok := z.Signer().(zonemodel.ChainSigner); !ok {
+				return fmt.Errorf("plugin/%s: zone %s: 'transfer ... signed' (line %d) needs a signer that signs whole zones with an NSEC/NSEC3 chain (onlinesign); the zone has none", pluginName, z.Origin, e.line)
+			}
+		}
+	}
 	z.Subscribe(func(ch zonemodel.Change) {
 		observe(ch)
+		for _, n := range zs.notifiers {
+			if n.view == ch.View {
+				n.poke()
+			}
+		}
 		select {
 		case zs.notifyCh <- struct{}{}:
 		default:
@@ -97,7 +115,19 @@ func (a *AuthZone) start(c *caddy.Controller, reg *zonemodel.Registry, zs *zoneS
 	zs.wg.Add(2)
 	go func() { defer zs.wg.Done(); a.notifier(zs) }()
 	go func() { defer zs.wg.Done(); zs.watch() }()
-	// A (re)start announces the zone to the secondaries.
+	for _, n := range zs.notifiers {
+		n := n
+		zs.wg.Add(1)
+		go func() { defer zs.wg.Done(); n.run(zs.done) }()
+		// A (re)start announces the zone to the secondaries.
+		n.poke()
+	}
+	if zs.sec != nil {
+		// Expired already (stored refresh time) before the first answer.
+		zs.sec.load(time.Now())
+		zs.wg.Add(1)
+		go func() { defer zs.wg.Done(); zs.sec.run(zs.done) }()
+	}
 	select {
 	case zs.notifyCh <- struct{}{}:
 	default:
@@ -120,9 +150,12 @@ func (zs *zoneState) stop() {
 	})
 }
 
-// notifier sends NOTIFY through the transfer plugin after changes; bursts are
-// coalesced (one NOTIFY in flight per zone, the latest serial always sent).
+// notifier sends NOTIFY through the stock transfer plugin after changes (for
+// Corefiles that use it; authzone's own `notify` targets have their own
+// notifiers); bursts are coalesced (one round in flight per zone).
 func (a *AuthZone) notifier(zs *zoneState) {
+	views := zs.zone.Views()
+	def := views[len(views)-1].Name
 	for {
 		select {
 		case <-zs.done:
@@ -133,10 +166,10 @@ func (a *AuthZone) notifier(zs *zoneState) {
 			continue
 		}
 		if err := a.xfer.Notify(zs.zone.Origin); err != nil {
-			notifyErrors.WithLabelValues(zs.zone.Origin).Inc()
+			notifyOut.WithLabelValues(zs.zone.Origin, def, "transfer-plugin", "failed").Inc()
 			log.Warningf("zone %s: %v", zs.zone.Origin, err)
 		} else {
-			notifies.WithLabelValues(zs.zone.Origin).Inc()
+			notifyOut.WithLabelValues(zs.zone.Origin, def, "transfer-plugin", "ok").Inc()
 		}
 	}
 }
@@ -149,9 +182,31 @@ func (a *AuthZone) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.Ms
 	if zs == nil {
 		return plugin.NextOrFailure(a.Name(), a.Next, ctx, w, r)
 	}
+	key, fail := a.requestKey(w, r)
+	if fail != nil {
+		ip := remoteIP(w)
+		switch {
+		case r.Opcode == dns.OpcodeNotify:
+			notifyIn.WithLabelValues(zs.zone.Origin, "unauthorized", "notauth").Inc()
+			log.Warningf("zone %s: NOTIFY from %s refused: %s", zs.zone.Origin, ip, fail.Reason)
+		case q.Qtype == dns.TypeAXFR || q.Qtype == dns.TypeIXFR:
+			v := ctxViewName(ctx)
+			if v == "" {
+				v = zs.transferView("", nil).Name
+			}
+			xfrOut.WithLabelValues(zs.zone.Origin, v, "unauthorized", dns.TypeToString[q.Qtype], "notauth").Inc()
+			log.Warningf("zone %s: %s from %s refused: %s", zs.zone.Origin, dns.TypeToString[q.Qtype], ip, fail.Reason)
+		default:
+			log.Debugf("zone %s: query from %s: %s", zs.zone.Origin, ip, fail.Reason)
+		}
+		tsigkey.WriteFailure(w, r, fail)
+		return dns.RcodeSuccess, nil
+	}
+	if r.Opcode == dns.OpcodeNotify {
+		return a.serveNotify(w, r, zs, key)
+	}
 	if r.Opcode != dns.OpcodeQuery {
-		// UPDATE reaches here only when no plugin before authzone handles it;
-		// NOTIFY to a primary is refused.
+		// UPDATE reaches here only when no plugin before authzone handles it.
 		return writeRcode(w, r, dns.RcodeRefused)
 	}
 	if q.Qclass != dns.ClassINET {
@@ -159,13 +214,18 @@ func (a *AuthZone) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.Ms
 	}
 	switch q.Qtype {
 	case dns.TypeAXFR, dns.TypeIXFR:
-		// A transfer that no transfer plugin accepted.
-		return writeRcode(w, r, dns.RcodeRefused)
+		if name != zs.zone.Origin {
+			return writeRcode(w, r, dns.RcodeNotAuth)
+		}
+		return a.serveTransfer(ctx, w, r, zs, key)
 	case dns.TypeOPT, dns.TypeTSIG, dns.TypeTKEY, dns.TypeMAILA, dns.TypeMAILB:
 		// Meta types are not queries for data (RFC 6895 §3.1).
 		return writeRcode(w, r, dns.RcodeFormatError)
 	}
-	v := zs.zone.View(zonemodel.ViewFromContext(ctx))
+	var v *zonemodel.View
+	if vn := zonemodel.ViewFromContext(ctx); vn != "" {
+		v = zs.zone.View(vn)
+	}
 	if v == nil {
 		v = a.defaultView(ctx, zs)
 		if v == nil {
@@ -173,7 +233,7 @@ func (a *AuthZone) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.Ms
 		}
 	}
 	snap := v.Snapshot()
-	if snap.SOA() == nil {
+	if snap.SOA() == nil || (zs.sec != nil && zs.sec.isExpired()) {
 		return writeRcode(w, r, dns.RcodeServerFailure)
 	}
 	state := request.Request{W: w, Req: r}
@@ -190,8 +250,45 @@ func (a *AuthZone) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.Ms
 	} else {
 		resp.Render(m)
 	}
-	state.SizeAndDo(m)
-	w.WriteMsg(m)
+	writeReply(w, r, m)
+	return dns.RcodeSuccess, nil
+}
+
+// serveNotify answers a NOTIFY (RFC 1996 §3.7): a secondary zone accepts it
+// from its primaries (with their keys) and refreshes at once; a primary zone
+// refuses it.
+func (a *AuthZone) serveNotify(w dns.ResponseWriter, r *dns.Msg, zs *zoneState, key string) (int, error) {
+	origin := zs.zone.Origin
+	ip := remoteIP(w)
+	q := r.Question[0]
+	if zs.sec == nil || lowerName(q.Name) != origin || q.Qtype != dns.TypeSOA {
+		notifyIn.WithLabelValues(origin, "unauthorized", "refused").Inc()
+		log.Debugf("zone %s: NOTIFY from %s refused: not a secondary zone", origin, ip)
+		return writeRcode(w, r, dns.RcodeRefused)
+	}
+	if ok, why := zs.sec.allowNotify(ip, key); !ok {
+		notifyIn.WithLabelValues(origin, "unauthorized", "refused").Inc()
+		log.Warningf("zone %s: NOTIFY from %s refused: %s", origin, ip, why)
+		return writeRcode(w, r, dns.RcodeRefused)
+	}
+	m := new(dns.Msg)
+	m.SetReply(r)
+	m.Authoritative = true
+	writeReply(w, r, m)
+	var serial uint32
+	has := false
+	for _, rr := range r.Answer {
+		if s, ok := rr.(*dns.SOA); ok && lowerName(s.Hdr.Name) == origin {
+			serial, has = s.Serial, true
+		}
+	}
+	notifyIn.WithLabelValues(origin, ip.String(), "accepted").Inc()
+	if has {
+		log.Infof("zone %s: NOTIFY from %s, serial %d", origin, ip, serial)
+	} else {
+		log.Infof("zone %s: NOTIFY from %s", origin, ip)
+	}
+	zs.sec.notified(ip, serial, has)
 	return dns.RcodeSuccess, nil
 }
 
@@ -203,15 +300,6 @@ func (a *AuthZone) defaultView(ctx context.Context, zs *zoneState) *zonemodel.Vi
 	}
 	views := zs.zone.Views()
 	return views[len(views)-1]
-}
-
-func writeRcode(w dns.ResponseWriter, r *dns.Msg, rcode int) (int, error) {
-	m := new(dns.Msg)
-	m.SetRcode(r, rcode)
-	state := request.Request{W: w, Req: r}
-	state.SizeAndDo(m)
-	w.WriteMsg(m)
-	return dns.RcodeSuccess, nil
 }
 
 func lowerName(s string) string {

@@ -34,10 +34,10 @@ func newTestAuthZone(t testing.TB) *AuthZone {
 		t.Fatal(err)
 	}
 	t.Cleanup(z.Close)
-	return &AuthZone{zones: map[string]*zoneState{z.Origin: {zone: z}}, origins: []string{z.Origin}}
+	return &AuthZone{zones: map[string]*zoneState{z.Origin: {zone: z, spec: &zoneSpec{origin: z.Origin}}}, origins: []string{z.Origin}}
 }
 
-func serve(a *AuthZone, m *dns.Msg) *dns.Msg {
+func serveMsg(a *AuthZone, m *dns.Msg) *dns.Msg {
 	w := &test.ResponseWriter{}
 	rec := &recorder{ResponseWriter: w}
 	a.ServeDNS(context.Background(), rec, m)
@@ -60,7 +60,7 @@ func TestServeDNSRcodes(t *testing.T) {
 		if mod != nil {
 			mod(m)
 		}
-		return serve(a, m)
+		return serveMsg(a, m)
 	}
 	if r := q("www.example.test.", dns.TypeA, nil); r == nil || r.Rcode != dns.RcodeSuccess || !r.Authoritative || len(r.Answer) != 1 {
 		t.Fatalf("www A: %v", r)
@@ -71,8 +71,11 @@ func TestServeDNSRcodes(t *testing.T) {
 	if r := q("www.example.test.", dns.TypeA, func(m *dns.Msg) { m.Question[0].Qclass = dns.ClassCHAOS }); r.Rcode != dns.RcodeRefused {
 		t.Fatalf("CH class: %v", r)
 	}
-	if r := q("www.example.test.", dns.TypeAXFR, nil); r.Rcode != dns.RcodeRefused {
-		t.Fatalf("AXFR without transfer: %v", r)
+	if r := q("example.test.", dns.TypeAXFR, nil); r.Rcode != dns.RcodeRefused {
+		t.Fatalf("AXFR without transfer rules: %v", r)
+	}
+	if r := q("www.example.test.", dns.TypeAXFR, nil); r.Rcode != dns.RcodeNotAuth {
+		t.Fatalf("AXFR of a name that is not a zone: %v", r)
 	}
 	if r := q("www.example.test.", dns.TypeA, func(m *dns.Msg) { m.Opcode = dns.OpcodeUpdate }); r.Rcode != dns.RcodeRefused {
 		t.Fatalf("UPDATE: %v", r)
@@ -114,7 +117,7 @@ func FuzzServeDNS(f *testing.F) {
 		if err := m.Unpack(b); err != nil || len(m.Question) != 1 {
 			return
 		}
-		r := serve(a, m)
+		r := serveMsg(a, m)
 		if r == nil {
 			return // not our zone: next plugin
 		}

@@ -13,6 +13,7 @@ import (
 	clog "github.com/coredns/coredns/plugin/pkg/log"
 	"github.com/coredns/coredns/plugin/transfer"
 
+	"github.com/dnspki/dnspki/plugin/pkg/tsigkey"
 	"github.com/dnspki/dnspki/plugin/pkg/zonemodel"
 )
 
@@ -64,55 +65,55 @@ type zoneSpec struct {
 	files  []fileSpec
 	cfg    zonemodel.Config
 	reload time.Duration
+
+	// Transfers: who may transfer the zone, whom to notify; as a secondary,
+	// the primaries and who else may notify.
+	transfers   []*aclEntry
+	notifies    []*peer
+	primaries   []*peer
+	allowNotify []*aclEntry
+	keys        []string // every key the zone's lines define or use
+}
+
+// hasXfrConfig reports whether the zone uses authzone's transfer or notify
+// lines (which the stock transfer plugin would bypass).
+func (sp *zoneSpec) hasXfrConfig() bool { return len(sp.transfers) > 0 || len(sp.notifies) > 0 }
+
+type ringKey struct{}
+
+// keyRing returns the TSIG keys authzone directives of the configuration
+// being loaded have defined so far.
+func keyRing(c *caddy.Controller) *tsigkey.Ring {
+	if r, ok := c.Get(ringKey{}).(*tsigkey.Ring); ok {
+		return r
+	}
+	r := tsigkey.NewRing()
+	c.Set(ringKey{}, r)
+	return r
 }
 
 func setup(c *caddy.Controller) error {
-	specs, err := parse(c)
+	a, reg, err := build(c)
 	if err != nil {
 		return err
 	}
-	reg := Registry(c)
-	a := &AuthZone{zones: map[string]*zoneState{}}
-	for _, sp := range specs {
-		z := zonemodel.New(sp.cfg)
-		if err := reg.Add(z); err != nil {
-			return c.Errf("%v", err)
-		}
-		zs := &zoneState{zone: z, spec: sp, notifyCh: make(chan struct{}, 1), done: make(chan struct{})}
-		a.zones[z.Origin] = zs
-		a.origins = append(a.origins, z.Origin)
-		// Load the files now: a broken zone file stops startup with its file
-		// and line before anything listens.
-		for _, f := range sp.files {
-			zd, err := zonemodel.ReadZoneFile(f.path, z.Origin)
-			if err != nil {
-				return c.Errf("zone %s: %v", z.Origin, err)
-			}
-			for _, w := range zd.Warnings {
-				log.Warningf("zone %s: %s", z.Origin, w)
-			}
-			name := sourceName(f)
-			src, err := z.AddSource(name, zonemodel.SourceOptions{Views: f.views, Base: len(f.views) == 0, Override: len(f.views) > 0})
-			if err != nil {
-				return c.Errf("%v", err)
-			}
-			if err := src.SetInitial(nil, zd.RRs); err != nil {
-				return c.Errf("%v", err)
-			}
-			zs.files = append(zs.files, &watchedFile{spec: f, src: src, sig: fileSig(f.path)})
-		}
-	}
-
 	cfg := dnsserver.GetConfig(c)
+	file, line := c.File(), c.Line()
 	c.OnStartup(func() error {
+		a.secrets = cfg.TsigSecret
 		if t, ok := cfg.Handler("transfer").(*transfer.Transfer); ok {
+			for _, zs := range a.zones {
+				if zs.spec.hasXfrConfig() {
+					return fmt.Errorf("%s:%d - plugin/%s: zone %s has transfer/notify lines and the server block also has the transfer plugin, which would answer transfers without authzone's ACLs: remove the transfer plugin", file, line, pluginName, zs.zone.Origin)
+				}
+			}
 			a.xfer = t
 		}
 		return nil
 	})
 	for _, zs := range a.zones {
 		zs := zs
-		c.OnStartup(func() error { return a.start(c, reg, zs) })
+		c.OnStartup(func() error { return a.start(reg, zs) })
 		c.OnShutdown(func() error { zs.stop(); return nil })
 	}
 	cfg.AddPlugin(func(next plugin.Handler) plugin.Handler {
@@ -122,6 +123,81 @@ func setup(c *caddy.Controller) error {
 	return nil
 }
 
+// build parses the directive, registers its TSIG keys with the server block
+// and makes its zones (not open yet).
+func build(c *caddy.Controller) (*AuthZone, *zonemodel.Registry, error) {
+	ring := keyRing(c)
+	specs, err := parse(c, ring)
+	if err != nil {
+		return nil, nil, err
+	}
+	cfg := dnsserver.GetConfig(c)
+	// The server verifies TSIG with the secrets of its server block: register
+	// the keys the zones use (the stock tsig plugin, earlier in setup order,
+	// may have set the map already).
+	if cfg.TsigSecret == nil {
+		cfg.TsigSecret = map[string]string{}
+	}
+	for _, sp := range specs {
+		sub := tsigkey.NewRing()
+		for _, n := range sp.keys {
+			k, _ := ring.Get(n)
+			sub.Add(k)
+		}
+		if err := sub.Register(cfg.TsigSecret); err != nil {
+			return nil, nil, c.Errf("zone %s: %v", sp.origin, err)
+		}
+	}
+	reg := Registry(c)
+	a := &AuthZone{zones: map[string]*zoneState{}, ring: ring}
+	for _, sp := range specs {
+		z := zonemodel.New(sp.cfg)
+		if err := reg.Add(z); err != nil {
+			return nil, nil, c.Errf("%v", err)
+		}
+		zs := &zoneState{zone: z, spec: sp, notifyCh: make(chan struct{}, 1), done: make(chan struct{})}
+		a.zones[z.Origin] = zs
+		a.origins = append(a.origins, z.Origin)
+		if len(sp.primaries) > 0 {
+			src, err := z.AddSource(primarySource, zonemodel.SourceOptions{Base: true, Dynamic: true})
+			if err != nil {
+				return nil, nil, c.Errf("%v", err)
+			}
+			zs.sec = newSecondary(z, src, sp.primaries, sp.allowNotify)
+		}
+		for _, p := range sp.notifies {
+			v := z.View(p.view)
+			if p.view == "" {
+				views := z.Views()
+				v = views[len(views)-1]
+			}
+			zs.notifiers = append(zs.notifiers, newNotifier(v, p))
+		}
+		// Load the files now: a broken zone file stops startup with its file
+		// and line before anything listens.
+		for _, f := range sp.files {
+			zd, err := zonemodel.ReadZoneFile(f.path, z.Origin)
+			if err != nil {
+				return nil, nil, c.Errf("zone %s: %v", z.Origin, err)
+			}
+			for _, w := range zd.Warnings {
+				log.Warningf("zone %s: %s", z.Origin, w)
+			}
+			name := sourceName(f)
+			src, err := z.AddSource(name, zonemodel.SourceOptions{Views: f.views, Base: len(f.views) == 0, Override: len(f.views) > 0})
+			if err != nil {
+				return nil, nil, c.Errf("%v", err)
+			}
+			if err := src.SetInitial(nil, zd.RRs); err != nil {
+				return nil, nil, c.Errf("%v", err)
+			}
+			zs.files = append(zs.files, &watchedFile{spec: f, src: src, sig: fileSig(f.path)})
+		}
+	}
+	a.secrets = cfg.TsigSecret
+	return a, reg, nil
+}
+
 func sourceName(f fileSpec) string {
 	if len(f.views) == 0 {
 		return "file"
@@ -129,7 +205,7 @@ func sourceName(f fileSpec) string {
 	return "file:" + strings.Join(f.views, ",")
 }
 
-func parse(c *caddy.Controller) ([]*zoneSpec, error) {
+func parse(c *caddy.Controller, ring *tsigkey.Ring) ([]*zoneSpec, error) {
 	var specs []*zoneSpec
 	for c.Next() {
 		args := c.RemainingArgs()
@@ -143,8 +219,156 @@ func parse(c *caddy.Controller) ([]*zoneSpec, error) {
 			reload: 5 * time.Second,
 		}
 		sp.cfg.Logf = func(f string, a ...any) { log.Infof(f, a...) }
+		// Key references are resolved at the end of the block: a key may be
+		// defined after its first use.
+		type keyRef struct {
+			name string
+			line int
+			set  func(tsigkey.Key)
+		}
+		var refs []keyRef
+		useKeys := func(names []string, line int, set func(tsigkey.Key)) {
+			for _, n := range names {
+				refs = append(refs, keyRef{keyName(n), line, set})
+			}
+		}
 		for c.NextBlock() {
 			switch c.Val() {
+			case "key":
+				ka := c.RemainingArgs()
+				if len(ka) != 3 {
+					return nil, c.Errf("key: want 'key NAME ALGORITHM SECRET' (for example: key xfr-key. hmac-sha256 c2VjcmV0...)")
+				}
+				k, err := tsigkey.New(ka[0], ka[1], ka[2])
+				if err != nil {
+					return nil, c.Errf("%v", err)
+				}
+				if err := ring.Add(k); err != nil {
+					return nil, c.Errf("%v", err)
+				}
+				sp.keys = append(sp.keys, k.Name)
+			case "key-file":
+				if !c.NextArg() {
+					return nil, c.ArgErr()
+				}
+				path := c.Val()
+				if c.NextArg() {
+					return nil, c.ArgErr()
+				}
+				if !filepath.IsAbs(path) && cfgRoot(c) != "" {
+					path = filepath.Join(cfgRoot(c), path)
+				}
+				keys, err := tsigkey.LoadFile(path)
+				if err != nil {
+					return nil, c.Errf("key-file: %v", err)
+				}
+				for _, k := range keys {
+					if err := ring.Add(k); err != nil {
+						return nil, c.Errf("key-file %s: %v", path, err)
+					}
+					sp.keys = append(sp.keys, k.Name)
+				}
+			case "transfer":
+				ta := c.RemainingArgs()
+				if len(ta) < 2 || ta[0] != "to" {
+					return nil, c.Errf("transfer: want 'transfer to ADDRESS|PREFIX|*... [key NAME...] [view VIEW] [signed]'")
+				}
+				vals, opts, err := splitOptions(ta[1:], "key", "view", "signed")
+				if err != nil {
+					return nil, c.Errf("transfer: %v", err)
+				}
+				nets, err := parseNets(vals)
+				if err != nil || len(nets) == 0 {
+					return nil, c.Errf("transfer to: want addresses or prefixes (or *): %v", err)
+				}
+				e := &aclEntry{nets: nets, line: c.Line()}
+				if ks, ok := opts["key"]; ok {
+					if len(ks) == 0 {
+						return nil, c.Errf("transfer: 'key' needs at least one key name")
+					}
+					for _, k := range ks {
+						e.keys = append(e.keys, keyName(k))
+					}
+					useKeys(ks, c.Line(), func(tsigkey.Key) {})
+				}
+				if vs, ok := opts["view"]; ok {
+					if len(vs) != 1 {
+						return nil, c.Errf("transfer: 'view' takes one view name")
+					}
+					e.view = vs[0]
+				}
+				if sg, ok := opts["signed"]; ok {
+					if len(sg) != 0 {
+						return nil, c.Errf("transfer: 'signed' takes no arguments, got %q", strings.Join(sg, " "))
+					}
+					e.signed = true
+				}
+				sp.transfers = append(sp.transfers, e)
+			case "notify", "primary":
+				what := c.Val()
+				na := c.RemainingArgs()
+				options := []string{"key"}
+				if what == "notify" {
+					options = append(options, "view")
+				}
+				vals, opts, err := splitOptions(na, options...)
+				if err != nil {
+					return nil, c.Errf("%s: %v", what, err)
+				}
+				if len(vals) == 0 {
+					return nil, c.Errf("%s: want ADDRESS[:PORT]... [key NAME]", what)
+				}
+				var group []*peer
+				for _, a := range vals {
+					addr, ip, err := parseHostPort(a)
+					if err != nil {
+						return nil, c.Errf("%s: %v", what, err)
+					}
+					group = append(group, &peer{addr: addr, ip: ip, line: c.Line()})
+				}
+				if ks, ok := opts["key"]; ok {
+					if len(ks) != 1 {
+						return nil, c.Errf("%s: 'key' takes one key name", what)
+					}
+					useKeys(ks, c.Line(), func(k tsigkey.Key) {
+						for _, p := range group {
+							p.key = &k
+						}
+					})
+				}
+				if vs, ok := opts["view"]; ok {
+					if len(vs) != 1 {
+						return nil, c.Errf("notify: 'view' takes one view name")
+					}
+					for _, p := range group {
+						p.view = vs[0]
+					}
+				}
+				if what == "notify" {
+					sp.notifies = append(sp.notifies, group...)
+				} else {
+					sp.primaries = append(sp.primaries, group...)
+				}
+			case "allow-notify":
+				vals, opts, err := splitOptions(c.RemainingArgs(), "key")
+				if err != nil {
+					return nil, c.Errf("allow-notify: %v", err)
+				}
+				nets, err := parseNets(vals)
+				if err != nil || len(nets) == 0 {
+					return nil, c.Errf("allow-notify: want addresses or prefixes (or *): %v", err)
+				}
+				e := &aclEntry{nets: nets, line: c.Line()}
+				if ks, ok := opts["key"]; ok {
+					if len(ks) == 0 {
+						return nil, c.Errf("allow-notify: 'key' needs at least one key name")
+					}
+					for _, k := range ks {
+						e.keys = append(e.keys, keyName(k))
+					}
+					useKeys(ks, c.Line(), func(tsigkey.Key) {})
+				}
+				sp.allowNotify = append(sp.allowNotify, e)
 			case "file":
 				fa := c.RemainingArgs()
 				if len(fa) == 0 {
@@ -221,8 +445,15 @@ func parse(c *caddy.Controller) ([]*zoneSpec, error) {
 				return nil, c.Errf("unknown property %q", c.Val())
 			}
 		}
-		if len(sp.files) == 0 {
-			return nil, c.Errf("zone %s: no 'file' given", sp.origin)
+		for _, r := range refs {
+			k, ok := ring.Get(r.name)
+			if !ok {
+				return nil, fmt.Errorf("%s:%d - Error during parsing: zone %s: TSIG key %s is not defined (add 'key %s ALGORITHM SECRET' or 'key-file PATH')", c.File(), r.line, sp.origin, r.name, r.name)
+			}
+			r.set(k)
+			if !contains(sp.keys, k.Name) {
+				sp.keys = append(sp.keys, k.Name)
+			}
 		}
 		base := 0
 		for _, f := range sp.files {
@@ -235,8 +466,26 @@ func parse(c *caddy.Controller) ([]*zoneSpec, error) {
 				}
 			}
 		}
-		if base != 1 {
+		switch {
+		case len(sp.primaries) > 0 && base > 0:
+			return nil, c.Errf("zone %s: 'primary' and a base 'file' (without 'view') are exclusive: a zone has one source of its SOA", sp.origin)
+		case len(sp.primaries) == 0 && base == 0:
+			return nil, c.Errf("zone %s: no 'file' (the base zone file, without 'view') and no 'primary' given", sp.origin)
+		case base > 1:
 			return nil, c.Errf("zone %s: exactly one zone file without 'view' (the base, with the SOA) is needed; got %d", sp.origin, base)
+		}
+		if len(sp.allowNotify) > 0 && len(sp.primaries) == 0 {
+			return nil, c.Errf("zone %s: 'allow-notify' is for secondary zones (with 'primary')", sp.origin)
+		}
+		for _, e := range sp.transfers {
+			if e.view != "" && !contains(viewsOf(sp.cfg), e.view) {
+				return nil, fmt.Errorf("%s:%d - Error during parsing: transfer: view %q is not declared (views: %s)", c.File(), e.line, e.view, strings.Join(viewsOf(sp.cfg), " "))
+			}
+		}
+		for _, p := range sp.notifies {
+			if p.view != "" && !contains(viewsOf(sp.cfg), p.view) {
+				return nil, fmt.Errorf("%s:%d - Error during parsing: notify: view %q is not declared (views: %s)", c.File(), p.line, p.view, strings.Join(viewsOf(sp.cfg), " "))
+			}
 		}
 		specs = append(specs, sp)
 	}

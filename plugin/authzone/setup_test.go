@@ -7,6 +7,8 @@ import (
 	"testing"
 
 	"github.com/coredns/caddy"
+
+	"github.com/dnspki/dnspki/plugin/pkg/tsigkey"
 )
 
 func TestParse(t *testing.T) {
@@ -24,7 +26,7 @@ func TestParse(t *testing.T) {
 			journal 50 1MB
 			reload 0
 		}`, ""},
-		{`authzone example.test`, "no 'file' given"},
+		{`authzone example.test`, "no 'file'"},
 		{"authzone example.test example.org {\nfile db\n}", "one zone per directive"},
 		{"authzone example.test {\nfile\n}", "Wrong argument count"},
 		{"authzone example.test {\nfile db bogus\n}", "expected 'view NAME...'"},
@@ -39,7 +41,7 @@ func TestParse(t *testing.T) {
 	}
 	for i, tc := range tests {
 		c := caddy.NewTestController("dns", tc.input)
-		_, err := parse(c)
+		_, err := parse(c, tsigkey.NewRing())
 		if tc.wantErr == "" {
 			if err != nil {
 				t.Errorf("%d: unexpected error %v", i, err)

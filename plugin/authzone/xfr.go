@@ -1,83 +1,407 @@
 package authzone
 
 import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"time"
+
+	"github.com/coredns/coredns/core/dnsserver"
 	"github.com/coredns/coredns/plugin/transfer"
+	"github.com/coredns/coredns/request"
 	"github.com/miekg/dns"
 
 	"github.com/dnspki/dnspki/plugin/pkg/zonemodel"
 )
 
+// xfrMsgSize is the uncompressed size at which an outgoing transfer starts a
+// new message (each message stays far below 64 KiB).
+const xfrMsgSize = 16 << 10
+
+var errNoData = errors.New("zone has no data")
+
+// xfrPlan is what one outgoing transfer sends, fixed when it starts.
+type xfrPlan struct {
+	view    *zonemodel.View
+	kind    string // "axfr", "ixfr" or "uptodate"
+	soa     dns.RR // the SOA the transfer opens and closes with
+	snap    *zonemodel.Snapshot
+	entries []*zonemodel.JournalEntry
+	records []dns.RR // signed transfers: the signed zone, SOA first
+}
+
+// planTransfer decides what a transfer of view v sends: for IXFR (ixfr set,
+// serial the client's) the difference sequences from the journal, one SOA
+// when the client is current, or else the whole zone; signed transfers come
+// from the zone's ChainSigner and are always whole zones.
+func planTransfer(ctx context.Context, v *zonemodel.View, ixfr bool, serial uint32, signed bool) (*xfrPlan, error) {
+	snap := v.Snapshot()
+	if snap.SOA() == nil {
+		return nil, errNoData
+	}
+	p := &xfrPlan{view: v, snap: snap, soa: snap.SOA().RRs[0]}
+	if ixfr && !zonemodel.SerialGreater(snap.Serial, serial) {
+		p.kind = "uptodate"
+		return p, nil
+	}
+	if signed {
+		cs, ok := v.Zone().Signer().(zonemodel.ChainSigner)
+		if !ok {
+			return nil, errors.New("signed transfer configured but the zone has no signer that signs whole zones")
+		}
+		recs, err := cs.SignedZone(ctx, v, snap)
+		if err != nil {
+			return nil, fmt.Errorf("signing the zone for the transfer: %w", err)
+		}
+		if len(recs) == 0 || recs[0].Header().Rrtype != dns.TypeSOA {
+			return nil, errors.New("signer returned a zone that does not start with its SOA")
+		}
+		p.kind, p.records, p.soa = "axfr", recs, recs[0]
+		return p, nil
+	}
+	if ixfr {
+		entries, ok, err := v.JournalSince(serial)
+		if err != nil {
+			log.Errorf("zone %s view %s: reading the journal: %v", v.Zone().Origin, v.Name, err)
+		}
+		if ok && len(entries) > 0 {
+			p.kind, p.entries, p.soa = "ixfr", entries, entries[len(entries)-1].NewSOA
+			return p, nil
+		}
+	}
+	p.kind = "axfr"
+	return p, nil
+}
+
+// each calls fn for every record of the transfer in order, opening and
+// closing SOA included.
+func (p *xfrPlan) each(fn func(dns.RR) error) error {
+	switch p.kind {
+	case "uptodate":
+		return fn(p.soa)
+	case "ixfr":
+		if err := fn(p.soa); err != nil {
+			return err
+		}
+		for _, e := range p.entries {
+			for _, part := range [][]dns.RR{{e.OldSOA}, e.Del, {e.NewSOA}, e.Add} {
+				for _, rr := range part {
+					if err := fn(rr); err != nil {
+						return err
+					}
+				}
+			}
+		}
+		return fn(p.soa)
+	}
+	if p.records != nil {
+		for _, rr := range p.records {
+			if err := fn(rr); err != nil {
+				return err
+			}
+		}
+		return fn(p.records[0])
+	}
+	if err := fn(p.soa); err != nil {
+		return err
+	}
+	var err error
+	p.snap.Each(func(set *zonemodel.RRset) bool {
+		if set.Type == dns.TypeSOA && set.Name == p.snap.Origin {
+			return true
+		}
+		for _, rr := range set.RRs {
+			if err = fn(rr); err != nil {
+				return false
+			}
+		}
+		return true
+	})
+	if err != nil {
+		return err
+	}
+	return fn(p.soa)
+}
+
 // Transfer implements transfer.Transferer for the stock transfer plugin: AXFR
 // of the zone's default view, and IXFR (RFC 1995) from the view's journal,
 // falling back to AXFR when the journal does not reach the client's serial.
+// authzone's own transfer configuration (`transfer to`) is the way to get
+// address and key ACLs, TSIG-signed multi-message transfers and IXFR over
+// UDP; this stays for Corefiles that use the stock plugin.
 func (a *AuthZone) Transfer(zone string, serial uint32) (<-chan []dns.RR, error) {
 	zs := a.zones[zonemodel.Fqdn(zone)]
 	if zs == nil {
 		return nil, transfer.ErrNotAuthoritative
 	}
-	views := zs.zone.Views()
-	v := views[len(views)-1]
-	return TransferView(v, serial, serial != 0)
-}
-
-// TransferView streams a transfer of view v: for IXFR (ixfr set, serial the
-// client's) the difference sequences from the journal, an up-to-date answer
-// (one SOA) when the client is current, or the whole zone (AXFR form).
-func TransferView(v *zonemodel.View, serial uint32, ixfr bool) (<-chan []dns.RR, error) {
-	snap := v.Snapshot()
-	if snap.SOA() == nil {
+	if zs.sec != nil && zs.sec.isExpired() {
 		return nil, transfer.ErrNotAuthoritative
 	}
-	origin, name := v.Zone().Origin, v.Name
-	ch := make(chan []dns.RR, 4)
-	soa := snap.SOA().RRs[0]
-	if ixfr {
-		if serial == snap.Serial || zonemodel.SerialGreater(serial, snap.Serial) {
-			transfers.WithLabelValues(origin, name, "uptodate").Inc()
-			go func() { ch <- []dns.RR{soa}; close(ch) }()
-			return ch, nil
-		}
-		entries, ok, err := v.JournalSince(serial)
-		if err != nil {
-			log.Errorf("zone %s view %s: reading the journal: %v", origin, name, err)
-		}
-		if ok && len(entries) > 0 {
-			transfers.WithLabelValues(origin, name, "ixfr").Inc()
-			last := entries[len(entries)-1].NewSOA
-			go func() {
-				defer close(ch)
-				ch <- []dns.RR{last}
-				for _, e := range entries {
-					ch <- append([]dns.RR{e.OldSOA}, e.Del...)
-					ch <- append([]dns.RR{e.NewSOA}, e.Add...)
-				}
-				ch <- []dns.RR{last}
-			}()
-			return ch, nil
-		}
-		transfers.WithLabelValues(origin, name, "ixfr-fallback").Inc()
-	} else {
-		transfers.WithLabelValues(origin, name, "axfr").Inc()
+	views := zs.zone.Views()
+	return TransferView(views[len(views)-1], serial, serial != 0)
+}
+
+// TransferView streams a transfer of view v in batches of records: for IXFR
+// (ixfr set, serial the client's) the difference sequences from the journal,
+// an up-to-date answer (one SOA) when the client is current, or the whole
+// zone (AXFR form). The view is explicit: the caller chose it (by the
+// client's TSIG key or address, for split horizon).
+func TransferView(v *zonemodel.View, serial uint32, ixfr bool) (<-chan []dns.RR, error) {
+	p, err := planTransfer(context.Background(), v, ixfr, serial, false)
+	if err != nil {
+		return nil, transfer.ErrNotAuthoritative
 	}
+	qtype := "AXFR"
+	if ixfr {
+		qtype = "IXFR"
+	}
+	xfrOut.WithLabelValues(v.Zone().Origin, v.Name, "transfer-plugin", qtype, p.kind).Inc()
+	ch := make(chan []dns.RR, 4)
 	go func() {
 		defer close(ch)
-		ch <- []dns.RR{soa}
 		batch := make([]dns.RR, 0, 256)
-		snap.Each(func(set *zonemodel.RRset) bool {
-			if set.Type == dns.TypeSOA && set.Name == snap.Origin {
-				return true
-			}
-			batch = append(batch, set.RRs...)
+		p.each(func(rr dns.RR) error {
+			batch = append(batch, rr)
 			if len(batch) >= 256 {
 				ch <- batch
 				batch = make([]dns.RR, 0, 256)
 			}
-			return true
+			return nil
 		})
 		if len(batch) > 0 {
 			ch <- batch
 		}
-		ch <- []dns.RR{soa}
 	}()
 	return ch, nil
+}
+
+// transferView returns the view a transfer request gets: the one a view
+// selector put in the context, else the view of the ACL entry, else the
+// default (last) view.
+func (zs *zoneState) transferView(ctxView string, e *aclEntry) *zonemodel.View {
+	if ctxView != "" {
+		return zs.zone.View(ctxView)
+	}
+	if e != nil && e.view != "" {
+		return zs.zone.View(e.view)
+	}
+	views := zs.zone.Views()
+	return views[len(views)-1]
+}
+
+// matchTransfer returns the first transfer ACL entry that allows a request
+// from ip signed with key ("" unsigned) for the view the context selected
+// ("" none), or why none does.
+func (zs *zoneState) matchTransfer(ip netip.Addr, key, ctxView string) (*aclEntry, string) {
+	reason := "no transfer is allowed"
+	if len(zs.spec.transfers) > 0 {
+		reason = "address not allowed"
+	}
+	for _, e := range zs.spec.transfers {
+		if ctxView != "" && e.view != "" && e.view != ctxView {
+			continue
+		}
+		if !e.matchAddr(ip) {
+			continue
+		}
+		if !e.matchKey(key) {
+			if key == "" {
+				reason = "TSIG key required"
+			} else {
+				reason = "TSIG key " + key + " not allowed"
+			}
+			continue
+		}
+		return e, ""
+	}
+	return nil, reason
+}
+
+// ctxViewName is the view a selector plugin assigned to the request, if any.
+func ctxViewName(ctx context.Context) string {
+	if v := zonemodel.ViewFromContext(ctx); v != "" {
+		return v
+	}
+	if v, ok := ctx.Value(dnsserver.ViewKey{}).(string); ok {
+		return v
+	}
+	return ""
+}
+
+func remoteIP(w dns.ResponseWriter) netip.Addr {
+	var ip net.IP
+	switch a := w.RemoteAddr().(type) {
+	case *net.UDPAddr:
+		ip = a.IP
+	case *net.TCPAddr:
+		ip = a.IP
+	default:
+		if a == nil {
+			return netip.Addr{}
+		}
+		ap, err := netip.ParseAddrPort(a.String())
+		if err != nil {
+			return netip.Addr{}
+		}
+		return ap.Addr().Unmap()
+	}
+	addr, _ := netip.AddrFromSlice(ip)
+	return addr.Unmap()
+}
+
+// peerLabel is the metrics label of a client: its key, else its address.
+func peerLabel(key string, ip netip.Addr) string {
+	if key != "" {
+		return key
+	}
+	return ip.String()
+}
+
+// serveTransfer answers AXFR and IXFR (RFC 5936, RFC 1995) under the zone's
+// transfer ACL. key is the request's verified TSIG key ("" unsigned).
+func (a *AuthZone) serveTransfer(ctx context.Context, w dns.ResponseWriter, r *dns.Msg, zs *zoneState, key string) (int, error) {
+	start := time.Now()
+	q := r.Question[0]
+	qt := dns.TypeToString[q.Qtype]
+	origin := zs.zone.Origin
+	state := request.Request{W: w, Req: r}
+	udp := state.Proto() == "udp"
+	ip := remoteIP(w)
+	ctxView := ctxViewName(ctx)
+	if ctxView != "" && zs.zone.View(ctxView) == nil {
+		return writeRcode(w, r, dns.RcodeRefused)
+	}
+	who := ip.String()
+	if key != "" {
+		who += " key " + key
+	}
+
+	e, why := zs.matchTransfer(ip, key, ctxView)
+	if e == nil {
+		vn := ctxView
+		if vn == "" {
+			vn = zs.transferView("", nil).Name
+		}
+		log.Warningf("zone %s: %s from %s refused: %s", origin, qt, who, why)
+		xfrOut.WithLabelValues(origin, vn, "unauthorized", qt, "refused").Inc()
+		return writeRcode(w, r, dns.RcodeRefused)
+	}
+	v := zs.transferView(ctxView, e)
+	peer := peerLabel(key, ip)
+	fail := func(rcode int, result, format string, args ...any) (int, error) {
+		log.Warningf("zone %s view %s: %s from %s: %s", origin, v.Name, qt, who, fmt.Sprintf(format, args...))
+		xfrOut.WithLabelValues(origin, v.Name, peer, qt, result).Inc()
+		return writeRcode(w, r, rcode)
+	}
+	if q.Qtype == dns.TypeAXFR && udp {
+		// AXFR over UDP is not defined (RFC 5936 §4.2).
+		return fail(dns.RcodeFormatError, "formerr", "AXFR over UDP")
+	}
+	var serial uint32
+	ixfr := q.Qtype == dns.TypeIXFR
+	if ixfr {
+		found := false
+		for _, rr := range r.Ns {
+			if s, ok := rr.(*dns.SOA); ok {
+				serial, found = s.Serial, true
+				break
+			}
+		}
+		if !found {
+			return fail(dns.RcodeFormatError, "formerr", "IXFR without the client's SOA in the authority section (RFC 1995 §3)")
+		}
+	}
+	if zs.sec != nil && zs.sec.isExpired() {
+		return fail(dns.RcodeServerFailure, "error", "the zone has expired")
+	}
+	p, err := planTransfer(ctx, v, ixfr, serial, e.signed)
+	if err != nil {
+		return fail(dns.RcodeServerFailure, "error", "%v", err)
+	}
+
+	if udp {
+		// IXFR over UDP (RFC 1995 §2): the answer if it fits, else the
+		// current SOA alone, telling the client to use TCP.
+		m := new(dns.Msg)
+		m.SetReply(r)
+		m.Authoritative = true
+		m.Compress = true
+		result := p.kind
+		if p.kind != "axfr" {
+			p.each(func(rr dns.RR) error { m.Answer = append(m.Answer, rr); return nil })
+		}
+		// Room for the OPT record (and a few options) besides the TSIG.
+		if p.kind == "axfr" || m.Len()+tsigOverhead(r)+64 > state.Size() {
+			m.Answer = []dns.RR{p.soa}
+			result = "tcp"
+		}
+		if err := writeReply(w, r, m); err != nil {
+			return fail(dns.RcodeServerFailure, "error", "writing the answer: %v", err)
+		}
+		xfrOut.WithLabelValues(origin, v.Name, peer, qt, result).Inc()
+		log.Debugf("zone %s view %s: IXFR over UDP from %s, serial %d: %s", origin, v.Name, who, serial, result)
+		return dns.RcodeSuccess, nil
+	}
+
+	msgs, rrs := 0, 0
+	batch := make([]dns.RR, 0, 128)
+	size := 0
+	flush := func() error {
+		m := new(dns.Msg)
+		m.SetReply(r)
+		m.Authoritative = true
+		m.Compress = true
+		m.Answer = batch
+		if msgs > 0 {
+			// RFC 8945 §5.3.1: every next message's MAC covers the
+			// previous MAC, the message and the timers only.
+			w.TsigTimersOnly(true)
+		}
+		if err := writeReply(w, r, m); err != nil {
+			return err
+		}
+		msgs++
+		rrs += len(batch)
+		batch = make([]dns.RR, 0, 128)
+		size = 0
+		return nil
+	}
+	err = p.each(func(rr dns.RR) error {
+		batch = append(batch, rr)
+		size += dns.Len(rr)
+		if size >= xfrMsgSize {
+			return flush()
+		}
+		return nil
+	})
+	if err == nil && len(batch) > 0 {
+		err = flush()
+	}
+	if err != nil {
+		log.Warningf("zone %s view %s: %s to %s broken after %d messages: %v", origin, v.Name, qt, who, msgs, err)
+		xfrOut.WithLabelValues(origin, v.Name, peer, qt, "error").Inc()
+		return dns.RcodeSuccess, nil
+	}
+	xfrOut.WithLabelValues(origin, v.Name, peer, qt, p.kind).Inc()
+	xfrDuration.WithLabelValues(origin, "out").Observe(time.Since(start).Seconds())
+	switch p.kind {
+	case "uptodate":
+		log.Debugf("zone %s view %s: IXFR from %s: up to date at serial %d", origin, v.Name, who, serial)
+	case "ixfr":
+		log.Infof("zone %s view %s: IXFR to %s: serial %d -> %d, %d changes, %d messages, %d records, %s",
+			origin, v.Name, who, serial, p.soa.(*dns.SOA).Serial, len(p.entries), msgs, rrs, time.Since(start).Round(time.Millisecond))
+	default:
+		how := "AXFR"
+		if ixfr {
+			how = fmt.Sprintf("IXFR from serial %d answered with the whole zone (the journal does not reach it)", serial)
+		}
+		if e.signed {
+			how += ", signed"
+		}
+		log.Infof("zone %s view %s: %s to %s: serial %d, %d messages, %d records, %s",
+			origin, v.Name, how, who, p.soa.(*dns.SOA).Serial, msgs, rrs, time.Since(start).Round(time.Millisecond))
+	}
+	return dns.RcodeSuccess, nil
 }

@@ -284,7 +284,7 @@ func TestBadCorefileStopsStartup(t *testing.T) {
 		want     string
 	}{
 		{"example.test:1 {\n  authzone example.test {\n    file " + zf + "\n    serial sometimes\n  }\n}\n", "Corefile:4"},
-		{"example.test:1 {\n  authzone example.test {\n  }\n}\n", "no 'file' given"},
+		{"example.test:1 {\n  authzone example.test {\n  }\n}\n", "no 'file'"},
 		{"example.test:1 {\n  authzone example.test {\n    file " + zf + ".missing\n  }\n}\n", "no such file"},
 	}
 	for _, c := range cases {

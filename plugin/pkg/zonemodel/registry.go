@@ -18,6 +18,29 @@ type Signer interface {
 	Render(ctx context.Context, view *View, req *dns.Msg, resp *Response, m *dns.Msg) error
 }
 
+// ChainSigner is implemented by a Signer that can also sign a whole view for
+// secondaries that are not dnspki (BIND, Knot, NSD): a transfer configured
+// "signed" sends the zone with RRSIGs and a complete NSEC or NSEC3 chain,
+// because those servers can neither sign answers online nor synthesize compact
+// denial. For them the chain replaces online compact denial (RFC 9824); dnspki's
+// own answers keep using Signer.Render.
+//
+// authzone consults it only for transfers configured "signed"; a zone with
+// such a transfer and no ChainSigner fails to start.
+type ChainSigner interface {
+	Signer
+	// SignedZone returns every record of snap in transfer order, signed for a
+	// static copy: the DNSKEY RRset (and CDS/CDNSKEY as served), RRSIGs over
+	// every authoritative RRset, and a complete NSEC chain (or NSEC3 records
+	// and NSEC3PARAM) with their RRSIGs. The first record is the apex SOA
+	// carrying snap.Serial; the caller repeats it at the end of an AXFR.
+	// Called once per transfer; the same snapshot should give the same
+	// records (cache signatures on RRset.Aux), so repeated transfers are cheap.
+	// Signed transfers are always full zones (AXFR, or AXFR-form answers to
+	// IXFR) until the signer can also produce signed differences.
+	SignedZone(ctx context.Context, view *View, snap *Snapshot) ([]dns.RR, error)
+}
+
 type signerBox struct{ s Signer }
 
 // SetSigner attaches the zone's signer (nil detaches it).

@@ -105,16 +105,24 @@ func parseKey(b []byte) (rrKey, error) {
 }
 
 // packRRs encodes records as a sequence of (uint16 length, wire RR).
+//
+// dns.PackRR writes the record's Rdlength, and these records are shared with
+// published snapshots that other goroutines pack for answers: each record is
+// packed as the only answer of a message instead, which does not write to it.
 func packRRs(rrs []dns.RR) ([]byte, error) {
 	var out []byte
-	buf := make([]byte, 65535)
-	for _, rr := range rrs {
-		n, err := dns.PackRR(rr, buf, 0, nil, false)
+	buf := make([]byte, 0, 1024)
+	m := new(dns.Msg)
+	for i := range rrs {
+		m.Answer = rrs[i : i+1]
+		b, err := m.PackBuffer(buf)
 		if err != nil {
 			return nil, err
 		}
-		out = binary.BigEndian.AppendUint16(out, uint16(n))
-		out = append(out, buf[:n]...)
+		rr := b[12:] // after the header; no question
+		out = binary.BigEndian.AppendUint16(out, uint16(len(rr)))
+		out = append(out, rr...)
+		buf = b[:0]
 	}
 	return out, nil
 }

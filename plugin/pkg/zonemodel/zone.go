@@ -509,6 +509,7 @@ func (z *Zone) openLocked(st *store) error {
 
 		tx := newTx(nil, []*View{v})
 		tx.open = true
+		z.adoptBase(tx, v, sv.content)
 		for srcName := range sv.content {
 			if z.byName[srcName] == nil {
 				tx.dropSource(v, srcName)
@@ -533,6 +534,35 @@ func (z *Zone) openLocked(st *store) error {
 		s.initial = nil
 	}
 	return nil
+}
+
+// adoptBase handles a zone whose base source changed from static to dynamic
+// (a zone file replaced by a primary, on a server that becomes a secondary):
+// while the dynamic base has nothing stored in the view, it adopts the stored
+// records of the source no longer configured that held the SOA, so the zone
+// keeps serving its last data (same serial, nothing journaled) until the base
+// source replaces it.
+func (z *Zone) adoptBase(tx *Tx, v *View, content map[string]map[rrKey][]dns.RR) {
+	var base *Source
+	for _, s := range z.sources {
+		if s.opts.Base {
+			base = s
+		}
+	}
+	if base == nil || !base.opts.Dynamic || len(content[base.Name]) > 0 {
+		return
+	}
+	soa := rrKey{z.Origin, dns.TypeSOA}
+	for name, m := range content {
+		if z.byName[name] != nil || len(m[soa]) == 0 {
+			continue
+		}
+		for k, rrs := range m {
+			tx.put(v, base.Name, k, rrs)
+		}
+		z.cfg.Logf("zone %s view %s: source %q adopts the stored records of %q until it has its own", z.Origin, v.Name, base.Name, name)
+		return
+	}
 }
 
 func beU64(b []byte) uint64 {

@@ -325,3 +325,42 @@ func TestSupersededGenerationRefusesWrites(t *testing.T) {
 		t.Fatal("new generation lost its zone")
 	}
 }
+
+func TestDynamicBaseAdoptsStoredBase(t *testing.T) {
+	dir := t.TempDir()
+	z, _, _ := openZone(t, dir, testZone)
+	serial := z.View("").Snapshot().Serial
+	z.Close()
+
+	// The zone file is replaced by a dynamic base (a primary to transfer from)
+	// that has nothing stored yet: the last data keeps being served.
+	open := func() (*Zone, *Source) {
+		z := New(Config{Origin: "example.test", StateDir: dir})
+		p, err := z.AddSource("primary", SourceOptions{Base: true, Dynamic: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := z.Open(); err != nil {
+			t.Fatal(err)
+		}
+		return z, p
+	}
+	z2, p := open()
+	s := z2.View("").Snapshot()
+	if s.SOA() == nil || s.Serial != serial || s.Get("www.example.test.", dns.TypeA) == nil {
+		t.Fatalf("after switching to a dynamic base: serial %d, soa %v", s.Serial, s.SOA())
+	}
+	if n := z2.View("").JournalLen(); n != 0 {
+		t.Fatalf("adoption journaled %d entries", n)
+	}
+	if len(p.Records("")) == 0 {
+		t.Fatal("the dynamic base did not adopt the records")
+	}
+	z2.Close()
+	// Stored under the new source: a restart serves them again.
+	z3, _ := open()
+	defer z3.Close()
+	if s := z3.View("").Snapshot(); s.SOA() == nil || s.Serial != serial {
+		t.Fatalf("after restart: serial %d", s.Serial)
+	}
+}

@@ -1,0 +1,123 @@
+package authzone
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/miekg/dns"
+
+	"github.com/dnspki/dnspki/plugin/pkg/zonemodel"
+)
+
+// NOTIFY retries: an unanswered or refused NOTIFY is sent again after 1 s,
+// then 2, 4, ... up to 60 s between attempts, at most notifyAttempts times;
+// the next change of the zone starts again.
+var (
+	notifyAttempts   = 8
+	notifyBackoff    = time.Second
+	notifyBackoffMax = 60 * time.Second
+)
+
+// notifier announces the changes of one view to one secondary (RFC 1996).
+// There is at most one NOTIFY in flight per zone, view and target; changes
+// that arrive meanwhile coalesce into one more NOTIFY, and every attempt
+// carries the serial current when it is sent, so the latest serial is always
+// announced. An unacknowledged NOTIFY is retried with exponential backoff;
+// a new change during the backoff is announced at once.
+type notifier struct {
+	view  *zonemodel.View
+	peer  *peer
+	kick  chan struct{}
+	acked uint32
+	ok    bool // acked is set
+}
+
+func newNotifier(v *zonemodel.View, p *peer) *notifier {
+	return &notifier{view: v, peer: p, kick: make(chan struct{}, 1)}
+}
+
+// poke asks for a NOTIFY with the current serial.
+func (n *notifier) poke() {
+	select {
+	case n.kick <- struct{}{}:
+	default:
+	}
+}
+
+func (n *notifier) run(done <-chan struct{}) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		select {
+		case <-done:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	origin := n.view.Zone().Origin
+	for {
+		select {
+		case <-done:
+			return
+		case <-n.kick:
+		}
+		backoff := notifyBackoff
+		for attempt := 1; ; attempt++ {
+			snap := n.view.Snapshot()
+			if snap.SOA() == nil || (n.ok && n.acked == snap.Serial) {
+				break
+			}
+			err := sendNotify(ctx, n.peer, origin, snap.SOA().RRs[0])
+			if ctx.Err() != nil {
+				return
+			}
+			if err == nil {
+				n.acked, n.ok = snap.Serial, true
+				notifyOut.WithLabelValues(origin, n.view.Name, n.peer.addr, "ok").Inc()
+				log.Debugf("zone %s view %s: NOTIFY serial %d acknowledged by %s", origin, n.view.Name, snap.Serial, n.peer.addr)
+				break
+			}
+			if attempt >= notifyAttempts {
+				notifyOut.WithLabelValues(origin, n.view.Name, n.peer.addr, "failed").Inc()
+				log.Warningf("zone %s view %s: NOTIFY serial %d to %s: %v; giving up after %d attempts (the secondary still refreshes by its SOA timers)", origin, n.view.Name, snap.Serial, n.peer.addr, err, attempt)
+				break
+			}
+			notifyOut.WithLabelValues(origin, n.view.Name, n.peer.addr, "retry").Inc()
+			log.Infof("zone %s view %s: NOTIFY serial %d to %s: %v; retrying in %s", origin, n.view.Name, snap.Serial, n.peer.addr, err, backoff)
+			select {
+			case <-done:
+				return
+			case <-time.After(backoff):
+				backoff = min(2*backoff, notifyBackoffMax)
+			case <-n.kick:
+				// A newer change: announce it now rather than after the
+				// backoff (the secondary may be back), and count again.
+				attempt, backoff = 0, notifyBackoff
+			}
+		}
+	}
+}
+
+// sendNotify sends one NOTIFY for origin with the SOA in the answer section
+// (RFC 1996 §3.7), signed with the peer's key if it has one, and checks the
+// acknowledgement.
+func sendNotify(ctx context.Context, p *peer, origin string, soa dns.RR) error {
+	m := new(dns.Msg)
+	m.SetNotify(origin)
+	m.Answer = []dns.RR{soa}
+	r, err := exchange(ctx, p, m, "udp")
+	if err == nil && r.Truncated {
+		r, err = exchange(ctx, p, m, "tcp")
+	}
+	if err != nil {
+		return err
+	}
+	if r.Rcode != dns.RcodeSuccess {
+		return rcodeError(r)
+	}
+	if r.Opcode != dns.OpcodeNotify {
+		return fmt.Errorf("answer has opcode %s, not NOTIFY", dns.OpcodeToString[r.Opcode])
+	}
+	return nil
+}

@@ -1,0 +1,353 @@
+package authzone
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"strings"
+	"time"
+
+	"github.com/miekg/dns"
+
+	"github.com/dnspki/dnspki/plugin/pkg/zonemodel"
+)
+
+// Timeouts of incoming transfers.
+var (
+	xfrDialTimeout = 5 * time.Second
+	xfrReadTimeout = 30 * time.Second
+	xfrMaxDuration = 30 * time.Minute
+	soaTimeout     = 3 * time.Second
+)
+
+// diff is one RFC 1995 difference sequence.
+type diff struct {
+	old, new *dns.SOA
+	del, add []dns.RR
+}
+
+// xfrResult is a complete incoming transfer.
+type xfrResult struct {
+	kind  string   // "axfr", "ixfr" or "uptodate"
+	soa   *dns.SOA // the primary's SOA after the transfer
+	all   []dns.RR // axfr: every record, the SOA once (first)
+	diffs []diff   // ixfr
+	msgs  int
+	rrs   int
+	bytes int
+}
+
+// xfrParser consumes the records of an AXFR or IXFR response stream in
+// order and tells when the transfer is complete (RFC 5936 §2.2, RFC 1995 §4).
+type xfrParser struct {
+	origin string
+	ixfr   bool
+	serial uint32 // IXFR: the serial the client asked from
+
+	n     int
+	first *dns.SOA
+	res   *xfrResult
+	state int // ixfr: 0 expect old SOA or end, 1 deletions, 2 additions
+	cur   *diff
+	done  bool
+}
+
+func newXfrParser(origin string, qtype uint16, serial uint32) *xfrParser {
+	return &xfrParser{origin: origin, ixfr: qtype == dns.TypeIXFR, serial: serial, res: &xfrResult{}}
+}
+
+func (p *xfrParser) isApexSOA(rr dns.RR) (*dns.SOA, bool) {
+	s, ok := rr.(*dns.SOA)
+	if !ok || !strings.EqualFold(s.Hdr.Name, p.origin) {
+		return nil, false
+	}
+	return s, true
+}
+
+// add consumes one record. After done, any record is an error.
+func (p *xfrParser) add(rr dns.RR) error {
+	if p.done {
+		return errors.New("records after the closing SOA")
+	}
+	p.n++
+	p.res.rrs++
+	if p.n == 1 {
+		s, ok := p.isApexSOA(rr)
+		if !ok {
+			return fmt.Errorf("transfer does not start with the SOA of %s (got %s)", p.origin, short(rr))
+		}
+		p.first = s
+		p.res.soa = s
+		return nil
+	}
+	if p.n == 2 {
+		s, isSOA := p.isApexSOA(rr)
+		switch {
+		case p.ixfr && isSOA && s.Serial == p.serial && s.Serial != p.first.Serial:
+			// Incremental: the first difference sequence starts.
+			p.res.kind = "ixfr"
+			p.cur = &diff{old: s}
+			p.state = 1
+			return nil
+		case isSOA && s.Serial == p.first.Serial:
+			// A zone of only its SOA: nothing a zone can be.
+			return errors.New("transfer holds only the SOA (no NS records)")
+		default:
+			p.res.kind = "axfr"
+			p.res.all = append(p.res.all, p.first)
+		}
+	}
+	if p.res.kind == "axfr" {
+		if s, ok := p.isApexSOA(rr); ok {
+			if s.Serial != p.first.Serial {
+				return fmt.Errorf("AXFR ends with serial %d, started with %d", s.Serial, p.first.Serial)
+			}
+			p.done = true
+			return nil
+		}
+		p.res.all = append(p.res.all, rr)
+		return nil
+	}
+	// IXFR difference sequences.
+	s, isSOA := p.isApexSOA(rr)
+	switch p.state {
+	case 0:
+		if !isSOA {
+			return fmt.Errorf("IXFR: expected a SOA, got %s", short(rr))
+		}
+		if s.Serial == p.first.Serial {
+			p.done = true
+			return nil
+		}
+		return fmt.Errorf("IXFR: difference sequence from serial %d, want %d", s.Serial, p.res.diffs[len(p.res.diffs)-1].new.Serial)
+	case 1:
+		if isSOA {
+			p.cur.new = s
+			p.state = 2
+			return nil
+		}
+		p.cur.del = append(p.cur.del, rr)
+	case 2:
+		if isSOA {
+			p.res.diffs = append(p.res.diffs, *p.cur)
+			prev := p.cur.new.Serial
+			p.cur = nil
+			if prev == p.first.Serial && s.Serial == p.first.Serial {
+				p.done = true
+				return nil
+			}
+			if s.Serial != prev {
+				return fmt.Errorf("IXFR: difference sequence from serial %d follows one ending at %d", s.Serial, prev)
+			}
+			p.cur = &diff{old: s}
+			p.state = 1
+			return nil
+		}
+		p.cur.add = append(p.cur.add, rr)
+	}
+	return nil
+}
+
+// finish is called when the stream ends (after the last message).
+func (p *xfrParser) finish() (*xfrResult, error) {
+	if p.n == 1 && p.ixfr {
+		if zonemodel.SerialGreater(p.first.Serial, p.serial) {
+			return nil, fmt.Errorf("the primary has serial %d but sent no changes", p.first.Serial)
+		}
+		// One SOA not newer than ours: up to date.
+		p.res.kind = "uptodate"
+		return p.res, nil
+	}
+	if !p.done {
+		return nil, errors.New("transfer ended before the closing SOA")
+	}
+	return p.res, nil
+}
+
+// xfrIn transfers origin from the peer over TCP: AXFR, or IXFR from serial.
+// With a key, the request is signed and every response message must carry a
+// valid TSIG (RFC 8945 §5.3.1: the first covers the request MAC, each next
+// one the previous MAC, timers only).
+func xfrIn(ctx context.Context, p *peer, origin string, qtype uint16, serial uint32) (*xfrResult, error) {
+	ctx, cancel := context.WithTimeout(ctx, xfrMaxDuration)
+	defer cancel()
+	d := net.Dialer{Timeout: xfrDialTimeout}
+	conn, err := d.DialContext(ctx, "tcp", p.addr)
+	if err != nil {
+		return nil, err
+	}
+	co := &dns.Conn{Conn: conn}
+	defer co.Close()
+	stop := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Now()) })
+	defer stop()
+
+	m := new(dns.Msg)
+	m.SetQuestion(origin, qtype)
+	if qtype == dns.TypeIXFR {
+		m.Ns = []dns.RR{&dns.SOA{Hdr: dns.RR_Header{Name: origin, Rrtype: dns.TypeSOA, Class: dns.ClassINET}, Ns: ".", Mbox: ".", Serial: serial}}
+	}
+	var out []byte
+	var mac string
+	if p.key != nil {
+		m.SetTsig(p.key.Name, p.key.Algorithm, 300, time.Now().Unix())
+		out, mac, err = dns.TsigGenerate(m, p.key.Secret, "", false)
+	} else {
+		out, err = m.Pack()
+	}
+	if err != nil {
+		return nil, err
+	}
+	co.SetWriteDeadline(time.Now().Add(xfrDialTimeout))
+	if _, err := co.Write(out); err != nil {
+		return nil, err
+	}
+	parser := newXfrParser(origin, qtype, serial)
+	for first := true; !parser.done; first = false {
+		co.SetReadDeadline(time.Now().Add(xfrReadTimeout))
+		raw, err := co.ReadMsgHeader(nil)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil, fmt.Errorf("transfer took longer than %s", xfrMaxDuration)
+			}
+			if errors.Is(err, net.ErrClosed) || strings.Contains(err.Error(), "EOF") {
+				if qtype == dns.TypeIXFR && parser.n == 1 && !zonemodel.SerialGreater(parser.first.Serial, serial) {
+					break
+				}
+				return nil, fmt.Errorf("connection closed after %d messages: %v", parser.res.msgs, err)
+			}
+			return nil, err
+		}
+		r := new(dns.Msg)
+		if err := r.Unpack(raw); err != nil {
+			return nil, fmt.Errorf("message %d: %v", parser.res.msgs+1, err)
+		}
+		parser.res.msgs++
+		parser.res.bytes += len(raw)
+		if r.Id != m.Id {
+			return nil, fmt.Errorf("message %d: ID %d, want %d", parser.res.msgs, r.Id, m.Id)
+		}
+		if p.key != nil {
+			t := r.IsTsig()
+			if t == nil {
+				if r.Rcode != dns.RcodeSuccess {
+					return nil, rcodeError(r)
+				}
+				return nil, fmt.Errorf("message %d is not signed (TSIG key %s)", parser.res.msgs, p.key.Name)
+			}
+			if !strings.EqualFold(t.Hdr.Name, p.key.Name) || !strings.EqualFold(dns.Fqdn(t.Algorithm), p.key.Algorithm) {
+				return nil, fmt.Errorf("message %d signed with key %s/%s, want %s/%s", parser.res.msgs, t.Hdr.Name, t.Algorithm, p.key.Name, p.key.Algorithm)
+			}
+			if t.Error != dns.RcodeSuccess {
+				return nil, fmt.Errorf("TSIG error %s from the primary (key %s)", dns.RcodeToString[int(t.Error)], p.key.Name)
+			}
+			if err := dns.TsigVerify(raw, p.key.Secret, mac, !first); err != nil {
+				return nil, fmt.Errorf("message %d: TSIG (key %s) does not verify: %v", parser.res.msgs, p.key.Name, err)
+			}
+			mac = t.MAC
+		}
+		if r.Rcode != dns.RcodeSuccess {
+			return nil, rcodeError(r)
+		}
+		if first && (len(r.Question) != 1 || !strings.EqualFold(r.Question[0].Name, origin) || r.Question[0].Qtype != qtype) {
+			return nil, errors.New("response does not repeat the question")
+		}
+		for _, rr := range r.Answer {
+			if rr.Header().Class != dns.ClassINET {
+				return nil, fmt.Errorf("record of class %s: %s", dns.ClassToString[rr.Header().Class], short(rr))
+			}
+			if err := parser.add(rr); err != nil {
+				return nil, err
+			}
+		}
+		if qtype == dns.TypeIXFR && parser.n == 1 && !zonemodel.SerialGreater(parser.first.Serial, serial) {
+			// A single SOA not newer than ours: up to date.
+			break
+		}
+	}
+	return parser.finish()
+}
+
+// rcodeError is the error for a refused transfer or query.
+type rcodeErr struct {
+	rcode int
+	tsig  uint16
+}
+
+func (e *rcodeErr) Error() string {
+	s := "the primary answered " + dns.RcodeToString[e.rcode]
+	if e.tsig != 0 {
+		s += " (TSIG " + dns.RcodeToString[int(e.tsig)] + ")"
+	}
+	return s
+}
+
+func rcodeError(r *dns.Msg) error {
+	e := &rcodeErr{rcode: r.Rcode}
+	if t := r.IsTsig(); t != nil {
+		e.tsig = t.Error
+	}
+	return e
+}
+
+// querySOA asks the peer for the zone's SOA over UDP (TCP when truncated),
+// signed with the peer's key; a signed query needs a signed, valid answer.
+func querySOA(ctx context.Context, p *peer, origin string) (*dns.SOA, error) {
+	m := new(dns.Msg)
+	m.SetQuestion(origin, dns.TypeSOA)
+	m.RecursionDesired = false
+	r, err := exchange(ctx, p, m, "udp")
+	if err == nil && r.Truncated {
+		r, err = exchange(ctx, p, m, "tcp")
+	}
+	if err != nil {
+		return nil, err
+	}
+	if r.Rcode != dns.RcodeSuccess {
+		return nil, rcodeError(r)
+	}
+	if !r.Authoritative {
+		return nil, errors.New("SOA answer is not authoritative")
+	}
+	for _, rr := range r.Answer {
+		if s, ok := rr.(*dns.SOA); ok && strings.EqualFold(s.Hdr.Name, origin) {
+			return s, nil
+		}
+	}
+	return nil, errors.New("no SOA in the answer")
+}
+
+// exchange sends m to the peer (signed with its key) and checks that the
+// answer is signed when the query was.
+func exchange(ctx context.Context, p *peer, m *dns.Msg, network string) (*dns.Msg, error) {
+	m = m.Copy()
+	c := &dns.Client{Net: network, Timeout: soaTimeout}
+	if p.key != nil {
+		c.TsigSecret = map[string]string{p.key.Name: p.key.Secret}
+		m.SetTsig(p.key.Name, p.key.Algorithm, 300, time.Now().Unix())
+	}
+	r, _, err := c.ExchangeContext(ctx, m, p.addr)
+	if err != nil {
+		return nil, err
+	}
+	if p.key != nil {
+		if t := r.IsTsig(); t == nil {
+			if r.Rcode != dns.RcodeSuccess {
+				return nil, rcodeError(r)
+			}
+			return nil, fmt.Errorf("answer is not signed (TSIG key %s)", p.key.Name)
+		} else if t.Error != dns.RcodeSuccess {
+			return nil, rcodeError(r)
+		}
+	}
+	return r, nil
+}
+
+// short is a one-line form of a record for messages.
+func short(rr dns.RR) string {
+	s := strings.ReplaceAll(rr.String(), "\t", " ")
+	if len(s) > 120 {
+		s = s[:117] + "..."
+	}
+	return s
+}

@@ -231,7 +231,9 @@ func txtRR(name, value string) dns.RR {
 	return &dns.TXT{Hdr: dns.RR_Header{Name: name, Rrtype: dns.TypeTXT, Class: dns.ClassINET, Ttl: 120}, Txt: []string{value}}
 }
 
-func newController(corefile string) *caddy.Controller { return caddy.NewTestController("dns", corefile) }
+func newController(corefile string) *caddy.Controller {
+	return caddy.NewTestController("dns", corefile)
+}
 
 func stringsReader(s string) *strings.Reader { return strings.NewReader(s) }
 

@@ -133,6 +133,8 @@ func TestRefused(t *testing.T) {
 		{"bad MAC md5", update(txtRR("_acme-challenge.mail.example.test.", v2)), &key{name: "acme-md5.", alg: dns.HmacMD5, secret: wwwSecret}, dns.RcodeNotAuth, dns.RcodeBadSig},
 		{"time outside fudge", update(txtRR(wwwCh, v2)), &key{name: "acme-www.", alg: dns.HmacSHA256, secret: wwwSecret, skew: -time.Hour}, dns.RcodeNotAuth, dns.RcodeBadTime},
 		{"outside zone", update(txtRR("_acme-challenge.www.example.org.", v2)), &wwwKey, dns.RcodeNotZone, 0},
+		{"at a CNAME", update(txtRR("_acme-challenge.cn.intra.example.test.", v2)), &wwwKey, dns.RcodeRefused, 0},
+		{"below a delegation", update(txtRR("_acme-challenge.x.deleg.intra.example.test.", v2)), &wwwKey, dns.RcodeRefused, 0},
 	} {
 		r := f.send(c.m, c.k)
 		if r.Rcode != c.rcode {

@@ -298,6 +298,12 @@ func (z *zone) change(identity string, ops []op, check func(tx *zonemodel.Tx) *R
 		for _, o := range ops {
 			switch o.Op {
 			case grants.Add:
+				for _, v := range tx.Views() {
+					if r := conflict(tx.Snapshot(v), zonemodel.Fqdn(o.RR.Header().Name), o.RR.Header().Rrtype); r != nil {
+						refusal = r
+						return r
+					}
+				}
 				rr := dns.Copy(o.RR)
 				h := rr.Header()
 				h.Class = dns.ClassINET
@@ -437,4 +443,29 @@ func describe(ids []string) string {
 		}
 	}
 	return strings.Join(out, ", ")
+}
+
+// conflict refuses a record the zone could not serve: at a name that has a
+// CNAME (the challenge is delegated elsewhere: set it at the target), or
+// below a delegation or a DNAME (occluded).
+func conflict(s *zonemodel.Snapshot, owner string, t uint16) *Refusal {
+	if s == nil {
+		return nil
+	}
+	if n := s.Node(owner); n != nil && t != dns.TypeCNAME && n.Get(dns.TypeCNAME) != nil {
+		return refuse("conflict", "%s has a CNAME (to %s): set the challenge at the CNAME's target", owner, n.Get(dns.TypeCNAME).RRs[0].(*dns.CNAME).Target)
+	}
+	for name := zonemodel.Parent(owner); zonemodel.InZone(name, s.Origin) && name != s.Origin; name = zonemodel.Parent(name) {
+		n := s.Node(name)
+		if n == nil {
+			continue
+		}
+		if n.Cut() {
+			return refuse("conflict", "%s is below the delegation %s", owner, name)
+		}
+		if n.Get(dns.TypeDNAME) != nil {
+			return refuse("conflict", "%s is below the DNAME at %s", owner, name)
+		}
+	}
+	return nil
 }

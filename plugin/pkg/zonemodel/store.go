@@ -106,6 +106,28 @@ func parseKey(b []byte) (rrKey, error) {
 
 // packRRs encodes records as a sequence of (uint16 length, wire RR).
 func packRRs(rrs []dns.RR) ([]byte, error) {
+	// One buffer of the uncompressed size (dns.Len): every change packs its
+	// records and journal entry, so no 64 KiB scratch buffer per call.
+	size := 0
+	for _, rr := range rrs {
+		size += 2 + dns.Len(rr)
+	}
+	out := make([]byte, size)
+	off := 0
+	for _, rr := range rrs {
+		end, err := dns.PackRR(rr, out, off+2, nil, false)
+		if err != nil || end-off-2 > 0xffff {
+			return packRRsSlow(rrs)
+		}
+		binary.BigEndian.PutUint16(out[off:], uint16(end-off-2))
+		off = end
+	}
+	return out[:off], nil
+}
+
+// packRRsSlow is packRRs with a scratch buffer of the largest RR size (for
+// a record whose dns.Len underestimates).
+func packRRsSlow(rrs []dns.RR) ([]byte, error) {
 	var out []byte
 	buf := make([]byte, 65535)
 	for _, rr := range rrs {

@@ -369,3 +369,18 @@ func TestRingSecretsRegistered(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func TestSweeper(t *testing.T) {
+	f := newFixture(t, "expire 1s")
+	wantRcode(t, f.send(update(txtRR(wwwCh, v1)), &wwwKey), dns.RcodeSuccess)
+	deadline := time.Now().Add(10 * time.Second)
+	for f.txt(wwwCh) != nil {
+		if time.Now().After(deadline) {
+			t.Fatal("stale challenge not removed by the timer")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if f.z.count() != 0 {
+		t.Fatal("metadata left")
+	}
+}

@@ -40,6 +40,17 @@ type httpAPI struct {
 
 	mu  sync.Mutex
 	srv *http.Server
+	ln  net.Listener
+}
+
+// addr is the address the API listens on ("" when stopped).
+func (h *httpAPI) addr() string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.ln == nil {
+		return ""
+	}
+	return h.ln.Addr().String()
 }
 
 const maxBody = 64 << 10
@@ -77,7 +88,7 @@ func (h *httpAPI) start() error {
 		srv.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12, GetCertificate: cl.get}
 		ln = tls.NewListener(ln, srv.TLSConfig)
 	}
-	h.srv = srv
+	h.srv, h.ln = srv, ln
 	scheme := "http"
 	if h.cfg.certFile != "" {
 		scheme = "https"
@@ -94,7 +105,7 @@ func (h *httpAPI) start() error {
 func (h *httpAPI) stop() error {
 	h.mu.Lock()
 	srv := h.srv
-	h.srv = nil
+	h.srv, h.ln = nil, nil
 	h.mu.Unlock()
 	if srv == nil {
 		return nil

@@ -1,13 +1,25 @@
 package acmechallenge
 
 import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"crypto/sha256"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/base64"
+	"encoding/pem"
+	"math/big"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 func post(t *testing.T, h http.HandlerFunc, body string, hdr map[string]string) *httptest.ResponseRecorder {
@@ -124,6 +136,10 @@ func TestHTTPAcmeDNS(t *testing.T) {
 func TestHTTPServer(t *testing.T) {
 	f := newFixture(t, "")
 	api := f.a.api
+	dir := t.TempDir()
+	certFile, keyFile := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	pool := selfSigned(t, certFile, keyFile)
+	api.cfg = &httpConfig{addr: "127.0.0.1:0", certFile: certFile, keyFile: keyFile}
 	if err := api.start(); err != nil {
 		t.Fatal(err)
 	}
@@ -131,6 +147,55 @@ func TestHTTPServer(t *testing.T) {
 	if err := api.start(); err != nil { // idempotent
 		t.Fatal(err)
 	}
+	addr := api.addr()
+	client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	req, _ := http.NewRequest(http.MethodPost, "https://"+addr+"/present", strings.NewReader(`{"fqdn":"`+apiCh+`","value":"`+v1+`"}`))
+	req.SetBasicAuth("lego", "lego-pass")
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("present over TLS: %d", resp.StatusCode)
+	}
+	if got := f.txt(apiCh); !slices.Equal(got, []string{v1}) {
+		t.Fatalf("served %v", got)
+	}
 	api.stop()
 	api.stop()
+	if _, err := client.Get("https://" + addr + "/health"); err == nil {
+		t.Fatal("still listening after stop")
+	}
+	// A missing certificate is a startup error.
+	api.cfg = &httpConfig{addr: "127.0.0.1:0", certFile: filepath.Join(dir, "nope.pem"), keyFile: keyFile}
+	if err := api.start(); err == nil {
+		api.stop()
+		t.Fatal("started without its certificate")
+	}
+}
+
+func selfSigned(t *testing.T, certFile, keyFile string) *x509.CertPool {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "127.0.0.1"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}, KeyUsage: x509.KeyUsageDigitalSignature,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kb, _ := x509.MarshalECPrivateKey(key)
+	os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600)
+	os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kb}), 0o600)
+	c, _ := x509.ParseCertificate(der)
+	pool := x509.NewCertPool()
+	pool.AddCert(c)
+	return pool
 }

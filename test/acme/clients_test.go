@@ -16,8 +16,9 @@ import (
 // TestACMEClients: Pebble validates dns-01 against dnspki (over TCP, as a CA
 // does) and issues certificates to real ACME clients that set their
 // challenges through dnspki: the lego v5 library with its RFC 2136 provider
-// (hmac-sha256) and its httpreq provider, and certbot with its rfc2136 plugin
-// (hmac-md5). A client asking for a name outside its grant gets nothing.
+// (hmac-sha256), its httpreq provider, certbot with its rfc2136 plugin
+// (hmac-md5), lego's acme-dns client. A client asking for a name outside its
+// grant gets nothing.
 func TestACMEClients(t *testing.T) {
 	s, api := example(t)
 	pebble := harness.StartPebble(t, harness.PebbleOpts{DNSServer: s.Addr})
@@ -54,6 +55,24 @@ func TestACMEClients(t *testing.T) {
 		pebble.VerifyCertificate(t, res.Certificate, "api.example.test", "x.api.example.test")
 		if got := txt(t, s.Addr, "_acme-challenge.api.example.test."); got != nil {
 			t.Errorf("challenges left after cleanup: %v", got)
+		}
+	})
+
+	t.Run("lego-acmedns", func(t *testing.T) {
+		// lego's acme-dns client (goacmedns) with an account as acme-dns
+		// would have registered it; the subdomain is the name validated.
+		c := newClient(t)
+		acct := harness.ACMEDNSAccount{FullDomain: "_acme-challenge.api.example.test", SubDomain: "api.example.test", Username: "lego", Password: "lego-pass"}
+		c.UseACMEDNS(t, api, map[string]harness.ACMEDNSAccount{"api.example.test": acct, "*.api.example.test": acct})
+		res, err := c.Obtain(t, "api.example.test", "*.api.example.test")
+		if err != nil {
+			t.Fatal(err)
+		}
+		pebble.VerifyCertificate(t, res.Certificate, "api.example.test", "y.api.example.test")
+		// acme-dns clients do not clean up: the two newest values stay
+		// (until they expire).
+		if got := txt(t, s.Addr, "_acme-challenge.api.example.test."); len(got) != 2 {
+			t.Errorf("values after acme-dns issuance: %v", got)
 		}
 	})
 

@@ -8,9 +8,12 @@ import (
 	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/json"
 	"log/slog"
 	"net/http"
 	"net/url"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -21,6 +24,7 @@ import (
 	"github.com/go-acme/lego/v5/challenge/dns01"
 	"github.com/go-acme/lego/v5/lego"
 	legolog "github.com/go-acme/lego/v5/log"
+	"github.com/go-acme/lego/v5/providers/dns/acmedns"
 	"github.com/go-acme/lego/v5/providers/dns/dnsupdate"
 	"github.com/go-acme/lego/v5/providers/dns/httpreq"
 	"github.com/go-acme/lego/v5/registration"
@@ -141,6 +145,33 @@ func (c *ACMEClient) UseHTTPReq(t testing.TB, endpoint, user, password string) {
 	cfg.PropagationTimeout = 30 * time.Second
 	cfg.PollingInterval = 200 * time.Millisecond
 	p, err := httpreq.NewDNSProviderConfig(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.useDNSProvider(t, p)
+}
+
+// ACMEDNSAccount is an acme-dns account as acme-dns clients store it (what
+// acme-dns's POST /register returns).
+type ACMEDNSAccount struct {
+	FullDomain string `json:"fulldomain"`
+	SubDomain  string `json:"subdomain"`
+	Username   string `json:"username"`
+	Password   string `json:"password"`
+	ServerURL  string `json:"server_url,omitempty"`
+}
+
+// UseACMEDNS solves dns-01 with lego's acmedns provider (the goacmedns
+// client: POST /update with X-Api-User and X-Api-Key) at apiBase, with the
+// given accounts by domain ("*.name" for a wildcard's authorization).
+func (c *ACMEClient) UseACMEDNS(t testing.TB, apiBase string, accounts map[string]ACMEDNSAccount) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "acme-dns-accounts.json")
+	b, _ := json.Marshal(accounts)
+	if err := os.WriteFile(path, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	p, err := acmedns.NewDNSProviderConfig(&acmedns.Config{APIBase: apiBase, StoragePath: path})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -39,8 +39,9 @@ type zone struct {
 	recs  map[string]recMeta // record id (recID) → metadata
 	ready atomic.Bool
 
-	stop chan struct{}
-	wg   sync.WaitGroup
+	stop     chan struct{}
+	stopOnce sync.Once
+	wg       sync.WaitGroup
 }
 
 // recID is the metadata key of a record: its owner, type and data in
@@ -173,10 +174,12 @@ func contains(l []string, s string) bool {
 }
 
 func (z *zone) shutdown() {
-	if z.stop != nil {
-		close(z.stop)
-		z.wg.Wait()
-	}
+	z.stopOnce.Do(func() {
+		if z.stop != nil {
+			close(z.stop)
+		}
+	})
+	z.wg.Wait()
 }
 
 // sweeper removes challenges older than the expiry age.

@@ -64,6 +64,8 @@ type ACMEClientOpts struct {
 func NewACMEClient(t testing.TB, o ACMEClientOpts) *ACMEClient {
 	t.Helper()
 	legolog.SetDefault(slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelInfo})))
+	// Once the test is over its log is closed: lego logs to stderr again.
+	t.Cleanup(func() { legolog.SetDefault(slog.New(slog.NewTextHandler(os.Stderr, nil))) })
 	dns01.SetDefaultClient(dns01.NewClient(&dns01.Options{RecursiveNameservers: []string{o.DNS}, Timeout: 5 * time.Second}))
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {

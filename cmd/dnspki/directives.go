@@ -30,6 +30,7 @@ import (
 	_ "github.com/coredns/coredns/plugin/whoami"
 
 	// dnspki plugins.
+	_ "github.com/dnspki/dnspki/plugin/acmechallenge"
 	_ "github.com/dnspki/dnspki/plugin/authzone"
 	_ "github.com/dnspki/dnspki/plugin/dnspersist"
 	_ "github.com/dnspki/dnspki/plugin/horizon"

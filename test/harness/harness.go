@@ -275,6 +275,23 @@ func Run(t testing.TB, timeout time.Duration, dir string, argv ...string) (strin
 	return b.String(), err
 }
 
+// RunInput is Run with stdin taken from input (nsupdate scripts, say).
+func RunInput(t testing.TB, timeout time.Duration, dir, input string, argv ...string) (string, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
+	cmd.Dir = dir
+	cmd.Stdin = strings.NewReader(input)
+	var b bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &b, &b
+	err := cmd.Run()
+	if ctx.Err() != nil {
+		err = fmt.Errorf("%s: timed out after %s", argv[0], timeout)
+	}
+	return b.String(), err
+}
+
 // MustRun is Run that fails the test on error.
 func MustRun(t testing.TB, timeout time.Duration, dir string, argv ...string) string {
 	t.Helper()

@@ -70,6 +70,13 @@ func Need(t testing.TB, programs ...string) []string {
 			}
 			missing = append(missing, pkg)
 			missing = append(missing, extraPackages[p]...)
+			continue
+		}
+		// The program is there; its companions (certbot's plugins) may not be.
+		for _, extra := range extraPackages[p] {
+			if !debInstalled(extra) {
+				missing = append(missing, extra)
+			}
 		}
 	}
 	if len(missing) > 0 {
@@ -89,6 +96,13 @@ func Need(t testing.TB, programs ...string) []string {
 		out[i] = path
 	}
 	return out
+}
+
+// debInstalled reports whether a Debian package is installed (false where
+// dpkg is missing).
+func debInstalled(pkg string) bool {
+	out, err := exec.Command("dpkg-query", "-W", "-f=${Status}", pkg).Output()
+	return err == nil && strings.HasSuffix(strings.TrimSpace(string(out)), " installed")
 }
 
 func lookPath(p string) (string, error) {

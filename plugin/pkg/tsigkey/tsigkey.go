@@ -6,9 +6,16 @@
 package tsigkey
 
 import (
+	"crypto/hmac"
+	"crypto/md5"
+	"crypto/sha1"
+	"crypto/sha256"
+	"crypto/sha512"
 	"encoding/base64"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash"
 	"os"
 	"sort"
 	"strings"
@@ -275,7 +282,9 @@ func (f *Failure) Error() string { return f.Reason }
 // Verify checks the TSIG of a request the DNS server has already verified
 // against its secrets (status is w.TsigStatus()). It returns the key when the
 // request is signed by a key of this ring, with that key's algorithm, and the
-// MAC and time check out; a Failure otherwise. A request without TSIG gives
+// MAC and time check out; a Failure otherwise. Where the server could not
+// check the MAC (hmac-md5, which miekg/dns dropped; a key name in another
+// case), Verify checks it itself on the re-encoded request. A request without TSIG gives
 // (nil key, nil failure).
 func (r *Ring) Verify(req *dns.Msg, status error) (*Key, *Failure) {
 	t := req.IsTsig()
@@ -290,16 +299,142 @@ func (r *Ring) Verify(req *dns.Msg, status error) (*Key, *Failure) {
 	if !strings.EqualFold(dns.Fqdn(t.Algorithm), k.Algorithm) {
 		return nil, &Failure{dns.RcodeBadKey, fmt.Sprintf("TSIG key %s is %s, request signed with %s", name, AlgorithmName(k.Algorithm), strings.TrimSuffix(strings.ToLower(t.Algorithm), "."))}
 	}
+	if status != nil && !errors.Is(status, dns.ErrTime) {
+		// The server could not check it: hmac-md5 (which miekg/dns no longer
+		// implements) or a key name in another case than registered. Check
+		// the request as re-encoded, with this ring's own HMAC.
+		status = r.verifyRepacked(req)
+	}
 	switch {
 	case status == nil:
 		return &k, nil
 	case errors.Is(status, dns.ErrTime):
 		return nil, &Failure{dns.RcodeBadTime, fmt.Sprintf("TSIG key %s: time outside the fudge window", name)}
-	case errors.Is(status, dns.ErrSecret):
-		return nil, &Failure{dns.RcodeBadKey, fmt.Sprintf("TSIG key %s is not registered with the server", name)}
 	default:
 		return nil, &Failure{dns.RcodeBadSig, fmt.Sprintf("TSIG key %s: bad MAC (%v)", name, status)}
 	}
+}
+
+// verifyRepacked checks the TSIG of a request whose original wire form is no
+// longer at hand: the MAC covers the bytes the client sent, so the request is
+// re-encoded the two ways clients encode (names compressed like BIND and
+// dnspython do, and uncompressed) and each encoding is checked. A forged MAC
+// verifies under neither; a client that compresses differently fails with
+// BADSIG.
+func (r *Ring) verifyRepacked(req *dns.Msg) error {
+	err := dns.ErrSig
+	for _, compress := range []bool{true, false} {
+		c := req.Copy()
+		c.Compress = compress
+		buf, perr := c.Pack()
+		if perr != nil {
+			return perr
+		}
+		e := dns.TsigVerifyWithProvider(buf, r.Provider(), "", false)
+		if e == nil || errors.Is(e, dns.ErrTime) {
+			return e
+		}
+		err = e
+	}
+	return err
+}
+
+// Provider returns a dns.TsigProvider that computes and checks MACs with the
+// ring's keys, each with its own algorithm (hmac-md5 included, which miekg/dns
+// itself no longer implements). A TSIG that names another algorithm than its
+// key's, or an unknown key, is an error.
+func (r *Ring) Provider() dns.TsigProvider { return ringProvider{r} }
+
+type ringProvider struct{ r *Ring }
+
+func (p ringProvider) Generate(msg []byte, t *dns.TSIG) ([]byte, error) {
+	k, ok := p.r.keys[strings.ToLower(t.Hdr.Name)]
+	if !ok {
+		return nil, dns.ErrSecret
+	}
+	if alg, err := Algorithm(t.Algorithm); err != nil || alg != k.Algorithm {
+		return nil, dns.ErrKeyAlg
+	}
+	raw, err := base64.StdEncoding.DecodeString(k.Secret)
+	if err != nil {
+		return nil, err
+	}
+	var h hash.Hash
+	switch k.Algorithm {
+	case dns.HmacMD5:
+		h = hmac.New(md5.New, raw)
+	case dns.HmacSHA1:
+		h = hmac.New(sha1.New, raw)
+	case dns.HmacSHA224:
+		h = hmac.New(sha256.New224, raw)
+	case dns.HmacSHA256:
+		h = hmac.New(sha256.New, raw)
+	case dns.HmacSHA384:
+		h = hmac.New(sha512.New384, raw)
+	case dns.HmacSHA512:
+		h = hmac.New(sha512.New, raw)
+	default:
+		return nil, dns.ErrKeyAlg
+	}
+	h.Write(msg)
+	return h.Sum(nil), nil
+}
+
+func (p ringProvider) Verify(msg []byte, t *dns.TSIG) error {
+	b, err := p.Generate(msg, t)
+	if err != nil {
+		return err
+	}
+	mac, err := hex.DecodeString(t.MAC)
+	if err != nil {
+		return err
+	}
+	if !hmac.Equal(b, mac) {
+		return dns.ErrSig
+	}
+	return nil
+}
+
+// Sign packs m, the reply to req (a request Verify accepted), with a TSIG
+// of the request's key (RFC 8945 §5.3: the request's MAC is covered). Write
+// the result with the ResponseWriter's Write. Every algorithm of the ring
+// works, hmac-md5 included.
+func (r *Ring) Sign(m, req *dns.Msg) ([]byte, error) {
+	t := req.IsTsig()
+	if t == nil {
+		return nil, errors.New("request is not signed")
+	}
+	m.SetTsig(t.Hdr.Name, t.Algorithm, 300, time.Now().Unix())
+	b, _, err := dns.TsigGenerateWithProvider(m, r.Provider(), t.MAC, false)
+	return b, err
+}
+
+// WriteFailure is the package's WriteFailure, but signs a BADTIME answer with
+// the ring's own HMAC (so hmac-md5 keys get a signed BADTIME too).
+func (r *Ring) WriteFailure(w dns.ResponseWriter, req *dns.Msg, f *Failure) error {
+	if f.Rcode != dns.RcodeBadTime {
+		return WriteFailure(w, req, f)
+	}
+	t := req.IsTsig()
+	m := new(dns.Msg)
+	m.SetRcode(stripTSIG(req), dns.RcodeNotAuth)
+	now := uint64(time.Now().Unix())
+	m.Extra = append(m.Extra, &dns.TSIG{
+		Hdr:        dns.RR_Header{Name: t.Hdr.Name, Rrtype: dns.TypeTSIG, Class: dns.ClassANY},
+		Algorithm:  t.Algorithm,
+		TimeSigned: t.TimeSigned,
+		Fudge:      t.Fudge,
+		OrigId:     req.Id,
+		Error:      dns.RcodeBadTime,
+		OtherLen:   6,
+		OtherData:  fmt.Sprintf("%012x", now&0xffffffffffff),
+	})
+	b, _, err := dns.TsigGenerateWithProvider(m, r.Provider(), t.MAC, false)
+	if err != nil {
+		return err
+	}
+	_, err = w.Write(b)
+	return err
 }
 
 // WriteFailure answers req with NOTAUTH and the TSIG error (RFC 8945 §5.2):

@@ -110,8 +110,17 @@ func parseKey(b []byte) (rrKey, error) {
 // published snapshots that other goroutines pack for answers: each record is
 // packed as the only answer of a message instead, which does not write to it.
 func packRRs(rrs []dns.RR) ([]byte, error) {
-	var out []byte
-	buf := make([]byte, 0, 1024)
+	// Records are packed through a message (Msg.PackBuffer), never with
+	// dns.PackRR: that writes Rdlength into the record, which is shared with
+	// live snapshots that answers are packing concurrently. One output buffer
+	// of the uncompressed size, one scratch buffer reused: every change packs
+	// its records and journal entry, so no large garbage per call.
+	size := 0
+	for _, rr := range rrs {
+		size += 2 + dns.Len(rr)
+	}
+	out := make([]byte, 0, size)
+	buf := make([]byte, 0, 512)
 	m := new(dns.Msg)
 	for i := range rrs {
 		m.Answer = rrs[i : i+1]

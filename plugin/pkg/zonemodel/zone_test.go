@@ -364,3 +364,28 @@ func TestDynamicBaseAdoptsStoredBase(t *testing.T) {
 		t.Fatalf("after restart: serial %d", s.Serial)
 	}
 }
+
+func TestPackRRsRoundTrip(t *testing.T) {
+	in := []dns.RR{
+		rr(t, `_acme-challenge.www.example.test. 60 IN TXT "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQ"`),
+		rr(t, "example.test. 3600 IN SOA ns1.example.test. hostmaster.example.test. 1 3600 900 1209600 60"),
+		rr(t, "www.example.test. 300 IN A 192.0.2.1"),
+		rr(t, "x.example.test. 300 IN TYPE65280 \\# 3 010203"),
+	}
+	b, err := packRRs(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(b) == 0 {
+		t.Fatal("empty encoding")
+	}
+	out, err := unpackRRs(b)
+	if err != nil || len(out) != len(in) {
+		t.Fatalf("%v %v", out, err)
+	}
+	for i := range in {
+		if out[i].String() != in[i].String() {
+			t.Fatalf("%s != %s", out[i], in[i])
+		}
+	}
+}

@@ -1,0 +1,262 @@
+// Package acmechallenge is dnspki's ACME dns-01 plugin: ACME clients set and
+// remove `_acme-challenge` TXT records with RFC 2136 UPDATE signed by TSIG keys
+// scoped to their own names, or through an HTTP API compatible with lego's
+// httpreq provider and with acme-dns. The records go into the zone model as
+// the dynamic source "acme": they get a serial, a journal entry, NOTIFY, and
+// are answered by authzone like any other record; every accepted change is
+// fsynced before it is acknowledged; stale challenges expire.
+package acmechallenge
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/coredns/coredns/plugin"
+	clog "github.com/coredns/coredns/plugin/pkg/log"
+	"github.com/miekg/dns"
+
+	"github.com/dnspki/dnspki/plugin/pkg/grants"
+	"github.com/dnspki/dnspki/plugin/pkg/tsigkey"
+	"github.com/dnspki/dnspki/plugin/pkg/zonemodel"
+)
+
+const pluginName = "acmechallenge"
+
+var log = clog.NewWithPlugin(pluginName)
+
+// Label is the owner label of ACME dns-01 challenges (RFC 8555 §8.4).
+const Label = "_acme-challenge"
+
+// config is what the Corefile sets.
+type config struct {
+	views      []string
+	ttl        uint32        // TTL of HTTP-added records; the highest an UPDATE may set
+	expire     time.Duration // stale-challenge age (0: never)
+	anyValue   bool          // accept any TXT value, not only ACME digests
+	maxValues  int           // values per owner name
+	maxRecords int           // records per identity and zone
+	maxSize    int           // bytes of an UPDATE message
+	http       *httpConfig
+}
+
+func defaultConfig() config {
+	return config{ttl: 60, expire: time.Hour, maxValues: 10, maxRecords: 100, maxSize: 4096}
+}
+
+// AcmeChallenge is the plugin of one acmechallenge directive.
+type AcmeChallenge struct {
+	Next    plugin.Handler
+	cfg     config
+	zones   map[string]*zone // by origin
+	origins []string
+	ring    *tsigkey.Ring
+	users   map[string]string // HTTP user → password
+	policy  *grants.Policy
+	api     *httpAPI
+}
+
+// Name implements plugin.Handler.
+func (a *AcmeChallenge) Name() string { return pluginName }
+
+// userIdentity is the grants identity of an HTTP user.
+func userIdentity(user string) string { return "http:" + user }
+
+// zoneOf returns the zone whose origin is name exactly, and whether name is
+// at or below one of the plugin's zones.
+func (a *AcmeChallenge) zoneOf(name string) (*zone, bool) {
+	if z := a.zones[name]; z != nil {
+		return z, true
+	}
+	for _, o := range a.origins {
+		if zonemodel.InZone(name, o) {
+			return nil, true
+		}
+	}
+	return nil, false
+}
+
+// enclosing returns the plugin's zone that contains name (the closest).
+func (a *AcmeChallenge) enclosing(name string) *zone {
+	var best *zone
+	for _, o := range a.origins {
+		if zonemodel.InZone(name, o) && (best == nil || len(o) > len(best.origin)) {
+			best = a.zones[o]
+		}
+	}
+	return best
+}
+
+// ServeDNS implements plugin.Handler: it takes UPDATE messages for its zones
+// and passes everything else on.
+func (a *AcmeChallenge) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.Msg) (int, error) {
+	if r.Opcode != dns.OpcodeUpdate || len(r.Question) != 1 {
+		return plugin.NextOrFailure(a.Name(), a.Next, ctx, w, r)
+	}
+	zname := zonemodel.Fqdn(r.Question[0].Name)
+	z, ours := a.zoneOf(zname)
+	if !ours {
+		return plugin.NextOrFailure(a.Name(), a.Next, ctx, w, r)
+	}
+	start := time.Now()
+	via := "dns"
+	metricZone := zname
+	if z == nil {
+		if e := a.enclosing(zname); e != nil {
+			metricZone = e.origin
+		}
+	}
+
+	// TSIG first (RFC 8945 §5.2): nothing of the request is looked at before
+	// its signature checks out.
+	key, fail := a.ring.Verify(r, w.TsigStatus())
+	if fail != nil {
+		keyLabel := "unknown"
+		if t := r.IsTsig(); t != nil {
+			if _, ok := a.ring.Get(t.Hdr.Name); ok {
+				keyLabel = strings.ToLower(t.Hdr.Name)
+			}
+		}
+		reason := map[int]string{dns.RcodeBadKey: "tsig_badkey", dns.RcodeBadSig: "tsig_badsig", dns.RcodeBadTime: "tsig_badtime"}[fail.Rcode]
+		refused(metricZone, keyLabel, reason, via)
+		log.Infof("UPDATE %s from %s refused (NOTAUTH): %s", zname, w.RemoteAddr(), fail.Reason)
+		a.ring.WriteFailure(w, r, fail)
+		return dns.RcodeSuccess, nil
+	}
+	if key == nil {
+		refused(metricZone, "none", "unsigned", via)
+		log.Infof("UPDATE %s from %s refused: not signed (a TSIG key is required)", zname, w.RemoteAddr())
+		return a.reply(w, r, nil, dns.RcodeRefused)
+	}
+	identity := key.Name
+
+	res := a.update(ctx, z, zname, identity, r)
+	if res != nil {
+		refused(metricZone, identity, res.Reason, via)
+		log.Infof("UPDATE %s by %s from %s refused (%s): %s", zname, identity, w.RemoteAddr(), dns.RcodeToString[res.Rcode], res.Msg)
+		return a.reply(w, r, r, res.Rcode)
+	}
+	accepted(metricZone, identity, via, time.Since(start))
+	return a.reply(w, r, r, dns.RcodeSuccess)
+}
+
+// update checks and applies an UPDATE signed by identity. nil means done.
+func (a *AcmeChallenge) update(ctx context.Context, z *zone, zname, identity string, r *dns.Msg) *Refusal {
+	// Zone section (RFC 2136 §3.1).
+	q := r.Question[0]
+	if q.Qtype != dns.TypeSOA {
+		return formErr("zone section has type %s, not SOA", dns.TypeToString[q.Qtype])
+	}
+	if z == nil {
+		return &Refusal{Rcode: dns.RcodeNotAuth, Reason: "notauth", Msg: fmt.Sprintf("%s is not a zone served here (zones: %s)", zname, strings.Join(a.origins, " "))}
+	}
+	if q.Qclass != dns.ClassINET {
+		return &Refusal{Rcode: dns.RcodeNotAuth, Reason: "notauth", Msg: fmt.Sprintf("zone %s class %s is not served here", zname, dns.ClassToString[q.Qclass])}
+	}
+	if n := r.Len(); n > a.cfg.maxSize {
+		return refuse("limit_size", "message of %d bytes (max_size %d)", n, a.cfg.maxSize)
+	}
+	if f := checkPrereqFormat(z.origin, r.Answer); f != nil {
+		return f
+	}
+	ops, f := prescan(z.origin, r.Ns)
+	if f != nil {
+		return f
+	}
+	changes := make([]grants.Change, len(ops))
+	for i, o := range ops {
+		changes[i] = o.Change
+	}
+	if err := a.policy.Authorize(identity, changes); err != nil {
+		var d *grants.Denied
+		if errors.As(err, &d) && d.Invalid {
+			return refuse("invalid_value", "%v", err)
+		}
+		return refuse("not_granted", "%v", err)
+	}
+	var check func(tx *zonemodel.Tx) *Refusal
+	if len(r.Answer) > 0 {
+		view := a.prereqView(ctx, z)
+		check = func(tx *zonemodel.Tx) *Refusal {
+			s := tx.Snapshot(view)
+			if s == nil {
+				return &Refusal{Rcode: dns.RcodeServerFailure, Reason: "not_ready", Msg: "no view " + view}
+			}
+			return checkPrereqs(s, r.Answer)
+		}
+	}
+	added, removed, err := z.change(identity, ops, check)
+	if err != nil {
+		var rf *Refusal
+		if errors.As(err, &rf) {
+			return rf
+		}
+		return &Refusal{Rcode: dns.RcodeServerFailure, Reason: "store_error", Msg: err.Error()}
+	}
+	logChange(z.origin, identity, "UPDATE", added, removed)
+	return nil
+}
+
+// prereqView is the view prerequisites are evaluated in: the view the query
+// was assigned to if the challenges are published there, else the zone's
+// default (last) view among those they are published to.
+func (a *AcmeChallenge) prereqView(ctx context.Context, z *zone) string {
+	m := z.src.Zone()
+	views := z.views(m)
+	if v := zonemodel.ViewFromContext(ctx); v != "" && contains(views, v) {
+		return v
+	}
+	return views[len(views)-1]
+}
+
+func logChange(origin, identity, via string, added, removed []string) {
+	switch {
+	case len(added) > 0 && len(removed) > 0:
+		log.Infof("zone %s: %s by %s: added %s; removed %s", origin, via, identity, describe(added), describe(removed))
+	case len(added) > 0:
+		log.Infof("zone %s: %s by %s: added %s", origin, via, identity, describe(added))
+	case len(removed) > 0:
+		log.Infof("zone %s: %s by %s: removed %s", origin, via, identity, describe(removed))
+	default:
+		log.Infof("zone %s: %s by %s: nothing to change", origin, via, identity)
+	}
+}
+
+// reply answers an UPDATE (RFC 2136 §3.8: the header and the zone section),
+// TSIG-signed with the request's key when signed is the verified request.
+func (a *AcmeChallenge) reply(w dns.ResponseWriter, r, signed *dns.Msg, rcode int) (int, error) {
+	m := new(dns.Msg)
+	m.SetRcode(r, rcode)
+	m.Opcode = dns.OpcodeUpdate
+	if o := r.IsEdns0(); o != nil {
+		m.SetEdns0(1232, false)
+	}
+	if signed == nil {
+		w.WriteMsg(m)
+		return dns.RcodeSuccess, nil
+	}
+	// The DNS server signs a reply that carries a TSIG record, with the
+	// secrets registered at setup. It cannot for hmac-md5 (or a key name
+	// spelled in another case): then the ring signs and the bytes are
+	// written as they are.
+	t := signed.IsTsig()
+	if alg, _ := tsigkey.Algorithm(t.Algorithm); alg != dns.HmacMD5 {
+		mm := m.Copy()
+		mm.SetTsig(t.Hdr.Name, t.Algorithm, 300, time.Now().Unix())
+		if err := w.WriteMsg(mm); err == nil {
+			return dns.RcodeSuccess, nil
+		}
+	}
+	b, err := a.ring.Sign(m, signed)
+	if err != nil {
+		log.Errorf("signing the reply to %s: %v", r.Question[0].Name, err)
+		m.Extra = nil
+		m.Rcode = dns.RcodeServerFailure
+		w.WriteMsg(m)
+		return dns.RcodeSuccess, nil
+	}
+	w.Write(b)
+	return dns.RcodeSuccess, nil
+}

@@ -1,0 +1,346 @@
+package acmechallenge
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"crypto/tls"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/miekg/dns"
+
+	"github.com/dnspki/dnspki/plugin/pkg/grants"
+	"github.com/dnspki/dnspki/plugin/pkg/zonemodel"
+)
+
+// httpConfig is the `http` line of the Corefile.
+type httpConfig struct {
+	addr     string
+	certFile string
+	keyFile  string
+}
+
+// httpAPI serves the HTTP interface: lego httpreq (POST /present, POST
+// /cleanup, JSON {"fqdn","value"} or RAW {"domain","token","keyAuth"}, basic
+// auth) and acme-dns (POST /update with X-Api-User and X-Api-Key, JSON
+// {"subdomain","txt"}).
+type httpAPI struct {
+	a   *AcmeChallenge
+	cfg *httpConfig
+
+	mu  sync.Mutex
+	srv *http.Server
+	ln  net.Listener
+}
+
+// addr is the address the API listens on ("" when stopped).
+func (h *httpAPI) addr() string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.ln == nil {
+		return ""
+	}
+	return h.ln.Addr().String()
+}
+
+const maxBody = 64 << 10
+
+func (h *httpAPI) start() error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.srv != nil {
+		return nil
+	}
+	ln, err := net.Listen("tcp", h.cfg.addr)
+	if err != nil {
+		return fmt.Errorf("plugin/%s: HTTP API: %w", pluginName, err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/present", h.lego(true))
+	mux.HandleFunc("/cleanup", h.lego(false))
+	mux.HandleFunc("/update", h.acmeDNS)
+	mux.HandleFunc("/health", func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusOK) })
+	srv := &http.Server{
+		Handler:           mux,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    16 << 10,
+		ErrorLog:          nil,
+	}
+	if h.cfg.certFile != "" {
+		cl := &certLoader{cert: h.cfg.certFile, key: h.cfg.keyFile}
+		if _, err := cl.load(); err != nil {
+			ln.Close()
+			return fmt.Errorf("plugin/%s: HTTP API: %w", pluginName, err)
+		}
+		srv.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12, GetCertificate: cl.get}
+		ln = tls.NewListener(ln, srv.TLSConfig)
+	}
+	h.srv, h.ln = srv, ln
+	scheme := "http"
+	if h.cfg.certFile != "" {
+		scheme = "https"
+	}
+	log.Infof("HTTP API on %s://%s", scheme, ln.Addr())
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Errorf("HTTP API on %s: %v", h.cfg.addr, err)
+		}
+	}()
+	return nil
+}
+
+func (h *httpAPI) stop() error {
+	h.mu.Lock()
+	srv := h.srv
+	h.srv, h.ln = nil, nil
+	h.mu.Unlock()
+	if srv == nil {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(ctx); err != nil {
+		srv.Close()
+	}
+	return nil
+}
+
+// certLoader serves the certificate files, re-read when they change (a
+// renewed certificate is picked up without a restart).
+type certLoader struct {
+	cert, key string
+	mu        sync.Mutex
+	mod       time.Time
+	cur       *tls.Certificate
+}
+
+func (c *certLoader) load() (*tls.Certificate, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	st, err := os.Stat(c.cert)
+	if err != nil {
+		if c.cur != nil {
+			return c.cur, nil
+		}
+		return nil, err
+	}
+	if c.cur != nil && st.ModTime().Equal(c.mod) {
+		return c.cur, nil
+	}
+	crt, err := tls.LoadX509KeyPair(c.cert, c.key)
+	if err != nil {
+		if c.cur != nil {
+			log.Warningf("HTTP API: reloading %s: %v; keeping the previous certificate", c.cert, err)
+			return c.cur, nil
+		}
+		return nil, err
+	}
+	c.cur, c.mod = &crt, st.ModTime()
+	return c.cur, nil
+}
+
+func (c *certLoader) get(*tls.ClientHelloInfo) (*tls.Certificate, error) { return c.load() }
+
+// authenticate checks a user and password; it returns the grants identity,
+// or "" and the metric label of the failure.
+func (h *httpAPI) authenticate(user, pass string) (identity, label string) {
+	want, ok := h.a.users[user]
+	if !ok {
+		// Compare anyway, so that timing does not tell users apart.
+		subtle.ConstantTimeCompare([]byte(pass), []byte(pass))
+		return "", "unknown"
+	}
+	if subtle.ConstantTimeCompare([]byte(pass), []byte(want)) != 1 {
+		return "", userIdentity(user)
+	}
+	return userIdentity(user), ""
+}
+
+type legoMessage struct {
+	FQDN    string `json:"fqdn"`
+	Value   string `json:"value"`
+	Domain  string `json:"domain"`
+	Token   string `json:"token"`
+	KeyAuth string `json:"keyAuth"`
+}
+
+// lego serves POST /present (add) and POST /cleanup (delete).
+func (h *httpAPI) lego(present bool) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodPost {
+			w.Header().Set("Allow", "POST")
+			http.Error(w, "use POST", http.StatusMethodNotAllowed)
+			return
+		}
+		user, pass, ok := r.BasicAuth()
+		identity, label := h.authenticate(user, pass)
+		if !ok || identity == "" {
+			if !ok {
+				label = "none"
+			}
+			h.a.refusedHTTP(nil, label, "bad_credentials")
+			w.Header().Set("WWW-Authenticate", `Basic realm="dnspki acmechallenge"`)
+			http.Error(w, "authentication required", http.StatusUnauthorized)
+			return
+		}
+		var m legoMessage
+		if err := json.NewDecoder(io.LimitReader(r.Body, maxBody)).Decode(&m); err != nil {
+			h.a.refusedHTTP(nil, identity, "formerr")
+			http.Error(w, "malformed JSON: "+err.Error(), http.StatusBadRequest)
+			return
+		}
+		fqdn, value := m.FQDN, m.Value
+		if fqdn == "" && m.Domain != "" && m.KeyAuth != "" {
+			// lego's RAW mode: the digest is computed here (RFC 8555 §8.4).
+			fqdn = Label + "." + strings.TrimPrefix(m.Domain, "*.")
+			sum := sha256.Sum256([]byte(m.KeyAuth))
+			value = base64.RawURLEncoding.EncodeToString(sum[:])
+		}
+		if fqdn == "" || value == "" {
+			h.a.refusedHTTP(nil, identity, "formerr")
+			http.Error(w, `want {"fqdn": ..., "value": ...} or {"domain": ..., "token": ..., "keyAuth": ...}`, http.StatusBadRequest)
+			return
+		}
+		status, msg := h.a.httpChange(identity, fqdn, value, present, 0)
+		if status != http.StatusOK {
+			http.Error(w, msg, status)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		json.NewEncoder(w).Encode(map[string]string{"fqdn": dns.Fqdn(fqdn), "value": value})
+	}
+}
+
+type acmeDNSMessage struct {
+	Subdomain string `json:"subdomain"`
+	TXT       string `json:"txt"`
+}
+
+func jsonError(w http.ResponseWriter, status int, code string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(map[string]string{"error": code})
+}
+
+// acmeDNS serves acme-dns's POST /update. The subdomain is the name being
+// validated (api.example.test) or the challenge owner itself
+// (_acme-challenge.api.example.test); like acme-dns, the two newest values
+// are kept (a name and its wildcard validate at the same time).
+func (h *httpAPI) acmeDNS(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", "POST")
+		jsonError(w, http.StatusMethodNotAllowed, "method_not_allowed")
+		return
+	}
+	identity, label := h.authenticate(r.Header.Get("X-Api-User"), r.Header.Get("X-Api-Key"))
+	if identity == "" {
+		h.a.refusedHTTP(nil, label, "bad_credentials")
+		jsonError(w, http.StatusUnauthorized, "forbidden")
+		return
+	}
+	var m acmeDNSMessage
+	if err := json.NewDecoder(io.LimitReader(r.Body, maxBody)).Decode(&m); err != nil || m.Subdomain == "" {
+		h.a.refusedHTTP(nil, identity, "formerr")
+		jsonError(w, http.StatusBadRequest, "malformed_json_payload")
+		return
+	}
+	owner := m.Subdomain
+	if !strings.HasPrefix(strings.ToLower(owner), Label+".") {
+		owner = Label + "." + owner
+	}
+	if err := validateDigest(m.TXT); err != nil && !h.a.cfg.anyValue {
+		h.a.refusedHTTP(nil, identity, "invalid_value")
+		jsonError(w, http.StatusBadRequest, "bad_txt")
+		return
+	}
+	status, _ := h.a.httpChange(identity, owner, m.TXT, true, 2)
+	switch status {
+	case http.StatusOK:
+		w.Header().Set("Content-Type", "application/json")
+		json.NewEncoder(w).Encode(map[string]string{"txt": m.TXT})
+	case http.StatusForbidden:
+		jsonError(w, http.StatusUnauthorized, "forbidden")
+	case http.StatusBadRequest:
+		jsonError(w, http.StatusBadRequest, "bad_txt")
+	case http.StatusTooManyRequests:
+		jsonError(w, http.StatusTooManyRequests, "limit")
+	default:
+		jsonError(w, status, "server_error")
+	}
+}
+
+// refusedHTTP counts an HTTP refusal (z nil: before a zone is known).
+func (a *AcmeChallenge) refusedHTTP(z *zone, key, reason string) {
+	name := "unknown"
+	if z != nil {
+		name = z.origin
+	} else if len(a.origins) == 1 {
+		name = a.origins[0]
+	}
+	refused(name, key, reason, "http")
+}
+
+// httpChange adds (present) or deletes one TXT value at fqdn for identity. It
+// returns the HTTP status and, when not OK, why.
+func (a *AcmeChallenge) httpChange(identity, fqdn, value string, present bool, keep int) (int, string) {
+	start := time.Now()
+	owner := zonemodel.Fqdn(fqdn)
+	if _, ok := dns.IsDomainName(owner); !ok {
+		a.refusedHTTP(nil, identity, "formerr")
+		return http.StatusBadRequest, fmt.Sprintf("%q is not a domain name", fqdn)
+	}
+	if len(value) > 255 {
+		a.refusedHTTP(nil, identity, "formerr")
+		return http.StatusBadRequest, "value longer than 255 characters"
+	}
+	z := a.enclosing(owner)
+	if z == nil {
+		a.refusedHTTP(nil, identity, "notzone")
+		return http.StatusForbidden, fmt.Sprintf("%s is not in a zone served here (zones: %s)", owner, strings.Join(a.origins, " "))
+	}
+	rr := &dns.TXT{Hdr: dns.RR_Header{Name: owner, Rrtype: dns.TypeTXT, Class: dns.ClassINET, Ttl: a.cfg.ttl}, Txt: []string{value}}
+	o := op{Change: grants.Change{Op: grants.Add, Name: owner, Type: dns.TypeTXT, RR: rr}, keep: keep}
+	if !present {
+		o = op{Change: grants.Change{Op: grants.Delete, Name: owner, Type: dns.TypeTXT, RR: rr}}
+	}
+	if err := a.policy.Authorize(identity, []grants.Change{o.Change}); err != nil {
+		var d *grants.Denied
+		if errors.As(err, &d) && d.Invalid {
+			refused(z.origin, identity, "invalid_value", "http")
+			log.Infof("HTTP %s by %s refused: %v", o.Op, identity, err)
+			return http.StatusBadRequest, err.Error()
+		}
+		refused(z.origin, identity, "not_granted", "http")
+		log.Infof("HTTP %s by %s refused: %v", o.Op, identity, err)
+		return http.StatusForbidden, err.Error()
+	}
+	added, removed, err := z.change(identity, []op{o}, nil)
+	if err != nil {
+		var rf *Refusal
+		if !errors.As(err, &rf) {
+			rf = &Refusal{Rcode: dns.RcodeServerFailure, Reason: "store_error", Msg: err.Error()}
+		}
+		refused(z.origin, identity, rf.Reason, "http")
+		log.Infof("HTTP %s by %s refused: %s", o.Op, identity, rf.Msg)
+		if rf.Rcode == dns.RcodeRefused {
+			return http.StatusTooManyRequests, rf.Msg
+		}
+		return http.StatusServiceUnavailable, rf.Msg
+	}
+	accepted(z.origin, identity, "http", time.Since(start))
+	logChange(z.origin, identity, "HTTP", added, removed)
+	return http.StatusOK, ""
+}

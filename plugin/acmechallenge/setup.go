@@ -1,0 +1,332 @@
+package acmechallenge
+
+import (
+	"fmt"
+	"net"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/coredns/caddy"
+	"github.com/coredns/coredns/core/dnsserver"
+	"github.com/coredns/coredns/plugin"
+	"github.com/miekg/dns"
+
+	"github.com/dnspki/dnspki/plugin/authzone"
+	"github.com/dnspki/dnspki/plugin/pkg/grants"
+	"github.com/dnspki/dnspki/plugin/pkg/tsigkey"
+	"github.com/dnspki/dnspki/plugin/pkg/zonemodel"
+)
+
+func init() { plugin.Register(pluginName, setup) }
+
+func setup(c *caddy.Controller) error {
+	a, err := parse(c)
+	if err != nil {
+		return err
+	}
+	cfg := dnsserver.GetConfig(c)
+	cfg.AllowOpcode(dns.OpcodeUpdate)
+	if cfg.TsigSecret == nil {
+		cfg.TsigSecret = map[string]string{}
+	}
+	if err := a.ring.Register(cfg.TsigSecret); err != nil {
+		return c.Errf("%v", err)
+	}
+	for _, o := range a.origins {
+		z := a.zones[o]
+		authzone.Bind(c, o, zonemodel.Binding{Plugin: pluginName, Attach: z.attach, Started: z.started})
+	}
+	c.OnShutdown(func() error {
+		for _, z := range a.zones {
+			z.shutdown()
+		}
+		return nil
+	})
+	if a.api != nil {
+		// The listener is closed before a reload builds the next
+		// configuration (which listens again) and reopened if that fails.
+		c.OnStartup(a.api.start)
+		c.OnRestart(a.api.stop)
+		c.OnRestartFailed(a.api.start)
+		c.OnShutdown(a.api.stop)
+	}
+	cfg.AddPlugin(func(next plugin.Handler) plugin.Handler {
+		a.Next = next
+		return a
+	})
+	return nil
+}
+
+type grantLine struct {
+	who     string
+	match   grants.Match
+	domains []string
+	line    int
+}
+
+func parse(c *caddy.Controller) (*AcmeChallenge, error) {
+	a := &AcmeChallenge{
+		cfg:    defaultConfig(),
+		zones:  map[string]*zone{},
+		ring:   tsigkey.NewRing(),
+		users:  map[string]string{},
+		policy: grants.New(),
+	}
+	directives := 0
+	var glines []grantLine
+	for c.Next() {
+		directives++
+		if directives > 1 {
+			return nil, c.Err("acmechallenge is given twice in this server block: list every zone in one directive")
+		}
+		origins := plugin.OriginsFromArgsOrServerBlock(c.RemainingArgs(), c.ServerBlockKeys)
+		for _, o := range origins {
+			o = zonemodel.Fqdn(o)
+			if a.zones[o] != nil {
+				return nil, c.Errf("zone %s listed twice", o)
+			}
+			a.zones[o] = &zone{p: a, origin: o, stop: make(chan struct{})}
+			a.origins = append(a.origins, o)
+		}
+		for c.NextBlock() {
+			switch c.Val() {
+			case "key":
+				args := c.RemainingArgs()
+				if len(args) != 3 {
+					return nil, c.Errf("key: want NAME ALGORITHM SECRET, got %d arguments", len(args))
+				}
+				k, err := tsigkey.New(args[0], args[1], args[2])
+				if err != nil {
+					return nil, c.Errf("%v", err)
+				}
+				if err := a.ring.Add(k); err != nil {
+					return nil, c.Errf("%v", err)
+				}
+			case "keyfile":
+				args := c.RemainingArgs()
+				if len(args) != 1 {
+					return nil, c.ArgErr()
+				}
+				path := args[0]
+				if root := dnsserver.GetConfig(c).Root; !filepath.IsAbs(path) && root != "" {
+					path = filepath.Join(root, path)
+				}
+				keys, err := tsigkey.LoadFile(path)
+				if err != nil {
+					return nil, c.Errf("keyfile: %v", err)
+				}
+				for _, k := range keys {
+					if err := a.ring.Add(k); err != nil {
+						return nil, c.Errf("keyfile %s: %v", path, err)
+					}
+				}
+			case "user":
+				args := c.RemainingArgs()
+				if len(args) != 2 {
+					return nil, c.Errf("user: want NAME PASSWORD, got %d arguments", len(args))
+				}
+				if _, dup := a.users[args[0]]; dup {
+					return nil, c.Errf("user %s defined twice", args[0])
+				}
+				if len(args[1]) < 8 {
+					return nil, c.Errf("user %s: password shorter than 8 characters", args[0])
+				}
+				a.users[args[0]] = args[1]
+			case "grant":
+				args := c.RemainingArgs()
+				if len(args) < 2 {
+					return nil, c.Errf("grant: want KEY|USER name|subdomain|self [DOMAIN...]")
+				}
+				m, err := grants.ParseMatch(args[1])
+				if err != nil {
+					return nil, c.Errf("grant %s: %v", args[0], err)
+				}
+				if m == grants.Self && len(args) > 2 {
+					return nil, c.Errf("grant %s self: takes no domains (the key's own name is the domain)", args[0])
+				}
+				if m != grants.Self && len(args) == 2 {
+					return nil, c.Errf("grant %s %s: which domains?", args[0], args[1])
+				}
+				glines = append(glines, grantLine{who: args[0], match: m, domains: args[2:], line: c.Line()})
+			case "view":
+				args := c.RemainingArgs()
+				if len(args) == 0 {
+					return nil, c.ArgErr()
+				}
+				a.cfg.views = args
+			case "http":
+				args := c.RemainingArgs()
+				if len(args) != 1 && (len(args) != 4 || args[1] != "tls") {
+					return nil, c.Errf("http: want ADDRESS [tls CERT KEY]")
+				}
+				if _, _, err := net.SplitHostPort(args[0]); err != nil {
+					return nil, c.Errf("http: address %q: %v (want HOST:PORT)", args[0], err)
+				}
+				a.cfg.http = &httpConfig{addr: args[0]}
+				if len(args) == 4 {
+					a.cfg.http.certFile, a.cfg.http.keyFile = args[2], args[3]
+				}
+			case "ttl":
+				n, err := intArg(c, 1, 86400)
+				if err != nil {
+					return nil, err
+				}
+				a.cfg.ttl = uint32(n)
+			case "expire":
+				if !c.NextArg() {
+					return nil, c.ArgErr()
+				}
+				d, err := time.ParseDuration(c.Val())
+				if err != nil || d < 0 {
+					return nil, c.Errf("expire %q: want a duration such as 1h (0 disables expiry)", c.Val())
+				}
+				if d > 0 && d < time.Second {
+					return nil, c.Errf("expire %s: at least 1s", d)
+				}
+				a.cfg.expire = d
+			case "values":
+				if !c.NextArg() {
+					return nil, c.ArgErr()
+				}
+				switch c.Val() {
+				case "digest":
+					a.cfg.anyValue = false
+				case "any":
+					a.cfg.anyValue = true
+				default:
+					return nil, c.Errf("values %q: want digest or any", c.Val())
+				}
+			case "max_values":
+				n, err := intArg(c, 1, 1000)
+				if err != nil {
+					return nil, err
+				}
+				a.cfg.maxValues = n
+			case "max_records":
+				n, err := intArg(c, 1, 1000000)
+				if err != nil {
+					return nil, err
+				}
+				a.cfg.maxRecords = n
+			case "max_size":
+				n, err := intArg(c, 512, 65535)
+				if err != nil {
+					return nil, err
+				}
+				a.cfg.maxSize = n
+			default:
+				return nil, c.Errf("unknown property %q", c.Val())
+			}
+		}
+	}
+	if len(a.origins) == 0 {
+		return nil, c.Err("no zone")
+	}
+	if len(a.ring.Names()) == 0 && len(a.users) == 0 {
+		return nil, c.Err("no key and no user: nobody could change anything")
+	}
+	if len(a.users) > 0 && a.cfg.http == nil {
+		return nil, c.Err("users are defined but no 'http' address: the HTTP API is off")
+	}
+	if a.cfg.http != nil {
+		if len(a.users) == 0 {
+			return nil, c.Err("'http' without any 'user': nobody could use the HTTP API")
+		}
+		a.api = &httpAPI{a: a, cfg: a.cfg.http}
+	}
+	var validate grants.Validator
+	if !a.cfg.anyValue {
+		validate = digestValidator
+	}
+	for _, g := range glines {
+		id, err := a.identity(g.who)
+		if err != nil {
+			return nil, fmt.Errorf("%s:%d - Error during parsing: grant: %v", c.File(), g.line, err)
+		}
+		gr := grants.Grant{Identity: id, Match: g.match, Label: Label, Types: []uint16{dns.TypeTXT}, Validate: validate}
+		if g.match == grants.Self {
+			if strings.HasPrefix(id, "http:") {
+				return nil, fmt.Errorf("%s:%d - Error during parsing: grant %s self: only TSIG keys can have self grants (their name is the domain)", c.File(), g.line, g.who)
+			}
+			if a.enclosing(id) == nil {
+				return nil, fmt.Errorf("%s:%d - Error during parsing: grant %s self: the key's name is in none of the zones %s", c.File(), g.line, g.who, strings.Join(a.origins, " "))
+			}
+			if err := a.policy.Add(gr); err != nil {
+				return nil, fmt.Errorf("%s:%d - Error during parsing: %v", c.File(), g.line, err)
+			}
+			continue
+		}
+		for _, d := range g.domains {
+			gr.Domain = zonemodel.Fqdn(d)
+			if a.enclosing(gr.Domain) == nil {
+				return nil, fmt.Errorf("%s:%d - Error during parsing: grant %s: %s is in none of the zones %s", c.File(), g.line, g.who, gr.Domain, strings.Join(a.origins, " "))
+			}
+			if err := a.policy.Add(gr); err != nil {
+				return nil, fmt.Errorf("%s:%d - Error during parsing: %v", c.File(), g.line, err)
+			}
+		}
+	}
+	if len(a.policy.Identities()) == 0 {
+		return nil, c.Err("no grant: nobody could change anything")
+	}
+	return a, nil
+}
+
+// identity resolves the name in a grant line to a TSIG key or an HTTP user.
+func (a *AcmeChallenge) identity(who string) (string, error) {
+	k, isKey := a.ring.Get(who)
+	_, isUser := a.users[who]
+	switch {
+	case isKey && isUser:
+		return "", fmt.Errorf("%s is both a key and a user; rename one", who)
+	case isKey:
+		return k.Name, nil
+	case isUser:
+		return userIdentity(who), nil
+	}
+	return "", fmt.Errorf("no key or user named %s (define it with key, keyfile or user)", who)
+}
+
+func intArg(c *caddy.Controller, min, max int) (int, error) {
+	name := c.Val()
+	if !c.NextArg() {
+		return 0, c.ArgErr()
+	}
+	n, err := strconv.Atoi(c.Val())
+	if err != nil || n < min || n > max {
+		return 0, c.Errf("%s %q: want an integer from %d to %d", name, c.Val(), min, max)
+	}
+	if c.NextArg() {
+		return 0, c.ArgErr()
+	}
+	return n, nil
+}
+
+// validateDigest checks that v is an ACME dns-01 value: the base64url
+// encoding (no padding) of a SHA-256 digest, 43 characters (RFC 8555 §8.4).
+func validateDigest(v string) error {
+	if len(v) != 43 {
+		return fmt.Errorf("value %q is not an ACME dns-01 digest (43 base64url characters)", v)
+	}
+	for i := 0; i < len(v); i++ {
+		c := v[i]
+		if !(c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+			return fmt.Errorf("value %q is not an ACME dns-01 digest (43 base64url characters)", v)
+		}
+	}
+	return nil
+}
+
+// digestValidator accepts a TXT record holding one ACME digest.
+func digestValidator(rr dns.RR) error {
+	t, ok := rr.(*dns.TXT)
+	if !ok {
+		return fmt.Errorf("not a TXT record")
+	}
+	if len(t.Txt) != 1 {
+		return fmt.Errorf("%d strings; an ACME challenge is one", len(t.Txt))
+	}
+	return validateDigest(t.Txt[0])
+}

@@ -1,0 +1,474 @@
+package acmechallenge
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/miekg/dns"
+
+	"github.com/dnspki/dnspki/plugin/pkg/grants"
+	"github.com/dnspki/dnspki/plugin/pkg/zonemodel"
+)
+
+// sourceName is the record source of the challenges in the zone model.
+const sourceName = "acme"
+
+// recMeta is what the plugin keeps about each challenge record, stored as the
+// source's metadata (zonemodel srcmeta) in the same transaction as the record:
+// when it was added (for expiry) and by whom (for the per-identity limit).
+type recMeta struct {
+	Added int64  `json:"t"`  // Unix nanoseconds
+	By    string `json:"by"` // identity: TSIG key name or http:USER
+}
+
+// zone is the plugin's state for one zone.
+type zone struct {
+	p      *AcmeChallenge
+	origin string
+
+	// mu serializes every change of the source (DNS UPDATE, HTTP, expiry)
+	// and guards recs, which mirrors the stored metadata.
+	mu    sync.Mutex
+	src   *zonemodel.Source
+	recs  map[string]recMeta // record id (recID) → metadata
+	ready atomic.Bool
+
+	stop     chan struct{}
+	stopOnce sync.Once
+	wg       sync.WaitGroup
+}
+
+// recID is the metadata key of a record: its owner, type and data in
+// presentation form (TTL and class left out), e.g.
+// `_acme-challenge.www.example.test. 0 IN TXT "..."`.
+func recID(rr dns.RR) string {
+	c := dns.Copy(rr)
+	h := c.Header()
+	h.Name = zonemodel.Fqdn(h.Name)
+	h.Ttl = 0
+	h.Class = dns.ClassINET
+	return c.String()
+}
+
+// attach adds the zone's source (a Dynamic source: the model keeps its records
+// in the store across restarts).
+func (z *zone) attach(m *zonemodel.Zone) error {
+	src, err := m.AddSource(sourceName, zonemodel.SourceOptions{Views: z.p.cfg.views, Dynamic: true})
+	if err != nil {
+		return err
+	}
+	z.src = src
+	return nil
+}
+
+// started runs once the zone is open: it loads the records' metadata,
+// reconciles it with the stored records, and starts the expiry timer.
+func (z *zone) started(m *zonemodel.Zone) error {
+	z.mu.Lock()
+	defer z.mu.Unlock()
+	if err := z.reconcile(m); err != nil {
+		return err
+	}
+	z.ready.Store(true)
+	liveRecords.WithLabelValues(z.origin).Set(float64(len(z.recs)))
+	if z.p.cfg.expire > 0 {
+		z.wg.Add(1)
+		go z.sweeper()
+	}
+	return nil
+}
+
+// reconcile builds recs from the stored metadata. Records without metadata
+// (cannot happen, both are written in one transaction; but a store written by
+// an older build might have them) get the current time; metadata without a
+// record is dropped; records left in views this configuration does not
+// publish to are removed.
+func (z *zone) reconcile(m *zonemodel.Zone) error {
+	z.recs = map[string]recMeta{}
+	for _, k := range z.src.MetaKeys() {
+		var rm recMeta
+		if err := json.Unmarshal(z.src.Meta(k), &rm); err != nil {
+			log.Warningf("zone %s: dropping unreadable metadata of %s: %v", z.origin, k, err)
+			continue
+		}
+		z.recs[k] = rm
+	}
+	views := z.views(m)
+	present := map[string]dns.RR{}
+	for _, v := range views {
+		for _, rr := range z.src.Records(v) {
+			present[recID(rr)] = rr
+		}
+	}
+	now := time.Now().UnixNano()
+	add := map[string]recMeta{}
+	var drop []string
+	for id := range present {
+		if _, ok := z.recs[id]; !ok {
+			add[id] = recMeta{Added: now, By: "unknown"}
+		}
+	}
+	for id := range z.recs {
+		if _, ok := present[id]; !ok {
+			drop = append(drop, id)
+		}
+	}
+	var stray []string
+	for _, v := range m.ViewNames() {
+		if !contains(views, v) && len(z.src.Records(v)) > 0 {
+			stray = append(stray, v)
+		}
+	}
+	if len(stray) > 0 {
+		if err := z.src.Update(stray, func(tx *zonemodel.Tx) error { tx.Clear(); return nil }); err != nil {
+			return fmt.Errorf("removing challenges from views %v: %w", stray, err)
+		}
+		log.Infof("zone %s: removed challenge records from views %v (not configured for acmechallenge)", z.origin, stray)
+	}
+	if len(add) == 0 && len(drop) == 0 {
+		return nil
+	}
+	err := z.src.Update(nil, func(tx *zonemodel.Tx) error {
+		for id, rm := range add {
+			b, _ := json.Marshal(rm)
+			tx.SetMeta(id, b)
+		}
+		for _, id := range drop {
+			tx.DeleteMeta(id)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for id, rm := range add {
+		z.recs[id] = rm
+	}
+	for _, id := range drop {
+		delete(z.recs, id)
+	}
+	return nil
+}
+
+// views are the names of the views the source publishes to.
+func (z *zone) views(m *zonemodel.Zone) []string {
+	if len(z.p.cfg.views) > 0 {
+		return z.p.cfg.views
+	}
+	return m.ViewNames()
+}
+
+func contains(l []string, s string) bool {
+	for _, x := range l {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+func (z *zone) shutdown() {
+	z.stopOnce.Do(func() {
+		if z.stop != nil {
+			close(z.stop)
+		}
+	})
+	z.wg.Wait()
+}
+
+// sweeper removes challenges older than the expiry age.
+func (z *zone) sweeper() {
+	defer z.wg.Done()
+	every := z.p.cfg.expire / 10
+	if every < time.Second {
+		every = time.Second
+	}
+	if every > time.Minute {
+		every = time.Minute
+	}
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-z.stop:
+			return
+		case <-t.C:
+			z.expire(time.Now())
+		}
+	}
+}
+
+// expire removes the records added before now minus the expiry age, in one
+// change.
+func (z *zone) expire(now time.Time) {
+	z.mu.Lock()
+	defer z.mu.Unlock()
+	cutoff := now.Add(-z.p.cfg.expire).UnixNano()
+	var ids []string
+	for id, rm := range z.recs {
+		if rm.Added <= cutoff {
+			ids = append(ids, id)
+		}
+	}
+	if len(ids) == 0 {
+		return
+	}
+	sort.Strings(ids)
+	err := z.src.Update(nil, func(tx *zonemodel.Tx) error {
+		for _, id := range ids {
+			if rr, err := dns.NewRR(id); err == nil && rr != nil {
+				tx.Delete(rr)
+			}
+			tx.DeleteMeta(id)
+		}
+		return nil
+	})
+	if err != nil {
+		if !errors.Is(err, zonemodel.ErrSuperseded) {
+			log.Errorf("zone %s: expiring %d stale challenges: %v", z.origin, len(ids), err)
+		}
+		return
+	}
+	for _, id := range ids {
+		log.Infof("zone %s: expired stale challenge %s (added by %s at %s)", z.origin, id, z.recs[id].By, time.Unix(0, z.recs[id].Added).UTC().Format(time.RFC3339))
+		delete(z.recs, id)
+	}
+	expired.WithLabelValues(z.origin).Add(float64(len(ids)))
+	liveRecords.WithLabelValues(z.origin).Set(float64(len(z.recs)))
+}
+
+// op is one change of a request, authorized by the grants.
+type op struct {
+	grants.Change
+	// keep (Add only): after adding, keep at most this many values at the
+	// owner, the oldest removed first (acme-dns keeps the two newest).
+	keep int
+}
+
+// Refusal is why a request changed nothing; Rcode is the DNS answer
+// (REFUSED, a prerequisite's rcode, SERVFAIL) and Reason the metric label.
+type Refusal struct {
+	Rcode  int
+	Reason string
+	Msg    string
+}
+
+func (r *Refusal) Error() string { return r.Msg }
+
+func refuse(reason, format string, a ...any) *Refusal {
+	return &Refusal{Rcode: dns.RcodeRefused, Reason: reason, Msg: fmt.Sprintf(format, a...)}
+}
+
+// change applies the ops of one request by identity in one transaction of the
+// zone model: all or nothing, durable (fsynced) when it returns nil. check,
+// if set, runs first inside the transaction (RFC 2136 prerequisites against
+// the served snapshot). Limits are checked on the result.
+func (z *zone) change(identity string, ops []op, check func(tx *zonemodel.Tx) *Refusal) (added, removed []string, err error) {
+	if !z.ready.Load() {
+		return nil, nil, &Refusal{Rcode: dns.RcodeServerFailure, Reason: "not_ready", Msg: "zone " + z.origin + " is not loaded yet"}
+	}
+	cfg := &z.p.cfg
+	z.mu.Lock()
+	defer z.mu.Unlock()
+	now := time.Now().UnixNano()
+	// staged: record id → new metadata (nil: removed)
+	staged := map[string]*recMeta{}
+	var refusal *Refusal
+	err = z.src.Update(nil, func(tx *zonemodel.Tx) error {
+		if check != nil {
+			if r := check(tx); r != nil {
+				refusal = r
+				return r
+			}
+		}
+		view := tx.Views()[0]
+		del := func(rr dns.RR) {
+			tx.Delete(rr)
+			staged[recID(rr)] = nil
+		}
+		delSet := func(name string, t uint16) {
+			for _, rr := range tx.Records(view, name, t) {
+				del(rr)
+			}
+		}
+		touched := map[string]bool{}
+		for _, o := range ops {
+			switch o.Op {
+			case grants.Add:
+				for _, v := range tx.Views() {
+					if r := conflict(tx.Snapshot(v), zonemodel.Fqdn(o.RR.Header().Name), o.RR.Header().Rrtype); r != nil {
+						refusal = r
+						return r
+					}
+				}
+				rr := dns.Copy(o.RR)
+				h := rr.Header()
+				h.Class = dns.ClassINET
+				if h.Ttl > cfg.ttl {
+					h.Ttl = cfg.ttl
+				}
+				tx.Add(rr)
+				id := recID(rr)
+				staged[id] = &recMeta{Added: now, By: identity}
+				owner := zonemodel.Fqdn(h.Name)
+				touched[owner] = true
+				if o.keep > 0 {
+					z.trim(tx, view, owner, h.Rrtype, id, o.keep, staged, del)
+				}
+			case grants.Delete:
+				del(o.RR)
+			case grants.DeleteRRset:
+				delSet(o.Name, o.Type)
+			case grants.DeleteName:
+				for _, t := range z.p.policy.Types(identity, o.Name) {
+					delSet(o.Name, t)
+				}
+			}
+		}
+		// Limits, on the result.
+		for owner := range touched {
+			n := 0
+			for _, t := range z.p.policy.Types(identity, owner) {
+				n += len(tx.Records(view, owner, t))
+			}
+			if n > cfg.maxValues {
+				refusal = refuse("limit_values", "%s would have %d values (max_values %d)", owner, n, cfg.maxValues)
+				return refusal
+			}
+		}
+		if len(touched) > 0 {
+			n := 0
+			for id, rm := range z.recs {
+				if _, ok := staged[id]; !ok && rm.By == identity {
+					n++
+				}
+			}
+			for _, rm := range staged {
+				if rm != nil && rm.By == identity {
+					n++
+				}
+			}
+			if n > cfg.maxRecords {
+				refusal = refuse("limit_records", "%s would have %d records in %s (max_records %d)", identity, n, z.origin, cfg.maxRecords)
+				return refusal
+			}
+		}
+		for id, rm := range staged {
+			if rm == nil {
+				if _, ok := z.recs[id]; ok {
+					tx.DeleteMeta(id)
+				}
+				continue
+			}
+			b, _ := json.Marshal(rm)
+			tx.SetMeta(id, b)
+		}
+		return nil
+	})
+	if refusal != nil {
+		return nil, nil, refusal
+	}
+	if err != nil {
+		reason := "store_error"
+		if errors.Is(err, zonemodel.ErrSuperseded) {
+			reason = "reloading"
+		}
+		return nil, nil, &Refusal{Rcode: dns.RcodeServerFailure, Reason: reason, Msg: err.Error()}
+	}
+	for id, rm := range staged {
+		if rm == nil {
+			if _, ok := z.recs[id]; ok {
+				removed = append(removed, id)
+				delete(z.recs, id)
+			}
+			continue
+		}
+		added = append(added, id)
+		z.recs[id] = *rm
+	}
+	sort.Strings(added)
+	sort.Strings(removed)
+	liveRecords.WithLabelValues(z.origin).Set(float64(len(z.recs)))
+	return added, removed, nil
+}
+
+// trim removes the oldest values at owner beyond keep, never the one just
+// added (id).
+func (z *zone) trim(tx *zonemodel.Tx, view, owner string, t uint16, id string, keep int, staged map[string]*recMeta, del func(dns.RR)) {
+	type aged struct {
+		rr    dns.RR
+		added int64
+	}
+	var others []aged
+	for _, rr := range tx.Records(view, owner, t) {
+		rid := recID(rr)
+		if rid == id {
+			continue
+		}
+		var at int64
+		if rm, ok := staged[rid]; ok && rm != nil {
+			at = rm.Added
+		} else if rm, ok := z.recs[rid]; ok {
+			at = rm.Added
+		}
+		others = append(others, aged{rr, at})
+	}
+	sort.SliceStable(others, func(i, j int) bool { return others[i].added < others[j].added })
+	for len(others) > keep-1 {
+		del(others[0].rr)
+		others = others[1:]
+	}
+}
+
+// count returns the live records of the zone (for tests).
+func (z *zone) count() int {
+	z.mu.Lock()
+	defer z.mu.Unlock()
+	return len(z.recs)
+}
+
+// describe is a short log form of record ids: owner and data.
+func describe(ids []string) string {
+	out := make([]string, len(ids))
+	for i, id := range ids {
+		// "owner 0 IN TYPE data" → "owner TYPE data"
+		f := strings.SplitN(id, "\t", 5)
+		if len(f) == 5 {
+			out[i] = f[0] + " " + f[3] + " " + f[4]
+		} else {
+			out[i] = id
+		}
+	}
+	return strings.Join(out, ", ")
+}
+
+// conflict refuses a record the zone could not serve: at a name that has a
+// CNAME (the challenge is delegated elsewhere: set it at the target), or
+// below a delegation or a DNAME (occluded).
+func conflict(s *zonemodel.Snapshot, owner string, t uint16) *Refusal {
+	if s == nil {
+		return nil
+	}
+	if n := s.Node(owner); n != nil && t != dns.TypeCNAME && n.Get(dns.TypeCNAME) != nil {
+		return refuse("conflict", "%s has a CNAME (to %s): set the challenge at the CNAME's target", owner, n.Get(dns.TypeCNAME).RRs[0].(*dns.CNAME).Target)
+	}
+	for name := zonemodel.Parent(owner); zonemodel.InZone(name, s.Origin) && name != s.Origin; name = zonemodel.Parent(name) {
+		n := s.Node(name)
+		if n == nil {
+			continue
+		}
+		if n.Cut() {
+			return refuse("conflict", "%s is below the delegation %s", owner, name)
+		}
+		if n.Get(dns.TypeDNAME) != nil {
+			return refuse("conflict", "%s is below the DNAME at %s", owner, name)
+		}
+	}
+	return nil
+}

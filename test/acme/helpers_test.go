@@ -1,0 +1,83 @@
+// Package acme tests the acmechallenge plugin end to end with real ACME
+// software: Pebble (the ACME test CA) validating dns-01 against dnspki, the
+// lego v5 library (RFC 2136 and httpreq providers), certbot with its rfc2136
+// plugin, BIND's nsupdate.
+package acme
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/miekg/dns"
+
+	"github.com/dnspki/dnspki/test/harness"
+)
+
+const (
+	zone      = "example.test."
+	wwwSecret = "c2VjcmV0LWFjbWUtd3d3LWtleS0wMTIzNDU2Nzg5YWI="
+	md5Secret = "bWQ1LWtleS1mb3ItY2VydGJvdC10ZXN0cy0wMTIzNDU="
+	// ACME dns-01 values are 43 base64url characters.
+	val1 = "nsupdate-value-0000000000000000000000000001"
+	val2 = "nsupdate-value-0000000000000000000000000002"
+)
+
+// example runs corefile-examples/acme-dns01.Corefile with free ports; it
+// returns the server and the HTTP API's base URL.
+func example(t *testing.T) (*harness.Server, string) {
+	t.Helper()
+	httpPort := harness.FreePort(t)
+	s := harness.StartExample(t, "acme-dns01.Corefile", zone, map[string]string{":8053": fmt.Sprintf(":%d", httpPort)})
+	return s, fmt.Sprintf("http://%s", harness.Addr(httpPort))
+}
+
+func serial(t *testing.T, addr string) uint32 {
+	t.Helper()
+	r, err := harness.Query(addr, zone, dns.TypeSOA, false, false)
+	if err != nil || len(r.Answer) == 0 {
+		t.Fatalf("SOA: %v %v", r, err)
+	}
+	return r.Answer[0].(*dns.SOA).Serial
+}
+
+// txt returns the TXT values served at name (over TCP, like Pebble asks).
+func txt(t *testing.T, addr, name string) []string {
+	t.Helper()
+	r, err := harness.Query(addr, name, dns.TypeTXT, true, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !r.Authoritative {
+		t.Fatalf("%s TXT: not authoritative", name)
+	}
+	var out []string
+	for _, rr := range r.Answer {
+		if tr, ok := rr.(*dns.TXT); ok {
+			out = append(out, strings.Join(tr.Txt, ""))
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// nsupdate runs BIND's nsupdate with a TSIG key ("alg:name:secret") over UDP
+// or TCP (-v).
+func nsupdate(t *testing.T, addr, key string, tcp bool, commands ...string) (string, error) {
+	t.Helper()
+	bin := harness.Need(t, "nsupdate")[0]
+	host, port, _ := strings.Cut(addr, ":")
+	script := fmt.Sprintf("server %s %s\nzone %s\n%s\nsend\n", host, port, zone, strings.Join(commands, "\n"))
+	args := []string{bin, "-t", "5", "-y", key}
+	if tcp {
+		args = append(args, "-v")
+	}
+	return harness.RunInput(t, 30*time.Second, "", script, args...)
+}
+
+func mustEventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	harness.Eventually(t, 10*time.Second, what, cond)
+}

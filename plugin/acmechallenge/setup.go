@@ -34,6 +34,15 @@ func setup(c *caddy.Controller) error {
 	if err := a.ring.Register(cfg.TsigSecret); err != nil {
 		return c.Errf("%v", err)
 	}
+	// authzone answers the clients' signed queries (SOA lookups): it must
+	// know these keys too.
+	shared := authzone.KeyRing(c)
+	for _, n := range a.ring.Names() {
+		k, _ := a.ring.Get(n)
+		if err := shared.Add(k); err != nil {
+			return c.Errf("%v", err)
+		}
+	}
 	for _, o := range a.origins {
 		z := a.zones[o]
 		authzone.Bind(c, o, zonemodel.Binding{Plugin: pluginName, Attach: z.attach, Started: z.started})

@@ -81,9 +81,11 @@ func (sp *zoneSpec) hasXfrConfig() bool { return len(sp.transfers) > 0 || len(sp
 
 type ringKey struct{}
 
-// keyRing returns the TSIG keys authzone directives of the configuration
-// being loaded have defined so far.
-func keyRing(c *caddy.Controller) *tsigkey.Ring {
+// KeyRing returns the TSIG keys of the configuration being loaded: every
+// dnspki plugin adds the keys it defines, so authzone verifies (and signs the
+// answers to) queries signed with any of them, e.g. an ACME client's SOA
+// lookups signed with its UPDATE key.
+func KeyRing(c *caddy.Controller) *tsigkey.Ring {
 	if r, ok := c.Get(ringKey{}).(*tsigkey.Ring); ok {
 		return r
 	}
@@ -126,7 +128,7 @@ func setup(c *caddy.Controller) error {
 // build parses the directive, registers its TSIG keys with the server block
 // and makes its zones (not open yet).
 func build(c *caddy.Controller) (*AuthZone, *zonemodel.Registry, error) {
-	ring := keyRing(c)
+	ring := KeyRing(c)
 	specs, err := parse(c, ring)
 	if err != nil {
 		return nil, nil, err

@@ -129,7 +129,7 @@ func TestParseErrors(t *testing.T) {
 		{"file db\ntransfer to * signed yes", "no arguments"},
 	} {
 		c := caddy.NewTestController("dns", "authzone example.test {\n"+tc.body+"\n}")
-		_, err := parse(c, keyRing(c))
+		_, err := parse(c, KeyRing(c))
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%q: got %v, want an error with %q", tc.body, err, tc.want)
 		}
@@ -142,7 +142,7 @@ func TestParseErrors(t *testing.T) {
     transfer to *
     notify 127.0.0.1:1054 key xfr-key.
 }`)
-	specs, err := parse(c, keyRing(c))
+	specs, err := parse(c, KeyRing(c))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -24,7 +24,7 @@ import (
 // the plugin's metrics count what it accepted and refused.
 func TestCrashNotifyMetrics(t *testing.T) {
 	dir := t.TempDir()
-	zf, err := os.ReadFile(filepath.Join(harness.Root(), "corefile-examples", "acme-dns01.example.test.zone"))
+	zf, err := os.ReadFile(filepath.Join(harness.Root(), "corefile-examples", "example.test.zone"))
 	if err != nil {
 		t.Fatal(err)
 	}

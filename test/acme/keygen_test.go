@@ -22,7 +22,7 @@ func TestTsigKeygen(t *testing.T) {
 	if err := os.WriteFile(keyfile, []byte(out), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	zf, err := os.ReadFile(filepath.Join(harness.Root(), "corefile-examples", "acme-dns01.example.test.zone"))
+	zf, err := os.ReadFile(filepath.Join(harness.Root(), "corefile-examples", "example.test.zone"))
 	if err != nil {
 		t.Fatal(err)
 	}

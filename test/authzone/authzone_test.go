@@ -67,7 +67,7 @@ www IN A 192.0.2.10
 // transfers (AXFR/IXFR to anyone) and NOTIFY to notifyTo (if set).
 func server(t *testing.T, dir string, notifyTo string) (*harness.Server, string, string) {
 	t.Helper()
-	zf := filepath.Join(dir, "db.example.test")
+	zf := filepath.Join(dir, "example.test.zone")
 	if _, err := os.Stat(zf); err != nil {
 		os.WriteFile(zf, []byte(zoneText), 0o644)
 	}

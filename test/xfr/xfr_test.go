@@ -113,6 +113,39 @@ func zoneFileChange(path string) change {
 	}
 }
 
+// updateChange sets the TXT record with an RFC 2136 UPDATE signed with the
+// ACME key (acmechallenge), as an ACME client does; it returns once dnspki
+// has answered the UPDATE (after the change is durable).
+func updateChange(addr string, key *harness.TSIGKey) change {
+	return func(t testing.TB, owner, value string) {
+		m := new(dns.Msg)
+		m.SetUpdate(zone)
+		txt := &dns.TXT{Hdr: dns.RR_Header{Name: owner, Rrtype: dns.TypeTXT, Class: dns.ClassINET, Ttl: 60}, Txt: []string{value}}
+		m.Insert([]dns.RR{txt})
+		m.SetTsig(key.Name, dns.HmacSHA256, 300, time.Now().Unix())
+		c := &dns.Client{Net: "tcp", Timeout: 5 * time.Second, TsigSecret: map[string]string{key.Name: key.Secret}}
+		r, _, err := c.Exchange(m, addr)
+		if err != nil {
+			t.Fatalf("UPDATE %s: %v", owner, err)
+		}
+		if r.Rcode != dns.RcodeSuccess {
+			t.Fatalf("UPDATE %s: %s", owner, dns.RcodeToString[r.Rcode])
+		}
+	}
+}
+
+// acmeKey may set _acme-challenge TXT anywhere below example.test.
+var acmeKey = &harness.TSIGKey{Name: "acme-test.", Algorithm: "hmac-sha256", Secret: "YWNtZS10ZXN0LWtleS1mb3ItcHJvcGFnYXRpb24tMDEyMzQ="}
+
+// acmeBlock is the acmechallenge configuration that grants acmeKey.
+func acmeBlock() string {
+	return fmt.Sprintf(`acmechallenge example.test {
+        key %s %s %s
+        grant %s subdomain example.test
+        values any
+    }`, acmeKey.Name, acmeKey.Algorithm, acmeKey.Secret, acmeKey.Name)
+}
+
 // answers reports whether addr answers owner TXT with value.
 func answers(addr, owner, value string) bool {
 	r, err := harness.Query(addr, owner, dns.TypeTXT, false, false)
@@ -190,7 +223,7 @@ func TestSecondariesOfDnspki(t *testing.T) {
 	knotPort, bindPort, nsdPort := harness.FreePort(t), harness.FreePort(t), harness.FreePort(t)
 	primary := harness.Addr(port)
 	metrics := fmt.Sprintf("http://127.0.0.1:%d/metrics", harness.FreePort(t))
-	srv := startDnspkiWith(t, dir, port, []string{"prometheus " + strings.TrimSuffix(strings.TrimPrefix(metrics, "http://"), "/metrics")},
+	srv := startDnspkiWith(t, dir, port, []string{"prometheus " + strings.TrimSuffix(strings.TrimPrefix(metrics, "http://"), "/metrics"), acmeBlock()},
 		"file "+zf,
 		keyLine(knotKey), keyLine(bindKey), keyLine(nsdKey),
 		"transfer to 127.0.0.1 key knot-key. bind-key. nsd-key.",
@@ -232,7 +265,13 @@ func TestSecondariesOfDnspki(t *testing.T) {
 		// (xfrd-reload-timeout), so back-to-back changes would measure that.
 		time.Sleep(1200 * time.Millisecond)
 		owner := fmt.Sprintf("_acme-challenge.host%d.example.test.", i)
-		for name, d := range propagate(t, primary, addrs, zoneFileChange(zf), owner, fmt.Sprintf("token-%d", i)) {
+		// Alternately an ACME client's RFC 2136 UPDATE and a zone file edit:
+		// both are changes of the one zone model.
+		how := updateChange(primary, acmeKey)
+		if i%2 == 1 {
+			how = zoneFileChange(zf)
+		}
+		for name, d := range propagate(t, primary, addrs, how, owner, fmt.Sprintf("token-%d", i)) {
 			lat[name] = append(lat[name], d)
 		}
 	}
@@ -523,11 +562,14 @@ func TestExamples(t *testing.T) {
 	if out := dig(t, "@127.0.0.1", "-p", fmt.Sprint(pport), zone, "AXFR"); !strings.Contains(out, "Transfer failed") {
 		t.Errorf("unsigned AXFR from the primary example was not refused:\n%s", out)
 	}
-	if out := dig(t, "@127.0.0.1", "-p", fmt.Sprint(pport), digKey(xfrKey), zone, "AXFR"); !strings.Contains(out, "XFR size: 10 records") {
+	if out := dig(t, "@127.0.0.1", "-p", fmt.Sprint(pport), digKey(xfrKey), zone, "AXFR"); !strings.Contains(out, "XFR size: 23 records") {
 		t.Errorf("AXFR with xfr-key.:\n%s", out)
 	}
-	zf := filepath.Join(pdir, "corefile-examples", "primary.example.test.zone")
-	lat := propagate(t, prim.Addr, map[string]string{"secondary": sec.Addr}, zoneFileChange(zf), "_acme-challenge.www.example.test.", "example-token")
+	zf := filepath.Join(pdir, "corefile-examples", "example.test.zone")
+	// The example's ACME key (acme-www.) sets the challenge by UPDATE.
+	exampleKey := &harness.TSIGKey{Name: "acme-www.", Algorithm: "hmac-sha256", Secret: "c2VjcmV0LWFjbWUtd3d3LWtleS0wMTIzNDU2Nzg5YWI="}
+	_ = zf
+	lat := propagate(t, prim.Addr, map[string]string{"secondary": sec.Addr}, updateChange(prim.Addr, exampleKey), "_acme-challenge.www.example.test.", "xJm4Z_rT1l9vD2kqHd8pYwEa0sLcNf6uBgXoRi3tVy7")
 	t.Logf("propagation primary.Corefile -> secondary.Corefile: %v", lat["secondary"])
 }
 

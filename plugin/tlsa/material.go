@@ -7,6 +7,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/ed25519"
 	"crypto/rsa"
+	"crypto/sha256"
 	"crypto/x509"
 	"encoding/pem"
 	"errors"
@@ -91,6 +92,7 @@ type readError struct {
 	reason string
 	path   string
 	err    error
+	sum    [32]byte // of the content that failed (to tell one bad file from the next)
 }
 
 func (e *readError) Error() string {
@@ -127,10 +129,16 @@ func parsePEM(data []byte) (*pemContents, error) {
 	for {
 		i := bytes.Index(rest, beginMarker)
 		if i < 0 {
-			if bytes.Contains(rest, endMarker) {
-				return nil, &readError{reason: reasonGarbage, err: errors.New("PEM end line without a begin line")}
+			// Text may follow the last block, but no piece of a PEM line: a
+			// file cut inside a "-----BEGIN" line is incomplete, not a
+			// shorter chain.
+			if bytes.Contains(rest, []byte("-----")) || bytes.HasSuffix(bytes.TrimSpace(rest), []byte("-")) {
+				return nil, &readError{reason: reasonIncomplete, err: errors.New("a PEM line cut short (file incomplete?)")}
 			}
 			break
+		}
+		if bytes.Contains(rest[:i], []byte("-----")) {
+			return nil, &readError{reason: reasonGarbage, err: errors.New("a PEM line outside a block")}
 		}
 		rest = rest[i:]
 		j := bytes.Index(rest[len(beginMarker):], endMarker)
@@ -239,11 +247,12 @@ func readPEMFile(path string) (*pemContents, error) {
 	pc, err := parsePEM(data)
 	if err != nil {
 		var re *readError
-		if errors.As(err, &re) {
-			re.path = path
-			return nil, re
+		if !errors.As(err, &re) {
+			re = &readError{reason: reasonGarbage, err: err}
 		}
-		return nil, &readError{reason: reasonGarbage, path: path, err: err}
+		re.path = path
+		re.sum = sha256.Sum256(data)
+		return nil, re
 	}
 	return pc, nil
 }

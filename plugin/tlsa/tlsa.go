@@ -140,8 +140,8 @@ type Manager struct {
 	fresh   map[string]bool        // record keys first published by the Open of this generation
 	// pendingStates is the state staged by attach, committed by start.
 	pendingStates map[string]*entryState
-	started bool
-	closed  bool
+	started       bool
+	closed        bool
 
 	kick    chan struct{}
 	done    chan struct{}
@@ -258,8 +258,8 @@ func (m *Manager) mutate(id string, fn func(*entryState)) error {
 	st := m.states[id].clone()
 	fn(st)
 	next := m.copyStates()
-	next[id] = st
-	return m.applyLocked(next, true)
+	next[id] = m.evaluate(m.entries[id], st, m.now())
+	return m.applyLocked(next, false)
 }
 
 // Refresh re-reads every certificate's files now (an ACME client calls it
@@ -298,6 +298,10 @@ func (m *Manager) resolveViews(e *entry) error {
 // report logs and counts an input error once per distinct error.
 func (m *Manager) report(e *entry, input, reason string, err error) {
 	msg := reason + ": " + err.Error()
+	var re *readError
+	if errors.As(err, &re) {
+		msg += fmt.Sprintf(" (%x)", re.sum[:8])
+	}
 	if e.errs[input] == msg {
 		return
 	}

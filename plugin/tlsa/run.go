@@ -30,6 +30,11 @@ func (m *Manager) start(z *zonemodel.Zone) error {
 	m.started = true
 	err := m.applyLocked(next, false)
 	if err == nil {
+		// Files that changed between attach and now (a reload while a
+		// renewal writes them) are read again at once.
+		err = m.refreshLocked()
+	}
+	if err == nil {
 		for id, st := range m.states {
 			observeState(id, st)
 		}

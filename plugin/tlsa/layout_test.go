@@ -117,6 +117,7 @@ func TestCertbotSymlinkSwap(t *testing.T) {
 	c.Path = live
 	f.open(c)
 	f.expect("default", spki311(ka), spki311(kb))
+	f.advance(10 * time.Minute)
 	write(2, kb)
 	for _, k := range []string{"cert", "privkey", "chain", "fullchain"} {
 		link(2, k)

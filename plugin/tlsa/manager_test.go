@@ -227,6 +227,32 @@ func TestRolloverHoldDown(t *testing.T) {
 	f.expect("default", spki311(kb), spki311(kc))
 }
 
+// Without a staged next key the new certificate's digest appears only when
+// its files do; a deploy hook switches the server when it is ready, a
+// hold-down later. The old digest stays a hold-down beyond that.
+func TestOldKeyOutlivesReadiness(t *testing.T) {
+	f := newFixture(t)
+	ka, kb := harness.NewKey(t), harness.NewKey(t)
+	f.install(ka)
+	f.open(f.cfg())
+	f.advance(time.Hour)
+	f.install(kb)
+	f.refresh()
+	f.expect("default", spki311(ka), spki311(kb))
+	f.advance(120 * time.Second)
+	if r, _ := f.m.Ready("www", nil); !r.Ready {
+		t.Fatalf("new certificate not ready after the hold-down: %+v", r)
+	}
+	f.refresh()
+	f.expect("default", spki311(ka), spki311(kb))
+	f.advance(119 * time.Second)
+	f.refresh()
+	f.expect("default", spki311(ka), spki311(kb))
+	f.advance(time.Second)
+	f.refresh()
+	f.expect("default", spki311(kb))
+}
+
 func TestBrokenFilesKeepRecords(t *testing.T) {
 	f := newFixture(t)
 	ka, kb := harness.NewKey(t), harness.NewKey(t)
@@ -450,6 +476,7 @@ func TestDaneTAForm(t *testing.T) {
 	f.expect("default", spki311(ka), "2 1 1 "+hex.EncodeToString(s[:]))
 
 	// Only the leaf in the file: no 2 1 1, a warning is counted, 3 1 1 stays.
+	f.advance(time.Hour)
 	before := errCount(reasonNoIssuer)
 	f.write("fullchain.pem", harness.CertsPEM(chain[0]))
 	f.refresh()
@@ -529,6 +556,7 @@ func TestStageAPI(t *testing.T) {
 	// Staged material survives a restart.
 	f.restart(c)
 	f.expect("default", spki311(ka), spki311(kb))
+	f.advance(time.Hour)
 	if err := f.m.Unstage("www", "acme"); err != nil {
 		t.Fatal(err)
 	}

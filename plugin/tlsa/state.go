@@ -34,10 +34,14 @@ type recState struct {
 	TTL   uint32 `json:"ttl"`
 	Role  string `json:"role"`
 	Since int64  `json:"since"` // Unix time since when it is published without a gap
-	// Retired is when it stopped being wanted (0: wanted); it stays
-	// published until Retired+Hold.
+	// Retired is when it stopped being wanted (0: wanted). It stays
+	// published until Until: the hold-down after it retired, and at least
+	// the hold-down after the certificate that replaced it became ready (a
+	// deploy hook switches the server only then, so the old certificate may
+	// be served until that moment).
 	Retired int64 `json:"retired,omitempty"`
 	Hold    int64 `json:"hold,omitempty"`
+	Until   int64 `json:"until,omitempty"`
 }
 
 func (r *recState) rdata() rdata { return rdata{r.U, r.S, r.M, r.Data} }
@@ -51,7 +55,7 @@ func (r *recState) removeAt() int64 {
 	if r.Retired == 0 {
 		return 0
 	}
-	return r.Retired + r.Hold
+	return r.Until
 }
 
 // storedMaterial is material in the stored state (DER).
@@ -190,38 +194,31 @@ func (ws wantSet) add(views, names []string, ds []rdata, role string) {
 // reconcile moves the records of st to the wanted set at now: wanted records
 // are kept (their Since untouched: they stay published without a gap) or
 // added (Since = now); records no longer wanted retire and stay for the
-// hold-down (the longer of hold and twice their TTL), then go. It reports
-// whether anything published or stored changed.
+// hold-down (the longer of hold and twice their TTL) after they retired and
+// after the current records became ready, then go. It reports whether
+// anything published or stored changed.
 func reconcile(st *entryState, ws wantSet, ttl uint32, hold time.Duration, now time.Time) bool {
 	changed := false
 	sec := ceilUnix(now)
 	have := map[string]*recState{}
-	var kept []*recState
 	for _, r := range st.Records {
 		k := r.key()
+		have[k] = r
 		if w := ws[k]; w != nil {
 			if r.Retired != 0 || r.Role != w.role || r.TTL != ttl {
 				changed = true
 			}
-			r.Retired, r.Hold, r.Role, r.TTL = 0, 0, w.role, ttl
-		} else {
-			if r.Retired == 0 {
-				r.Retired = sec
-				h := int64(hold / time.Second)
-				if t := 2 * int64(r.TTL); t > h {
-					h = t
-				}
-				r.Hold = h
-				r.Role = RoleRetiring
-				changed = true
+			r.Retired, r.Hold, r.Until, r.Role, r.TTL = 0, 0, 0, w.role, ttl
+		} else if r.Retired == 0 {
+			r.Retired = sec
+			h := int64(hold / time.Second)
+			if t := 2 * int64(r.TTL); t > h {
+				h = t
 			}
-			if now.Unix() >= r.removeAt() {
-				changed = true
-				continue
-			}
+			r.Hold = h
+			r.Role = RoleRetiring
+			changed = true
 		}
-		have[k] = r
-		kept = append(kept, r)
 	}
 	keys := make([]string, 0, len(ws))
 	for k := range ws {
@@ -233,8 +230,33 @@ func reconcile(st *entryState, ws wantSet, ttl uint32, hold time.Duration, now t
 			continue
 		}
 		w := ws[k]
-		kept = append(kept, &recState{View: w.view, Name: w.name, U: w.d.U, S: w.d.S, M: w.d.M, Data: w.d.Data, TTL: ttl, Role: w.role, Since: sec})
+		st.Records = append(st.Records, &recState{View: w.view, Name: w.name, U: w.d.U, S: w.d.S, M: w.d.M, Data: w.d.Data, TTL: ttl, Role: w.role, Since: sec})
 		changed = true
+	}
+	// When the current records are ready: a deploy hook may switch the
+	// server then, not before.
+	var ready int64
+	for _, r := range st.Records {
+		if r.Role == RoleCurrent {
+			if at := r.Since + int64(hold/time.Second); at > ready {
+				ready = at
+			}
+		}
+	}
+	kept := st.Records[:0]
+	for _, r := range st.Records {
+		if r.Retired != 0 {
+			until := max(r.Retired, ready) + r.Hold
+			if until > r.Until {
+				r.Until = until
+				changed = true
+			}
+			if now.Unix() >= r.Until {
+				changed = true
+				continue
+			}
+		}
+		kept = append(kept, r)
 	}
 	st.Records = kept
 	if changed {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/fsnotify/fsnotify"
@@ -114,7 +115,6 @@ func (m *Manager) loop() {
 		defer w.Close()
 		events, errs = w.Events, w.Errors
 	}
-	m.updateWatches(w)
 	var tick <-chan time.Time
 	if m.reread > 0 {
 		t := time.NewTicker(m.reread)
@@ -143,26 +143,32 @@ func (m *Manager) loop() {
 		}
 		timer.Reset(d)
 	}
-	arm()
 	var debounce <-chan time.Time
 	refresh := func() {
-		m.mu.Lock()
-		if !m.closed {
-			if err := m.refreshLocked(); errors.Is(err, zonemodel.ErrSuperseded) {
-				m.mu.Unlock()
-				return
+		// A folder watched for the first time may have changed before the
+		// watch: read again until the watched set is stable.
+		for range 3 {
+			m.mu.Lock()
+			if !m.closed {
+				if err := m.refreshLocked(); errors.Is(err, zonemodel.ErrSuperseded) {
+					m.mu.Unlock()
+					return
+				}
+			}
+			m.mu.Unlock()
+			if !m.updateWatches(w) {
+				break
 			}
 		}
-		m.mu.Unlock()
-		m.updateWatches(w)
 		arm()
 	}
+	refresh()
 	for {
 		select {
 		case <-m.done:
 			return
-		case <-events:
-			if debounce == nil {
+		case ev := <-events:
+			if debounce == nil && m.relevant(ev.Name) {
 				debounce = time.After(m.debounce)
 			}
 		case err := <-errs:
@@ -192,16 +198,17 @@ func (m *Manager) poke() {
 // symlinks point into (certbot's live/ links into archive/), and the
 // configured folders and their parents (certbot replaces the links; a
 // folder may be created later). A folder that does not exist yet is covered
-// by its nearest existing parent.
-func (m *Manager) updateWatches(w *fsnotify.Watcher) {
+// by its nearest existing parent. It reports whether a folder was added.
+func (m *Manager) updateWatches(w *fsnotify.Watcher) bool {
 	if w == nil {
-		return
+		return false
 	}
 	want := map[string]bool{}
+	paths := map[string]bool{}
 	addDir := func(d string) {
 		for d != "" {
 			if isDir(d) {
-				want[d] = true
+				want[filepath.Clean(d)] = true
 				return
 			}
 			p := filepath.Dir(d)
@@ -215,8 +222,10 @@ func (m *Manager) updateWatches(w *fsnotify.Watcher) {
 		if p == "" {
 			return
 		}
+		paths[filepath.Clean(p)] = true
 		addDir(filepath.Dir(p))
 		if real, err := filepath.EvalSymlinks(p); err == nil {
+			paths[filepath.Clean(real)] = true
 			addDir(filepath.Dir(real))
 		}
 	}
@@ -226,6 +235,7 @@ func (m *Manager) updateWatches(w *fsnotify.Watcher) {
 			continue
 		}
 		in := resolveInputs(e.cfg.Path, e.cfg.Layout, e.cfg.Key, e.cfg.Next, e.cfg.Next != nil)
+		paths[filepath.Clean(e.cfg.Path)] = true
 		if isDir(e.cfg.Path) {
 			addDir(e.cfg.Path)
 			addDir(filepath.Dir(e.cfg.Path))
@@ -236,6 +246,7 @@ func (m *Manager) updateWatches(w *fsnotify.Watcher) {
 			addFile(n)
 		}
 	}
+	m.paths = paths
 	m.mu.Unlock()
 	for d := range m.watches {
 		if !want[d] {
@@ -243,6 +254,7 @@ func (m *Manager) updateWatches(w *fsnotify.Watcher) {
 			delete(m.watches, d)
 		}
 	}
+	added := false
 	for d := range want {
 		if !m.watches[d] {
 			if err := w.Add(d); err != nil {
@@ -252,6 +264,23 @@ func (m *Manager) updateWatches(w *fsnotify.Watcher) {
 				continue
 			}
 			m.watches[d] = true
+			added = true
 		}
 	}
+	return added
+}
+
+// relevant reports whether a file system event concerns an input file, a
+// symlink target or a folder on the way to one (other files in the watched
+// folders, a log file for instance, do not trigger a read).
+func (m *Manager) relevant(name string) bool {
+	name = filepath.Clean(name)
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for p := range m.paths {
+		if p == name || strings.HasPrefix(p, name+string(filepath.Separator)) {
+			return true
+		}
+	}
+	return false
 }

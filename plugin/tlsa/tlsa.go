@@ -147,6 +147,7 @@ type Manager struct {
 	done    chan struct{}
 	wg      sync.WaitGroup
 	watches map[string]bool
+	paths   map[string]bool // input files, symlink targets and folders whose events matter
 }
 
 func newManager(origin string) *Manager {

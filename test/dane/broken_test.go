@@ -45,7 +45,7 @@ func TestBrokenFilesKeepRecords(t *testing.T) {
 		e.expect(c.what+" file", A)
 		e.verify(c.what + " file")
 		m := `coredns_dnspki_tlsa_errors_total{cert="www",reason="` + c.reason + `"}`
-		harness.Eventually(t, 5*time.Second, m+" = 1", func() bool { return e.metric(m) == 1 })
+		harness.Eventually(t, 10*time.Second, m+" = 1", func() bool { return e.metric(m) == 1 })
 	}
 	// A restart with the broken file keeps the last good records.
 	e.srv.Stop()
@@ -57,7 +57,7 @@ func TestBrokenFilesKeepRecords(t *testing.T) {
 	chain = ca.Issue(t, kb, 0, "www.example.test", "mail.example.test")
 	harness.WriteFile(t, filepath.Join(certs, "privkey.pem"), harness.KeyPEM(t, kb))
 	harness.WriteFile(t, full, harness.CertsPEM(chain...))
-	time.Sleep(settle)
-	e.expect("good file again", A, spki311(kb.Public()))
+	e.waitFor("good file again", 10*time.Second, A, spki311(kb.Public()))
+	e.waitRole("the new certificate current", map[string]string{A: "retiring", spki311(kb.Public()): "current"})
 	mon.finish()
 }

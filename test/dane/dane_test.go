@@ -11,6 +11,7 @@ import (
 	"crypto/sha256"
 	"crypto/x509"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -189,6 +190,44 @@ func (e *env) ready(args ...string) (int, string) {
 	return -1, out
 }
 
+// role returns the role dnspki gives a digest ("current", "next",
+// "retiring", ...; "" when it is not published), from its status endpoint.
+func (e *env) role(digest string) string {
+	e.t.Helper()
+	resp, err := http.Get("http://" + e.http + "/tlsa/v1/status?cert=www")
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var st []struct {
+		Records []struct{ Record, Role string }
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&st); err != nil {
+		e.t.Fatal(err)
+	}
+	for _, c := range st {
+		for _, r := range c.Records {
+			if r.Record == digest {
+				return r.Role
+			}
+		}
+	}
+	return ""
+}
+
+// waitRole waits (bounded) until dnspki gives the digests these roles.
+func (e *env) waitRole(what string, roles map[string]string) {
+	e.t.Helper()
+	harness.Eventually(e.t, 10*time.Second, what, func() bool {
+		for d, r := range roles {
+			if e.role(d) != r {
+				return false
+			}
+		}
+		return true
+	})
+}
+
 // metric returns the value of a metric line (name with labels) or 0.
 func (e *env) metric(line string) float64 {
 	e.t.Helper()
@@ -317,7 +356,8 @@ func (e *env) switchWhenReady(mon *monitor, newKey crypto.PublicKey, certFile st
 	if first.IsZero() {
 		e.t.Fatal("ready for a key the monitor never saw published")
 	}
-	if age := time.Since(first); age < holdDown-200*time.Millisecond {
+	// The monitor sees a record up to one query round after it appears.
+	if age := time.Since(first); age < holdDown-time.Second {
 		e.t.Fatalf("tlsa-ready said ready %s after the new key was first seen; the hold-down is %s", age, holdDown)
 	}
 	e.reload()

@@ -110,6 +110,7 @@ func TestCertbotRenewal(t *testing.T) {
 		time.Sleep(settle)
 		e.expect("certbot swap, after "+what, A, B)
 	})
+	e.waitRole("the new certificate current, the old one retiring", map[string]string{A: "retiring", B: "current"})
 	// The deploy hook waits for tlsa-ready, then reloads the servers.
 	e.switchWhenReady(mon, kb.Public(), filepath.Join(l.live, "fullchain.pem"))
 	e.verify("after the renewal")
@@ -124,9 +125,13 @@ func TestCertbotRenewal(t *testing.T) {
 	harness.WriteFile(t, staged, harness.KeyPEM(t, kc))
 	e.waitFor("the second staged key published", 10*time.Second, B, C)
 	l.write(3, kc)
-	l.swap(3, func(string) {})
-	time.Sleep(settle)
-	retired := time.Now()
+	var retired time.Time
+	l.swap(3, func(what string) {
+		if what == "fullchain.pem -> version 3" {
+			retired = time.Now()
+		}
+	})
+	e.waitRole("the second renewal read", map[string]string{B: "retiring", C: "current"})
 	e.expect("after the second swap", B, C)
 	e.srv.Stop()
 	e.srv.Restart()
@@ -172,7 +177,7 @@ func TestInPlaceRenewal(t *testing.T) {
 
 	step := func(what string, want ...string) {
 		time.Sleep(settle)
-		e.expect(what, want...)
+		e.waitFor(what, 10*time.Second, want...)
 	}
 	next, _ := os.ReadFile(p("www.example.test.key.next"))
 	inPlace("www.example.test.key", next)
@@ -189,6 +194,7 @@ func TestInPlaceRenewal(t *testing.T) {
 	step("half of the new full chain written", A, B, C)
 	inPlace("fullchain.cer", full)
 	step("the new full chain written", A, B, C)
+	e.waitRole("the new certificate current", map[string]string{A: "retiring", B: "current", C: "next"})
 	e.switchWhenReady(mon, kb.Public(), p("fullchain.cer"))
 	e.verify("after the renewal")
 	e.waitFor("the old key removed after the hold-down", holdDown+10*time.Second, B, C)

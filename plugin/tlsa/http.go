@@ -59,6 +59,13 @@ func startHTTP(addr string) error {
 	if err != nil {
 		return fmt.Errorf("readiness endpoint: %v", err)
 	}
+	serveHTTP(addr, ln)
+	return nil
+}
+
+// serveHTTP serves the endpoint on ln, registered as addr (the caller holds
+// endpoints' lock).
+func serveHTTP(addr string, ln net.Listener) {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/tlsa/v1/status", handleStatus)
 	mux.HandleFunc("/tlsa/v1/ready", handleReady)
@@ -66,7 +73,6 @@ func startHTTP(addr string) error {
 	go srv.Serve(ln)
 	endpoints.m[addr] = &endpoint{srv: srv, refs: 1}
 	log.Infof("readiness endpoint on http://%s/tlsa/v1/", addr)
-	return nil
 }
 
 func stopHTTP(addr string) {

@@ -13,12 +13,35 @@ import (
 	"github.com/dnspki/dnspki/test/harness"
 )
 
-func freeAddr(t *testing.T) string {
+// listen serves the endpoint on a port the test holds from the start.
+func listen(t *testing.T) string {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer l.Close()
+	addr := l.Addr().String()
+	endpoints.Lock()
+	serveHTTP(addr, l)
+	endpoints.Unlock()
+	return addr
+}
+
+// notHTTP is an address where something that is not the endpoint listens.
+func notHTTP(t *testing.T) string {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+	t.Cleanup(func() { l.Close() })
 	return l.Addr().String()
 }
 
@@ -28,10 +51,7 @@ func TestEndpointAndCommand(t *testing.T) {
 	f.install(ka)
 	f.write("privkey.next.pem", harness.KeyPEM(t, kb))
 	f.open(f.cfg())
-	addr := freeAddr(t)
-	if err := startHTTP(addr); err != nil {
-		t.Fatal(err)
-	}
+	addr := listen(t)
 	defer stopHTTP(addr)
 
 	run := func(args ...string) (int, string) {
@@ -62,7 +82,7 @@ func TestEndpointAndCommand(t *testing.T) {
 	if code, _ := run(); code != 2 {
 		t.Fatal("no arguments accepted")
 	}
-	if code := runReady([]string{"-addr", freeAddr(t), "-cert", "www"}, &bytes.Buffer{}, &bytes.Buffer{}); code != 2 {
+	if code := runReady([]string{"-addr", notHTTP(t), "-cert", "www"}, &bytes.Buffer{}, &bytes.Buffer{}); code != 2 {
 		t.Fatalf("no endpoint: %d", code)
 	}
 	// -wait polls until ready.

@@ -259,7 +259,7 @@ func (m *Manager) mutate(id string, fn func(*entryState)) error {
 	st := m.states[id].clone()
 	fn(st)
 	next := m.copyStates()
-	next[id] = m.evaluate(m.entries[id], st, m.now())
+	next[id] = m.evaluate(m.entries[id], st)
 	return m.applyLocked(next, false)
 }
 
@@ -328,9 +328,11 @@ func (m *Manager) clear(e *entry, input string) {
 }
 
 // evaluate reads an entry's files and returns its new state (old is not
-// changed).
-func (m *Manager) evaluate(e *entry, old *entryState, now time.Time) *entryState {
+// changed). The time of the change is taken after the files are read: a
+// record is never said to be published, or retired, earlier than it was.
+func (m *Manager) evaluate(e *entry, old *entryState) *entryState {
 	st := old.clone()
+	now := m.now()
 	var pending []Material
 	e.problem = ""
 	if e.cfg.Path != "" {
@@ -402,7 +404,7 @@ func (m *Manager) evaluate(e *entry, old *entryState, now time.Time) *entryState
 	for _, p := range pending {
 		ws.add(e.views, e.cfg.Names, nextRecords(p, e.cfg.Forms), RolePending)
 	}
-	reconcile(st, ws, e.cfg.TTL, e.cfg.HoldDown, now)
+	reconcile(st, ws, e.cfg.TTL, e.cfg.HoldDown, m.now())
 	return st
 }
 
@@ -501,14 +503,13 @@ func (m *Manager) desired(states map[string]*entryState) map[string][]dns.RR {
 
 // refreshLocked re-reads every certificate and commits what changed.
 func (m *Manager) refreshLocked() error {
-	now := m.now()
 	next := m.copyStates()
 	for id, e := range m.entries {
-		next[id] = m.evaluate(e, m.states[id], now)
+		next[id] = m.evaluate(e, m.states[id])
 	}
 	for id, st := range m.states {
 		if m.entries[id] == nil {
-			next[id] = retireOrphan(st, now)
+			next[id] = retireOrphan(st, m.now())
 		}
 	}
 	return m.applyLocked(next, false)
@@ -675,14 +676,13 @@ func (m *Manager) attach(z *zonemodel.Zone) error {
 		st.Records = kept
 		m.states[id] = st
 	}
-	now := m.now()
 	next := m.copyStates()
 	for id, e := range m.entries {
-		next[id] = m.evaluate(e, m.states[id], now)
+		next[id] = m.evaluate(e, m.states[id])
 	}
 	for id, st := range m.states {
 		if m.entries[id] == nil {
-			next[id] = retireOrphan(st, now)
+			next[id] = retireOrphan(st, m.now())
 		}
 	}
 	m.fresh = map[string]bool{}

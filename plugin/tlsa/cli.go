@@ -45,13 +45,15 @@ func runReady(args []string, stdout, stderr io.Writer) int {
 	quiet := fs.Bool("q", false, "print nothing, only the exit status")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, `usage: dnspki tlsa-ready [-addr HOST:PORT] [-cert ID] [-wait DURATION] [-q] [FILE...]
+       dnspki tlsa-ready [-addr HOST:PORT] [-wait DURATION] [-q] ID
 
 Asks the running dnspki whether switching a server to a certificate or key is
 safe for DANE: the TLSA records matching it have been published, in every view
 and at every name that publishes them, for at least the hold-down (>= 2 x TTL).
 FILE is a PEM certificate (chain), private key (only its public half is sent)
-or public key. Without FILE, -cert ID asks about the certificate now in ID's
-files (after re-reading them). Exit status: 0 ready, 1 not ready, 2 error.
+or public key. Without FILE, -cert ID (or ID alone) asks about the
+certificate now in ID's files (after re-reading them). Exit status: 0 ready,
+1 not ready, 2 error.
 
   until dnspki tlsa-ready -cert www /etc/letsencrypt/live/www/fullchain.pem; do sleep 5; done
 
@@ -62,6 +64,12 @@ files (after re-reading them). Exit status: 0 ready, 1 not ready, 2 error.
 		return exitError
 	}
 	files := fs.Args()
+	// "dnspki tlsa-ready www": a certificate id rather than a file.
+	if len(files) == 1 && *cert == "" && !strings.ContainsRune(files[0], os.PathSeparator) {
+		if _, err := os.Stat(files[0]); err != nil {
+			*cert, files = files[0], nil
+		}
+	}
 	if len(files) == 0 && *cert == "" {
 		fs.Usage()
 		return exitError

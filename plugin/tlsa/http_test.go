@@ -73,6 +73,9 @@ func TestEndpointAndCommand(t *testing.T) {
 	if code, out := run("-cert", "www"); code != 0 {
 		t.Fatalf("current certificate: %d %s", code, out)
 	}
+	if code, out := run("www"); code != 0 || !strings.Contains(out, "ready: certificate www") {
+		t.Fatalf("id alone: %d %s", code, out)
+	}
 	if code, out := run("-q", filepath.Join(f.dir, "fullchain.pem"), next); code != 0 || out != "" {
 		t.Fatalf("both files, quiet: %d %q", code, out)
 	}

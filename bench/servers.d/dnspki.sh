@@ -10,3 +10,15 @@ start_dnspki_unsigned() { exec "$S/coredns.sh" "$1" "$2" "$CF/dnspki-unsigned.Co
 register dnspki-unsigned unsigned start_dnspki_unsigned
 start_dnspki_acme() { exec "$S/coredns.sh" "$1" "$2" "$CF/dnspki-acme.Corefile" "$DNSPKI_BIN"; }
 register dnspki-acme unsigned start_dnspki_acme
+
+# dnspki-tlsa: the same zone with the tlsa plugin publishing the TLSA records
+# of www1..www50 from a certificate (and a staged next key) made here.
+start_dnspki_tlsa() {
+	local d=$2/certs/www
+	mkdir -p "$d"
+	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$d/privkey.pem" \
+		-out "$d/fullchain.pem" -days 90 -subj /CN=www1.bench.test >/dev/null 2>&1 || die "openssl failed"
+	openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$d/privkey.next.pem" 2>/dev/null
+	exec "$S/coredns.sh" "$1" "$2" "$CF/dnspki-tlsa.Corefile" "$DNSPKI_BIN"
+}
+register dnspki-tlsa unsigned start_dnspki_tlsa

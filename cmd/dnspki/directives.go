@@ -34,6 +34,7 @@ import (
 	_ "github.com/dnspki/dnspki/plugin/authzone"
 	_ "github.com/dnspki/dnspki/plugin/dnspersist"
 	_ "github.com/dnspki/dnspki/plugin/horizon"
+	_ "github.com/dnspki/dnspki/plugin/tlsa"
 )
 
 // directives is the order of the plugin chain (and of setup). A query passes

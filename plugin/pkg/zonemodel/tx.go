@@ -231,6 +231,20 @@ func (tx *Tx) DeleteMeta(key string) {
 	tx.meta[key] = nil
 }
 
+// ReplaceIn stages the source's whole content in one view of the transaction
+// to be exactly rrs; the transaction's other views are not touched. A source
+// whose records differ per view changes all its views in one transaction this
+// way. A view that is not part of the transaction fails it.
+func (tx *Tx) ReplaceIn(view string, rrs []dns.RR) {
+	for _, v := range tx.views {
+		if v.Name == view {
+			tx.replaceView(v, tx.src, rrs)
+			return
+		}
+	}
+	tx.fail(fmt.Errorf("zone %s: view %q is not part of this change (views: %v)", tx.src.zone.Origin, view, tx.Views()))
+}
+
 // replaceView stages src's content in v to be exactly rrs.
 func (tx *Tx) replaceView(v *View, s *Source, rrs []dns.RR) {
 	want := map[rrKey][]dns.RR{}

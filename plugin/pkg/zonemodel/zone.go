@@ -271,6 +271,36 @@ func (s *Source) Meta(key string) []byte {
 	return slices.Clone(s.meta[key])
 }
 
+// StoredMeta returns the metadata the named source has in the zone's store.
+// Unlike Source.Meta it also works before Open, so that a source's Attach can
+// stage its initial content from the state it stored before a restart.
+func (z *Zone) StoredMeta(source string) (map[string][]byte, error) {
+	st, err := acquireStore(storePath(z.cfg.StateDir, z.Origin))
+	if err != nil {
+		return nil, fmt.Errorf("zone %s: %w", z.Origin, err)
+	}
+	defer st.release()
+	out := map[string][]byte{}
+	err = st.db.View(func(tx *bolt.Tx) error {
+		mb := tx.Bucket(bSrcMeta)
+		if mb == nil {
+			return nil
+		}
+		sb := mb.Bucket([]byte(source))
+		if sb == nil {
+			return nil
+		}
+		return sb.ForEach(func(k, v []byte) error {
+			out[string(k)] = slices.Clone(v)
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("zone %s: reading %s: %w", z.Origin, st.path, err)
+	}
+	return out, nil
+}
+
 // MetaKeys lists the source's metadata keys, sorted.
 func (s *Source) MetaKeys() []string {
 	s.metaMu.RLock()

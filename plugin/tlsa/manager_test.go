@@ -1,0 +1,582 @@
+package tlsa
+
+import (
+	"crypto"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/hex"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/miekg/dns"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/dnspki/dnspki/plugin/pkg/zonemodel"
+	"github.com/dnspki/dnspki/test/harness"
+)
+
+const testZone = `$ORIGIN example.test.
+$TTL 3600
+@ IN SOA ns1 hostmaster 1 3600 600 86400 60
+  IN NS ns1
+ns1 IN A 127.0.0.1
+www IN A 127.0.0.1
+`
+
+const (
+	www  = "_443._tcp.www.example.test."
+	mail = "_25._tcp.mail.example.test."
+)
+
+// fixture runs a manager on a real zone model with a fake clock.
+type fixture struct {
+	t       *testing.T
+	state   string // zone state directory
+	dir     string // certificate folder
+	ca      *harness.TestCA
+	zoneTxt string
+	views   []string
+
+	mu    sync.Mutex
+	clock time.Time
+
+	cfgs []CertConfig
+	z    *zonemodel.Zone
+	m    *Manager
+}
+
+func newFixture(t *testing.T) *fixture {
+	return &fixture{t: t, state: t.TempDir(), dir: t.TempDir(), ca: harness.NewTestCA(t, "tlsa test"), zoneTxt: testZone,
+		clock: time.Unix(1_800_000_000, 0)}
+}
+
+func (f *fixture) now() time.Time {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.clock
+}
+
+func (f *fixture) advance(d time.Duration) {
+	f.mu.Lock()
+	f.clock = f.clock.Add(d)
+	f.mu.Unlock()
+}
+
+// cfg is the usual certificate: the folder's fullchain.pem, both names,
+// TTL 60, hold-down 120 s.
+func (f *fixture) cfg() CertConfig {
+	return CertConfig{ID: "www", Path: filepath.Join(f.dir, "fullchain.pem"), Names: []string{www, mail}, TTL: 60, HoldDown: 120 * time.Second}
+}
+
+func (f *fixture) open(cfgs ...CertConfig) {
+	t := f.t
+	t.Helper()
+	f.cfgs = cfgs
+	f.z = zonemodel.New(zonemodel.Config{Origin: "example.test.", StateDir: f.state, Views: f.views})
+	base, err := f.z.AddSource("file", zonemodel.SourceOptions{Base: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	zd, err := zonemodel.ParseZone(strings.NewReader(f.zoneTxt), "example.test.", "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	base.SetInitial(nil, zd.RRs)
+	f.m = newManager("example.test.")
+	f.m.now = f.now
+	f.m.reread = 0
+	for _, c := range cfgs {
+		if err := f.m.Add(c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := f.m.attach(f.z); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.z.Open(); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.m.start(f.z); err != nil {
+		t.Fatal(err)
+	}
+	m, z := f.m, f.z
+	t.Cleanup(func() { m.stop(); z.Close() })
+}
+
+func (f *fixture) restart(cfgs ...CertConfig) {
+	f.m.stop()
+	f.z.Close()
+	f.open(cfgs...)
+}
+
+func (f *fixture) refresh() {
+	f.t.Helper()
+	if err := f.m.Refresh(); err != nil {
+		f.t.Fatal(err)
+	}
+}
+
+// served is the TLSA RRset served at name in view, as sorted "u s m hex".
+func (f *fixture) served(view, name string) []string {
+	set := f.z.View(view).Snapshot().Get(name, dns.TypeTLSA)
+	var out []string
+	if set != nil {
+		for _, rr := range set.RRs {
+			t := rr.(*dns.TLSA)
+			out = append(out, rdata{t.Usage, t.Selector, t.MatchingType, strings.ToLower(t.Certificate)}.String())
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+func (f *fixture) expect(view string, want ...string) {
+	f.t.Helper()
+	sort.Strings(want)
+	for _, n := range []string{www, mail} {
+		got := f.served(view, n)
+		if strings.Join(got, ",") != strings.Join(want, ",") {
+			f.t.Fatalf("%s in view %q:\n got  %v\n want %v", n, view, got, want)
+		}
+	}
+}
+
+func (f *fixture) write(name string, data []byte) {
+	harness.WriteFile(f.t, filepath.Join(f.dir, name), data)
+}
+
+// install writes a certificate for key as fullchain.pem and the key as
+// privkey.pem.
+func (f *fixture) install(key crypto.Signer) []*x509.Certificate {
+	chain := f.ca.Issue(f.t, key, 0, "www.example.test", "mail.example.test")
+	f.write("fullchain.pem", harness.CertsPEM(chain...))
+	f.write("privkey.pem", harness.KeyPEM(f.t, key))
+	return chain
+}
+
+func spki311(key crypto.Signer) string {
+	der, _ := x509.MarshalPKIXPublicKey(key.Public())
+	s := sha256.Sum256(der)
+	return "3 1 1 " + hex.EncodeToString(s[:])
+}
+
+func errCount(reason string) float64 {
+	return testutil.ToFloat64(errorsTotal.WithLabelValues("www", reason))
+}
+
+func TestPublishCurrentAndNext(t *testing.T) {
+	f := newFixture(t)
+	ka, kb := harness.NewKey(t), harness.NewKey(t)
+	f.install(ka)
+	f.write("privkey.next.pem", harness.KeyPEM(t, kb))
+	f.open(f.cfg())
+	f.expect("default", spki311(ka), spki311(kb))
+	if ttl := f.z.View("").Snapshot().Get(www, dns.TypeTLSA).TTL(); ttl != 60 {
+		t.Fatalf("TTL %d, want 60", ttl)
+	}
+	st := f.m.Status()
+	if len(st) != 1 || len(st[0].Records) != 4 {
+		t.Fatalf("status: %+v", st)
+	}
+	for _, r := range st[0].Records {
+		if !r.Since.Equal(f.now()) {
+			t.Fatalf("record %s since %s, want %s", r.Record, r.Since, f.now())
+		}
+	}
+}
+
+func TestRolloverHoldDown(t *testing.T) {
+	f := newFixture(t)
+	ka, kb, kc := harness.NewKey(t), harness.NewKey(t), harness.NewKey(t)
+	f.install(ka)
+	f.write("privkey.next.pem", harness.KeyPEM(t, kb))
+	f.open(f.cfg())
+	serial := f.z.View("").Snapshot().Serial
+
+	// Renewal: the staged key is used, a new one is staged.
+	f.advance(time.Hour)
+	f.install(kb)
+	f.write("privkey.next.pem", harness.KeyPEM(t, kc))
+	f.refresh()
+	f.expect("default", spki311(ka), spki311(kb), spki311(kc))
+	if s := f.z.View("").Snapshot().Serial; s == serial {
+		t.Fatal("serial did not move")
+	}
+	// kb was published without a gap since the start.
+	for _, r := range f.m.Status()[0].Records {
+		if r.Record == spki311(kb) && r.Role != RoleCurrent {
+			t.Fatalf("kb role %s", r.Role)
+		}
+		if r.Record == spki311(kb) && !r.Since.Equal(f.now().Add(-time.Hour)) {
+			t.Fatalf("kb since %s: the gapless publication time was lost", r.Since)
+		}
+		if r.Record == spki311(ka) && (r.Role != RoleRetiring || !r.Until.Equal(f.now().Add(120*time.Second))) {
+			t.Fatalf("ka: %+v", r)
+		}
+	}
+	f.advance(119 * time.Second)
+	f.refresh()
+	f.expect("default", spki311(ka), spki311(kb), spki311(kc))
+	f.advance(time.Second)
+	f.refresh()
+	f.expect("default", spki311(kb), spki311(kc))
+}
+
+// Without a staged next key the new certificate's digest appears only when
+// its files do; a deploy hook switches the server when it is ready, a
+// hold-down later. The old digest stays a hold-down beyond that.
+func TestOldKeyOutlivesReadiness(t *testing.T) {
+	f := newFixture(t)
+	ka, kb := harness.NewKey(t), harness.NewKey(t)
+	f.install(ka)
+	f.open(f.cfg())
+	f.advance(time.Hour)
+	f.install(kb)
+	f.refresh()
+	f.expect("default", spki311(ka), spki311(kb))
+	f.advance(120 * time.Second)
+	if r, _ := f.m.Ready("www", nil); !r.Ready {
+		t.Fatalf("new certificate not ready after the hold-down: %+v", r)
+	}
+	f.refresh()
+	f.expect("default", spki311(ka), spki311(kb))
+	f.advance(119 * time.Second)
+	f.refresh()
+	f.expect("default", spki311(ka), spki311(kb))
+	f.advance(time.Second)
+	f.refresh()
+	f.expect("default", spki311(kb))
+}
+
+func TestBrokenFilesKeepRecords(t *testing.T) {
+	f := newFixture(t)
+	ka, kb := harness.NewKey(t), harness.NewKey(t)
+	chain := f.install(ka)
+	f.open(f.cfg())
+	f.expect("default", spki311(ka))
+	good := harness.CertsPEM(chain...)
+
+	for _, c := range []struct {
+		reason string
+		data   []byte
+	}{
+		{reasonIncomplete, good[:len(good)/2]},
+		{reasonIncomplete, good[:len(good)-10]},
+		{reasonGarbage, []byte("this is not a certificate\n")},
+		{reasonGarbage, []byte("-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n")},
+		{reasonEmpty, nil},
+		{reasonNoCert, harness.KeyPEM(t, kb)},
+	} {
+		before := errCount(c.reason)
+		f.write("fullchain.pem", c.data)
+		f.refresh()
+		f.expect("default", spki311(ka))
+		if errCount(c.reason) != before+1 {
+			t.Fatalf("reason %s not counted: %v -> %v (%s)", c.reason, before, errCount(c.reason), f.m.Status()[0].Problem)
+		}
+		// The same bad file again is not counted again.
+		f.refresh()
+		if errCount(c.reason) != before+1 {
+			t.Fatalf("reason %s counted twice for the same file", c.reason)
+		}
+	}
+	// A missing file.
+	os.Remove(filepath.Join(f.dir, "fullchain.pem"))
+	f.refresh()
+	f.expect("default", spki311(ka))
+
+	// An expired certificate is refused too.
+	expired := f.ca.IssueAt(t, kb, f.now().Add(-100*24*time.Hour), 90*24*time.Hour, "www.example.test")
+	before := errCount(reasonExpired)
+	f.write("fullchain.pem", harness.CertsPEM(expired...))
+	f.write("privkey.pem", harness.KeyPEM(t, kb))
+	f.refresh()
+	f.expect("default", spki311(ka))
+	if errCount(reasonExpired) != before+1 {
+		t.Fatal("expired not counted")
+	}
+	// Good again: the new certificate is current, the old one retires.
+	f.install(kb)
+	f.refresh()
+	f.expect("default", spki311(ka), spki311(kb))
+}
+
+func TestKeyMismatch(t *testing.T) {
+	f := newFixture(t)
+	ka, kx := harness.NewKey(t), harness.NewKey(t)
+	f.install(ka)
+	f.open(f.cfg())
+	before := errCount(reasonKeyMismatch)
+	// The key file is replaced first (acme.sh copies the next key in place,
+	// then obtains the certificate): the certificate stays, the new key is
+	// published as pending.
+	f.write("privkey.pem", harness.KeyPEM(t, kx))
+	f.refresh()
+	f.expect("default", spki311(ka), spki311(kx))
+	if errCount(reasonKeyMismatch) != before+1 {
+		t.Fatal("mismatch not counted")
+	}
+	r, err := f.m.Ready("www", nil)
+	if err != nil || r.Ready || !strings.Contains(r.Reason, "not consistent") {
+		t.Fatalf("ready while the files disagree: %+v %v", r, err)
+	}
+	// The certificate arrives.
+	f.install(kx)
+	f.refresh()
+	f.expect("default", spki311(ka), spki311(kx))
+	roles := map[string]string{}
+	for _, rs := range f.m.Status()[0].Records {
+		roles[rs.Record] = rs.Role
+	}
+	if roles[spki311(kx)] != RoleCurrent || roles[spki311(ka)] != RoleRetiring {
+		t.Fatalf("roles %v", roles)
+	}
+}
+
+func TestRestartMidHoldDown(t *testing.T) {
+	f := newFixture(t)
+	ka, kb := harness.NewKey(t), harness.NewKey(t)
+	f.install(ka)
+	f.write("privkey.next.pem", harness.KeyPEM(t, kb))
+	f.open(f.cfg())
+	f.advance(10 * time.Minute)
+	f.install(kb)
+	os.Remove(filepath.Join(f.dir, "privkey.next.pem"))
+	f.refresh()
+	f.expect("default", spki311(ka), spki311(kb))
+
+	// Restart 60 s into the hold-down: ka stays until its end.
+	f.advance(60 * time.Second)
+	f.restart(f.cfg())
+	f.expect("default", spki311(ka), spki311(kb))
+	f.advance(59 * time.Second)
+	f.refresh()
+	f.expect("default", spki311(ka), spki311(kb))
+	f.advance(time.Second)
+	f.refresh()
+	f.expect("default", spki311(kb))
+
+	// kb kept its publication time across the restart.
+	r, err := f.m.Ready("www", nil)
+	if err != nil || !r.Ready {
+		t.Fatalf("kb published 12 minutes ago is not ready: %+v %v", r, err)
+	}
+}
+
+func TestBrokenCertificateAtStartKeepsLastGood(t *testing.T) {
+	f := newFixture(t)
+	ka := harness.NewKey(t)
+	f.install(ka)
+	f.open(f.cfg())
+	f.m.stop()
+	f.z.Close()
+	f.write("fullchain.pem", []byte("-----BEGIN CERTIFICATE-----\nMIIB"))
+	f.advance(time.Hour)
+	f.open(f.cfg())
+	f.expect("default", spki311(ka))
+	if p := f.m.Status()[0].Problem; !strings.Contains(p, "incomplete") {
+		t.Fatalf("problem %q", p)
+	}
+	// A missing file at start too.
+	f.restart(f.cfg())
+	f.expect("default", spki311(ka))
+}
+
+func TestFirstStartWithoutCertificate(t *testing.T) {
+	f := newFixture(t)
+	f.open(f.cfg())
+	f.expect("default")
+	ka := harness.NewKey(t)
+	f.install(ka)
+	f.refresh()
+	f.expect("default", spki311(ka))
+}
+
+func TestReady(t *testing.T) {
+	f := newFixture(t)
+	ka, kb, kz := harness.NewKey(t), harness.NewKey(t), harness.NewKey(t)
+	f.install(ka)
+	f.open(f.cfg())
+	f.advance(30 * time.Second)
+	f.write("privkey.next.pem", harness.KeyPEM(t, kb))
+	f.refresh()
+	next, _ := KeyMaterial(kb.Public())
+	r, err := f.m.Ready("www", &next)
+	if err != nil || r.Ready || r.Wait != 120*time.Second {
+		t.Fatalf("fresh next key: %+v %v", r, err)
+	}
+	if len(r.Checks) != 2 {
+		t.Fatalf("checks %+v", r.Checks)
+	}
+	// Without an id: found through its records.
+	if r, _ := f.m.Ready("", &next); r.Ready || r.Wait != 120*time.Second {
+		t.Fatalf("by material: %+v", r)
+	}
+	f.advance(119 * time.Second)
+	if r, _ := f.m.Ready("www", &next); r.Ready || r.Wait != time.Second {
+		t.Fatalf("1 s before: %+v", r)
+	}
+	f.advance(time.Second)
+	if r, _ := f.m.Ready("www", &next); !r.Ready {
+		t.Fatalf("after the hold-down: %+v", r)
+	}
+	// A certificate for the next key is ready too (3 1 1 matches its SPKI).
+	chain := f.ca.Issue(t, kb, 0, "www.example.test")
+	cm, _ := ChainMaterial(chain)
+	if r, _ := f.m.Ready("www", &cm); !r.Ready {
+		t.Fatalf("certificate of the next key: %+v", r)
+	}
+	// A key never published is not, and waiting will not help.
+	other, _ := KeyMaterial(kz.Public())
+	if r, _ := f.m.Ready("www", &other); r.Ready || r.Wait != 0 {
+		t.Fatalf("unknown key: %+v", r)
+	}
+	if r, _ := f.m.Ready("", &other); r.Ready || !strings.Contains(r.Reason, "no certificate") {
+		t.Fatalf("unknown key without id: %+v", r)
+	}
+	if _, err := f.m.Ready("nope", &other); err != ErrUnknownCert {
+		t.Fatalf("unknown id: %v", err)
+	}
+}
+
+// With 3 1 1 and 3 1 2 published, a client that prefers SHA2-512 uses only
+// the 3 1 2 records: a key is ready when both are old enough.
+func TestReadyPerMatchingType(t *testing.T) {
+	f := newFixture(t)
+	ka, kb := harness.NewKey(t), harness.NewKey(t)
+	f.install(ka)
+	c := f.cfg()
+	c.Forms = []Form{{3, 1, 1}, {3, 1, 2}}
+	f.write("privkey.next.pem", harness.KeyPEM(t, kb))
+	f.open(c)
+	if got := f.served("default", www); len(got) != 4 {
+		t.Fatalf("want 3 1 1 and 3 1 2 of both keys: %v", got)
+	}
+	next, _ := KeyMaterial(kb.Public())
+	f.advance(120 * time.Second)
+	r, _ := f.m.Ready("www", &next)
+	if !r.Ready || len(r.Checks) != 4 {
+		t.Fatalf("%+v", r)
+	}
+}
+
+func TestDaneTAForm(t *testing.T) {
+	f := newFixture(t)
+	ka := harness.NewKey(t)
+	chain := f.install(ka)
+	c := f.cfg()
+	c.Forms = []Form{{3, 1, 1}, {2, 1, 1}}
+	f.open(c)
+	s := sha256.Sum256(chain[1].RawSubjectPublicKeyInfo)
+	f.expect("default", spki311(ka), "2 1 1 "+hex.EncodeToString(s[:]))
+
+	// Only the leaf in the file: no 2 1 1, a warning is counted, 3 1 1 stays.
+	f.advance(time.Hour)
+	before := errCount(reasonNoIssuer)
+	f.write("fullchain.pem", harness.CertsPEM(chain[0]))
+	f.refresh()
+	f.expect("default", spki311(ka), "2 1 1 "+hex.EncodeToString(s[:])) // retiring, hold-down
+	if errCount(reasonNoIssuer) != before+1 {
+		t.Fatal("no_issuer not counted")
+	}
+	f.advance(120 * time.Second)
+	f.refresh()
+	f.expect("default", spki311(ka))
+}
+
+func TestViews(t *testing.T) {
+	f := newFixture(t)
+	f.views = []string{"inside", "outside"}
+	ka := harness.NewKey(t)
+	f.install(ka)
+	c := f.cfg()
+	c.Views = []string{"outside"}
+	f.open(c)
+	f.expect("outside", spki311(ka))
+	f.expect("inside")
+
+	// A view the zone does not have is refused.
+	m := newManager("example.test.")
+	bad := f.cfg()
+	bad.ID = "bad"
+	bad.Views = []string{"nope"}
+	m.Add(bad)
+	if err := m.attach(zonemodel.New(zonemodel.Config{Origin: "example.test.", StateDir: t.TempDir(), Views: f.views})); err == nil || !strings.Contains(err.Error(), "nope") {
+		t.Fatalf("unknown view: %v", err)
+	}
+}
+
+func TestRemovedCertificateRetires(t *testing.T) {
+	f := newFixture(t)
+	ka := harness.NewKey(t)
+	f.install(ka)
+	f.open(f.cfg())
+	f.advance(time.Minute)
+	f.restart() // the certificate is no longer configured
+	f.expect("default", spki311(ka))
+	f.advance(120 * time.Second)
+	f.refresh()
+	f.expect("default")
+	if len(f.m.Status()) != 0 {
+		t.Fatalf("state left: %+v", f.m.Status())
+	}
+	if m, _ := f.z.StoredMeta(SourceName); len(m) != 0 {
+		t.Fatalf("meta left: %v", m)
+	}
+}
+
+func TestZoneFileTLSAIsShadowed(t *testing.T) {
+	f := newFixture(t)
+	f.zoneTxt = testZone + "_443._tcp.www IN TLSA 3 1 2 " + strings.Repeat("ab", 64) + "\n"
+	ka := harness.NewKey(t)
+	f.install(ka)
+	f.open(f.cfg())
+	f.expect("default", spki311(ka))
+}
+
+func TestStageAPI(t *testing.T) {
+	f := newFixture(t)
+	ka, kb := harness.NewKey(t), harness.NewKey(t)
+	f.install(ka)
+	c := f.cfg()
+	c.Next = []string{} // no next-key files
+	f.write("privkey.next.pem", harness.KeyPEM(t, harness.NewKey(t)))
+	f.open(c)
+	f.expect("default", spki311(ka))
+	mat, _ := KeyMaterial(kb.Public())
+	if err := f.m.Stage("www", "acme", mat); err != nil {
+		t.Fatal(err)
+	}
+	f.expect("default", spki311(ka), spki311(kb))
+	// Staged material survives a restart.
+	f.restart(c)
+	f.expect("default", spki311(ka), spki311(kb))
+	f.advance(time.Hour)
+	if err := f.m.Unstage("www", "acme"); err != nil {
+		t.Fatal(err)
+	}
+	f.advance(120 * time.Second)
+	f.refresh()
+	f.expect("default", spki311(ka))
+	if err := f.m.Stage("nope", "x", mat); err != ErrUnknownCert {
+		t.Fatalf("unknown id: %v", err)
+	}
+}
+
+// A certificate set through the Go API only (no files).
+func TestSetCurrentAPI(t *testing.T) {
+	f := newFixture(t)
+	ka := harness.NewKey(t)
+	f.open(CertConfig{ID: "api", Names: []string{www, mail}, TTL: 60})
+	chain := f.ca.Issue(t, ka, 0, "www.example.test")
+	cm, _ := ChainMaterial(chain)
+	if err := f.m.SetCurrent("api", cm); err != nil {
+		t.Fatal(err)
+	}
+	f.expect("default", spki311(ka))
+}

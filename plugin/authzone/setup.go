@@ -178,7 +178,7 @@ func build(c *caddy.Controller) (*AuthZone, *zonemodel.Registry, error) {
 		// Load the files now: a broken zone file stops startup with its file
 		// and line before anything listens.
 		for _, f := range sp.files {
-			zd, err := zonemodel.ReadZoneFile(f.path, z.Origin)
+			zd, err := readFile(f, z.Origin)
 			if err != nil {
 				return nil, nil, c.Errf("zone %s: %v", z.Origin, err)
 			}

@@ -100,7 +100,7 @@ func (zs *zoneState) reloadChanged() {
 
 func (zs *zoneState) reload(f *watchedFile) {
 	origin := zs.zone.Origin
-	zd, err := zonemodel.ReadZoneFile(f.spec.path, origin)
+	zd, err := readFile(f.spec, origin)
 	if err != nil {
 		loadErrors.WithLabelValues(origin, f.spec.path).Inc()
 		log.Errorf("zone %s: reload failed, keeping the last good zone: %v", origin, err)
@@ -123,4 +123,13 @@ func (zs *zoneState) reload(f *watchedFile) {
 			log.Infof("zone %s view %s: reloaded %s, serial %d -> %d", origin, v.Name, f.spec.path, before[v.Name], s)
 		}
 	}
+}
+
+// readFile reads a zone file: the base file is a whole zone; a per-view file
+// adds records to it (no SOA of its own).
+func readFile(f fileSpec, origin string) (*zonemodel.ZoneData, error) {
+	if len(f.views) > 0 {
+		return zonemodel.ReadZoneFragment(f.path, origin)
+	}
+	return zonemodel.ReadZoneFile(f.path, origin)
 }

@@ -63,10 +63,26 @@ func ReadZoneFile(path, origin string) (*ZoneData, error) {
 	return ParseZone(f, origin, path)
 }
 
+// ReadZoneFragment parses and checks a file of records that adds to a zone
+// (a per-view file): the checks of a zone file, except that it has no SOA
+// (the base file's applies) and needs no apex NS.
+func ReadZoneFragment(path, origin string) (*ZoneData, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return parseZone(f, origin, path, true)
+}
+
 // ParseZone parses and checks a zone in RFC 1035 master file format. Errors
 // name the file and line: a syntax error, a record outside the zone, a missing
 // or misplaced SOA, no NS at the apex, a CNAME beside other data.
 func ParseZone(r io.Reader, origin, file string) (*ZoneData, error) {
+	return parseZone(r, origin, file, false)
+}
+
+func parseZone(r io.Reader, origin, file string, fragment bool) (*ZoneData, error) {
 	origin = Fqdn(origin)
 	lr := &lineReader{r: bufio.NewReader(r)}
 	zp := dns.NewZoneParser(lr, origin, file)
@@ -86,6 +102,9 @@ func ParseZone(r io.Reader, origin, file string) (*ZoneData, error) {
 			return nil, fmt.Errorf("%s: %s is outside zone %s", pos, h.Name, origin)
 		}
 		if h.Rrtype == dns.TypeSOA {
+			if fragment {
+				return nil, fmt.Errorf("%s: an SOA record in a per-view file; the zone's SOA comes from its base file", pos)
+			}
 			if h.Name != origin {
 				return nil, fmt.Errorf("%s: SOA record at %s, not at the zone apex %s", pos, h.Name, origin)
 			}
@@ -140,10 +159,10 @@ func ParseZone(r io.Reader, origin, file string) (*ZoneData, error) {
 		}
 		return nil, fmt.Errorf("%s", msg)
 	}
-	if zd.SOA == nil {
+	if zd.SOA == nil && !fragment {
 		return nil, fmt.Errorf("%s: no SOA record at the zone apex %s", file, origin)
 	}
-	if len(sets[rrKey{origin, dns.TypeNS}]) == 0 {
+	if len(sets[rrKey{origin, dns.TypeNS}]) == 0 && !fragment {
 		return nil, fmt.Errorf("%s: no NS records at the zone apex %s", file, origin)
 	}
 	// Data below a delegation other than glue is occluded (RFC 2181 §6): warn.

@@ -4,7 +4,10 @@
 // httpreq provider and with acme-dns. The records go into the zone model as
 // the dynamic source "acme": they get a serial, a journal entry, NOTIFY, and
 // are answered by authzone like any other record; every accepted change is
-// fsynced before it is acknowledged; stale challenges expire.
+// fsynced before it is acknowledged; stale challenges expire. Keys granted
+// `persist` publish dns-persist-01 `_validation-persist` TXT records the same
+// way, validated with the CA's rules, into the source "persist-update", where
+// they stay until deleted (persist.go).
 package acmechallenge
 
 import (

@@ -252,3 +252,61 @@ func TestPersistValidator(t *testing.T) {
 		t.Error("A record accepted")
 	}
 }
+
+// A host's record follows persist_view when it changes (nothing lost).
+func TestPersistViewChange(t *testing.T) {
+	dir := t.TempDir()
+	open := func(extra string) (*zone, *zonemodel.Zone) {
+		cf := `acmechallenge example.test {
+			key host.intra.example.test. hmac-sha256 ` + wwwSecret + `
+			grant host.intra.example.test. persist self
+			` + extra + `
+		}`
+		a, err := parse(newController(cf))
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := zonemodel.New(zonemodel.Config{Origin: origin, StateDir: dir, Views: []string{"internal", "external"}})
+		zd, _ := zonemodel.ParseZone(stringsReader(baseZone), origin, "test")
+		base, _ := m.AddSource("file", zonemodel.SourceOptions{Base: true})
+		base.SetInitial(nil, zd.RRs)
+		z := a.zones[origin]
+		if err := z.attach(m); err != nil {
+			t.Fatal(err)
+		}
+		if err := m.Open(); err != nil {
+			t.Fatal(err)
+		}
+		if err := z.started(m); err != nil {
+			t.Fatal(err)
+		}
+		return z, m
+	}
+	where := func(m *zonemodel.Zone) (in, ex bool) {
+		return m.View("internal").Snapshot().Get(hostVP, dns.TypeTXT) != nil, m.View("external").Snapshot().Get(hostVP, dns.TypeTXT) != nil
+	}
+	z, m := open("persist_view external")
+	if _, _, err := z.change(kindPersist, "host.intra.example.test.", []op{{Change: changeAdd(txtRR(hostVP, goodVal))}}, nil); err != nil {
+		t.Fatal(err)
+	}
+	z.shutdown()
+	m.Close()
+	for _, c := range []struct {
+		extra  string
+		in, ex bool
+	}{
+		{"", true, true},
+		{"persist_view internal", true, false},
+		{"persist_view external", false, true},
+	} {
+		z, m := open(c.extra)
+		if in, ex := where(m); in != c.in || ex != c.ex {
+			t.Errorf("%q: internal %v external %v", c.extra, in, ex)
+		}
+		if len(z.persist.recs) != 1 {
+			t.Errorf("%q: %d records tracked", c.extra, len(z.persist.recs))
+		}
+		z.shutdown()
+		m.Close()
+	}
+}

@@ -54,7 +54,6 @@ type recSet struct {
 	views  []string // configured views (nil: every view of the zone)
 	src    *zonemodel.Source
 	recs   map[string]recMeta // record id (recID) → metadata
-	expire bool               // stale records are removed (challenges only)
 }
 
 // zone is the plugin's state for one zone.
@@ -91,7 +90,7 @@ func recID(rr dns.RR) string {
 // grants or not, so that records published once survive a configuration that
 // no longer grants them to anybody.
 func (z *zone) attach(m *zonemodel.Zone) error {
-	z.ch = &recSet{kind: kindChallenge, name: sourceName, views: z.p.cfg.views, expire: true}
+	z.ch = &recSet{kind: kindChallenge, name: sourceName, views: z.p.cfg.views}
 	z.persist = &recSet{kind: kindPersist, name: persistSourceName, views: z.p.cfg.persistViews}
 	for _, s := range []*recSet{z.ch, z.persist} {
 		src, err := m.AddSource(s.name, zonemodel.SourceOptions{Views: s.views, Dynamic: true})
@@ -136,6 +135,11 @@ func (z *zone) started(m *zonemodel.Zone) error {
 // record is dropped; records left in views this configuration does not
 // publish to are removed.
 func (s *recSet) reconcile(m *zonemodel.Zone, origin string) error {
+	if s.kind == kindPersist {
+		if err := s.spread(m, origin); err != nil {
+			return err
+		}
+	}
 	s.recs = map[string]recMeta{}
 	for _, k := range s.src.MetaKeys() {
 		var rm recMeta
@@ -199,6 +203,46 @@ func (s *recSet) reconcile(m *zonemodel.Zone, origin string) error {
 	for _, id := range drop {
 		delete(s.recs, id)
 	}
+	return nil
+}
+
+// spread gives every view the validation records are configured for the
+// records published in any view, so that a host's record is not lost when
+// persist_view changes (reconcile then removes them from views no longer
+// configured). Challenges are short-lived and not spread.
+func (s *recSet) spread(m *zonemodel.Zone, origin string) error {
+	all := map[string]dns.RR{}
+	for _, v := range m.ViewNames() {
+		for _, rr := range s.src.Records(v) {
+			all[recID(rr)] = rr
+		}
+	}
+	var missing []string
+	for _, v := range s.viewNames(m) {
+		have := map[string]bool{}
+		for _, rr := range s.src.Records(v) {
+			have[recID(rr)] = true
+		}
+		for id := range all {
+			if !have[id] {
+				missing = append(missing, v)
+				break
+			}
+		}
+	}
+	if len(missing) == 0 {
+		return nil
+	}
+	err := s.src.Update(missing, func(tx *zonemodel.Tx) error {
+		for _, rr := range all {
+			tx.Add(rr)
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("copying validation records to views %v: %w", missing, err)
+	}
+	log.Infof("zone %s: validation records set over UPDATE now published in views %v too (persist_view)", origin, missing)
 	return nil
 }
 

@@ -49,11 +49,11 @@ func (k kind) String() string {
 
 // recSet is one record source of the zone with the metadata of its records.
 type recSet struct {
-	kind   kind
-	name   string   // zone model source name
-	views  []string // configured views (nil: every view of the zone)
-	src    *zonemodel.Source
-	recs   map[string]recMeta // record id (recID) → metadata
+	kind  kind
+	name  string   // zone model source name
+	views []string // configured views (nil: every view of the zone)
+	src   *zonemodel.Source
+	recs  map[string]recMeta // record id (recID) → metadata
 }
 
 // zone is the plugin's state for one zone.

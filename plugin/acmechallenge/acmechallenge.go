@@ -4,7 +4,10 @@
 // httpreq provider and with acme-dns. The records go into the zone model as
 // the dynamic source "acme": they get a serial, a journal entry, NOTIFY, and
 // are answered by authzone like any other record; every accepted change is
-// fsynced before it is acknowledged; stale challenges expire.
+// fsynced before it is acknowledged; stale challenges expire. Keys granted
+// `persist` publish dns-persist-01 `_validation-persist` TXT records the same
+// way, validated with the CA's rules, into the source "persist-update", where
+// they stay until deleted (persist.go).
 package acmechallenge
 
 import (
@@ -19,6 +22,7 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/dnspki/dnspki/plugin/pkg/grants"
+	"github.com/dnspki/dnspki/plugin/pkg/persist"
 	"github.com/dnspki/dnspki/plugin/pkg/tsigkey"
 	"github.com/dnspki/dnspki/plugin/pkg/zonemodel"
 )
@@ -32,18 +36,20 @@ const Label = "_acme-challenge"
 
 // config is what the Corefile sets.
 type config struct {
-	views      []string
-	ttl        uint32        // TTL of HTTP-added records; the highest an UPDATE may set
-	expire     time.Duration // stale-challenge age (0: never)
-	anyValue   bool          // accept any TXT value, not only ACME digests
-	maxValues  int           // values per owner name
-	maxRecords int           // records per identity and zone
-	maxSize    int           // bytes of an UPDATE message
-	http       *httpConfig
+	views        []string
+	ttl          uint32        // TTL of HTTP-added records; the highest an UPDATE may set
+	persistTTL   uint32        // the highest TTL an UPDATE may set on a validation record
+	persistViews []string      // views of the validation records (nil: every view)
+	expire       time.Duration // stale-challenge age (0: never)
+	anyValue     bool          // accept any TXT value, not only ACME digests
+	maxValues    int           // values per owner name
+	maxRecords   int           // records per identity and zone
+	maxSize      int           // bytes of an UPDATE message
+	http         *httpConfig
 }
 
 func defaultConfig() config {
-	return config{ttl: 60, expire: time.Hour, maxValues: 10, maxRecords: 100, maxSize: 4096}
+	return config{ttl: 60, persistTTL: 3600, expire: time.Hour, maxValues: 10, maxRecords: 100, maxSize: 4096}
 }
 
 // AcmeChallenge is the plugin of one acmechallenge directive.
@@ -176,9 +182,13 @@ func (a *AcmeChallenge) update(ctx context.Context, z *zone, zname, identity str
 		}
 		return refuse("not_granted", "%v", err)
 	}
+	k, f := kindOf(ops)
+	if f != nil {
+		return f
+	}
 	var check func(tx *zonemodel.Tx) *Refusal
 	if len(r.Answer) > 0 {
-		view := a.prereqView(ctx, z)
+		view := a.prereqView(ctx, z, k)
 		check = func(tx *zonemodel.Tx) *Refusal {
 			s := tx.Snapshot(view)
 			if s == nil {
@@ -187,7 +197,7 @@ func (a *AcmeChallenge) update(ctx context.Context, z *zone, zname, identity str
 			return checkPrereqs(s, r.Answer)
 		}
 	}
-	added, removed, err := z.change(identity, ops, check)
+	added, removed, err := z.change(k, identity, ops, check)
 	if err != nil {
 		var rf *Refusal
 		if errors.As(err, &rf) {
@@ -199,12 +209,43 @@ func (a *AcmeChallenge) update(ctx context.Context, z *zone, zname, identity str
 	return nil
 }
 
+// kindOf tells which kind of records the changes of one UPDATE are about. The
+// two kinds live in two sources of the zone model and a transaction changes
+// one source: an UPDATE that changes both is refused (no client needs that).
+// An UPDATE without changes counts as a challenge UPDATE.
+func kindOf(ops []op) (kind, *Refusal) {
+	var seen [2]bool
+	for _, o := range ops {
+		seen[opKind(o.Change)] = true
+	}
+	if seen[kindChallenge] && seen[kindPersist] {
+		return 0, refuse("mixed", "one UPDATE changes both %s and %s records: send them in two UPDATEs", Label, persist.Label)
+	}
+	if seen[kindPersist] {
+		return kindPersist, nil
+	}
+	return kindChallenge, nil
+}
+
+// opKind is the kind of a change, by its owner's first label (a change with
+// any other owner is not granted, so never gets here).
+func opKind(c grants.Change) kind {
+	name := c.Name
+	if c.RR != nil {
+		name = c.RR.Header().Name
+	}
+	if l := dns.SplitDomainName(name); len(l) > 0 && strings.EqualFold(l[0], persist.Label) {
+		return kindPersist
+	}
+	return kindChallenge
+}
+
 // prereqView is the view prerequisites are evaluated in: the view the query
-// was assigned to if the challenges are published there, else the zone's
-// default (last) view among those they are published to.
-func (a *AcmeChallenge) prereqView(ctx context.Context, z *zone) string {
-	m := z.src.Zone()
-	views := z.views(m)
+// was assigned to if the records of the UPDATE's kind are published there,
+// else the zone's default (last) view among those they are published to.
+func (a *AcmeChallenge) prereqView(ctx context.Context, z *zone, k kind) string {
+	s := z.set(k)
+	views := s.viewNames(s.src.Zone())
 	if v := zonemodel.ViewFromContext(ctx); v != "" && contains(views, v) {
 		return v
 	}

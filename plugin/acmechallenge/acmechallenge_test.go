@@ -292,11 +292,11 @@ func TestExpiryAndRestart(t *testing.T) {
 	if f.serial() != s0+1 {
 		t.Fatal("expiry did not move the serial")
 	}
-	if len(f.z.src.MetaKeys()) != 1 {
-		t.Fatalf("metadata left: %v", f.z.src.MetaKeys())
+	if len(f.z.ch.src.MetaKeys()) != 1 {
+		t.Fatalf("metadata left: %v", f.z.ch.src.MetaKeys())
 	}
 	f.z.expire(time.Now().Add(2 * time.Hour))
-	if f.z.count() != 0 || len(f.z.src.MetaKeys()) != 0 {
+	if f.z.count() != 0 || len(f.z.ch.src.MetaKeys()) != 0 {
 		t.Fatal("not everything expired")
 	}
 }
@@ -305,7 +305,7 @@ func TestReconcile(t *testing.T) {
 	f := newFixture(t, "")
 	// A record in the store without metadata (written by something else)
 	// gets a time at start, so that it expires too.
-	err := f.z.src.Update(nil, func(tx *zonemodel.Tx) error {
+	err := f.z.ch.src.Update(nil, func(tx *zonemodel.Tx) error {
 		tx.Add(txtRR(wwwCh, v1))
 		tx.SetMeta("stale-key", []byte(`{"t":1,"by":"x"}`))
 		return nil
@@ -314,7 +314,7 @@ func TestReconcile(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.restart()
-	keys := f.z.src.MetaKeys()
+	keys := f.z.ch.src.MetaKeys()
 	if len(keys) != 1 || keys[0] != recID(txtRR(wwwCh, v1)) {
 		t.Fatalf("metadata after reconcile: %v", keys)
 	}
@@ -348,7 +348,7 @@ func TestViews(t *testing.T) {
 	}
 	defer z.shutdown()
 	ops := []op{{Change: changeAdd(txtRR(wwwCh, v1))}}
-	if _, _, err := z.change("acme-www.", ops, nil); err != nil {
+	if _, _, err := z.change(kindChallenge, "acme-www.", ops, nil); err != nil {
 		t.Fatal(err)
 	}
 	if m.View("external").Snapshot().Get(wwwCh, dns.TypeTXT) == nil || m.View("internal").Snapshot().Get(wwwCh, dns.TypeTXT) != nil {

@@ -34,6 +34,7 @@ www 3600 IN A 192.0.2.10
 mail 3600 IN A 192.0.2.25
 intra 3600 IN A 192.0.2.40
 _acme-challenge.cn.intra 3600 IN CNAME delegated.example.org.
+_validation-persist.cn.intra 3600 IN CNAME delegated.example.org.
 deleg.intra 3600 IN NS ns.example.org.
 `
 

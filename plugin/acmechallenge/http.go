@@ -327,7 +327,7 @@ func (a *AcmeChallenge) httpChange(identity, fqdn, value string, present bool, k
 		log.Infof("HTTP %s by %s refused: %v", o.Op, identity, err)
 		return http.StatusForbidden, err.Error()
 	}
-	added, removed, err := z.change(identity, []op{o}, nil)
+	added, removed, err := z.change(opKind(o.Change), identity, []op{o}, nil)
 	if err != nil {
 		var rf *Refusal
 		if !errors.As(err, &rf) {

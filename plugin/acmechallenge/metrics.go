@@ -26,6 +26,10 @@ var (
 		Namespace: plugin.Namespace, Subsystem: "dnspki",
 		Name: "acme_records", Help: "Live challenge records, per zone.",
 	}, []string{"zone"})
+	persistRecords = promauto.NewGaugeVec(prometheus.GaugeOpts{
+		Namespace: plugin.Namespace, Subsystem: "dnspki",
+		Name: "acme_persist_records", Help: "dns-persist-01 validation records set over UPDATE, per zone.",
+	}, []string{"zone"})
 	expired = promauto.NewCounterVec(prometheus.CounterOpts{
 		Namespace: plugin.Namespace, Subsystem: "dnspki",
 		Name: "acme_expired_total", Help: "Stale challenge records removed by expiry, per zone.",

@@ -15,6 +15,7 @@ import (
 
 	"github.com/dnspki/dnspki/plugin/authzone"
 	"github.com/dnspki/dnspki/plugin/pkg/grants"
+	"github.com/dnspki/dnspki/plugin/pkg/persist"
 	"github.com/dnspki/dnspki/plugin/pkg/tsigkey"
 	"github.com/dnspki/dnspki/plugin/pkg/zonemodel"
 )
@@ -70,6 +71,7 @@ func setup(c *caddy.Controller) error {
 
 type grantLine struct {
 	who     string
+	kind    kind
 	match   grants.Match
 	domains []string
 	line    int
@@ -146,25 +148,49 @@ func parse(c *caddy.Controller) (*AcmeChallenge, error) {
 			case "grant":
 				args := c.RemainingArgs()
 				if len(args) < 2 {
-					return nil, c.Errf("grant: want KEY|USER name|subdomain|self [DOMAIN...]")
+					return nil, c.Errf("grant: want KEY|USER [challenge|persist] name|subdomain|self [DOMAIN...]")
 				}
-				m, err := grants.ParseMatch(args[1])
+				who, k := args[0], kindChallenge
+				args = args[1:]
+				switch strings.ToLower(args[0]) {
+				case "challenge":
+					args = args[1:]
+				case "persist":
+					k = kindPersist
+					args = args[1:]
+				}
+				if len(args) == 0 {
+					return nil, c.Errf("grant %s: want name, subdomain or self", who)
+				}
+				m, err := grants.ParseMatch(args[0])
 				if err != nil {
-					return nil, c.Errf("grant %s: %v", args[0], err)
+					return nil, c.Errf("grant %s: %v", who, err)
 				}
-				if m == grants.Self && len(args) > 2 {
-					return nil, c.Errf("grant %s self: takes no domains (the key's own name is the domain)", args[0])
+				if m == grants.Self && len(args) > 1 {
+					return nil, c.Errf("grant %s self: takes no domains (the key's own name is the domain)", who)
 				}
-				if m != grants.Self && len(args) == 2 {
-					return nil, c.Errf("grant %s %s: which domains?", args[0], args[1])
+				if m != grants.Self && len(args) == 1 {
+					return nil, c.Errf("grant %s %s: which domains?", who, args[0])
 				}
-				glines = append(glines, grantLine{who: args[0], match: m, domains: args[2:], line: c.Line()})
+				glines = append(glines, grantLine{who: who, kind: k, match: m, domains: args[1:], line: c.Line()})
 			case "view":
 				args := c.RemainingArgs()
 				if len(args) == 0 {
 					return nil, c.ArgErr()
 				}
 				a.cfg.views = args
+			case "persist_view":
+				args := c.RemainingArgs()
+				if len(args) == 0 {
+					return nil, c.ArgErr()
+				}
+				a.cfg.persistViews = args
+			case "persist_ttl":
+				n, err := intArg(c, 1, 604800)
+				if err != nil {
+					return nil, err
+				}
+				a.cfg.persistTTL = uint32(n)
 			case "http":
 				args := c.RemainingArgs()
 				if len(args) != 1 && (len(args) != 4 || args[1] != "tls") {
@@ -255,6 +281,12 @@ func parse(c *caddy.Controller) (*AcmeChallenge, error) {
 			return nil, fmt.Errorf("%s:%d - Error during parsing: grant: %v", c.File(), g.line, err)
 		}
 		gr := grants.Grant{Identity: id, Match: g.match, Label: Label, Types: []uint16{dns.TypeTXT}, Validate: validate}
+		if g.kind == kindPersist {
+			if strings.HasPrefix(id, "http:") {
+				return nil, fmt.Errorf("%s:%d - Error during parsing: grant %s persist: only TSIG keys can set validation records (RFC 2136 UPDATE); the HTTP API sets challenges only", c.File(), g.line, g.who)
+			}
+			gr.Label, gr.Validate = persist.Label, persistValidator
+		}
 		if g.match == grants.Self {
 			if strings.HasPrefix(id, "http:") {
 				return nil, fmt.Errorf("%s:%d - Error during parsing: grant %s self: only TSIG keys can have self grants (their name is the domain)", c.File(), g.line, g.who)

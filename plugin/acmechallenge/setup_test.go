@@ -18,7 +18,11 @@ func TestParse(t *testing.T) {
 		keyfile ` + keyfile + `
 		grant acme-www. name www.example.test www.example.org
 		grant file-key. subdomain example.org
+		grant file-key. challenge name www.example.test
+		grant file-key. persist subdomain intra.example.test
 		view a b
+		persist_view b
+		persist_ttl 600
 		ttl 30
 		expire 2h
 		values any
@@ -37,6 +41,18 @@ func TestParse(t *testing.T) {
 	}
 	if a.policy.Find("acme-www.", "_acme-challenge.www.example.org.", dns.TypeTXT) == nil {
 		t.Fatal("second domain of a grant missing")
+	}
+	if a.policy.Find("file-key.", "_acme-challenge.www.example.test.", dns.TypeTXT) == nil {
+		t.Fatal("explicit challenge grant missing")
+	}
+	if g := a.policy.Find("file-key.", "_validation-persist.h.intra.example.test.", dns.TypeTXT); g == nil || g.Validate == nil {
+		t.Fatalf("persist grant: %v", g)
+	}
+	if a.policy.Find("file-key.", "_acme-challenge.h.intra.example.test.", dns.TypeTXT) != nil || a.policy.Find("acme-www.", "_validation-persist.www.example.test.", dns.TypeTXT) != nil {
+		t.Fatal("a grant of one kind covers the other")
+	}
+	if a.cfg.persistTTL != 600 || len(a.cfg.persistViews) != 1 {
+		t.Fatalf("persist config: %+v", a.cfg)
 	}
 	// Server block zone.
 	c := newController(`acmechallenge {
@@ -75,6 +91,12 @@ func TestParseErrors(t *testing.T) {
 		{key + "user k. long-enough\ngrant k. name www.example.test\nhttp 127.0.0.1:1", "both a key and a user"},
 		{key + "user u long-enough\ngrant u self\nhttp 127.0.0.1:1", "only TSIG keys"},
 		{key + "keyfile /nonexistent/file", "keyfile"},
+		{key + "grant k. persist", "want name, subdomain or self"},
+		{key + "grant k. persist name", "which domains"},
+		{key + "grant k. persist self www.example.test", "takes no domains"},
+		{key + "user u long-enough\ngrant u persist name www.example.test\nhttp 127.0.0.1:1", "only TSIG keys can set validation records"},
+		{key + "grant k. name www.example.test\npersist_ttl 0", "from 1"},
+		{key + "grant k. name www.example.test\npersist_view", "Wrong argument count"},
 	} {
 		_, err := parse(newController("acmechallenge example.test {\n" + c.body + "\n}"))
 		if err == nil || !strings.Contains(err.Error(), c.want) {

@@ -19,6 +19,11 @@ import (
 // sourceName is the record source of the challenges in the zone model.
 const sourceName = "acme"
 
+// persistSourceName is the record source of the dns-persist-01 validation
+// records set over UPDATE: durable, never expired, in every view by default
+// (see persist.go).
+const persistSourceName = "persist-update"
+
 // recMeta is what the plugin keeps about each challenge record, stored as the
 // source's metadata (zonemodel srcmeta) in the same transaction as the record:
 // when it was added (for expiry) and by whom (for the per-identity limit).
@@ -27,17 +32,41 @@ type recMeta struct {
 	By    string `json:"by"` // identity: TSIG key name or http:USER
 }
 
+// kind is which records a change is about: the owner's first label.
+type kind uint8
+
+const (
+	kindChallenge kind = iota // _acme-challenge: source "acme", expires
+	kindPersist               // _validation-persist: source "persist-update", durable
+)
+
+func (k kind) String() string {
+	if k == kindPersist {
+		return "validation"
+	}
+	return "challenge"
+}
+
+// recSet is one record source of the zone with the metadata of its records.
+type recSet struct {
+	kind  kind
+	name  string   // zone model source name
+	views []string // configured views (nil: every view of the zone)
+	src   *zonemodel.Source
+	recs  map[string]recMeta // record id (recID) → metadata
+}
+
 // zone is the plugin's state for one zone.
 type zone struct {
 	p      *AcmeChallenge
 	origin string
 
-	// mu serializes every change of the source (DNS UPDATE, HTTP, expiry)
-	// and guards recs, which mirrors the stored metadata.
-	mu    sync.Mutex
-	src   *zonemodel.Source
-	recs  map[string]recMeta // record id (recID) → metadata
-	ready atomic.Bool
+	// mu serializes every change of the sources (DNS UPDATE, HTTP, expiry)
+	// and guards the sets' recs, which mirror the stored metadata.
+	mu      sync.Mutex
+	ch      *recSet // challenges
+	persist *recSet // validation records
+	ready   atomic.Bool
 
 	stop     chan struct{}
 	stopOnce sync.Once
@@ -56,15 +85,29 @@ func recID(rr dns.RR) string {
 	return c.String()
 }
 
-// attach adds the zone's source (a Dynamic source: the model keeps its records
-// in the store across restarts).
+// attach adds the zone's sources (Dynamic sources: the model keeps their
+// records in the store across restarts). The persist source is always there,
+// grants or not, so that records published once survive a configuration that
+// no longer grants them to anybody.
 func (z *zone) attach(m *zonemodel.Zone) error {
-	src, err := m.AddSource(sourceName, zonemodel.SourceOptions{Views: z.p.cfg.views, Dynamic: true})
-	if err != nil {
-		return err
+	z.ch = &recSet{kind: kindChallenge, name: sourceName, views: z.p.cfg.views}
+	z.persist = &recSet{kind: kindPersist, name: persistSourceName, views: z.p.cfg.persistViews}
+	for _, s := range []*recSet{z.ch, z.persist} {
+		src, err := m.AddSource(s.name, zonemodel.SourceOptions{Views: s.views, Dynamic: true})
+		if err != nil {
+			return err
+		}
+		s.src = src
 	}
-	z.src = src
 	return nil
+}
+
+// set returns the record set of a kind.
+func (z *zone) set(k kind) *recSet {
+	if k == kindPersist {
+		return z.persist
+	}
+	return z.ch
 }
 
 // started runs once the zone is open: it loads the records' metadata,
@@ -72,11 +115,13 @@ func (z *zone) attach(m *zonemodel.Zone) error {
 func (z *zone) started(m *zonemodel.Zone) error {
 	z.mu.Lock()
 	defer z.mu.Unlock()
-	if err := z.reconcile(m); err != nil {
-		return err
+	for _, s := range []*recSet{z.ch, z.persist} {
+		if err := s.reconcile(m, z.origin); err != nil {
+			return err
+		}
 	}
 	z.ready.Store(true)
-	liveRecords.WithLabelValues(z.origin).Set(float64(len(z.recs)))
+	z.setGauges()
 	if z.p.cfg.expire > 0 {
 		z.wg.Add(1)
 		go z.sweeper()
@@ -89,20 +134,25 @@ func (z *zone) started(m *zonemodel.Zone) error {
 // an older build might have them) get the current time; metadata without a
 // record is dropped; records left in views this configuration does not
 // publish to are removed.
-func (z *zone) reconcile(m *zonemodel.Zone) error {
-	z.recs = map[string]recMeta{}
-	for _, k := range z.src.MetaKeys() {
+func (s *recSet) reconcile(m *zonemodel.Zone, origin string) error {
+	if s.kind == kindPersist {
+		if err := s.spread(m, origin); err != nil {
+			return err
+		}
+	}
+	s.recs = map[string]recMeta{}
+	for _, k := range s.src.MetaKeys() {
 		var rm recMeta
-		if err := json.Unmarshal(z.src.Meta(k), &rm); err != nil {
-			log.Warningf("zone %s: dropping unreadable metadata of %s: %v", z.origin, k, err)
+		if err := json.Unmarshal(s.src.Meta(k), &rm); err != nil {
+			log.Warningf("zone %s: dropping unreadable metadata of %s: %v", origin, k, err)
 			continue
 		}
-		z.recs[k] = rm
+		s.recs[k] = rm
 	}
-	views := z.views(m)
+	views := s.viewNames(m)
 	present := map[string]dns.RR{}
 	for _, v := range views {
-		for _, rr := range z.src.Records(v) {
+		for _, rr := range s.src.Records(v) {
 			present[recID(rr)] = rr
 		}
 	}
@@ -110,31 +160,31 @@ func (z *zone) reconcile(m *zonemodel.Zone) error {
 	add := map[string]recMeta{}
 	var drop []string
 	for id := range present {
-		if _, ok := z.recs[id]; !ok {
+		if _, ok := s.recs[id]; !ok {
 			add[id] = recMeta{Added: now, By: "unknown"}
 		}
 	}
-	for id := range z.recs {
+	for id := range s.recs {
 		if _, ok := present[id]; !ok {
 			drop = append(drop, id)
 		}
 	}
 	var stray []string
 	for _, v := range m.ViewNames() {
-		if !contains(views, v) && len(z.src.Records(v)) > 0 {
+		if !contains(views, v) && len(s.src.Records(v)) > 0 {
 			stray = append(stray, v)
 		}
 	}
 	if len(stray) > 0 {
-		if err := z.src.Update(stray, func(tx *zonemodel.Tx) error { tx.Clear(); return nil }); err != nil {
-			return fmt.Errorf("removing challenges from views %v: %w", stray, err)
+		if err := s.src.Update(stray, func(tx *zonemodel.Tx) error { tx.Clear(); return nil }); err != nil {
+			return fmt.Errorf("removing %s records from views %v: %w", s.kind, stray, err)
 		}
-		log.Infof("zone %s: removed challenge records from views %v (not configured for acmechallenge)", z.origin, stray)
+		log.Infof("zone %s: removed %s records from views %v (not configured for them in acmechallenge)", origin, s.kind, stray)
 	}
 	if len(add) == 0 && len(drop) == 0 {
 		return nil
 	}
-	err := z.src.Update(nil, func(tx *zonemodel.Tx) error {
+	err := s.src.Update(nil, func(tx *zonemodel.Tx) error {
 		for id, rm := range add {
 			b, _ := json.Marshal(rm)
 			tx.SetMeta(id, b)
@@ -148,20 +198,66 @@ func (z *zone) reconcile(m *zonemodel.Zone) error {
 		return err
 	}
 	for id, rm := range add {
-		z.recs[id] = rm
+		s.recs[id] = rm
 	}
 	for _, id := range drop {
-		delete(z.recs, id)
+		delete(s.recs, id)
 	}
 	return nil
 }
 
-// views are the names of the views the source publishes to.
-func (z *zone) views(m *zonemodel.Zone) []string {
-	if len(z.p.cfg.views) > 0 {
-		return z.p.cfg.views
+// spread gives every view the validation records are configured for the
+// records published in any view, so that a host's record is not lost when
+// persist_view changes (reconcile then removes them from views no longer
+// configured). Challenges are short-lived and not spread.
+func (s *recSet) spread(m *zonemodel.Zone, origin string) error {
+	all := map[string]dns.RR{}
+	for _, v := range m.ViewNames() {
+		for _, rr := range s.src.Records(v) {
+			all[recID(rr)] = rr
+		}
+	}
+	var missing []string
+	for _, v := range s.viewNames(m) {
+		have := map[string]bool{}
+		for _, rr := range s.src.Records(v) {
+			have[recID(rr)] = true
+		}
+		for id := range all {
+			if !have[id] {
+				missing = append(missing, v)
+				break
+			}
+		}
+	}
+	if len(missing) == 0 {
+		return nil
+	}
+	err := s.src.Update(missing, func(tx *zonemodel.Tx) error {
+		for _, rr := range all {
+			tx.Add(rr)
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("copying validation records to views %v: %w", missing, err)
+	}
+	log.Infof("zone %s: validation records set over UPDATE now published in views %v too (persist_view)", origin, missing)
+	return nil
+}
+
+// viewNames are the names of the views the source publishes to.
+func (s *recSet) viewNames(m *zonemodel.Zone) []string {
+	if len(s.views) > 0 {
+		return s.views
 	}
 	return m.ViewNames()
+}
+
+// setGauges sets the record gauges from the sets (z.mu held or not started).
+func (z *zone) setGauges() {
+	liveRecords.WithLabelValues(z.origin).Set(float64(len(z.ch.recs)))
+	persistRecords.WithLabelValues(z.origin).Set(float64(len(z.persist.recs)))
 }
 
 func contains(l []string, s string) bool {
@@ -211,7 +307,7 @@ func (z *zone) expire(now time.Time) {
 	defer z.mu.Unlock()
 	cutoff := now.Add(-z.p.cfg.expire).UnixNano()
 	var ids []string
-	for id, rm := range z.recs {
+	for id, rm := range z.ch.recs {
 		if rm.Added <= cutoff {
 			ids = append(ids, id)
 		}
@@ -220,7 +316,7 @@ func (z *zone) expire(now time.Time) {
 		return
 	}
 	sort.Strings(ids)
-	err := z.src.Update(nil, func(tx *zonemodel.Tx) error {
+	err := z.ch.src.Update(nil, func(tx *zonemodel.Tx) error {
 		for _, id := range ids {
 			if rr, err := dns.NewRR(id); err == nil && rr != nil {
 				tx.Delete(rr)
@@ -236,11 +332,11 @@ func (z *zone) expire(now time.Time) {
 		return
 	}
 	for _, id := range ids {
-		log.Infof("zone %s: expired stale challenge %s (added by %s at %s)", z.origin, id, z.recs[id].By, time.Unix(0, z.recs[id].Added).UTC().Format(time.RFC3339))
-		delete(z.recs, id)
+		log.Infof("zone %s: expired stale challenge %s (added by %s at %s)", z.origin, id, z.ch.recs[id].By, time.Unix(0, z.ch.recs[id].Added).UTC().Format(time.RFC3339))
+		delete(z.ch.recs, id)
 	}
 	expired.WithLabelValues(z.origin).Add(float64(len(ids)))
-	liveRecords.WithLabelValues(z.origin).Set(float64(len(z.recs)))
+	z.setGauges()
 }
 
 // op is one change of a request, authorized by the grants.
@@ -265,22 +361,29 @@ func refuse(reason, format string, a ...any) *Refusal {
 	return &Refusal{Rcode: dns.RcodeRefused, Reason: reason, Msg: fmt.Sprintf(format, a...)}
 }
 
-// change applies the ops of one request by identity in one transaction of the
-// zone model: all or nothing, durable (fsynced) when it returns nil. check,
-// if set, runs first inside the transaction (RFC 2136 prerequisites against
-// the served snapshot). Limits are checked on the result.
-func (z *zone) change(identity string, ops []op, check func(tx *zonemodel.Tx) *Refusal) (added, removed []string, err error) {
+// change applies the ops of one request by identity, all of one kind, in one
+// transaction of the zone model on that kind's source: all or nothing,
+// durable (fsynced) when it returns nil. check, if set, runs first inside the
+// transaction (RFC 2136 prerequisites against the served snapshot). Limits
+// are checked on the result.
+func (z *zone) change(k kind, identity string, ops []op, check func(tx *zonemodel.Tx) *Refusal) (added, removed []string, err error) {
 	if !z.ready.Load() {
 		return nil, nil, &Refusal{Rcode: dns.RcodeServerFailure, Reason: "not_ready", Msg: "zone " + z.origin + " is not loaded yet"}
 	}
 	cfg := &z.p.cfg
 	z.mu.Lock()
 	defer z.mu.Unlock()
+	set, other := z.ch, z.persist
+	maxTTL := cfg.ttl
+	if k == kindPersist {
+		set, other = z.persist, z.ch
+		maxTTL = cfg.persistTTL
+	}
 	now := time.Now().UnixNano()
 	// staged: record id → new metadata (nil: removed)
 	staged := map[string]*recMeta{}
 	var refusal *Refusal
-	err = z.src.Update(nil, func(tx *zonemodel.Tx) error {
+	err = set.src.Update(nil, func(tx *zonemodel.Tx) error {
 		if check != nil {
 			if r := check(tx); r != nil {
 				refusal = r
@@ -310,8 +413,8 @@ func (z *zone) change(identity string, ops []op, check func(tx *zonemodel.Tx) *R
 				rr := dns.Copy(o.RR)
 				h := rr.Header()
 				h.Class = dns.ClassINET
-				if h.Ttl > cfg.ttl {
-					h.Ttl = cfg.ttl
+				if h.Ttl > maxTTL {
+					h.Ttl = maxTTL
 				}
 				tx.Add(rr)
 				id := recID(rr)
@@ -319,7 +422,7 @@ func (z *zone) change(identity string, ops []op, check func(tx *zonemodel.Tx) *R
 				owner := zonemodel.Fqdn(h.Name)
 				touched[owner] = true
 				if o.keep > 0 {
-					z.trim(tx, view, owner, h.Rrtype, id, o.keep, staged, del)
+					set.trim(tx, view, owner, h.Rrtype, id, o.keep, staged, del)
 				}
 			case grants.Delete:
 				del(o.RR)
@@ -343,8 +446,14 @@ func (z *zone) change(identity string, ops []op, check func(tx *zonemodel.Tx) *R
 			}
 		}
 		if len(touched) > 0 {
+			// Records of both kinds count toward the identity's limit.
 			n := 0
-			for id, rm := range z.recs {
+			for _, rm := range other.recs {
+				if rm.By == identity {
+					n++
+				}
+			}
+			for id, rm := range set.recs {
 				if _, ok := staged[id]; !ok && rm.By == identity {
 					n++
 				}
@@ -361,7 +470,7 @@ func (z *zone) change(identity string, ops []op, check func(tx *zonemodel.Tx) *R
 		}
 		for id, rm := range staged {
 			if rm == nil {
-				if _, ok := z.recs[id]; ok {
+				if _, ok := set.recs[id]; ok {
 					tx.DeleteMeta(id)
 				}
 				continue
@@ -383,24 +492,24 @@ func (z *zone) change(identity string, ops []op, check func(tx *zonemodel.Tx) *R
 	}
 	for id, rm := range staged {
 		if rm == nil {
-			if _, ok := z.recs[id]; ok {
+			if _, ok := set.recs[id]; ok {
 				removed = append(removed, id)
-				delete(z.recs, id)
+				delete(set.recs, id)
 			}
 			continue
 		}
 		added = append(added, id)
-		z.recs[id] = *rm
+		set.recs[id] = *rm
 	}
 	sort.Strings(added)
 	sort.Strings(removed)
-	liveRecords.WithLabelValues(z.origin).Set(float64(len(z.recs)))
+	z.setGauges()
 	return added, removed, nil
 }
 
 // trim removes the oldest values at owner beyond keep, never the one just
 // added (id).
-func (z *zone) trim(tx *zonemodel.Tx, view, owner string, t uint16, id string, keep int, staged map[string]*recMeta, del func(dns.RR)) {
+func (s *recSet) trim(tx *zonemodel.Tx, view, owner string, t uint16, id string, keep int, staged map[string]*recMeta, del func(dns.RR)) {
 	type aged struct {
 		rr    dns.RR
 		added int64
@@ -414,7 +523,7 @@ func (z *zone) trim(tx *zonemodel.Tx, view, owner string, t uint16, id string, k
 		var at int64
 		if rm, ok := staged[rid]; ok && rm != nil {
 			at = rm.Added
-		} else if rm, ok := z.recs[rid]; ok {
+		} else if rm, ok := s.recs[rid]; ok {
 			at = rm.Added
 		}
 		others = append(others, aged{rr, at})
@@ -426,11 +535,11 @@ func (z *zone) trim(tx *zonemodel.Tx, view, owner string, t uint16, id string, k
 	}
 }
 
-// count returns the live records of the zone (for tests).
+// count returns the live challenge records of the zone (for tests).
 func (z *zone) count() int {
 	z.mu.Lock()
 	defer z.mu.Unlock()
-	return len(z.recs)
+	return len(z.ch.recs)
 }
 
 // describe is a short log form of record ids: owner and data.

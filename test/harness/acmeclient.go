@@ -9,6 +9,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -22,6 +23,7 @@ import (
 	"github.com/go-acme/lego/v5/certificate"
 	"github.com/go-acme/lego/v5/challenge"
 	"github.com/go-acme/lego/v5/challenge/dns01"
+	"github.com/go-acme/lego/v5/challenge/dnspersist01"
 	"github.com/go-acme/lego/v5/lego"
 	legolog "github.com/go-acme/lego/v5/log"
 	"github.com/go-acme/lego/v5/providers/dns/acmedns"
@@ -32,7 +34,7 @@ import (
 
 // ACMEClient is an account of the lego v5 ACME client library at an ACME
 // server (Pebble in the tests), solving dns-01 through a DNS provider set with
-// UseRFC2136 or UseHTTPReq.
+// UseRFC2136, UseHTTPReq or UseACMEDNS, or dns-persist-01 with UseDNSPersist.
 //
 // lego's DNS lookups (finding the zone by SOA, checking that the TXT record is
 // served before telling the CA) go to DNS, normally dnspki; its check of every
@@ -178,6 +180,62 @@ func (c *ACMEClient) UseACMEDNS(t testing.TB, apiBase string, accounts map[strin
 		t.Fatal(err)
 	}
 	c.useDNSProvider(t, p)
+}
+
+// AccountURI is the account's URL at the CA (what a dns-persist-01 record's
+// accounturi names).
+func (c *ACMEClient) AccountURI() string { return c.user.reg.Location }
+
+// DNSPersistOpts tune UseDNSPersist.
+type DNSPersistOpts struct {
+	// PersistUntil is the persistUntil lego expects in the record (zero:
+	// none); lego matches it exactly.
+	PersistUntil time.Time
+	// Force asks the CA to validate even when lego finds no record for its
+	// account (to see the CA's verdict on a record lego would not use).
+	// Without it, a missing record fails the order at once.
+	Force bool
+}
+
+// UseDNSPersist solves dns-persist-01 (draft-ietf-acme-dns-persist) with lego's
+// challenge/dnspersist01: lego reads the TXT records at
+// _validation-persist.<name> through c.DNS and, when one names the CA (an
+// issuer-domain-name of the challenge) and this account, asks the CA to
+// validate. Nothing is written to DNS at issuance: lego's only way to create a
+// record is to ask a human (its manual provider), which is turned into a no-op
+// here (DNSPERSIST_MANUAL_MODE=wait, 0 s), and its propagation check then
+// fails at once unless o.Force. The settings are process-wide (environment,
+// lego's default resolver): no parallel tests.
+func (c *ACMEClient) UseDNSPersist(t testing.TB, o DNSPersistOpts) {
+	t.Helper()
+	// Read by lego's manual provider when the solver is set, below.
+	t.Setenv("DNSPERSIST_MANUAL_MODE", "wait")
+	t.Setenv("DNSPERSIST_MANUAL_WAIT", "0")
+	t.Setenv("DNSPERSIST_MANUAL_POLLING_INTERVAL", "0")
+	t.Setenv("DNSPERSIST_MANUAL_PROPAGATION_TIMEOUT", "30")
+	dnspersist01.SetDefaultClient(dnspersist01.NewClient(&dnspersist01.Options{RecursiveNameservers: []string{c.DNS}, Timeout: 5 * time.Second}))
+	opts := []dnspersist01.ChallengeOption{
+		// lego would also ask every authoritative NS on port 53.
+		dnspersist01.DisableAuthoritativeNssPropagationRequirement(),
+		dnspersist01.WrapPreCheck(func(ctx context.Context, domain, fqdn string, matcher dnspersist01.RecordMatcher, check dnspersist01.PreCheckFunc) (bool, error) {
+			if o.Force {
+				return true, nil
+			}
+			ok, err := check(ctx, fqdn, matcher)
+			if err != nil || !ok {
+				// stop polling: nobody is going to publish it.
+				return true, fmt.Errorf("no dns-persist-01 record for this account at %s: %v", fqdn, err)
+			}
+			return true, nil
+		}),
+	}
+	if !o.PersistUntil.IsZero() {
+		opts = append(opts, dnspersist01.WithPersistUntil(o.PersistUntil))
+	}
+	c.Client.Challenge.Remove(challenge.DNS01)
+	if err := c.Client.Challenge.SetDNSPersist01(opts...); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // Obtain orders a certificate for domains (ECDSA P-256 key, full chain).

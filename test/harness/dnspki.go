@@ -87,7 +87,13 @@ func Example(t testing.TB, replace map[string]string) string {
 // until it answers SOA for zone.
 func StartExample(t testing.TB, name, zone string, replace map[string]string, env ...string) *Server {
 	t.Helper()
-	port := FreePort(t)
+	return StartExampleAt(t, FreePort(t), name, zone, replace, env...)
+}
+
+// StartExampleAt is StartExample on a DNS port the caller chose (from
+// FreePort), for peers that must be told the address before dnspki starts.
+func StartExampleAt(t testing.TB, port int, name, zone string, replace map[string]string, env ...string) *Server {
+	t.Helper()
 	r := map[string]string{":1053": fmt.Sprintf(":%d", port)}
 	for k, v := range replace {
 		r[k] = v

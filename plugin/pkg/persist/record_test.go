@@ -86,12 +86,19 @@ func TestCAA(t *testing.T) {
 	}
 }
 
-// FuzzParse checks that whatever Parse accepts renders to a canonical form
-// that parses to the same record, and that accepted records satisfy the rules.
+// FuzzParse checks that whatever Parse accepts satisfies the rules, renders to
+// a canonical form that parses to the same record, and survives the trip
+// through a TXT record on the wire (escaping, 255-octet strings) intact.
+// Seed corpus runs with every go test; fuzz with
+//
+//	go test -run XXX -fuzz FuzzParse -fuzztime 60s ./plugin/pkg/persist/
 func FuzzParse(f *testing.F) {
 	f.Add("pebble.letsencrypt.org; accounturi=https://127.0.0.1:14000/my-account/1; policy=wildcard")
 	f.Add("ca.example;accounturi=https://ca.example/acct/123;persistUntil=1767225600;x=y")
 	f.Add("ca.example; accounturi=https://h/sha-256/" + strings.Repeat("_", 43))
+	f.Add(`ca.example; accounturi=https://h/a\"b; x=\\`)
+	f.Add("ca.example; accounturi=https://h/" + strings.Repeat("x", 300))
+	f.Add("ca.example; accounturi=https://h/1; policy=wildcard; persistUntil=99999999999999999999")
 	f.Fuzz(func(t *testing.T, s string) {
 		r, err := Parse(s)
 		if err != nil {
@@ -109,6 +116,22 @@ func FuzzParse(f *testing.F) {
 		}
 		if r2.String() != r.String() {
 			t.Fatalf("not canonical: %q vs %q", r2.String(), r.String())
+		}
+		if r.Policy != "" && r.Policy != "wildcard" {
+			t.Fatalf("policy %q accepted", r.Policy)
+		}
+		m := new(dns.Msg)
+		m.Answer = []dns.RR{r.TXT("host.example.test", 60)}
+		b, err := m.Pack()
+		if err != nil {
+			t.Fatalf("%q: TXT does not pack: %v", r.String(), err)
+		}
+		var m2 dns.Msg
+		if err := m2.Unpack(b); err != nil {
+			t.Fatal(err)
+		}
+		if got := Value(m2.Answer[0].(*dns.TXT)); got != r.String() {
+			t.Fatalf("through the wire: %q != %q", got, r.String())
 		}
 	})
 }

@@ -29,7 +29,7 @@ func TestACMEClients(t *testing.T) {
 	t.Run("lego-rfc2136", func(t *testing.T) {
 		c := newClient(t)
 		c.UseRFC2136(t, s.Addr, "acme-www.", dns.HmacSHA256, wwwSecret)
-		s0 := serial(t, s.Addr)
+		s0 := harness.MustSerial(t, s.Addr, zone)
 		res, err := c.Obtain(t, "www.example.test", "*.www.example.test")
 		if err != nil {
 			t.Fatal(err)
@@ -37,10 +37,10 @@ func TestACMEClients(t *testing.T) {
 		pebble.VerifyCertificate(t, res.Certificate, "www.example.test", "host.www.example.test")
 		// Two challenges at one name, one after the other: each added and
 		// removed through the zone model (4 serials at least).
-		if got := serial(t, s.Addr); got < s0+4 {
+		if got := harness.MustSerial(t, s.Addr, zone); got < s0+4 {
 			t.Errorf("serial %d after issuance, want at least %d", got, s0+4)
 		}
-		if got := txt(t, s.Addr, "_acme-challenge.www.example.test."); got != nil {
+		if got := harness.TXTValues(t, s.Addr, "_acme-challenge.www.example.test."); got != nil {
 			t.Errorf("challenges left after cleanup: %v", got)
 		}
 	})
@@ -53,7 +53,7 @@ func TestACMEClients(t *testing.T) {
 			t.Fatal(err)
 		}
 		pebble.VerifyCertificate(t, res.Certificate, "api.example.test", "x.api.example.test")
-		if got := txt(t, s.Addr, "_acme-challenge.api.example.test."); got != nil {
+		if got := harness.TXTValues(t, s.Addr, "_acme-challenge.api.example.test."); got != nil {
 			t.Errorf("challenges left after cleanup: %v", got)
 		}
 	})
@@ -71,7 +71,7 @@ func TestACMEClients(t *testing.T) {
 		pebble.VerifyCertificate(t, res.Certificate, "api.example.test", "y.api.example.test")
 		// acme-dns clients do not clean up: the two newest values stay
 		// (until they expire).
-		if got := txt(t, s.Addr, "_acme-challenge.api.example.test."); len(got) != 2 {
+		if got := harness.TXTValues(t, s.Addr, "_acme-challenge.api.example.test."); len(got) != 2 {
 			t.Errorf("values after acme-dns issuance: %v", got)
 		}
 	})
@@ -79,12 +79,12 @@ func TestACMEClients(t *testing.T) {
 	t.Run("lego-outside-grant", func(t *testing.T) {
 		c := newClient(t)
 		c.UseRFC2136(t, s.Addr, "acme-www.", dns.HmacSHA256, wwwSecret)
-		s0 := serial(t, s.Addr)
+		s0 := harness.MustSerial(t, s.Addr, zone)
 		_, err := c.Obtain(t, "mail.example.test")
 		if err == nil || !strings.Contains(err.Error(), "REFUSED") {
 			t.Fatalf("certificate for a name outside the key's grant: %v", err)
 		}
-		if got := serial(t, s.Addr); got != s0 {
+		if got := harness.MustSerial(t, s.Addr, zone); got != s0 {
 			t.Errorf("refused client moved the serial from %d to %d", s0, got)
 		}
 	})
@@ -114,7 +114,7 @@ func TestACMEClients(t *testing.T) {
 			t.Fatalf("%v\n%s", err, out)
 		}
 		pebble.VerifyCertificate(t, chain, "mail.example.test")
-		if got := txt(t, s.Addr, "_acme-challenge.mail.example.test."); got != nil {
+		if got := harness.TXTValues(t, s.Addr, "_acme-challenge.mail.example.test."); got != nil {
 			t.Errorf("challenge left after cleanup: %v", got)
 		}
 	})

@@ -54,7 +54,7 @@ func TestCrashNotifyMetrics(t *testing.T) {
 	www := "hmac-sha256:acme-www.:" + wwwSecret
 	ch := "_acme-challenge.www.example.test."
 
-	s0 := serial(t, s.Addr)
+	s0 := harness.MustSerial(t, s.Addr, zone)
 	if out, err := nsupdate(t, s.Addr, www, true, fmt.Sprintf("update add %s 60 TXT %s", ch, val1)); err != nil {
 		t.Fatalf("%v\n%s", err, out)
 	}
@@ -62,10 +62,10 @@ func TestCrashNotifyMetrics(t *testing.T) {
 	s.Kill()
 	s.Restart()
 	harness.WaitDNS(t, s.Addr, zone, 30*time.Second, s.Proc)
-	if got := txt(t, s.Addr, ch); !slices.Equal(got, []string{val1}) {
+	if got := harness.TXTValues(t, s.Addr, ch); !slices.Equal(got, []string{val1}) {
 		t.Fatalf("after kill -9 and restart: %v", got)
 	}
-	if got := serial(t, s.Addr); got != s0+1 {
+	if got := harness.MustSerial(t, s.Addr, zone); got != s0+1 {
 		t.Fatalf("serial after restart %d, want %d", got, s0+1)
 	}
 	// (The stock transfer plugin's NOTIFY carries no SOA: a secondary

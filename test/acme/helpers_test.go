@@ -6,12 +6,10 @@ package acme
 
 import (
 	"fmt"
-	"slices"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/miekg/dns"
 
 	"github.com/dnspki/dnspki/test/harness"
 )
@@ -32,35 +30,6 @@ func example(t *testing.T) (*harness.Server, string) {
 	httpPort := harness.FreePort(t)
 	s := harness.StartExample(t, "acme-dns01.Corefile", zone, map[string]string{":8053": fmt.Sprintf(":%d", httpPort)})
 	return s, fmt.Sprintf("http://%s", harness.Addr(httpPort))
-}
-
-func serial(t *testing.T, addr string) uint32 {
-	t.Helper()
-	r, err := harness.Query(addr, zone, dns.TypeSOA, false, false)
-	if err != nil || len(r.Answer) == 0 {
-		t.Fatalf("SOA: %v %v", r, err)
-	}
-	return r.Answer[0].(*dns.SOA).Serial
-}
-
-// txt returns the TXT values served at name (over TCP, like Pebble asks).
-func txt(t *testing.T, addr, name string) []string {
-	t.Helper()
-	r, err := harness.Query(addr, name, dns.TypeTXT, true, false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !r.Authoritative {
-		t.Fatalf("%s TXT: not authoritative", name)
-	}
-	var out []string
-	for _, rr := range r.Answer {
-		if tr, ok := rr.(*dns.TXT); ok {
-			out = append(out, strings.Join(tr.Txt, ""))
-		}
-	}
-	slices.Sort(out)
-	return out
 }
 
 // nsupdate runs BIND's nsupdate with a TSIG key ("alg:name:secret") over UDP

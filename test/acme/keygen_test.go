@@ -48,14 +48,14 @@ func TestTsigKeygen(t *testing.T) {
 	if o, err := nsk(fmt.Sprintf("update add %s 60 TXT %s", own, val1)); err != nil {
 		t.Fatalf("%v\n%s", err, o)
 	}
-	if got := txt(t, s.Addr, own); !slices.Equal(got, []string{val1}) {
+	if got := harness.TXTValues(t, s.Addr, own); !slices.Equal(got, []string{val1}) {
 		t.Fatalf("own challenge: %v", got)
 	}
 	for _, other := range []string{"_acme-challenge.intra.example.test.", "_acme-challenge.x.host.intra.example.test."} {
 		if o, err := nsk(fmt.Sprintf("update add %s 60 TXT %s", other, val1)); err == nil {
 			t.Fatalf("%s accepted:\n%s", other, o)
 		}
-		if got := txt(t, s.Addr, other); got != nil {
+		if got := harness.TXTValues(t, s.Addr, other); got != nil {
 			t.Fatalf("%s: %v", other, got)
 		}
 	}

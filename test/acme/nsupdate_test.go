@@ -28,17 +28,17 @@ func TestNsupdate(t *testing.T) {
 			t.Fatalf("nsupdate %v: %v\n%s", cmds, err, out)
 		}
 	}
-	s0 := serial(t, addr)
+	s0 := harness.MustSerial(t, addr, zone)
 	run(www, false, fmt.Sprintf("update add %s 120 TXT %s", ch, val1))
-	if got := txt(t, addr, ch); !slices.Equal(got, []string{val1}) {
+	if got := harness.TXTValues(t, addr, ch); !slices.Equal(got, []string{val1}) {
 		t.Fatalf("after add over UDP: %v", got)
 	}
-	if serial(t, addr) != s0+1 {
-		t.Fatalf("serial %d, want %d", serial(t, addr), s0+1)
+	if harness.MustSerial(t, addr, zone) != s0+1 {
+		t.Fatalf("serial %d, want %d", harness.MustSerial(t, addr, zone), s0+1)
 	}
 	// A second value (a name and its wildcard) over TCP.
 	run(www, true, fmt.Sprintf("update add %s 120 TXT %s", ch, val2))
-	if got := txt(t, addr, ch); !slices.Equal(got, []string{val1, val2}) {
+	if got := harness.TXTValues(t, addr, ch); !slices.Equal(got, []string{val1, val2}) {
 		t.Fatalf("after add over TCP: %v", got)
 	}
 
@@ -54,19 +54,19 @@ func TestNsupdate(t *testing.T) {
 
 	// certbot/lego cleanup: one value (class NONE).
 	run(www, false, fmt.Sprintf("update delete %s TXT %s", ch, val1))
-	if got := txt(t, addr, ch); !slices.Equal(got, []string{val2}) {
+	if got := harness.TXTValues(t, addr, ch); !slices.Equal(got, []string{val2}) {
 		t.Fatalf("after deleting one value: %v", got)
 	}
 	// acme.sh cleanup: the RRset (class ANY).
 	run(www, true, fmt.Sprintf("update delete %s TXT", ch))
-	if got := txt(t, addr, ch); got != nil {
+	if got := harness.TXTValues(t, addr, ch); got != nil {
 		t.Fatalf("after deleting the RRset: %v", got)
 	}
 	// The name (class ANY, type ANY), below intra.
 	deep := "_acme-challenge.host.intra.example.test."
 	run(www, false, fmt.Sprintf("update add %s 60 TXT %s", deep, val1))
 	run(www, false, fmt.Sprintf("update delete %s", deep))
-	if got := txt(t, addr, deep); got != nil {
+	if got := harness.TXTValues(t, addr, deep); got != nil {
 		t.Fatalf("after deleting the name: %v", got)
 	}
 	// Prerequisites (RFC 2136 §2.4).
@@ -74,18 +74,18 @@ func TestNsupdate(t *testing.T) {
 	if out, err := nsupdate(t, addr, www, false, "prereq nxrrset "+ch+" TXT", fmt.Sprintf("update add %s 60 TXT %s", ch, val2)); err == nil || !strings.Contains(out, "YXRRSET") {
 		t.Fatalf("prerequisite not enforced: %v\n%s", err, out)
 	}
-	if got := txt(t, addr, ch); !slices.Equal(got, []string{val1}) {
+	if got := harness.TXTValues(t, addr, ch); !slices.Equal(got, []string{val1}) {
 		t.Fatalf("after a failed prerequisite: %v", got)
 	}
 	// hmac-md5 (certbot's default), for mail only.
 	mail := "_acme-challenge.mail.example.test."
 	run("hmac-md5:acme-md5.:"+md5Secret, true, fmt.Sprintf("update add %s 60 TXT %s", mail, val1))
-	if got := txt(t, addr, mail); !slices.Equal(got, []string{val1}) {
+	if got := harness.TXTValues(t, addr, mail); !slices.Equal(got, []string{val1}) {
 		t.Fatalf("md5 add: %v", got)
 	}
 
 	// Refused: nothing changes.
-	before := serial(t, addr)
+	before := harness.MustSerial(t, addr, zone)
 	for _, c := range []struct {
 		name, key, cmd, want string
 	}{
@@ -130,20 +130,20 @@ func TestNsupdate(t *testing.T) {
 		t.Fatalf("unsigned: %v %v", r, err)
 	}
 
-	if got := serial(t, addr); got != before {
+	if got := harness.MustSerial(t, addr, zone); got != before {
 		t.Fatalf("refused updates moved the serial from %d to %d", before, got)
 	}
-	if got := txt(t, addr, ch); !slices.Equal(got, []string{val1}) {
+	if got := harness.TXTValues(t, addr, ch); !slices.Equal(got, []string{val1}) {
 		t.Fatalf("refused updates changed %s: %v", ch, got)
 	}
-	if got := txt(t, addr, mail); !slices.Equal(got, []string{val1}) {
+	if got := harness.TXTValues(t, addr, mail); !slices.Equal(got, []string{val1}) {
 		t.Fatalf("refused updates changed %s: %v", mail, got)
 	}
-	if got := txt(t, addr, "_acme-challenge.x.www.example.test."); got != nil {
+	if got := harness.TXTValues(t, addr, "_acme-challenge.x.www.example.test."); got != nil {
 		t.Fatalf("refused updates added TXT at _acme-challenge.x.www: %v", got)
 	}
 	// The apex keeps exactly the zone file's TXT.
-	if got := txt(t, addr, zone); !slices.Equal(got, []string{"v=spf1 mx -all"}) {
+	if got := harness.TXTValues(t, addr, zone); !slices.Equal(got, []string{"v=spf1 mx -all"}) {
 		t.Fatalf("refused updates changed the apex TXT: %v", got)
 	}
 	r, err = harness.Query(addr, "www.example.test.", dns.TypeA, false, false)

@@ -95,15 +95,6 @@ func server(t *testing.T, dir string, notifyTo string) (*harness.Server, string,
 	return srv, zf, fmt.Sprintf("http://127.0.0.1:%d/metrics", mport)
 }
 
-func serial(t *testing.T, addr string) uint32 {
-	t.Helper()
-	r, err := harness.Query(addr, zone, dns.TypeSOA, false, false)
-	if err != nil || len(r.Answer) != 1 {
-		t.Fatalf("SOA: %v %v", r, err)
-	}
-	return r.Answer[0].(*dns.SOA).Serial
-}
-
 func lookupA(addr, name string) string {
 	r, err := harness.Query(addr, name, dns.TypeA, false, false)
 	if err != nil || r.Rcode != dns.RcodeSuccess || len(r.Answer) == 0 {
@@ -168,7 +159,7 @@ func TestReloadChangeAndBrokenEdit(t *testing.T) {
 	dir := t.TempDir()
 	notifyAddr, notified := notifyListener(t)
 	srv, zf, metrics := server(t, dir, notifyAddr)
-	s0 := serial(t, srv.Addr)
+	s0 := harness.MustSerial(t, srv.Addr, zone)
 	if s0 != 2026010101 {
 		t.Fatalf("first serial %d, want the file's", s0)
 	}
@@ -185,7 +176,7 @@ func TestReloadChangeAndBrokenEdit(t *testing.T) {
 	// An edit without a serial bump: served, serial moves, NOTIFY sent.
 	os.WriteFile(zf, []byte(zoneText+"new IN A 192.0.2.20\n"), 0o644)
 	harness.Eventually(t, 10*time.Second, "new record served", func() bool { return lookupA(srv.Addr, "new.example.test") == "192.0.2.20" })
-	s1 := serial(t, srv.Addr)
+	s1 := harness.MustSerial(t, srv.Addr, zone)
 	if s1 != s0+1 {
 		t.Fatalf("serial after edit %d, want %d", s1, s0+1)
 	}
@@ -207,7 +198,7 @@ func TestReloadChangeAndBrokenEdit(t *testing.T) {
 	if got := lookupA(srv.Addr, "new.example.test"); got != "192.0.2.20" {
 		t.Fatalf("after a broken edit new = %q", got)
 	}
-	if s := serial(t, srv.Addr); s != s1 {
+	if s := harness.MustSerial(t, srv.Addr, zone); s != s1 {
 		t.Fatalf("broken edit moved the serial to %d", s)
 	}
 	if v := metric(t, metrics, "coredns_dnspki_zone_load_errors_total"); v != "1" {
@@ -236,16 +227,16 @@ func TestReloadChangeAndBrokenEdit(t *testing.T) {
 func TestRestartTransfersAndIXFR(t *testing.T) {
 	dir := t.TempDir()
 	srv, zf, _ := server(t, dir, "")
-	s0 := serial(t, srv.Addr)
+	s0 := harness.MustSerial(t, srv.Addr, zone)
 	os.WriteFile(zf, []byte(zoneText+"a IN A 192.0.2.31\n"), 0o644)
 	harness.Eventually(t, 10*time.Second, "a served", func() bool { return lookupA(srv.Addr, "a.example.test") != "" })
-	s1 := serial(t, srv.Addr)
+	s1 := harness.MustSerial(t, srv.Addr, zone)
 
 	// Restart: the serial survives.
 	srv.Stop()
 	srv.Restart()
 	harness.WaitDNS(t, srv.Addr, zone, 20*time.Second, srv.Proc)
-	if s := serial(t, srv.Addr); s != s1 {
+	if s := harness.MustSerial(t, srv.Addr, zone); s != s1 {
 		t.Fatalf("serial after restart %d, want %d", s, s1)
 	}
 	// Edited while down: one new serial at start.
@@ -253,7 +244,7 @@ func TestRestartTransfersAndIXFR(t *testing.T) {
 	os.WriteFile(zf, []byte(zoneText+"a IN A 192.0.2.31\nb IN A 192.0.2.32\n"), 0o644)
 	srv.Restart()
 	harness.WaitDNS(t, srv.Addr, zone, 20*time.Second, srv.Proc)
-	s2 := serial(t, srv.Addr)
+	s2 := harness.MustSerial(t, srv.Addr, zone)
 	if s2 != s1+1 {
 		t.Fatalf("serial after an edit while down %d, want %d", s2, s1+1)
 	}

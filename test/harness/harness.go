@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sort"
 	"strings"
 	"sync"
 	"syscall"
@@ -363,4 +364,42 @@ func Eventually(t testing.TB, timeout time.Duration, what string, cond func() bo
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// MustSerial returns the serial addr serves for zone (with retries; fails
+// the test if it does not answer).
+func MustSerial(t testing.TB, addr, zone string) uint32 {
+	t.Helper()
+	r, err := Query(addr, zone, dns.TypeSOA, false, false)
+	if err != nil || len(r.Answer) == 0 {
+		t.Fatalf("SOA %s at %s: %v %v", zone, addr, r, err)
+	}
+	soa, ok := r.Answer[0].(*dns.SOA)
+	if !ok {
+		t.Fatalf("SOA %s at %s: answer %v", zone, addr, r.Answer[0])
+	}
+	return soa.Serial
+}
+
+// TXTValues returns the TXT values addr serves at name, each record's
+// strings concatenated (as a CA reads them), sorted, asked over TCP (as
+// Pebble asks).
+// The answer must be authoritative and NOERROR or NXDOMAIN.
+func TXTValues(t testing.TB, addr, name string) []string {
+	t.Helper()
+	r, err := Query(addr, name, dns.TypeTXT, true, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !r.Authoritative || r.Rcode != dns.RcodeSuccess && r.Rcode != dns.RcodeNameError {
+		t.Fatalf("%s TXT at %s: %v", name, addr, r)
+	}
+	var out []string
+	for _, rr := range r.Answer {
+		if tr, ok := rr.(*dns.TXT); ok {
+			out = append(out, strings.Join(tr.Txt, ""))
+		}
+	}
+	sort.Strings(out)
+	return out
 }

@@ -8,12 +8,10 @@ package persist
 
 import (
 	"fmt"
-	"slices"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/miekg/dns"
 
 	"github.com/dnspki/dnspki/test/harness"
 )
@@ -37,36 +35,6 @@ func example(t *testing.T, port int, accountURI string) *harness.Server {
 		port = harness.FreePort(t)
 	}
 	return harness.StartExampleAt(t, port, "dns-persist.Corefile", zone, nil, "DNSPKI_ACCOUNT_URI="+accountURI)
-}
-
-func serial(t *testing.T, addr string) uint32 {
-	t.Helper()
-	r, err := harness.Query(addr, zone, dns.TypeSOA, false, false)
-	if err != nil || len(r.Answer) == 0 {
-		t.Fatalf("SOA: %v %v", r, err)
-	}
-	return r.Answer[0].(*dns.SOA).Serial
-}
-
-// txt returns the TXT values served at name (strings concatenated, as a CA
-// reads them), asked over TCP like Pebble asks.
-func txt(t *testing.T, addr, name string) []string {
-	t.Helper()
-	r, err := harness.Query(addr, name, dns.TypeTXT, true, false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !r.Authoritative || r.Rcode != dns.RcodeSuccess && r.Rcode != dns.RcodeNameError {
-		t.Fatalf("%s TXT: %v", name, r)
-	}
-	var out []string
-	for _, rr := range r.Answer {
-		if tr, ok := rr.(*dns.TXT); ok {
-			out = append(out, strings.Join(tr.Txt, ""))
-		}
-	}
-	slices.Sort(out)
-	return out
 }
 
 // nsupdate runs BIND's nsupdate (over TCP) with the key ("alg:name:secret").

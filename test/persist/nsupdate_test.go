@@ -25,21 +25,21 @@ func TestNsupdate(t *testing.T) {
 	addr := s.Addr
 	good := issuer + "; accounturi=" + acct
 
-	s0 := serial(t, addr)
+	s0 := harness.MustSerial(t, addr, zone)
 	mustNsupdate(t, addr, fmt.Sprintf("update add %s 3600 TXT %s", mailVP, quoteTXT(good)))
-	if got := txt(t, addr, mailVP); !slices.Equal(got, []string{good}) {
+	if got := harness.TXTValues(t, addr, mailVP); !slices.Equal(got, []string{good}) {
 		t.Fatalf("served %v", got)
 	}
-	if got := serial(t, addr); got != s0+1 {
+	if got := harness.MustSerial(t, addr, zone); got != s0+1 {
 		t.Fatalf("serial %d, want %d", got, s0+1)
 	}
 	// A value over 255 octets in two character-strings (another CA).
 	long := (&persist.Record{Issuer: "ca.example", AccountURI: "https://ca.example/acct/" + strings.Repeat("7", 260), Policy: "wildcard"}).String()
 	mustNsupdate(t, addr, fmt.Sprintf("update add %s 3600 TXT %s", mailVP, quoteTXT(long)))
-	if got := txt(t, addr, mailVP); !slices.Equal(got, []string{long, good}) {
+	if got := harness.TXTValues(t, addr, mailVP); !slices.Equal(got, []string{long, good}) {
 		t.Fatalf("served %v", got)
 	}
-	before := serial(t, addr)
+	before := harness.MustSerial(t, addr, zone)
 	past := time.Now().Add(-time.Hour).Unix()
 	refused := map[string]string{
 		"no accounturi":          "update add " + mailVP + " 3600 TXT " + quoteTXT(issuer),
@@ -76,32 +76,32 @@ func TestNsupdate(t *testing.T) {
 	if r, err := harness.Exchange(addr, um, true); err != nil || r.Rcode != dns.RcodeRefused {
 		t.Fatalf("unsigned: %v %v", r, err)
 	}
-	if got := serial(t, addr); got != before {
+	if got := harness.MustSerial(t, addr, zone); got != before {
 		t.Fatalf("refused UPDATEs moved the serial from %d to %d", before, got)
 	}
-	if got := txt(t, addr, mailVP); !slices.Equal(got, []string{long, good}) {
+	if got := harness.TXTValues(t, addr, mailVP); !slices.Equal(got, []string{long, good}) {
 		t.Fatalf("refused UPDATEs changed %s: %v", mailVP, got)
 	}
-	if got := txt(t, addr, "_validation-persist.www.example.test."); got != nil {
+	if got := harness.TXTValues(t, addr, "_validation-persist.www.example.test."); got != nil {
 		t.Fatalf("refused UPDATE published %v", got)
 	}
 
 	// Durable and not expired like a challenge: a restart serves them, same serial.
 	s.Restart()
 	harness.WaitDNS(t, addr, zone, 30*time.Second, s.Proc)
-	if got := txt(t, addr, mailVP); !slices.Equal(got, []string{long, good}) {
+	if got := harness.TXTValues(t, addr, mailVP); !slices.Equal(got, []string{long, good}) {
 		t.Fatalf("after restart: %v", got)
 	}
-	if got := serial(t, addr); got != before {
+	if got := harness.MustSerial(t, addr, zone); got != before {
 		t.Fatalf("restart moved the serial from %d to %d", before, got)
 	}
 	// Deleted on request: one value, then the RRset.
 	mustNsupdate(t, addr, fmt.Sprintf("update delete %s TXT %s", mailVP, quoteTXT(long)))
-	if got := txt(t, addr, mailVP); !slices.Equal(got, []string{good}) {
+	if got := harness.TXTValues(t, addr, mailVP); !slices.Equal(got, []string{good}) {
 		t.Fatalf("after deleting one: %v", got)
 	}
 	mustNsupdate(t, addr, "update delete "+mailVP+" TXT")
-	if got := txt(t, addr, mailVP); got != nil {
+	if got := harness.TXTValues(t, addr, mailVP); got != nil {
 		t.Fatalf("after deleting the RRset: %v", got)
 	}
 	// The Corefile's records are not the key's to delete.
@@ -109,7 +109,7 @@ func TestNsupdate(t *testing.T) {
 	if err == nil || !strings.Contains(out, "REFUSED") {
 		t.Fatalf("deleting the configured record: %v\n%s", err, out)
 	}
-	if got := txt(t, addr, intraVP); len(got) != 1 {
+	if got := harness.TXTValues(t, addr, intraVP); len(got) != 1 {
 		t.Fatalf("configured record: %v", got)
 	}
 }

@@ -32,10 +32,10 @@ func TestPebble(t *testing.T) {
 	obtain := func(t *testing.T, c *harness.ACMEClient, o harness.DNSPersistOpts, names ...string) ([]byte, error) {
 		t.Helper()
 		c.UseDNSPersist(t, o)
-		s0 := serial(t, addr)
+		s0 := harness.MustSerial(t, addr, zone)
 		mark := s.LogMark()
 		res, err := c.Obtain(t, names...)
-		if got := serial(t, addr); got != s0 {
+		if got := harness.MustSerial(t, addr, zone); got != s0 {
 			t.Errorf("the serial moved from %d to %d during issuance", s0, got)
 		}
 		if l := s.LogSince(mark, `plugin/acmechallenge: .*UPDATE`); len(l) > 0 {
@@ -64,7 +64,7 @@ func TestPebble(t *testing.T) {
 		// honours policy=wildcard at the parent uses the parent's record,
 		// which is served as well.
 		for _, name := range []string{intraVP, hostVP} {
-			vals := txt(t, addr, name)
+			vals := harness.TXTValues(t, addr, name)
 			if len(vals) != 1 {
 				t.Fatalf("%s: %v", name, vals)
 			}

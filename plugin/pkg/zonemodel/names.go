@@ -64,19 +64,7 @@ func CanonicalLess(a, b string) bool {
 // CanonicalCompare returns -1, 0 or 1 comparing a and b in RFC 4034 canonical
 // order.
 func CanonicalCompare(a, b string) int {
-	la, lb := labelsOf(a), labelsOf(b)
-	for i, j := len(la)-1, len(lb)-1; i >= 0 && j >= 0; i, j = i-1, j-1 {
-		if c := compareLabel(la[i], lb[j]); c != 0 {
-			return c
-		}
-	}
-	switch {
-	case len(la) < len(lb):
-		return -1
-	case len(la) > len(lb):
-		return 1
-	}
-	return 0
+	return compareLabels(labelsOf(a), labelsOf(b))
 }
 
 // labelsOf splits a presentation-format name into its labels decoded to raw

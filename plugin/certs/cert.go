@@ -18,6 +18,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-acme/lego/v5/acme"
@@ -65,19 +66,44 @@ type cert struct {
 	ariErr     string
 	lastWait   time.Time // when a "waiting" message was last logged
 	deployMu   sync.Mutex
+	seen       int64 // the state file's save count this run last read or wrote
 }
 
 // certLocks keeps two configurations (during a reload) from working on one
-// certificate at once.
-var certLocks sync.Map // state path -> *sync.Mutex
+// certificate at once; saves counts the saves of each state file, so a
+// configuration notices that another one changed the certificate and reads
+// it again.
+var (
+	certLocks sync.Map // state path -> *sync.Mutex
+	saves     sync.Map // state path -> *atomic.Int64
+)
+
+func certLock(path string) *sync.Mutex {
+	v, _ := certLocks.LoadOrStore(path, &sync.Mutex{})
+	return v.(*sync.Mutex)
+}
+
+func saveCount(path string) *atomic.Int64 {
+	v, _ := saves.LoadOrStore(path, &atomic.Int64{})
+	return v.(*atomic.Int64)
+}
 
 func newCert(m *manager, cc *certConfig) (*cert, error) {
 	c := &cert{m: m, cfg: cc, statePath: filepath.Join(m.b.stateDir, "certs", cc.id+".json")}
+	c.load()
+	return c, nil
+}
+
+// load reads the stored state and the certificate in use.
+func (c *cert) load() {
+	cc := c.cfg
+	c.seen = saveCount(c.statePath).Load()
 	st, err := loadCertState(c.statePath)
 	if err != nil {
 		log.Warningf("cert %s: %v; starting without the stored state", cc.id, err)
 	}
 	c.st = st
+	c.next = nil
 	if k, err := st.nextKey(); err != nil {
 		log.Warningf("cert %s: stored next key unreadable (%v); a new one will be made", cc.id, err)
 		st.NextKey = ""
@@ -85,16 +111,21 @@ func newCert(m *manager, cc *certConfig) (*cert, error) {
 		c.next = k
 	}
 	if is, err := readIssued(cc.out); err == nil {
+		c.mu.Lock()
 		c.cur = is
+		c.mu.Unlock()
 		observeExpiry(c)
 	} else if !errors.Is(err, os.ErrNotExist) {
 		log.Warningf("cert %s: the certificate in %s is not usable (%v); a new one will be ordered", cc.id, cc.out, err)
 	}
 	if !st.Pending.IsZero() {
-		log.Infof("cert %s: an order started %s was interrupted; it is placed again", cc.id, st.Pending.Format(time.RFC3339))
+		if l := certLock(c.statePath); l.TryLock() {
+			l.Unlock()
+			log.Infof("cert %s: an order started %s was interrupted; it is placed again", cc.id, st.Pending.Format(time.RFC3339))
+		} // else the configuration before a reload is still at it
 		st.Pending = time.Time{}
 	}
-	return c, nil
+	c.staged, c.currentSet, c.unstaged, c.nextPoll = false, false, false, time.Time{}
 }
 
 func (c *cert) current() *issued {
@@ -119,9 +150,14 @@ func (c *cert) valid(now time.Time) bool {
 }
 
 func (c *cert) save() {
-	if err := c.st.save(c.statePath); err != nil {
+	if err := c.saveErr(); err != nil {
 		log.Errorf("cert %s: saving the state: %v", c.cfg.id, err)
 	}
+}
+
+func (c *cert) saveErr() error {
+	c.seen = saveCount(c.statePath).Add(1)
+	return c.st.save(c.statePath)
 }
 
 func life(is *issued) time.Duration {
@@ -130,12 +166,15 @@ func life(is *issued) time.Duration {
 
 // step does what is due for the certificate and returns when to come back.
 func (c *cert) step(ctx context.Context, now time.Time) time.Time {
-	l, _ := certLocks.LoadOrStore(c.statePath, &sync.Mutex{})
-	lock := l.(*sync.Mutex)
+	lock := certLock(c.statePath)
 	if !lock.TryLock() {
 		return now.Add(time.Second) // the other configuration (a reload) has it
 	}
 	defer lock.Unlock()
+	if saveCount(c.statePath).Load() != c.seen {
+		// Another configuration (before a reload) changed it.
+		c.load()
+	}
 
 	if c.pending != nil {
 		if now.Before(c.st.RetryAt) {
@@ -226,7 +265,7 @@ func (c *cert) maintain(ctx context.Context, now time.Time) time.Time {
 				return now.Add(c.m.b.backoffMin)
 			}
 			c.st.NextKey, c.st.NextSince, c.st.Seen = string(keyPEM(k)), now.UTC(), nil
-			if err := c.st.save(c.statePath); err != nil {
+			if err := c.saveErr(); err != nil {
 				// Never publish a key that is not stored: a restart would
 				// lose it and the digest would be a lie.
 				c.st.NextKey = ""
@@ -562,8 +601,10 @@ func (c *cert) order(ctx context.Context, key crypto.Signer, label, why string) 
 	chain, err := c.obtain(octx, key)
 	cancel()
 	c.st.Pending, c.st.PendingKey = time.Time{}, ""
-	if err != nil {
+	if err != nil || ctx.Err() != nil {
 		if ctx.Err() != nil {
+			// Shutting down (or replaced by a reload): nothing is installed.
+			log.Infof("cert %s: the order was abandoned (shutdown or reload)", c.cfg.id)
 			c.save()
 			return time.Now().Add(time.Hour) // shutting down
 		}
@@ -591,7 +632,7 @@ func (c *cert) obtain(ctx context.Context, key crypto.Signer) ([]*x509.Certifica
 		if cur := c.current(); cur != nil && !c.st.NoReplaces && core.GetDirectory().RenewalInfo != "" {
 			replaces, _ = api.MakeARICertID(cur.leaf())
 		}
-		certifier := certificate.NewCertifier(core, &solver{m: c.m, c: c, core: core}, certificate.CertifierOptions{Timeout: 2 * time.Minute})
+		certifier := certificate.NewCertifier(core, &solver{m: c.m, c: c, core: core}, certificate.CertifierOptions{Timeout: time.Minute})
 		res, err := certifier.Obtain(ctx, certificate.ObtainRequest{
 			Domains: c.cfg.names, PrivateKey: key, Bundle: true, Profile: c.cfg.profile, ReplacesCertID: replaces,
 		})
@@ -629,7 +670,7 @@ func isNewOrderProblem(err error, core *api.Core) bool {
 	if !errors.As(err, &pd) || pd.Type == acme.RateLimitedErrorType {
 		return false
 	}
-	return pd.URL == "" || pd.URL == core.GetDirectory().NewOrderURL
+	return pd.URL != "" && pd.URL == core.GetDirectory().NewOrderURL
 }
 
 func isNetwork(err error) bool {

@@ -222,7 +222,17 @@ func (m *manager) stop() {
 	m.stopped = true
 	m.mu.Unlock()
 	m.cancel()
-	m.wg.Wait()
+	// lego's wait for an issued certificate does not end when its context
+	// does (it polls until its own timeout): shutdown and reload do not wait
+	// for it. Such an order only holds its certificate's lock meanwhile; its
+	// result is not installed (the next configuration orders again).
+	done := make(chan struct{})
+	go func() { m.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		log.Infof("an order is still finishing; not waiting for it")
+	}
 	for _, c := range m.certs {
 		unregister(c)
 	}
@@ -365,9 +375,12 @@ func (m *manager) client(ctx context.Context) (*api.Core, error) {
 	if err != nil {
 		return nil, err
 	}
-	if changed {
+	if changed && len(m.persist) > 0 {
+		uri, issuers := m.acct.known()
 		if err := m.publishPersist(); err != nil {
 			log.Errorf("%v", err)
+		} else {
+			log.Infof("dns-persist-01 validation records published for the account %s (issuers %s)", uri, strings.Join(issuers, " "))
 		}
 	}
 	return core, nil

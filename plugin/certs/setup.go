@@ -339,6 +339,29 @@ func (b *blockConfig) finish(cc *certConfig) error {
 	return nil
 }
 
+// absName makes a TLSA host name absolute: NAME. is absolute, @ is the
+// (first) zone, a name ending in one of the block's zones is taken as
+// absolute, anything else is relative to the first zone.
+func (b *blockConfig) absName(n string) string {
+	origin := "."
+	if len(b.origins) > 0 {
+		origin = b.origins[0]
+	}
+	if n == "@" {
+		return origin
+	}
+	if dns.IsFqdn(n) {
+		return zonemodel.Fqdn(n)
+	}
+	l := zonemodel.Fqdn(n)
+	for _, o := range b.origins {
+		if zonemodel.InZone(l, o) {
+			return l
+		}
+	}
+	return zonemodel.Fqdn(strings.ToLower(n) + "." + origin)
+}
+
 // zoneOf returns the block's zone that holds name (the longest match).
 func (b *blockConfig) zoneOf(name string) string {
 	name = zonemodel.Fqdn(name)
@@ -478,14 +501,14 @@ func parseCert(c *caddy.Controller, b *blockConfig) (*certConfig, error) {
 				return nil, c.Errf("service %q: protocol must be tcp, udp or sctp", args[0])
 			}
 			for _, h := range args[1:] {
-				cc.tlsaNames = append(cc.tlsaNames, fmt.Sprintf("_%d._%s.%s", port, proto, zonemodel.Fqdn(h)))
+				cc.tlsaNames = append(cc.tlsaNames, fmt.Sprintf("_%d._%s.%s", port, proto, b.absName(h)))
 			}
 		case "tlsa-name":
 			if err = need(1); err != nil {
 				return nil, err
 			}
 			for _, n := range args {
-				cc.tlsaNames = append(cc.tlsaNames, zonemodel.Fqdn(n))
+				cc.tlsaNames = append(cc.tlsaNames, b.absName(n))
 			}
 		case "form":
 			f, ferr := tlsa.ParseForm(args)

@@ -216,7 +216,7 @@ func (a *account) register(ctx context.Context) (*acme.ExtendedAccount, error) {
 		acc, err = r.RegisterWithExternalAccountBinding(ctx, registration.RegisterEABOptions{TermsOfServiceAgreed: true, Kid: a.eabKID, HmacEncoded: a.eabHMAC})
 	} else {
 		if dir.Meta.ExternalAccountRequired {
-			return nil, errors.New("the CA requires External Account Binding: configure 'eab KID HMAC'")
+			return nil, &refusedError{errors.New("the CA requires External Account Binding: configure 'eab KID HMAC'")}
 		}
 		acc, err = r.Register(ctx, registration.RegisterOptions{TermsOfServiceAgreed: true})
 	}

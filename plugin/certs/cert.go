@@ -94,6 +94,15 @@ func newCert(m *manager, cc *certConfig) (*cert, error) {
 	return c, nil
 }
 
+// fingerprint digests what an order depends on in the configuration.
+func (c *cert) fingerprint() string {
+	b := c.m.b
+	h := sha256.Sum256([]byte(strings.Join([]string{b.directory, b.caRoot, b.contact, b.accountKey, b.eabKID, b.eabHMAC,
+		strings.Join(b.checks, " "), strings.Join(c.cfg.names, " "), c.cfg.method, string(c.cfg.keyType), c.cfg.profile,
+		strings.Join(c.cfg.issuers, " ")}, "\x00")))
+	return hex.EncodeToString(h[:8])
+}
+
 // load reads the stored state and the certificate in use.
 func (c *cert) load() {
 	cc := c.cfg
@@ -101,6 +110,12 @@ func (c *cert) load() {
 	st, err := loadCertState(c.statePath)
 	if err != nil {
 		log.Warningf("cert %s: %v; starting without the stored state", cc.id, err)
+	}
+	if fp := c.fingerprint(); st.Config != fp {
+		if !st.RetryAt.IsZero() {
+			log.Infof("cert %s: the configuration changed since the last failure: trying again now", cc.id)
+		}
+		st.Config, st.RetryAt, st.Failures = fp, time.Time{}, 0
 	}
 	c.st = st
 	c.next = nil

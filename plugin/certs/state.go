@@ -50,6 +50,9 @@ type certState struct {
 	// which key: "next" or "current"); an interrupted one is placed again.
 	Pending    time.Time `json:"pending,omitzero"`
 	PendingKey string    `json:"pending_key,omitempty"`
+	// Config is a digest of the configuration the failures were with: a
+	// changed configuration is tried at once, not after the backoff.
+	Config string `json:"config,omitempty"`
 }
 
 func loadCertState(path string) (*certState, error) {

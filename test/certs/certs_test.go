@@ -263,6 +263,8 @@ func TestRenewals(t *testing.T) {
 		t.Logf("www was renewed before the TLS server started")
 	}
 	checks := 0
+	// firstAtKnot is when the test first saw each digest at Knot.
+	firstAtKnot := map[string]time.Time{}
 	// check runs one step of the watch: reload after a deploy, then openssl
 	// with dnspki's and Knot's TLSA records.
 	check := func(what string) {
@@ -271,12 +273,39 @@ func TestRenewals(t *testing.T) {
 			if n := count(string(b), "www\n"); n > deploys {
 				deploys = n
 				web.Reload(t)
-				keys[spki311(web.Leaf().PublicKey)] = true
+				k := spki311(web.Leaf().PublicKey)
+				if !keys[k] {
+					// A new key: its TLSA record was at the secondary for at
+					// least twice the TTL before the certificate existed (the
+					// test sees both moments up to a poll late).
+					seen, ok := firstAtKnot[k]
+					if !ok {
+						t.Fatalf("the new key %s was never published at Knot before use", k)
+					}
+					if seen.IsZero() {
+						t.Logf("new key in use; its TLSA record was at Knot before the watch began")
+					} else if gap := time.Since(seen); gap < 2*tlsaTTL*time.Second-time.Second {
+						t.Fatalf("the new key %s was used %s after Knot served its TLSA record; want at least twice the TTL (%ds)", k, gap, 2*tlsaTTL)
+					} else {
+						t.Logf("new key in use %s after Knot first served its TLSA record", gap.Round(100*time.Millisecond))
+					}
+				}
+				keys[k] = true
 			}
 		}
 		served := spki311(web.Leaf().PublicKey)
 		for _, server := range []string{addr, knot.Addr} {
 			recs := tlsaAt(t, server, "_443._tcp.www.example.test.")
+			if server == knot.Addr {
+				for _, r := range recs {
+					if _, ok := firstAtKnot[r]; !ok {
+						firstAtKnot[r] = time.Now()
+						if checks == 0 {
+							firstAtKnot[r] = time.Time{} // there before the first look
+						}
+					}
+				}
+			}
 			if !contains(recs, served) {
 				t.Fatalf("%s: %s serves TLSA %v without the served key's %s", what, server, recs, served)
 			}

@@ -67,6 +67,9 @@ type PebbleOpts struct {
 	// Port fixes the ACME port (0: a free one), e.g. for a directory URL
 	// written in a configuration before Pebble starts.
 	Port int
+	// EABKeys makes External Account Binding (RFC 8555 §7.3.4) required,
+	// with these MAC keys (base64url) by key id.
+	EABKeys map[string]string
 }
 
 var (
@@ -136,6 +139,10 @@ func StartPebble(t testing.TB, o PebbleOpts) *Pebble {
 	}}
 	if len(o.Profiles) > 0 {
 		cfg["pebble"].(map[string]any)["profiles"] = o.Profiles
+	}
+	if len(o.EABKeys) > 0 {
+		cfg["pebble"].(map[string]any)["externalAccountBindingRequired"] = true
+		cfg["pebble"].(map[string]any)["externalAccountMACKeys"] = o.EABKeys
 	}
 	b, _ := json.MarshalIndent(cfg, "", "  ")
 	conf := filepath.Join(dir, "pebble-config.json")

@@ -94,6 +94,14 @@ func newCert(m *manager, cc *certConfig) (*cert, error) {
 	return c, nil
 }
 
+func keyTypeOf(k crypto.Signer) certcrypto.KeyType {
+	if k == nil {
+		return ""
+	}
+	kt, _ := certcrypto.GetPrivateKeyType(k)
+	return kt
+}
+
 // fingerprint digests what an order depends on in the configuration.
 func (c *cert) fingerprint() string {
 	b := c.m.b
@@ -121,6 +129,9 @@ func (c *cert) load() {
 	c.next = nil
 	if k, err := st.nextKey(); err != nil {
 		log.Warningf("cert %s: stored next key unreadable (%v); a new one will be made", cc.id, err)
+		st.NextKey = ""
+	} else if kt := keyTypeOf(k); k != nil && kt != cc.keyType {
+		log.Infof("cert %s: the stored next key is %s, the configuration wants %s: a new one will be made", cc.id, kt, cc.keyType)
 		st.NextKey = ""
 	} else {
 		c.next = k

@@ -58,6 +58,7 @@ type cert struct {
 	st         *certState
 	next       crypto.Signer
 	pending    *issued // obtained, not written yet
+	pendingKey string  // which key it is for ("next", "current", "new")
 	staged     bool    // next key staged in the tlsa manager by this run
 	unstaged   bool
 	currentSet bool // current certificate given to the tlsa manager by this run
@@ -206,7 +207,7 @@ func (c *cert) step(ctx context.Context, now time.Time) time.Time {
 		if now.Before(c.st.RetryAt) {
 			return c.st.RetryAt
 		}
-		if err := c.install(c.pending, "write"); err != nil {
+		if err := c.install(c.pending, c.pendingKey); err != nil {
 			return c.failed(time.Now(), "writing the files", err)
 		}
 		return time.Now()
@@ -638,7 +639,7 @@ func (c *cert) order(ctx context.Context, key crypto.Signer, label, why string) 
 	}
 	is := &issued{chain: chain, key: key}
 	if err := c.install(is, label); err != nil {
-		c.pending = is
+		c.pending, c.pendingKey = is, label
 		return c.failed(time.Now(), "writing the files", err)
 	}
 	return time.Now()

@@ -384,6 +384,7 @@ func TestRenewals(t *testing.T) {
 	}
 }
 
+// CERTS_TEST_DEBUG=1 logs dnspki's output of passing tests too.
 func init() {
 	if os.Getenv("CERTS_TEST_DEBUG") != "" {
 		debug = true

@@ -32,6 +32,7 @@ import (
 	// dnspki plugins.
 	_ "github.com/dnspki/dnspki/plugin/acmechallenge"
 	_ "github.com/dnspki/dnspki/plugin/authzone"
+	_ "github.com/dnspki/dnspki/plugin/certs"
 	_ "github.com/dnspki/dnspki/plugin/dnspersist"
 	_ "github.com/dnspki/dnspki/plugin/horizon"
 	_ "github.com/dnspki/dnspki/plugin/tlsa"

@@ -147,6 +147,7 @@ func (zs *zoneState) stop() {
 		close(zs.done)
 		zs.wg.Wait()
 		zs.zone.Close()
+		targets.Delete(zs.zone)
 	})
 }
 

@@ -175,6 +175,7 @@ func build(c *caddy.Controller) (*AuthZone, *zonemodel.Registry, error) {
 			}
 			zs.notifiers = append(zs.notifiers, newNotifier(v, p))
 		}
+		zs.registerTargets()
 		// Load the files now: a broken zone file stops startup with its file
 		// and line before anything listens.
 		for _, f := range sp.files {

@@ -38,6 +38,7 @@ type Persist struct {
 	done chan struct{}
 	once sync.Once
 	wg   sync.WaitGroup
+	api  apiState // authorizations set through the Go API (api.go)
 }
 
 func (p *Persist) attach(z *zonemodel.Zone) error {
@@ -132,9 +133,10 @@ func (a *authorization) records(now time.Time) []*persist.Record {
 	return out
 }
 
-// publish replaces the source's records with the configured ones.
-func (p *Persist) publish(now time.Time) error {
-	var rrs []dns.RR
+// publishLocked replaces the source's records with the configured ones and
+// the API's (p.api.mu held; publish in api.go takes it).
+func (p *Persist) publishLocked(now time.Time) error {
+	rrs := p.apiRecords()
 	meta := map[string]time.Time{}
 	keep := map[string]bool{}
 	for _, a := range p.cfg.auths {
@@ -190,6 +192,7 @@ func (p *Persist) publish(now time.Time) error {
 	if err != nil {
 		return err
 	}
+	p.api.live = true
 	n := 0
 	for _, rr := range rrs {
 		if rr.Header().Rrtype == dns.TypeTXT {

@@ -10,7 +10,6 @@ import (
 	"github.com/coredns/coredns/plugin"
 	clog "github.com/coredns/coredns/plugin/pkg/log"
 
-	"github.com/dnspki/dnspki/plugin/authzone"
 	"github.com/dnspki/dnspki/plugin/pkg/persist"
 	"github.com/dnspki/dnspki/plugin/pkg/zonemodel"
 )
@@ -55,13 +54,7 @@ func setup(c *caddy.Controller) error {
 		return err
 	}
 	for _, cfg := range cfgs {
-		p := &Persist{cfg: cfg}
-		authzone.Bind(c, cfg.origin, zonemodel.Binding{
-			Plugin:  pluginName,
-			Attach:  p.attach,
-			Started: p.started,
-		})
-		c.OnShutdown(func() error { p.stop(); return nil })
+		register(c, &Persist{cfg: cfg})
 	}
 	return nil
 }

@@ -34,6 +34,18 @@ type Pebble struct {
 	// Port and MgmtPort are the ACME and management (roots, intermediates)
 	// HTTPS ports.
 	Port, MgmtPort int
+
+	argv []string
+	dir  string
+	env  []string
+}
+
+// PebbleProfile is an ACME certificate profile Pebble offers
+// (draft-ietf-acme-profiles): ValidityPeriod is the certificates' lifetime
+// in seconds (0: Pebble's default, 90 days).
+type PebbleProfile struct {
+	Description    string `json:"description"`
+	ValidityPeriod uint64 `json:"validityPeriod"`
 }
 
 // PebbleOpts tune StartPebble.
@@ -48,6 +60,16 @@ type PebbleOpts struct {
 	// PEBBLE_VA_NOSLEEP=1, PEBBLE_VA_ALWAYS_VALID=0, PEBBLE_WFE_NONCEREJECT=0,
 	// PEBBLE_AUTHZREUSE=0 (every order validates its challenges).
 	Env []string
+	// Profiles replaces Pebble's profiles (by name). Pebble picks one at
+	// random for an order that names none: give one profile to make every
+	// order use it (a short ValidityPeriod makes renewals happen in a test).
+	Profiles map[string]PebbleProfile
+	// Port fixes the ACME port (0: a free one), e.g. for a directory URL
+	// written in a configuration before Pebble starts.
+	Port int
+	// EABKeys makes External Account Binding (RFC 8555 §7.3.4) required,
+	// with these MAC keys (base64url) by key id.
+	EABKeys map[string]string
 }
 
 var (
@@ -92,7 +114,10 @@ func StartPebble(t testing.TB, o PebbleOpts) *Pebble {
 	t.Helper()
 	bin := GoInstall(t, pebbleModule+"/cmd/pebble@"+PebbleVersion)
 	src := PebbleSource(t)
-	p := &Pebble{Port: FreePort(t), MgmtPort: FreePort(t), RootPEM: filepath.Join(src, "test", "certs", "pebble.minica.pem")}
+	if o.Port == 0 {
+		o.Port = FreePort(t)
+	}
+	p := &Pebble{Port: o.Port, MgmtPort: FreePort(t), RootPEM: filepath.Join(src, "test", "certs", "pebble.minica.pem")}
 	if o.HTTPPort == 0 {
 		o.HTTPPort = FreePort(t)
 	}
@@ -112,6 +137,13 @@ func StartPebble(t testing.TB, o PebbleOpts) *Pebble {
 		"retryAfter":                     map[string]int{"authz": 1, "order": 1},
 		"keyAlgorithm":                   "ecdsa",
 	}}
+	if len(o.Profiles) > 0 {
+		cfg["pebble"].(map[string]any)["profiles"] = o.Profiles
+	}
+	if len(o.EABKeys) > 0 {
+		cfg["pebble"].(map[string]any)["externalAccountBindingRequired"] = true
+		cfg["pebble"].(map[string]any)["externalAccountMACKeys"] = o.EABKeys
+	}
 	b, _ := json.MarshalIndent(cfg, "", "  ")
 	conf := filepath.Join(dir, "pebble-config.json")
 	if err := os.WriteFile(conf, b, 0o644); err != nil {
@@ -122,8 +154,27 @@ func StartPebble(t testing.TB, o PebbleOpts) *Pebble {
 		args = append(args, "-dnsserver", o.DNSServer)
 	}
 	env := append([]string{"PEBBLE_VA_NOSLEEP=1", "PEBBLE_VA_ALWAYS_VALID=0", "PEBBLE_WFE_NONCEREJECT=0", "PEBBLE_AUTHZREUSE=0"}, o.Env...)
-	p.Proc = Start(t, "pebble", args, StartOpts{Dir: dir, Env: env})
+	p.argv, p.dir, p.env = args, dir, env
 	p.Directory = fmt.Sprintf("https://%s/dir", Addr(p.Port))
+	p.start(t)
+	return p
+}
+
+// Restart stops Pebble (if running) and starts it again on the same ports
+// with the same configuration. Pebble keeps everything in memory: accounts,
+// orders, certificates and its issuing roots are new after a restart, as
+// with a CA that lost its database.
+func (p *Pebble) Restart(t testing.TB) {
+	t.Helper()
+	if p.Proc != nil && !p.Exited() {
+		p.Stop()
+	}
+	p.start(t)
+}
+
+func (p *Pebble) start(t testing.TB) {
+	t.Helper()
+	p.Proc = Start(t, "pebble", p.argv, StartOpts{Dir: p.dir, Env: p.env})
 	client := p.HTTPClient(t)
 	deadline := time.Now().Add(30 * time.Second)
 	for {
@@ -131,7 +182,7 @@ func StartPebble(t testing.TB, o PebbleOpts) *Pebble {
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
-				return p
+				return
 			}
 		}
 		if p.Exited() || time.Now().After(deadline) {

@@ -1,0 +1,89 @@
+package certs
+
+import (
+	"sync"
+	"time"
+
+	"github.com/coredns/coredns/plugin"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
+)
+
+var (
+	ordersTotal = promauto.NewCounterVec(prometheus.CounterOpts{
+		Namespace: plugin.Namespace, Subsystem: "dnspki",
+		Name: "certs_attempts_total",
+		Help: "Attempts to obtain or install a certificate, per certificate and result (success, ca_unreachable, rate_limited, refused, validation_failed, dns_propagation, write_failed, timeout, error).",
+	}, []string{"cert", "result"})
+	lastResult = promauto.NewGaugeVec(prometheus.GaugeOpts{
+		Namespace: plugin.Namespace, Subsystem: "dnspki",
+		Name: "certs_last_result",
+		Help: "1 for the result of a certificate's last attempt, 0 for the other results.",
+	}, []string{"cert", "result"})
+	lastAttempt = promauto.NewGaugeVec(prometheus.GaugeOpts{
+		Namespace: plugin.Namespace, Subsystem: "dnspki",
+		Name: "certs_last_attempt_timestamp_seconds",
+		Help: "Unix time of a certificate's last order.",
+	}, []string{"cert"})
+	nextRenewal = promauto.NewGaugeVec(prometheus.GaugeOpts{
+		Namespace: plugin.Namespace, Subsystem: "dnspki",
+		Name: "certs_next_renewal_timestamp_seconds",
+		Help: "Unix time a certificate's renewal is scheduled for (ARI window or two thirds of the lifetime).",
+	}, []string{"cert"})
+	deploysTotal = promauto.NewCounterVec(prometheus.CounterOpts{
+		Namespace: plugin.Namespace, Subsystem: "dnspki",
+		Name: "certs_deploys_total",
+		Help: "Runs of a certificate's deploy command, per result (ok, failed).",
+	}, []string{"cert", "result"})
+	expiryDesc = prometheus.NewDesc(prometheus.BuildFQName(plugin.Namespace, "dnspki", "certs_expiry_seconds"),
+		"Seconds until the current certificate expires (negative once expired), per certificate.", []string{"cert"}, nil)
+	notAfter = promauto.NewGaugeVec(prometheus.GaugeOpts{
+		Namespace: plugin.Namespace, Subsystem: "dnspki",
+		Name: "certs_not_after_timestamp_seconds",
+		Help: "notAfter (Unix time) of the current certificate.",
+	}, []string{"cert"})
+)
+
+// live is every certificate of the serving configurations (the newest per
+// id), for the expiry collector.
+var live = struct {
+	sync.Mutex
+	m map[string]*cert
+}{m: map[string]*cert{}}
+
+func register(c *cert) {
+	live.Lock()
+	live.m[c.cfg.id] = c
+	live.Unlock()
+}
+
+func unregister(c *cert) {
+	live.Lock()
+	if live.m[c.cfg.id] == c {
+		delete(live.m, c.cfg.id)
+	}
+	live.Unlock()
+}
+
+type expiryCollector struct{}
+
+func (expiryCollector) Describe(ch chan<- *prometheus.Desc) { ch <- expiryDesc }
+
+func (expiryCollector) Collect(ch chan<- prometheus.Metric) {
+	live.Lock()
+	defer live.Unlock()
+	now := time.Now()
+	for id, c := range live.m {
+		if cur := c.current(); cur != nil {
+			ch <- prometheus.MustNewConstMetric(expiryDesc, prometheus.GaugeValue, cur.leaf().NotAfter.Sub(now).Seconds(), id)
+		}
+	}
+}
+
+func init() { prometheus.MustRegister(expiryCollector{}) }
+
+func observeExpiry(c *cert) {
+	if cur := c.current(); cur != nil {
+		notAfter.WithLabelValues(c.cfg.id).Set(float64(cur.leaf().NotAfter.Unix()))
+	}
+}

@@ -161,8 +161,9 @@ func (a *AuthZone) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.Ms
 	case dns.TypeAXFR, dns.TypeIXFR:
 		// A transfer that no transfer plugin accepted.
 		return writeRcode(w, r, dns.RcodeRefused)
-	case dns.TypeOPT, dns.TypeTSIG, dns.TypeTKEY, dns.TypeMAILA, dns.TypeMAILB:
-		// Meta types are not queries for data (RFC 6895 §3.1).
+	case dns.TypeOPT, dns.TypeTSIG, dns.TypeTKEY, dns.TypeMAILA, dns.TypeMAILB, dns.TypeNXNAME:
+		// Meta types are not queries for data (RFC 6895 §3.1); NXNAME only
+		// appears in compact denial bitmaps (RFC 9824 §3.5: FORMERR).
 		return writeRcode(w, r, dns.RcodeFormatError)
 	}
 	v := zs.zone.View(zonemodel.ViewFromContext(ctx))

@@ -8,3 +8,5 @@ if [ -z "${DNSPKI_BIN:-}" ]; then
 fi
 start_dnspki_unsigned() { exec "$S/coredns.sh" "$1" "$2" "$CF/dnspki-unsigned.Corefile" "$DNSPKI_BIN"; }
 register dnspki-unsigned unsigned start_dnspki_unsigned
+start_dnspki_signed() { exec "$S/coredns.sh" "$1" "$2" "$CF/dnspki-signed.Corefile" "$DNSPKI_BIN"; }
+register dnspki-signed online start_dnspki_signed

@@ -31,6 +31,7 @@ import (
 
 	// dnspki plugins.
 	_ "github.com/dnspki/dnspki/plugin/authzone"
+	_ "github.com/dnspki/dnspki/plugin/onlinesign"
 )
 
 // directives is the order of the plugin chain (and of setup). A query passes

@@ -169,7 +169,7 @@ func TestPositiveAnswersAreSigned(t *testing.T) {
 	for _, tc := range []struct {
 		scheme string
 		alg    uint8
-	}{{SchemeCSK, dns.ECDSAP256SHA256}, {SchemeSplit, dns.ED25519}, {SchemeCSK, dns.ECDSAP384SHA384}} {
+	}{{SchemeCSK, dns.ECDSAP256SHA256}, {SchemeSplit, dns.ED25519}, {SchemeCSK, dns.ECDSAP384SHA384}, {SchemeCSK, dns.RSASHA256}} {
 		t.Run(tc.scheme+"-"+dns.AlgorithmToString[tc.alg], func(t *testing.T) {
 			z, _ := testSigner(t, tc.scheme, tc.alg)
 			for _, q := range []struct {
@@ -186,6 +186,14 @@ func TestPositiveAnswersAreSigned(t *testing.T) {
 				}
 				verifySection(t, z, m.Answer)
 				verifySection(t, z, m.Extra)
+			}
+			// Denials (signed on the fast path) verify with every algorithm.
+			for _, q := range []string{"nothere.example.test.", "www.example.test.", "b.ent.example.test.", "x.wild.example.test."} {
+				m := ask(t, z, q, dns.TypeSRV, false)
+				if n := verifySection(t, z, m.Ns); len(n) != 1 {
+					t.Errorf("%s: %d NSEC", q, len(n))
+				}
+				verifySection(t, z, ask(t, z, q, dns.TypeA, false).Ns)
 			}
 			// DNSKEY is signed by the KSK/CSK only, the rest by the ZSK/CSK.
 			m := ask(t, z, "example.test.", dns.TypeDNSKEY, false)

@@ -57,6 +57,8 @@ type signer struct {
 	quit      chan struct{}
 	wg        sync.WaitGroup
 
+	setPuts, denPuts atomic.Int64
+
 	hitSet, missSet, hitDen, missDen prometheus.Counter
 	sigSet, sigDen, failures         prometheus.Counter
 }
@@ -121,7 +123,7 @@ func sign(k *signingKey, signerName string, rrs []dns.RR, inc, exp uint32) (*dns
 		KeyTag:     k.tag,
 		SignerName: signerName,
 	}
-	if err := sig.Sign(k.key.Signer, rrs); err != nil {
+	if err := sig.Sign(pooled{k.key.Signer}, rrs); err != nil {
 		return nil, fmt.Errorf("signing %s/%s with key %d: %w", h.Name, dns.TypeToString[h.Rrtype], k.tag, err)
 	}
 	return sig, nil
@@ -176,6 +178,9 @@ func (s *signer) signSet(set *zonemodel.RRset, snap *zonemodel.Snapshot, ks *key
 		}
 	}
 	s.ring.add(set, e)
+	if s.setPuts.Add(1)%1024 == 1 {
+		cacheEntries.WithLabelValues(s.origin, "rrset").Set(float64(s.ring.len()))
+	}
 	return e, nil
 }
 
@@ -359,7 +364,7 @@ func (r *render) denial(d zonemodel.Denial) ([]dns.RR, error) {
 	rrs := []dns.RR{nsec}
 	inc, exp, refresh := r.s.validity(r.now)
 	for _, k := range r.ks.zone {
-		sig, err := sign(k, r.ks.signer, rrs[:1], inc, exp)
+		sig, err := signNSEC(k, r.ks.signer, nsec, inc, exp)
 		if err != nil {
 			return nil, err
 		}
@@ -367,6 +372,9 @@ func (r *render) denial(d zonemodel.Denial) ([]dns.RR, error) {
 		rrs = append(rrs, sig)
 	}
 	r.s.den.put(key, &denEntry{ks: r.ks, refresh: refresh, ttl: ttl, types: types, rrs: rrs})
+	if r.s.denPuts.Add(1)%1024 == 1 {
+		cacheEntries.WithLabelValues(r.s.origin, "denial").Set(float64(r.s.den.len()))
+	}
 	return rrs, nil
 }
 

@@ -275,6 +275,11 @@ func TestCompactDenial(t *testing.T) {
 	if len(nsecs) != 0 {
 		t.Fatalf("secure delegation has NSEC: %v", nsecs)
 	}
+	// Explicit RRSIG query: the signatures of every RRset at the name.
+	m = ask(t, z, "www.example.test.", dns.TypeRRSIG, false)
+	if len(m.Answer) != 3 || m.Rcode != dns.RcodeSuccess {
+		t.Fatalf("RRSIG query: %v", m.Answer)
+	}
 	// Explicit NSEC query: the NSEC is the answer.
 	m = ask(t, z, "www.example.test.", dns.TypeNSEC, false)
 	nsecs = verifySection(t, z, m.Answer)

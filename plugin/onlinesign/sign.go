@@ -112,7 +112,7 @@ func (s *signer) validity(now time.Time) (uint32, uint32, int64) {
 
 // sign makes one RRSIG over rrs (all of one owner and type, the owner being
 // the name to sign under, "*.…" for a wildcard) with key k.
-func sign(k *signingKey, signerName string, rrs []dns.RR, inc, exp uint32) (*dns.RRSIG, error) {
+func sign(k *signingKey, signerName string, rrs []dns.RR, inc, exp uint32, bulk bool) (*dns.RRSIG, error) {
 	h := rrs[0].Header()
 	sig := &dns.RRSIG{
 		Hdr:        dns.RR_Header{Name: h.Name, Rrtype: dns.TypeRRSIG, Class: dns.ClassINET, Ttl: h.Ttl},
@@ -123,7 +123,7 @@ func sign(k *signingKey, signerName string, rrs []dns.RR, inc, exp uint32) (*dns
 		KeyTag:     k.tag,
 		SignerName: signerName,
 	}
-	if err := sig.Sign(pooled{k.key.Signer}, rrs); err != nil {
+	if err := sig.Sign(pooled{k.key.Signer, bulk}, rrs); err != nil {
 		return nil, fmt.Errorf("signing %s/%s with key %d: %w", h.Name, dns.TypeToString[h.Rrtype], k.tag, err)
 	}
 	return sig, nil
@@ -150,10 +150,10 @@ func (s *signer) sigsOf(set *zonemodel.RRset, snap *zonemodel.Snapshot, ks *keyS
 		return e, nil
 	}
 	s.missSet.Inc()
-	return s.signSet(set, snap, ks, now)
+	return s.signSet(set, snap, ks, now, false)
 }
 
-func (s *signer) signSet(set *zonemodel.RRset, snap *zonemodel.Snapshot, ks *keySet, now time.Time) (*sigEntry, error) {
+func (s *signer) signSet(set *zonemodel.RRset, snap *zonemodel.Snapshot, ks *keySet, now time.Time, bulk bool) (*sigEntry, error) {
 	keys := ks.forType(set.Type)
 	if len(keys) == 0 {
 		return nil, errNoKeys
@@ -161,7 +161,7 @@ func (s *signer) signSet(set *zonemodel.RRset, snap *zonemodel.Snapshot, ks *key
 	inc, exp, refresh := s.validity(now)
 	e := &sigEntry{ks: ks, refresh: refresh}
 	for _, k := range keys {
-		sig, err := sign(k, ks.signer, set.RRs, inc, exp)
+		sig, err := sign(k, ks.signer, set.RRs, inc, exp, bulk)
 		if err != nil {
 			s.failures.Inc()
 			return nil, err
@@ -212,6 +212,22 @@ func (s *signer) Render(ctx context.Context, view *zonemodel.View, req *dns.Msg,
 	var qtype uint16
 	if len(req.Question) > 0 {
 		qtype = req.Question[0].Qtype
+	}
+	// A query for the RRSIG type at a name with data is answered with the
+	// signatures of its RRsets (they are not signed themselves).
+	if qtype == dns.TypeRRSIG && len(resp.Answer) == 0 && len(resp.Denials) == 1 && resp.Denials[0].Kind == zonemodel.NoData &&
+		resp.Denials[0].Node != nil && !resp.Denials[0].Node.Empty() && !resp.Denials[0].Node.Cut() {
+		for _, set := range resp.Denials[0].Node.Sets {
+			if set.Type == dns.TypeRRSIG || set.Type == dns.TypeNSEC {
+				continue
+			}
+			e, err := s.sigsOf(set, r.snap, ks, r.now)
+			if err != nil {
+				return err
+			}
+			m.Answer = append(m.Answer, e.sigs...)
+		}
+		return nil
 	}
 	// A query for the NSEC type itself is answered with the NSEC record the
 	// denial would carry (it "exists" at the name).
@@ -410,7 +426,7 @@ func (s *signer) presign(snap *zonemodel.Snapshot, ks *keySet, names []string) b
 		go func() {
 			defer wg.Done()
 			for set := range jobs {
-				if _, err := s.signSet(set, snap, ks, time.Now()); err != nil && !failed.Swap(true) {
+				if _, err := s.signSet(set, snap, ks, time.Now(), true); err != nil && !failed.Swap(true) {
 					log.Errorf("zone %s: pre-signing: %v", s.origin, err)
 				}
 			}

@@ -37,16 +37,27 @@ type signJob struct {
 
 var (
 	poolOnce sync.Once
-	poolJobs chan *signJob
+	poolJobs chan *signJob // answers waiting for a signature
+	bulkJobs chan *signJob // background signing: after the answers
 	jobPool  = sync.Pool{New: func() any { return &signJob{done: make(chan struct{}, 1)} }}
 )
 
 func startPool() {
 	n := runtime.GOMAXPROCS(0)
 	poolJobs = make(chan *signJob, 4*n)
+	bulkJobs = make(chan *signJob, n)
 	for range n {
 		go func() {
-			for j := range poolJobs {
+			for {
+				var j *signJob
+				select {
+				case j = <-poolJobs:
+				default:
+					select {
+					case j = <-poolJobs:
+					case j = <-bulkJobs:
+					}
+				}
 				j.sig, j.err = j.key.Sign(rand.Reader, j.digest, j.opts)
 				j.done <- struct{}{}
 			}
@@ -56,10 +67,18 @@ func startPool() {
 
 // poolSign signs digest with key on a pool goroutine.
 func poolSign(key crypto.Signer, digest []byte, opts crypto.SignerOpts) ([]byte, error) {
+	return poolSignQ(key, digest, opts, false)
+}
+
+func poolSignQ(key crypto.Signer, digest []byte, opts crypto.SignerOpts, bulk bool) ([]byte, error) {
 	poolOnce.Do(startPool)
 	j := jobPool.Get().(*signJob)
 	j.key, j.digest, j.opts = key, digest, opts
-	poolJobs <- j
+	if bulk {
+		bulkJobs <- j
+	} else {
+		poolJobs <- j
+	}
 	<-j.done
 	sig, err := j.sig, j.err
 	j.key, j.digest, j.sig, j.err = nil, nil, nil, nil
@@ -67,11 +86,15 @@ func poolSign(key crypto.Signer, digest []byte, opts crypto.SignerOpts) ([]byte,
 	return sig, err
 }
 
-// pooled is a crypto.Signer that signs on the pool.
-type pooled struct{ crypto.Signer }
+// pooled is a crypto.Signer that signs on the pool (bulk: after the
+// signatures answers wait for).
+type pooled struct {
+	crypto.Signer
+	bulk bool
+}
 
 func (p pooled) Sign(_ io.Reader, digest []byte, opts crypto.SignerOpts) ([]byte, error) {
-	return poolSign(p.Signer, digest, opts)
+	return poolSignQ(p.Signer, digest, opts, p.bulk)
 }
 
 // hashFor returns the hash of a DNSSEC algorithm (0 for Ed25519, which

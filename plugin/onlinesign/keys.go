@@ -170,6 +170,9 @@ func readKey(dir, base string) (*Key, error) {
 		return nil, fmt.Errorf("%s: key type %T cannot sign", privPath, priv)
 	}
 	k := &Key{Base: base, DNSKEY: dk, Signer: signer}
+	if _, ok := algorithms[dk.Algorithm]; !ok && dk.Algorithm != dns.RSASHA512 {
+		return nil, fmt.Errorf("%s: algorithm %s cannot be used for online signing (ECDSAP256SHA256, ECDSAP384SHA384, ED25519, RSASHA256, RSASHA512 can)", pubPath, dns.AlgorithmToString[dk.Algorithm])
+	}
 	if err := k.selfTest(); err != nil {
 		return nil, fmt.Errorf("%s and %s do not belong together: %w", pubPath, privPath, err)
 	}

@@ -203,6 +203,26 @@ func (s *signer) Render(ctx context.Context, view *zonemodel.View, req *dns.Msg,
 	r := &render{s: s, ks: ks, snap: resp.Zone, now: time.Now()}
 	m.Authoritative = resp.Authoritative
 	m.Rcode = resp.Rcode
+	// Room for the records and their signatures, allocated once.
+	sigs := len(ks.zone)
+	size := func(es []zonemodel.Entry) int {
+		n := 0
+		for _, e := range es {
+			if e.Set != nil {
+				n += len(e.Set.RRs) + sigs
+			} else {
+				n += len(e.Synth)
+			}
+		}
+		return n
+	}
+	m.Answer = slices.Grow(m.Answer, size(resp.Answer))
+	nsN := size(resp.Authority) + len(resp.Denials)*(1+sigs)
+	if resp.NegSOA {
+		nsN += 1 + sigs
+	}
+	m.Ns = slices.Grow(m.Ns, nsN)
+	m.Extra = slices.Grow(m.Extra, size(resp.Additional)+1)
 	var err error
 	for _, e := range resp.Answer {
 		if m.Answer, err = r.entry(m.Answer, e); err != nil {

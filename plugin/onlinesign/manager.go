@@ -80,7 +80,10 @@ type manager struct {
 
 	dsMu        sync.Mutex
 	dsLast      time.Time
-	dsResult    map[string]dsObservation
+	dsID        string        // the keys whose DS is being waited for
+	dsResult    dsObservation // last result for dsID
+	dsMaxTTL    time.Duration // longest DS TTL seen at the parent while waiting
+	dsSawOld    bool          // a parent answered without the new DS (its TTL is in dsMaxTTL)
 	lastWaitLog time.Time
 
 	*signer
@@ -113,6 +116,10 @@ func acquireManager(cfg zoneConfig) (*manager, error) {
 		m.refs++
 		m.mu.Unlock()
 		m.signer.configure(cfg)
+		select { // a new policy may start a rollover now
+		case m.kick <- struct{}{}:
+		default:
+		}
 		return m, nil
 	}
 	m := &manager{origin: cfg.origin, cfg: cfg, keys: map[string]*Key{}, pending: map[string]*Key{}, refs: 1, kick: make(chan struct{}, 1)}
@@ -353,7 +360,9 @@ func (e *managerEnv) DSSeen(keys []*KeyState, since time.Time) (bool, time.Durat
 
 // checkParents asks every configured parent server for the zone's DS set
 // (at most once per check interval) and reports whether each has the DS of
-// every key.
+// every key, with the DS TTL to wait for: caches may hold the parent's old DS
+// set, so it is the longest TTL seen at the parent while waiting (or, if the
+// new DS was there at the first check, at least the configured ds-ttl).
 func (m *manager) checkParents(keys []*KeyState, now time.Time) (bool, time.Duration) {
 	m.dsMu.Lock()
 	defer m.dsMu.Unlock()
@@ -361,25 +370,33 @@ func (m *manager) checkParents(keys []*KeyState, now time.Time) (bool, time.Dura
 	for _, k := range keys {
 		id += k.Key + " "
 	}
-	if r, ok := m.dsResult[id]; ok && now.Sub(m.dsLast) < m.cfg.dsCheck {
-		return r.seen, r.ttl
+	if id != m.dsID {
+		m.dsID, m.dsMaxTTL, m.dsSawOld, m.dsLast = id, 0, false, time.Time{}
+	} else if now.Sub(m.dsLast) < m.cfg.dsCheck {
+		return m.dsResult.seen, m.dsResult.ttl
 	}
 	m.dsLast = now
-	seen, ttl := true, time.Duration(0)
+	seen := true
 	for _, p := range m.cfg.parents {
 		ok, t, err := parentHasDS(p, m.origin, keys, m.keys)
+		m.dsMaxTTL = max(m.dsMaxTTL, t)
 		if err != nil {
 			log.Warningf("zone %s: checking the DS at %s: %v", m.origin, p, err)
 		}
 		if !ok {
 			seen = false
-			break
+			if err == nil {
+				m.dsSawOld = true
+			}
 		}
-		ttl = max(ttl, t)
 	}
-	m.dsResult = map[string]dsObservation{id: {seen, ttl}}
+	ttl := m.dsMaxTTL
+	if !m.dsSawOld {
+		ttl = max(ttl, m.cfg.policy.DSTTL)
+	}
+	m.dsResult = dsObservation{seen, ttl}
 	if seen {
-		log.Infof("zone %s: every parent server has the DS of %s", m.origin, strings.TrimSpace(id))
+		log.Infof("zone %s: every parent server has the DS of %s (DS TTL %s)", m.origin, strings.TrimSpace(id), ttl)
 	}
 	return seen, ttl
 }
@@ -413,7 +430,7 @@ func parentHasDS(server, zone string, keys []*KeyState, material map[string]*Key
 	for _, k := range keys {
 		km := material[k.Key]
 		if km == nil {
-			return false, 0, fmt.Errorf("no key material for %s", k.Key)
+			return false, time.Duration(ttl) * time.Second, fmt.Errorf("no key material for %s", k.Key)
 		}
 		found := false
 		for _, ds := range have {
@@ -426,7 +443,7 @@ func parentHasDS(server, zone string, keys []*KeyState, material map[string]*Key
 			}
 		}
 		if !found {
-			return false, 0, nil
+			return false, time.Duration(ttl) * time.Second, nil
 		}
 	}
 	return true, time.Duration(ttl) * time.Second, nil

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -244,27 +245,23 @@ func TestZSKRollover(t *testing.T) {
 	if len(tags) < 2 || len(tags) > 3 {
 		t.Errorf("served DNSKEYs %v: want the KSK and one or two ZSKs", tags)
 	}
-	f := s.failures()
-	t.Logf("%d queries during the rollovers, %d failed", s.total.Load(), len(f))
-	if len(f) > 0 {
-		t.Errorf("validation failures during ZSK rollovers:\n%s", strings.Join(f, "\n"))
-	}
-	if s.total.Load() < 100 {
-		t.Errorf("only %d queries", s.total.Load())
-	}
 	s.resume()
+	checkStream(t, s, "ZSK rollovers")
 }
 
-// TestCSKRollover rolls a CSK (double-KSK, driven by CDS/CDNSKEY) in a child
-// zone: the test is the parent's operator, copying the child's CDS into the
-// parent zone's DS; dnspki sees the new DS at the parent and retires the old
-// key. unbound validates from the parent's trust anchor throughout.
-func TestCSKRollover(t *testing.T) {
-	harness.Need(t, "unbound")
-	pport, cport := harness.FreePort(t), harness.FreePort(t)
-	cdir, pdir := t.TempDir(), t.TempDir()
-	write(t, filepath.Join(cdir, "zone"), shortZone)
-	child := harness.StartDnspki(t, cdir, fmt.Sprintf(`sub.example.test:%d {
+// chain is a parent zone (example.test., signed, its trust anchor in
+// unbound) delegating sub.example.test. to a child signed with childOpts,
+// the test acting as the parent's operator: it copies the child's CDS into
+// the parent zone's DS (RFC 7344 §4) as soon as it changes.
+type chain struct {
+	child, parent *harness.Server
+	cdir, pdir    string
+	u             *harness.Unbound
+	updates       atomic.Int32
+}
+
+func (c *chain) childCorefile(cport, pport int, opts string) string {
+	return fmt.Sprintf(`sub.example.test:%d {
     bind 127.0.0.1
     authzone sub.example.test {
         file zone
@@ -272,13 +269,22 @@ func TestCSKRollover(t *testing.T) {
     onlinesign sub.example.test {
         dnskey-ttl 2s
         propagation 1s
-        csk-lifetime 6s
         parent 127.0.0.1:%d
         ds-check 300ms
+%s
     }
 }
-`, cport, pport), cport)
-	harness.WaitDNS(t, child.Addr, "sub.example.test.", 30*time.Second, child.Proc)
+`, cport, pport, opts)
+}
+
+func startChain(t *testing.T, childOpts string) *chain {
+	t.Helper()
+	harness.Need(t, "unbound")
+	c := &chain{cdir: t.TempDir(), pdir: t.TempDir()}
+	pport, cport := harness.FreePort(t), harness.FreePort(t)
+	write(t, filepath.Join(c.cdir, "zone"), shortZone)
+	c.child = harness.StartDnspki(t, c.cdir, c.childCorefile(cport, pport, childOpts), cport)
+	harness.WaitDNS(t, c.child.Addr, "sub.example.test.", 30*time.Second, c.child.Proc)
 
 	parentZone := func(ds string) string {
 		return `$ORIGIN example.test.
@@ -291,10 +297,11 @@ sub      IN NS  ns1.sub
 ns1.sub  IN A   127.0.0.1
 ` + ds
 	}
-	zf := filepath.Join(pdir, "example.test.zone")
-	ds0 := dnspkiDS(t, cdir, "sub.example.test")
+	zf := filepath.Join(c.pdir, "example.test.zone")
+	// The parent's DS TTL is short (2s) like the rest, from the start.
+	ds0 := strings.Replace(dnspkiDS(t, c.cdir, "sub.example.test"), "\t3600\t", "\t2\t", 1)
 	write(t, zf, parentZone(ds0))
-	parent := harness.StartDnspki(t, pdir, fmt.Sprintf(`example.test:%d {
+	c.parent = harness.StartDnspki(t, c.pdir, fmt.Sprintf(`example.test:%d {
     bind 127.0.0.1
     authzone example.test {
         file example.test.zone
@@ -303,12 +310,9 @@ ns1.sub  IN A   127.0.0.1
     onlinesign example.test
 }
 `, pport), pport)
-	harness.WaitDNS(t, parent.Addr, "example.test.", 30*time.Second, parent.Proc)
+	harness.WaitDNS(t, c.parent.Addr, "example.test.", 30*time.Second, c.parent.Proc)
 
-	// The parent's CDS scanner (RFC 7344 §4): the DS set follows the CDS set.
-	scanStop := make(chan struct{})
-	scanDone := make(chan struct{})
-	var updates atomic.Int32
+	scanStop, scanDone := make(chan struct{}), make(chan struct{})
 	go func() {
 		defer close(scanDone)
 		cur := ds0
@@ -318,14 +322,14 @@ ns1.sub  IN A   127.0.0.1
 				return
 			case <-time.After(200 * time.Millisecond):
 			}
-			r, err := harness.Query(child.Addr, "sub.example.test", dns.TypeCDS, false, true)
+			r, err := harness.Query(c.child.Addr, "sub.example.test", dns.TypeCDS, false, true)
 			if err != nil || r.Rcode != dns.RcodeSuccess {
 				continue
 			}
 			var lines []string
 			for _, rr := range r.Answer {
-				if c, ok := rr.(*dns.CDS); ok {
-					d := c.DS
+				if cds, ok := rr.(*dns.CDS); ok {
+					d := cds.DS
 					d.Hdr.Rrtype = dns.TypeDS
 					d.Hdr.Ttl = 2
 					lines = append(lines, d.String())
@@ -340,30 +344,52 @@ ns1.sub  IN A   127.0.0.1
 			os.WriteFile(tmp, []byte(parentZone(next)), 0o644)
 			os.Rename(tmp, zf)
 			cur = next
-			updates.Add(1)
+			c.updates.Add(1)
 		}
 	}()
-	defer func() { close(scanStop); <-scanDone }()
+	t.Cleanup(func() { close(scanStop); <-scanDone })
 
-	statePath := filepath.Join(cdir, "state", "keys", "sub.example.test.keystate")
-	csk0 := readState(t, statePath).Keys[0].Key
-	u := harness.StartUnbound(t, harness.UnboundConfig{
-		TrustAnchorFiles: []string{filepath.Join(pdir, "state", "keys", "example.test.trust-anchor")},
+	c.u = harness.StartUnbound(t, harness.UnboundConfig{
+		TrustAnchorFiles: []string{filepath.Join(c.pdir, "state", "keys", "example.test.trust-anchor")},
 		Stubs: map[string][]string{
-			"example.test":     {parent.Addr},
-			"sub.example.test": {child.Addr},
+			"example.test":     {c.parent.Addr},
+			"sub.example.test": {c.child.Addr},
 		},
 	})
-	s := startStream(u, "sub.example.test.")
+	expectSecure(t, c.u, "sub.example.test", dns.TypeDS, dns.RcodeSuccess, dns.TypeDS)
+	return c
+}
+
+// checkStream stops the stream and fails the test on any validation failure.
+func checkStream(t *testing.T, s *stream, what string) {
+	t.Helper()
+	s.pause()
+	f := s.failures()
+	t.Logf("%d queries during the %s, %d failed", s.total.Load(), what, len(f))
+	if len(f) > 0 {
+		t.Errorf("validation failures during the %s:\n%s", what, strings.Join(f, "\n"))
+	}
+	if s.total.Load() < 100 {
+		t.Errorf("only %d queries", s.total.Load())
+	}
+	s.resume()
+}
+
+// TestCSKRollover rolls a CSK (double-KSK, driven by CDS/CDNSKEY) in a child
+// zone; dnspki sees the new DS at the parent and retires the old key.
+// unbound validates from the parent's trust anchor throughout.
+func TestCSKRollover(t *testing.T) {
+	c := startChain(t, "        csk-lifetime 6s")
+	statePath := filepath.Join(c.cdir, "state", "keys", "sub.example.test.keystate")
+	csk0 := readState(t, statePath).Keys[0].Key
+	s := startStream(c.u, "sub.example.test.")
 	defer s.pause()
-	expectSecure(t, u, "sub.example.test", dns.TypeDS, dns.RcodeSuccess, dns.TypeDS)
 
 	harness.Eventually(t, 60*time.Second, "the CSK rollover to finish", func() bool {
 		st := readState(t, statePath)
 		return len(st.Keys) == 1 && st.Keys[0].Key != csk0 && st.Keys[0].CDS && len(st.Rolls) == 0
 	})
 	time.Sleep(3 * time.Second)
-	s.pause()
 	// (A next rollover may have begun meanwhile: csk-lifetime is 6s.)
 	st := readState(t, statePath)
 	var csk1 uint16
@@ -375,24 +401,65 @@ ns1.sub  IN A   127.0.0.1
 			csk1 = k.Tag
 		}
 	}
-	tags := servedKeys(t, child.Addr, "sub.example.test.")
+	tags := servedKeys(t, c.child.Addr, "sub.example.test.")
 	if !slices.Contains(tags, csk1) || len(tags) > 2 {
 		t.Errorf("served DNSKEYs %v, want the new CSK %d (and maybe the next one)", tags, csk1)
 	}
-	r, err := harness.Query(parent.Addr, "sub.example.test", dns.TypeDS, false, true)
+	r, err := harness.Query(c.parent.Addr, "sub.example.test", dns.TypeDS, false, true)
 	if err != nil || len(r.Answer) == 0 || r.Answer[0].(*dns.DS).KeyTag != csk1 {
 		t.Errorf("parent DS %v (%v), want the new CSK %d", r, err, csk1)
 	}
-	if updates.Load() == 0 {
+	if c.updates.Load() == 0 {
 		t.Error("the parent's DS never changed")
 	}
-	f := s.failures()
-	t.Logf("%d queries during the CSK rollover, %d failed", s.total.Load(), len(f))
-	if len(f) > 0 {
-		t.Errorf("validation failures during the CSK rollover:\n%s", strings.Join(f, "\n"))
+	checkStream(t, s, "CSK rollover")
+}
+
+// TestAlgorithmRollover changes a signed zone from an ECDSAP256SHA256 CSK
+// to an Ed25519 KSK and ZSK by a configuration reload (SIGUSR1): the new keys
+// sign before they are published, take over CDS, and the old key goes once
+// the parent has the new DS, while unbound (harden-algo-downgrade) validates.
+func TestAlgorithmRollover(t *testing.T) {
+	c := startChain(t, "")
+	statePath := filepath.Join(c.cdir, "state", "keys", "sub.example.test.keystate")
+	s := startStream(c.u, "sub.example.test.")
+	defer s.pause()
+	time.Sleep(time.Second)
+	conf := filepath.Join(c.cdir, "Corefile")
+	b, err := os.ReadFile(conf)
+	if err != nil {
+		t.Fatal(err)
 	}
-	if s.total.Load() < 100 {
-		t.Errorf("only %d queries", s.total.Load())
+	write(t, conf, strings.Replace(string(b), "ds-check 300ms", "ds-check 300ms\n        algorithm ED25519\n        scheme split", 1))
+	c.child.Signal(syscall.SIGUSR1)
+	harness.Eventually(t, 60*time.Second, "the algorithm rollover to finish", func() bool {
+		st := readState(t, statePath)
+		if len(st.Rolls) != 0 || len(st.Keys) != 2 {
+			return false
+		}
+		for _, k := range st.Keys {
+			if !strings.Contains(k.Key, "+015+") {
+				return false
+			}
+		}
+		return true
+	})
+	time.Sleep(2 * time.Second)
+	r, err := harness.Query(c.child.Addr, "sub.example.test", dns.TypeDNSKEY, false, true)
+	if err != nil {
+		t.Fatal(err)
 	}
-	s.resume()
+	for _, rr := range r.Answer {
+		if k, ok := rr.(*dns.DNSKEY); ok && k.Algorithm != dns.ED25519 {
+			t.Errorf("old key still served: %v", k)
+		}
+		if s, ok := rr.(*dns.RRSIG); ok && s.Algorithm != dns.ED25519 {
+			t.Errorf("old algorithm still signs: %v", s)
+		}
+	}
+	pr, err := harness.Query(c.parent.Addr, "sub.example.test", dns.TypeDS, false, true)
+	if err != nil || len(pr.Answer) == 0 || pr.Answer[0].(*dns.DS).Algorithm != dns.ED25519 {
+		t.Errorf("parent DS %v (%v), want the Ed25519 KSK's", pr, err)
+	}
+	checkStream(t, s, "algorithm rollover")
 }

@@ -3,6 +3,7 @@ package onlinesign
 import (
 	"bufio"
 	"context"
+	"fmt"
 	"os"
 	"strings"
 	"testing"
@@ -26,6 +27,9 @@ func benchMix(b *testing.B, signed bool) {
 	cfg := defaultConfig()
 	cfg.origin = "bench.test."
 	cfg.keyDir = dir + "/keys"
+	if n := os.Getenv("DENIAL_CACHE"); n != "" {
+		fmt.Sscan(n, &cfg.cacheDen)
+	}
 	m, err := acquireManager(cfg)
 	if err != nil {
 		b.Fatal(err)

@@ -22,3 +22,6 @@ start_dnspki_tlsa() {
 	exec "$S/coredns.sh" "$1" "$2" "$CF/dnspki-tlsa.Corefile" "$DNSPKI_BIN"
 }
 register dnspki-tlsa unsigned start_dnspki_tlsa
+
+start_dnspki_signed() { exec "$S/coredns.sh" "$1" "$2" "$CF/dnspki-signed.Corefile" "$DNSPKI_BIN"; }
+register dnspki-signed online start_dnspki_signed

@@ -36,6 +36,7 @@ import (
 	_ "github.com/dnspki/dnspki/plugin/dnspersist"
 	_ "github.com/dnspki/dnspki/plugin/horizon"
 	_ "github.com/dnspki/dnspki/plugin/tlsa"
+	_ "github.com/dnspki/dnspki/plugin/onlinesign"
 )
 
 // directives is the order of the plugin chain (and of setup). A query passes

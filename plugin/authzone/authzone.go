@@ -219,8 +219,9 @@ func (a *AuthZone) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.Ms
 			return writeRcode(w, r, dns.RcodeNotAuth)
 		}
 		return a.serveTransfer(ctx, w, r, zs, key)
-	case dns.TypeOPT, dns.TypeTSIG, dns.TypeTKEY, dns.TypeMAILA, dns.TypeMAILB:
-		// Meta types are not queries for data (RFC 6895 §3.1).
+	case dns.TypeOPT, dns.TypeTSIG, dns.TypeTKEY, dns.TypeMAILA, dns.TypeMAILB, dns.TypeNXNAME:
+		// Meta types are not queries for data (RFC 6895 §3.1); NXNAME only
+		// appears in compact denial bitmaps (RFC 9824 §3.5: FORMERR).
 		return writeRcode(w, r, dns.RcodeFormatError)
 	}
 	var v *zonemodel.View

@@ -108,6 +108,22 @@ func (s *Snapshot) Records() int { return s.records }
 // Names counts the nodes (names with data plus empty non-terminals).
 func (s *Snapshot) Names() int { return len(s.nodes) }
 
+// Delegated reports whether name (lowercase, fully qualified, in the zone) is
+// at or below a zone cut other than the apex. Data there is not authoritative:
+// the NS set at a cut and glue are never signed (the DS at a cut is the
+// parent's own data: callers check for it).
+func (s *Snapshot) Delegated(name string) bool {
+	if s.cuts == 0 {
+		return false
+	}
+	for a := name; a != s.Origin && len(a) > len(s.Origin); a = Parent(a) {
+		if n := s.nodes[a]; n != nil && n.cut {
+			return true
+		}
+	}
+	return false
+}
+
 // Get returns the RRset at name and type, or nil.
 func (s *Snapshot) Get(name string, t uint16) *RRset {
 	if n := s.nodes[name]; n != nil {

@@ -352,7 +352,7 @@ func TestExample(t *testing.T) {
 	if err != nil || len(r.Answer) != 2 || !strings.Contains(r.Answer[0].String(), strings.ToUpper(dk.ToDS(dns.SHA256).Digest)) {
 		t.Errorf("served CDS %v (%v) does not match dnspki ds", r, err)
 	}
-	for _, q := range [][2]string{{"www.example.test", "A"}, {"foo.wild.example.test", "TXT"}, {"nothere.example.test", "A"}} {
+	for _, q := range [][2]string{{"www.example.test", "A"}, {"foo.apps.example.test", "TXT"}, {"nothere.example.test", "A"}} {
 		if out, ok := harness.Delv(t, s.Addr, anchor, "example.test", q[0], q[1]); !ok {
 			t.Errorf("delv %v:\n%s", q, out)
 		}

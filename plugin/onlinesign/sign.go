@@ -65,7 +65,7 @@ type signer struct {
 	chains     map[string]*chainState // by view
 	chainBuilt func(view string, serial uint32, keys string, refresh int64)
 
-	hitSet, missSet, hitDen, missDen prometheus.Counter
+	hitSet, missSet, hitDen, missDen   prometheus.Counter
 	sigSet, sigDen, sigChain, failures prometheus.Counter
 }
 

@@ -1,9 +1,11 @@
 package xfr
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -182,7 +184,8 @@ func expectValidated(t *testing.T, what string, u *harness.Unbound, name string,
 }
 
 // bindZone returns the zone BIND holds as a secondary (its zone file, raw
-// format, converted to text by named-compilezone), once it has serial.
+// format, converted to text by named-compilezone), once it has serial (0:
+// any).
 func bindZone(t *testing.T, p *harness.Peer, serial uint32, compile string) string {
 	t.Helper()
 	out := filepath.Join(t.TempDir(), "bind.zone")
@@ -192,7 +195,7 @@ func bindZone(t *testing.T, p *harness.Peer, serial uint32, compile string) stri
 		for _, format := range []string{"raw", "text"} {
 			res, err := harness.Run(t, time.Minute, "", compile, "-q", "-f", format, "-F", "text", "-s", "full", "-o", out, "example.test", filepath.Join(p.Dir, "example.test.zone"))
 			last = res
-			if err == nil && fileSerial(out) == serial {
+			if err == nil && (serial == 0 && fileSerial(out) != 0 || fileSerial(out) == serial) {
 				return out
 			}
 		}
@@ -233,4 +236,109 @@ func fileSerial(path string) uint32 {
 		}
 	}
 	return 0
+}
+
+// TestSignedTransferZSKRollover: a ZSK rollover (pre-publish, short timings)
+// of a zone a BIND secondary gets by signed transfer. When the new ZSK
+// takes over, no record of the zone changes, yet dnspki gives the zone a new
+// serial so that BIND gets the zone signed by the new key; when the old key
+// leaves, the DNSKEY change is a new serial anyway. unbound, asking BIND
+// all along, validates every answer (positive and NXDOMAIN), and BIND's copy
+// verifies at the end.
+func TestSignedTransferZSKRollover(t *testing.T) {
+	bins := harness.Need(t, "named", "unbound", "dnssec-verify", "named-compilezone")
+	dir := t.TempDir()
+	zf := filepath.Join(dir, "example.test.zone")
+	writeAtomic(t, zf, `$ORIGIN example.test.
+$TTL 1
+@   IN SOA ns1 hostmaster 1 3600 600 1209600 1
+    IN NS  ns1
+ns1 IN A   127.0.0.1
+www IN A   192.0.2.10
+`)
+	port, bindPort := harness.FreePort(t), harness.FreePort(t)
+	primary := harness.Addr(port)
+	keys := filepath.Join(dir, "keys")
+	srv := startDnspkiWith(t, dir, port, []string{fmt.Sprintf(`onlinesign example.test {
+        keys %s
+        scheme split
+        dnskey-ttl 2s
+        propagation 1s
+        zsk-lifetime 5s
+    }`, keys)},
+		"file "+zf, keyLine(bindKey),
+		"transfer to 127.0.0.1 key bind-key. signed",
+		fmt.Sprintf("notify 127.0.0.1:%d key bind-key.", bindPort),
+	)
+	serial := harness.WaitServes(t, primary, zone, 0, 30*time.Second, srv.Proc)
+	bind := harness.StartBind(t, bindPort, harness.PeerZone{Name: zone, Primary: primary, PrimaryKey: bindKey})
+	harness.WaitServes(t, bind.Addr, zone, serial, 30*time.Second, bind.Proc)
+	u := harness.StartUnbound(t, harness.UnboundConfig{
+		TrustAnchorFiles: []string{filepath.Join(keys, "example.test.trust-anchor")},
+		Stubs:            map[string][]string{zone: {bind.Addr}},
+	})
+	zsk := func() []string {
+		var st struct {
+			Keys []struct {
+				Key  string `json:"key"`
+				Role string `json:"role"`
+			} `json:"keys"`
+		}
+		b, err := os.ReadFile(filepath.Join(keys, "example.test.keystate"))
+		if err == nil {
+			err = json.Unmarshal(b, &st)
+		}
+		if err != nil {
+			t.Fatalf("key state: %v", err)
+		}
+		var out []string
+		for _, k := range st.Keys {
+			if k.Role == "zsk" {
+				out = append(out, k.Key)
+			}
+		}
+		return out
+	}
+	first := zsk()
+	if len(first) != 1 {
+		t.Fatalf("ZSKs at start: %v", first)
+	}
+	// Until the first ZSK has left the zone (one whole rollover) and a bit
+	// more, ask unbound every 100 ms.
+	var failures []string
+	queries := 0
+	deadline := time.Now().Add(45 * time.Second)
+	gone := time.Time{}
+	for time.Now().Before(deadline) && (gone.IsZero() || time.Since(gone) < 3*time.Second) {
+		for _, q := range []struct {
+			name  string
+			rcode int
+		}{{"www.example.test.", dns.RcodeSuccess}, {fmt.Sprintf("nx%d.example.test.", queries), dns.RcodeNameError}} {
+			r, err := u.Resolve(q.name, dns.TypeA)
+			queries++
+			switch {
+			case err != nil:
+				failures = append(failures, fmt.Sprintf("%s: %v", q.name, err))
+			case r.Rcode != q.rcode || !r.AuthenticatedData:
+				failures = append(failures, fmt.Sprintf("%s: %s AD %v", q.name, dns.RcodeToString[r.Rcode], r.AuthenticatedData))
+			}
+		}
+		if gone.IsZero() && !slices.Contains(zsk(), first[0]) {
+			gone = time.Now()
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if gone.IsZero() {
+		t.Fatalf("the first ZSK %s did not leave the zone within 45 s", first[0])
+	}
+	if len(failures) > 0 {
+		t.Errorf("%d of %d answers through BIND did not validate:\n%s", len(failures), queries, strings.Join(failures, "\n"))
+	}
+	if l := srv.LogLines(`the signing keys or the chain changed for the signed transfers: new serial`); len(l) == 0 {
+		t.Error("dnspki did not give the zone a new serial when the new ZSK took over")
+	}
+	f := bindZone(t, bind, 0, bins[3])
+	if out, err := harness.Run(t, time.Minute, "", bins[2], "-o", "example.test", f); err != nil || !strings.Contains(out, "Zone fully signed") {
+		t.Errorf("dnssec-verify rejects the zone BIND holds after the rollover: %v\n%s", err, out)
+	}
 }

@@ -4,6 +4,8 @@
 #                         and NSD (TSIG secondaries, notified) answering it:
 #                         p50/p95/max per secondary, one change a second
 #   BenchmarkAXFR         TSIG-signed AXFR of 100 000 records: records/s
+#   BenchmarkSignedAXFR   signed transfer (NSEC chain) of 100 000 names: first
+#                         (cold), repeated (cached) and after a change
 #
 #   bench/xfr.sh [ITERATIONS]     (default 20)
 set -euo pipefail

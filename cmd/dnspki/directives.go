@@ -35,8 +35,8 @@ import (
 	_ "github.com/dnspki/dnspki/plugin/certs"
 	_ "github.com/dnspki/dnspki/plugin/dnspersist"
 	_ "github.com/dnspki/dnspki/plugin/horizon"
-	_ "github.com/dnspki/dnspki/plugin/tlsa"
 	_ "github.com/dnspki/dnspki/plugin/onlinesign"
+	_ "github.com/dnspki/dnspki/plugin/tlsa"
 )
 
 // directives is the order of the plugin chain (and of setup). A query passes

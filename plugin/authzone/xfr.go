@@ -394,7 +394,10 @@ func (a *AuthZone) serveTransfer(ctx context.Context, w dns.ResponseWriter, r *d
 			origin, v.Name, who, serial, p.soa.(*dns.SOA).Serial, len(p.entries), msgs, rrs, time.Since(start).Round(time.Millisecond))
 	default:
 		how := "AXFR"
-		if ixfr {
+		switch {
+		case ixfr && e.signed:
+			how = fmt.Sprintf("IXFR from serial %d answered with the whole zone (signed transfers are whole zones)", serial)
+		case ixfr:
 			how = fmt.Sprintf("IXFR from serial %d answered with the whole zone (the journal does not reach it)", serial)
 		}
 		if e.signed {

@@ -37,6 +37,7 @@ type sigConfig struct {
 	inception time.Duration // backdating of the inception
 	refresh   time.Duration // re-sign when less than this remains
 	jitter    time.Duration // random reduction of the validity
+	chain     string        // signed transfers: "nsec" (default) or "nsec3"
 }
 
 // stateFile is the path of the key state of zone in dir.
@@ -86,6 +87,9 @@ type manager struct {
 	dsSawOld    bool          // a parent answered without the new DS (its TTL is in dsMaxTTL)
 	lastWaitLog time.Time
 
+	chainMu sync.Mutex
+	marks   map[string]*chainMark // signed transfers, by view (chain.go)
+
 	*signer
 }
 
@@ -124,6 +128,7 @@ func acquireManager(cfg zoneConfig) (*manager, error) {
 	}
 	m := &manager{origin: cfg.origin, cfg: cfg, keys: map[string]*Key{}, pending: map[string]*Key{}, refs: 1, kick: make(chan struct{}, 1)}
 	m.signer = newSigner(m, cfg)
+	m.signer.chainBuilt = m.chainBuilt
 	if err := m.load(); err != nil {
 		return nil, err
 	}
@@ -476,7 +481,15 @@ func (m *manager) started(z *zonemodel.Zone) {
 		m.stop, m.done = make(chan struct{}), make(chan struct{})
 		go m.loop(m.stop, m.done)
 	}
+	src := m.src
 	m.mu.Unlock()
+	if src != nil {
+		m.loadMarks(src)
+	}
+	select { // look at the signed transfers' marks now
+	case m.kick <- struct{}{}:
+	default:
+	}
 	go m.signer.presignAll(z)
 }
 
@@ -509,6 +522,7 @@ func (m *manager) records() []dns.RR {
 // installKeys makes the signing key set from the state.
 func (m *manager) installKeys() {
 	ks := &keySet{signer: m.origin}
+	var zids, kids []string
 	for _, st := range m.state.Keys {
 		k := m.keys[st.Key]
 		if k == nil {
@@ -517,11 +531,16 @@ func (m *manager) installKeys() {
 		sk := &signingKey{key: k, tag: k.Tag(), alg: k.DNSKEY.Algorithm}
 		if st.SignsZone {
 			ks.zone = append(ks.zone, sk)
+			zids = append(zids, fmt.Sprintf("%d/%d", sk.alg, sk.tag))
 		}
 		if st.SignsKeys {
 			ks.keys = append(ks.keys, sk)
+			kids = append(kids, fmt.Sprintf("%d/%d", sk.alg, sk.tag))
 		}
 	}
+	slices.Sort(zids)
+	slices.Sort(kids)
+	ks.id = "zone " + strings.Join(zids, ",") + " keys " + strings.Join(kids, ",")
 	m.signer.setKeys(ks)
 	updateKeyMetrics(m.origin, m.state)
 }
@@ -554,6 +573,7 @@ func (m *manager) loop(stop, done chan struct{}) {
 	defer close(done)
 	for {
 		m.tick()
+		chainNext := m.checkChains(time.Now())
 		m.mu.Lock()
 		next, waitingDS := m.state.nextEvent(m.cfg.policy)
 		dsCheck := m.cfg.dsCheck
@@ -562,9 +582,11 @@ func (m *manager) loop(stop, done chan struct{}) {
 		if waitingDS && dsCheck < wait {
 			wait = dsCheck
 		}
-		if !next.IsZero() {
-			if d := time.Until(next); d < wait {
-				wait = max(d, 10*time.Millisecond)
+		for _, t := range []time.Time{next, chainNext} {
+			if !t.IsZero() {
+				if d := time.Until(t); d < wait {
+					wait = max(d, 10*time.Millisecond)
+				}
 			}
 		}
 		t := time.NewTimer(wait)

@@ -11,7 +11,7 @@ import (
 var (
 	signatures = promauto.NewCounterVec(prometheus.CounterOpts{
 		Namespace: plugin.Namespace, Subsystem: "dnspki",
-		Name: "onlinesign_signatures_total", Help: "RRSIGs made, per zone and kind (rrset: zone data, denial: NSEC of a denial).",
+		Name: "onlinesign_signatures_total", Help: "RRSIGs made, per zone and kind (rrset: zone data, denial: NSEC of a denial, chain: NSEC/NSEC3 chain of signed transfers).",
 	}, []string{"zone", "kind"})
 	cacheLookups = promauto.NewCounterVec(prometheus.CounterOpts{
 		Namespace: plugin.Namespace, Subsystem: "dnspki",
@@ -37,6 +37,23 @@ var (
 		Namespace: plugin.Namespace, Subsystem: "dnspki",
 		Name: "onlinesign_rollover_waiting_ds", Help: "1 while a rollover waits for the new DS at the parent.",
 	}, []string{"zone"})
+	signedZones = promauto.NewCounterVec(prometheus.CounterOpts{
+		Namespace: plugin.Namespace, Subsystem: "dnspki",
+		Name: "onlinesign_signed_zones_total", Help: "Signed zones asked for by signed transfers, per zone and result (cached, built, failed).",
+	}, []string{"zone", "result"})
+	signedZoneSeconds = promauto.NewHistogramVec(prometheus.HistogramOpts{
+		Namespace: plugin.Namespace, Subsystem: "dnspki",
+		Name: "onlinesign_signed_zone_duration_seconds", Help: "Time to build a signed zone for a signed transfer, per zone.",
+		Buckets: prometheus.ExponentialBuckets(0.001, 4, 10),
+	}, []string{"zone"})
+	signedZoneRefresh = promauto.NewGaugeVec(prometheus.GaugeOpts{
+		Namespace: plugin.Namespace, Subsystem: "dnspki",
+		Name: "onlinesign_signed_zone_refresh_timestamp_seconds", Help: "When the last signed zone transferred needs fresh signatures (the view then gets a new serial), per zone and view.",
+	}, []string{"zone", "view"})
+	signedZoneBumps = promauto.NewCounterVec(prometheus.CounterOpts{
+		Namespace: plugin.Namespace, Subsystem: "dnspki",
+		Name: "onlinesign_signed_zone_bumps_total", Help: "New serials given to a view so that signed-transfer secondaries fetch fresh signatures, per zone and view.",
+	}, []string{"zone", "view"})
 	rolloverErrors = promauto.NewCounterVec(prometheus.CounterOpts{
 		Namespace: plugin.Namespace, Subsystem: "dnspki",
 		Name: "onlinesign_rollover_errors_total", Help: "Key state changes that failed (retried), per zone.",

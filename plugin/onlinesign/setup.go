@@ -46,6 +46,7 @@ func defaultConfig() zoneConfig {
 			validity:  14 * 24 * time.Hour,
 			inception: time.Hour,
 			jitter:    12 * time.Hour,
+			chain:     chainNSEC,
 		},
 		dsCheck:  10 * time.Minute,
 		cacheSet: 100000,
@@ -174,6 +175,16 @@ func parse(c *caddy.Controller) ([]zoneConfig, error) {
 			case "jitter":
 				zc.sig.jitter, err = dur(0)
 				jitterSet = true
+			case "chain":
+				var v string
+				if v, err = one(); err == nil {
+					switch strings.ToLower(v) {
+					case chainNSEC, chainNSEC3:
+						zc.sig.chain = strings.ToLower(v)
+					default:
+						err = c.Errf("chain %q: want nsec or nsec3 (the denial chain of signed transfers)", v)
+					}
+				}
 			case "cache":
 				if len(vals) < 1 || len(vals) > 2 {
 					return nil, c.ArgErr()

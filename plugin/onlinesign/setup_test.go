@@ -25,6 +25,7 @@ func TestParse(t *testing.T) {
 		refresh 3d
 		jitter 1h
 		cache 5000 2000
+		chain NSEC3
 	}`)
 	cfgs, err := parse(c)
 	if err != nil {
@@ -38,7 +39,7 @@ func TestParse(t *testing.T) {
 		z.policy.DNSKEYTTL != 5*time.Minute || z.policy.ZSKLifetime != 7*24*time.Hour || z.policy.KSKLifetime != 7*24*time.Hour ||
 		len(z.parents) != 2 || z.parents[0] != "192.0.2.1:53" || z.parents[1] != "[2001:db8::1]:5353" ||
 		z.sig.validity != 10*24*time.Hour || z.sig.inception != 2*time.Hour || z.sig.refresh != 3*24*time.Hour ||
-		z.cacheSet != 5000 || z.cacheDen != 2000 {
+		z.cacheSet != 5000 || z.cacheDen != 2000 || z.sig.chain != chainNSEC3 {
 		t.Fatalf("parsed %+v", z)
 	}
 
@@ -50,7 +51,8 @@ func TestParse(t *testing.T) {
 	}
 	d := cfgs[0]
 	if d.policy.Algorithm != dns.ECDSAP256SHA256 || d.policy.Scheme != SchemeCSK || d.sig.validity != 14*24*time.Hour ||
-		d.sig.inception != time.Hour || d.sig.refresh != d.sig.validity/3 || d.keyDir != "state/keys" || d.policy.ZSKLifetime != 0 {
+		d.sig.inception != time.Hour || d.sig.refresh != d.sig.validity/3 || d.keyDir != "state/keys" || d.policy.ZSKLifetime != 0 ||
+		d.sig.chain != chainNSEC {
 		t.Fatalf("defaults: %+v", d)
 	}
 }
@@ -65,6 +67,7 @@ func TestParseErrors(t *testing.T) {
 		"onlinesign example.test {\n bogus 1\n}":                  "unknown property",
 		"onlinesign example.test\nonlinesign example.test":        "signed twice",
 		"onlinesign example.test {\n cache -1\n}":                 "number of entries",
+		"onlinesign example.test {\n chain nsec5\n}":              "want nsec or nsec3",
 	} {
 		c := caddy.NewTestController("dns", input)
 		_, err := parse(c)

@@ -28,6 +28,7 @@ type signingKey struct {
 // Cached signatures remember the key set they were made with: a new key set
 // makes them all stale.
 type keySet struct {
+	id     string        // which keys sign what (algorithm/tag lists): equal ids sign alike
 	signer string        // the zone's origin: RRSIG signer name
 	zone   []*signingKey // sign every RRset but DNSKEY/CDS/CDNSKEY
 	keys   []*signingKey // sign DNSKEY, CDS and CDNSKEY
@@ -59,8 +60,13 @@ type signer struct {
 
 	setPuts, denPuts atomic.Int64
 
-	hitSet, missSet, hitDen, missDen prometheus.Counter
-	sigSet, sigDen, failures         prometheus.Counter
+	// Signed transfers (chain.go).
+	chainMu    sync.Mutex
+	chains     map[string]*chainState // by view
+	chainBuilt func(view string, serial uint32, keys string, refresh int64)
+
+	hitSet, missSet, hitDen, missDen   prometheus.Counter
+	sigSet, sigDen, sigChain, failures prometheus.Counter
 }
 
 func newSigner(m *manager, cfg zoneConfig) *signer {
@@ -76,6 +82,7 @@ func newSigner(m *manager, cfg zoneConfig) *signer {
 		missDen:  cacheLookups.WithLabelValues(cfg.origin, "denial", "miss"),
 		sigSet:   signatures.WithLabelValues(cfg.origin, "rrset"),
 		sigDen:   signatures.WithLabelValues(cfg.origin, "denial"),
+		sigChain: signatures.WithLabelValues(cfg.origin, "chain"),
 		failures: signFailures.WithLabelValues(cfg.origin),
 	}
 	s.configure(cfg)

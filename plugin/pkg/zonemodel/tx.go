@@ -22,6 +22,7 @@ type Tx struct {
 	work    map[*View]map[string]map[rrKey][]dns.RR
 	dropped map[*View][]string
 	meta    map[string][]byte // nil value: delete
+	bump    bool              // give the views a new serial even without changes
 	err     error
 }
 
@@ -255,6 +256,14 @@ func (tx *Tx) DeleteMeta(key string) {
 	tx.meta[key] = nil
 }
 
+// Bump gives the transaction's views the next serial even if nothing else
+// changes: the journal gets an entry without differences (old SOA, new SOA),
+// subscribers are told and NOTIFY goes out. A signer uses it when what a
+// secondary must fetch changed although the zone's data did not (signatures
+// refreshed or made by another key). A view without data (no SOA yet) is
+// left alone.
+func (tx *Tx) Bump() { tx.bump = true }
+
 // ReplaceIn stages the source's whole content in one view of the transaction
 // to be exactly rrs; the transaction's other views are not touched. A source
 // whose records differ per view changes all its views in one transaction this
@@ -331,7 +340,7 @@ func (z *Zone) nextSerial(cur, base uint32) uint32 {
 func (z *Zone) prepare(v *View, cur *Snapshot, tx *Tx) (*viewResult, error) {
 	work := tx.work[v]
 	res := &viewResult{v: v, old: cur, snap: cur}
-	if len(work) == 0 {
+	if len(work) == 0 && !(tx.bump && cur.soa != nil) {
 		return res, nil
 	}
 	keys := map[rrKey]bool{}
@@ -420,7 +429,7 @@ func (z *Zone) prepare(v *View, cur *Snapshot, tx *Tx) (*viewResult, error) {
 		return nil, fmt.Errorf("the SOA record of %s would be removed", z.Origin)
 	}
 
-	if len(del) == 0 && len(add) == 0 && !soaChanged {
+	if len(del) == 0 && len(add) == 0 && !soaChanged && !(tx.bump && cur.soa != nil) {
 		return res, nil
 	}
 	if err := validateNames(b.s, names); err != nil {
@@ -546,7 +555,7 @@ func (z *Zone) commitOpen(st *store, tx *Tx) error {
 func (z *Zone) store(st *store, tx *Tx, results []*viewResult) error {
 	changed := len(tx.meta) > 0
 	for _, r := range results {
-		if len(tx.work[r.v]) > 0 || len(tx.dropped[r.v]) > 0 {
+		if len(tx.work[r.v]) > 0 || len(tx.dropped[r.v]) > 0 || r.entry != nil {
 			changed = true
 		}
 	}

@@ -407,3 +407,48 @@ www IN SSHFP 4 2 123456789ABCDEF67890123456789ABCDEF67890123456789ABCDEF12345678
 		t.Fatalf("serial %d after a restart with the same file, want %d", got, serial)
 	}
 }
+
+func TestBumpGivesNewSerialWithoutChanges(t *testing.T) {
+	dir := t.TempDir()
+	z, _, acme := openZone(t, dir, testZone)
+	v := z.View("")
+	before := v.Snapshot()
+	var seen []Change
+	z.Subscribe(func(c Change) { seen = append(seen, c) })
+	if err := acme.Update(nil, func(tx *Tx) error { tx.Bump(); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	after := v.Snapshot()
+	if after.Serial != before.Serial+1 {
+		t.Fatalf("serial %d after a bump, want %d", after.Serial, before.Serial+1)
+	}
+	if after.SOA().RRs[0].(*dns.SOA).Serial != after.Serial {
+		t.Fatal("the SOA does not carry the new serial")
+	}
+	if after.Get("www.example.test.", dns.TypeA) != before.Get("www.example.test.", dns.TypeA) {
+		t.Fatal("a bump must share the unchanged RRsets")
+	}
+	if len(seen) != 1 || seen[0].Entry == nil || len(seen[0].Entry.Add)+len(seen[0].Entry.Del) != 0 {
+		t.Fatalf("subscribers got %+v, want one change without differences", seen)
+	}
+	entries, ok, err := v.JournalSince(before.Serial)
+	if err != nil || !ok || len(entries) != 1 {
+		t.Fatalf("journal since %d: %v %v %v", before.Serial, entries, ok, err)
+	}
+	if e := entries[0]; e.OldSOA.(*dns.SOA).Serial != before.Serial || e.NewSOA.(*dns.SOA).Serial != after.Serial {
+		t.Fatalf("journal entry %d -> %d", e.OldSOA.(*dns.SOA).Serial, e.NewSOA.(*dns.SOA).Serial)
+	}
+	// The serial survives a restart; a bump together with a change is one serial.
+	z.Close()
+	z2, _, acme2 := openZone(t, dir, testZone)
+	if s := z2.View("").Snapshot().Serial; s != after.Serial {
+		t.Fatalf("serial %d after restart, want %d", s, after.Serial)
+	}
+	txt := rr(t, `x.example.test. 60 IN TXT "x"`)
+	if err := acme2.Update(nil, func(tx *Tx) error { tx.Add(txt); tx.Bump(); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if s := z2.View("").Snapshot().Serial; s != after.Serial+1 {
+		t.Fatalf("serial %d after a change with a bump, want %d", s, after.Serial+1)
+	}
+}

@@ -28,45 +28,11 @@ func wireLen(name string) int {
 		return 1
 	}
 	n := 1
-	for _, l := range splitLabels(name) {
+	for _, l := range zonemodel.Labels(name) {
 		n += len(l) + 1
 	}
 	return n
 }
-
-// splitLabels decodes a presentation-format name into its raw labels
-// (escapes resolved), leftmost first, root excluded.
-func splitLabels(name string) []string {
-	if name == "." || name == "" {
-		return nil
-	}
-	var out []string
-	var cur []byte
-	for i := 0; i < len(name); i++ {
-		c := name[i]
-		switch {
-		case c == '\\' && i+1 < len(name):
-			if i+3 < len(name) && isDigit(name[i+1]) && isDigit(name[i+2]) && isDigit(name[i+3]) {
-				cur = append(cur, (name[i+1]-'0')*100+(name[i+2]-'0')*10+(name[i+3]-'0'))
-				i += 3
-			} else {
-				cur = append(cur, name[i+1])
-				i++
-			}
-		case c == '.':
-			out = append(out, string(cur))
-			cur = cur[:0]
-		default:
-			cur = append(cur, c)
-		}
-	}
-	if len(cur) > 0 {
-		out = append(out, string(cur))
-	}
-	return out
-}
-
-func isDigit(c byte) bool { return c >= '0' && c <= '9' }
 
 // encodeLabel writes a raw label in presentation format.
 func encodeLabel(l string) string {
@@ -90,7 +56,7 @@ func successor(name string) (string, error) {
 	if wireLen(name)+2 <= maxName {
 		return "\\000." + name, nil
 	}
-	labels := splitLabels(name)
+	labels := zonemodel.Labels(name)
 	if len(labels) == 0 {
 		return "", errors.New("the root has no successor sibling")
 	}
@@ -160,7 +126,7 @@ func prevLabel(l string, max int) (string, bool) {
 // closer name of qname below its closest encloser ce and nothing else that
 // exists in snap.
 func cover(snap *zonemodel.Snapshot, qname, ce string) (string, string, error) {
-	ql, cl := splitLabels(qname), splitLabels(ce)
+	ql, cl := zonemodel.Labels(qname), zonemodel.Labels(ce)
 	if len(ql) <= len(cl) {
 		return "", "", fmt.Errorf("%s is not below its closest encloser %s", qname, ce)
 	}

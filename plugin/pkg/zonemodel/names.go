@@ -64,12 +64,12 @@ func CanonicalLess(a, b string) bool {
 // CanonicalCompare returns -1, 0 or 1 comparing a and b in RFC 4034 canonical
 // order.
 func CanonicalCompare(a, b string) int {
-	return compareLabels(labelsOf(a), labelsOf(b))
+	return compareLabels(Labels(a), Labels(b))
 }
 
-// labelsOf splits a presentation-format name into its labels decoded to raw
-// octets (escapes resolved), root excluded.
-func labelsOf(name string) []string {
+// Labels splits a presentation-format name into its labels decoded to raw
+// octets (escapes resolved), leftmost first, root excluded.
+func Labels(name string) []string {
 	if name == "." || name == "" {
 		return nil
 	}

@@ -142,7 +142,7 @@ func (s *Snapshot) Sorted() []*Node {
 		}
 		keys := make(map[*Node][]string, len(out))
 		for _, n := range out {
-			keys[n] = labelsOf(n.Name)
+			keys[n] = Labels(n.Name)
 		}
 		sort.Slice(out, func(i, j int) bool {
 			return compareLabels(keys[out[i]], keys[out[j]]) < 0

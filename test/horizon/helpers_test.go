@@ -90,6 +90,7 @@ wiki.intra   IN CNAME confluence.intra
 confluence.intra IN A 10.1.2.7
 sso.intra    IN CNAME keycloak.intra
 keycloak.intra IN A   10.1.2.8
+vault.intra  IN A     10.1.2.9
 hr.intra     IN TXT   "hrportal-internal"
 payroll.hr.intra IN A 10.1.3.1
 lvlone.lvltwo.lvlthree.deep.intra IN A 10.1.4.1
@@ -125,6 +126,14 @@ func internalZone(extra string) string {
 // www.intra and portal; an ACME client sets _acme-challenge.git.intra by
 // UPDATE. These internal names exist externally as empty non-terminals.
 var withPublicRecords = []string{"www.intra.example.test.", "portal.example.test.", "git.intra.example.test.", "intra.example.test."}
+
+// TLSA records the tlsa plugin publishes (without a view option) for a
+// certificate of a public and an internal host: each in the views where its
+// host has records.
+const (
+	tlsaPublic   = "_443._tcp.www.example.test."
+	tlsaInternal = "_443._tcp.vault.intra.example.test."
+)
 
 var validationRecords = []string{
 	"_validation-persist.www.intra.example.test.",
@@ -177,6 +186,12 @@ func corefile(port, metricsPort int, v6 bool, extra string) string {
             accounturi %[15]s
         }
     }
+    tlsa example.test {
+        cert web certs/web {
+            service 443/tcp www.example.test. vault.intra.example.test.
+            ttl 300
+        }
+    }
     onlinesign example.test
 }
 `, port, bind, metricsPort,
@@ -209,6 +224,13 @@ func startServer(t *testing.T, port int, authzoneExtra string) *server {
 	dir := t.TempDir()
 	write(t, filepath.Join(dir, "public.zone"), publicZone)
 	write(t, filepath.Join(dir, "internal.zone"), internalZone(""))
+	ca := harness.NewTestCA(t, "horizon test")
+	key := harness.NewKey(t)
+	if err := os.MkdirAll(filepath.Join(dir, "certs/web"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	write(t, filepath.Join(dir, "certs/web/fullchain.pem"), string(harness.CertsPEM(ca.Issue(t, key, 0, "www.example.test", "vault.intra.example.test")...)))
+	write(t, filepath.Join(dir, "certs/web/privkey.pem"), string(harness.KeyPEM(t, key)))
 	if port == 0 {
 		port = harness.FreePort(t)
 	}
@@ -457,7 +479,7 @@ func newSecrets(t testing.TB, internal string) *secrets {
 	for _, m := range dns.ClassToString {
 		public[strings.ToLower(m)] = true
 	}
-	for _, n := range validationRecords {
+	for _, n := range append([]string{tlsaPublic}, validationRecords...) {
 		for _, tk := range tokens(n) {
 			public[tk] = true
 		}
@@ -482,6 +504,9 @@ func newSecrets(t testing.TB, internal string) *secrets {
 		case *dns.AAAA:
 			s.addrs = append(s.addrs, v.AAAA.String())
 		}
+	}
+	for _, n := range ancestors(tlsaInternal) {
+		names[n] = true
 	}
 	for n := range names {
 		s.names = append(s.names, n)

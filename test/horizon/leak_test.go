@@ -83,6 +83,8 @@ func TestNoLeak(t *testing.T) {
 			{"build.apps.example.test.", dns.TypeA, "10.4.0.1"},
 			{"_validation-persist.www.intra.example.test.", dns.TypeTXT, persistURI},
 			{"_acme-challenge.git.intra.example.test.", dns.TypeTXT, acmeValue},
+			{tlsaInternal, dns.TypeTLSA, "3 1 1"},
+			{tlsaPublic, dns.TypeTLSA, "3 1 1"},
 		} {
 			r, err := in.query(c.name, c.qtype, mode{do: true})
 			if err != nil || !strings.Contains(fmt.Sprint(r.Answer), c.want) || !hasType(r.Answer, dns.TypeRRSIG) {
@@ -110,9 +112,9 @@ func TestNoLeak(t *testing.T) {
 			extNames[a] = true
 		}
 	}
-	for _, n := range validationRecords {
+	for _, n := range append([]string{tlsaPublic}, validationRecords...) {
 		if !extNames[n] {
-			t.Errorf("validation record %s not in the external view's AXFR", n)
+			t.Errorf("%s not in the external view's AXFR", n)
 		}
 	}
 

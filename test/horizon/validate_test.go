@@ -71,6 +71,8 @@ func TestValidation(t *testing.T) {
 		{"api.example.test", dns.TypeA, "192.0.2.30"},
 		{"_validation-persist.www.intra.example.test", dns.TypeTXT, persistURI},
 		{"_acme-challenge.git.intra.example.test", dns.TypeTXT, acmeValue},
+		{tlsaInternal, dns.TypeTLSA, "TLSA\t3 1 1 "},
+		{tlsaPublic, dns.TypeTLSA, "TLSA\t3 1 1 "},
 	} {
 		secure(internal, "internal", c.name, c.qtype, ok, c.want)
 	}
@@ -88,6 +90,7 @@ func TestValidation(t *testing.T) {
 		{"_validation-persist.www.intra.example.test", dns.TypeTXT, persistURI},
 		{"_validation-persist.portal.example.test", dns.TypeTXT, persistURI},
 		{"_acme-challenge.git.intra.example.test", dns.TypeTXT, acmeValue},
+		{tlsaPublic, dns.TypeTLSA, "TLSA\t3 1 1 "},
 	} {
 		secure(external, "external", c.name, c.qtype, ok, c.want)
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
 
+	"github.com/dnspki/dnspki/plugin/pkg/tsigkey"
 	"github.com/dnspki/dnspki/plugin/pkg/zonemodel"
 )
 
@@ -36,6 +37,11 @@ type View struct {
 type Horizon struct {
 	Next  plugin.Handler
 	Views []*View
+	// Ring verifies key selectors: the configuration's TSIG keys (every
+	// dnspki plugin's), each bound to its algorithm, hmac-md5 included. A
+	// key it does not hold counts when the server verified it (the stock
+	// tsig plugin's keys). nil: the server's verification only.
+	Ring *tsigkey.Ring
 }
 
 // Name implements plugin.Handler.
@@ -60,8 +66,8 @@ func (h *Horizon) Select(w dns.ResponseWriter, r *dns.Msg) *View {
 	src := addrOf(w.RemoteAddr())
 	dst := addrOf(w.LocalAddr())
 	key := ""
-	if t := r.IsTsig(); t != nil && w.TsigStatus() == nil {
-		key = strings.ToLower(dns.Fqdn(t.Hdr.Name))
+	if r.IsTsig() != nil {
+		key = h.verifiedKey(w, r)
 	}
 	for _, v := range h.Views {
 		if v.matches(src, dst, key) {
@@ -69,6 +75,26 @@ func (h *Horizon) Select(w dns.ResponseWriter, r *dns.Msg) *View {
 		}
 	}
 	return nil
+}
+
+// verifiedKey is the name of the key that signed r if the signature
+// verifies with that key's algorithm, else "".
+func (h *Horizon) verifiedKey(w dns.ResponseWriter, r *dns.Msg) string {
+	t := r.IsTsig()
+	name := strings.ToLower(dns.Fqdn(t.Hdr.Name))
+	status := w.TsigStatus()
+	if h.Ring != nil {
+		if _, ok := h.Ring.Get(name); ok {
+			if k, f := h.Ring.Verify(r, status); f == nil {
+				return k.Name
+			}
+			return ""
+		}
+	}
+	if status == nil {
+		return name
+	}
+	return ""
 }
 
 // matches: a view matches when every kind of selector it has matches (any

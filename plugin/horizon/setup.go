@@ -21,6 +21,7 @@ func setup(c *caddy.Controller) error {
 	if err != nil {
 		return err
 	}
+	h.Ring = authzone.KeyRing(c)
 	names := make([]string, len(h.Views))
 	for i, v := range h.Views {
 		names[i] = v.Name

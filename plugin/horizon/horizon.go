@@ -42,6 +42,14 @@ type Horizon struct {
 	// key it does not hold counts when the server verified it (the stock
 	// tsig plugin's keys). nil: the server's verification only.
 	Ring *tsigkey.Ring
+	// traced: the server block has the trace plugin, whose per-plugin spans
+	// need plugin.NextOrFailure; without it the next plugin is called
+	// directly (NextOrFailure's writer wrapper costs an allocation and a
+	// frame per query, and the responses' plugin label is set by the plugin
+	// after prometheus anyway).
+	traced bool
+	// needSrc, needDst: some view selects by source or destination address.
+	needSrc, needDst bool
 }
 
 // Name implements plugin.Handler.
@@ -58,13 +66,22 @@ func (h *Horizon) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.Msg
 		return dns.RcodeSuccess, nil
 	}
 	v.counter.Inc()
-	return plugin.NextOrFailure(h.Name(), h.Next, zonemodel.WithView(ctx, v.Name), w, r)
+	ctx = zonemodel.WithView(ctx, v.Name)
+	if h.traced || h.Next == nil {
+		return plugin.NextOrFailure(h.Name(), h.Next, ctx, w, r)
+	}
+	return h.Next.ServeDNS(ctx, w, r)
 }
 
 // Select returns the first view that matches the query, or nil.
 func (h *Horizon) Select(w dns.ResponseWriter, r *dns.Msg) *View {
-	src := addrOf(w.RemoteAddr())
-	dst := addrOf(w.LocalAddr())
+	var src, dst netip.Addr
+	if h.needSrc {
+		src = addrOf(w.RemoteAddr())
+	}
+	if h.needDst {
+		dst = addrOf(w.LocalAddr())
+	}
 	key := ""
 	if r.IsTsig() != nil {
 		key = h.verifiedKey(w, r)

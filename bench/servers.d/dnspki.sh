@@ -25,3 +25,19 @@ register dnspki-tlsa unsigned start_dnspki_tlsa
 
 start_dnspki_signed() { exec "$S/coredns.sh" "$1" "$2" "$CF/dnspki-signed.Corefile" "$DNSPKI_BIN"; }
 register dnspki-signed online start_dnspki_signed
+
+# dnspki-views: split horizon (horizon + two views); dnsperf's address falls
+# in the second view. The internal view's file is written here.
+start_dnspki_views() {
+	mkdir -p "$2"
+	{
+		echo "\$ORIGIN $ZONE_NAME."
+		echo "\$TTL 300"
+		for i in $(seq 1 50); do
+			echo "intra$i IN A 10.0.$((i / 250)).$((i % 250 + 1))"
+		done
+		echo "www1 IN A 10.9.9.1"
+	} > "$2/internal.zone"
+	exec "$S/coredns.sh" "$1" "$2" "$CF/dnspki-views.Corefile" "$DNSPKI_BIN"
+}
+register dnspki-views unsigned start_dnspki_views

@@ -13,7 +13,6 @@ import (
 	"github.com/coredns/coredns/core/dnsserver"
 	"github.com/coredns/coredns/plugin"
 	"github.com/coredns/coredns/plugin/transfer"
-	"github.com/coredns/coredns/request"
 	"github.com/miekg/dns"
 
 	"github.com/dnspki/dnspki/plugin/pkg/tsigkey"
@@ -54,7 +53,10 @@ func (a *AuthZone) Zone(origin string) *zonemodel.Zone {
 	return nil
 }
 
-// match returns the zone that encloses the lowercase name, or nil.
+// match returns the zone that encloses the lowercase name, or nil. (Not
+// inlined: its map iterator would enlarge ServeDNS's frame.)
+//
+//go:noinline
 func (a *AuthZone) match(name string) *zoneState {
 	if len(a.zones) == 1 {
 		for o, zs := range a.zones {
@@ -176,13 +178,42 @@ func (a *AuthZone) notifier(zs *zoneState) {
 }
 
 // ServeDNS implements plugin.Handler.
+//
+// The frames live while the answer is written (the deepest point of a
+// query: packing and the send system call) are kept small: each query runs
+// on a new goroutine whose stack starts small, and a path that crosses a
+// stack size boundary pays a stack copy on every query. So the answer is
+// built in functions that return before it is written, and anything but a
+// plain query (TSIG, NOTIFY, transfers, other classes and opcodes) goes to
+// serveOther.
 func (a *AuthZone) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.Msg) (int, error) {
-	q := r.Question[0]
+	q := &r.Question[0]
 	name := lowerName(q.Name)
 	zs := a.match(name)
 	if zs == nil {
 		return plugin.NextOrFailure(a.Name(), a.Next, ctx, w, r)
 	}
+	if r.Opcode != dns.OpcodeQuery || q.Qclass != dns.ClassINET || !plainType(q.Qtype) || r.IsTsig() != nil {
+		return a.serveOther(ctx, w, r, zs, name)
+	}
+	writeReply(w, r, a.answer(ctx, r, zs, name))
+	return dns.RcodeSuccess, nil
+}
+
+// plainType: a query of this type is answered from the zone's data.
+func plainType(t uint16) bool {
+	switch t {
+	case dns.TypeAXFR, dns.TypeIXFR, dns.TypeOPT, dns.TypeTSIG, dns.TypeTKEY, dns.TypeMAILA, dns.TypeMAILB, dns.TypeNXNAME:
+		return false
+	}
+	return true
+}
+
+// serveOther handles what is not a plain unsigned query: the TSIG check,
+// NOTIFY, other opcodes and classes, transfers, meta types, and signed
+// queries (answered like plain ones, with a signed reply).
+func (a *AuthZone) serveOther(ctx context.Context, w dns.ResponseWriter, r *dns.Msg, zs *zoneState, name string) (int, error) {
+	q := r.Question[0]
 	key, fail := a.requestKey(w, r)
 	if fail != nil {
 		ip := remoteIP(w)
@@ -224,6 +255,14 @@ func (a *AuthZone) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.Ms
 		// appears in compact denial bitmaps (RFC 9824 §3.5: FORMERR).
 		return writeRcode(w, r, dns.RcodeFormatError)
 	}
+	writeReply(w, r, a.answer(ctx, r, zs, name))
+	return dns.RcodeSuccess, nil
+}
+
+// answer builds the reply to a query for data from the view the query was
+// assigned to: the answer (signed when the zone has a signer and the query
+// has DO), or an error rcode.
+func (a *AuthZone) answer(ctx context.Context, r *dns.Msg, zs *zoneState, name string) *dns.Msg {
 	var v *zonemodel.View
 	if vn := zonemodel.ViewFromContext(ctx); vn != "" {
 		v = zs.zone.View(vn)
@@ -231,29 +270,34 @@ func (a *AuthZone) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.Ms
 	if v == nil {
 		v = a.defaultView(ctx, zs)
 		if v == nil {
-			return writeRcode(w, r, dns.RcodeRefused)
+			return rcodeMsg(r, dns.RcodeRefused)
 		}
 	}
 	snap := v.Snapshot()
 	if snap.SOA() == nil || (zs.sec != nil && zs.sec.isExpired()) {
-		return writeRcode(w, r, dns.RcodeServerFailure)
+		return rcodeMsg(r, dns.RcodeServerFailure)
 	}
-	state := request.Request{W: w, Req: r}
-	do := state.Do()
-	resp := snap.Lookup(name, q.Qtype, zonemodel.Options{DO: do})
-
+	do := false
+	if o := r.IsEdns0(); o != nil {
+		do = o.Do()
+	}
+	resp := snap.Lookup(name, r.Question[0].Qtype, zonemodel.Options{DO: do})
 	m := new(dns.Msg)
 	m.SetReply(r)
 	if s := zs.zone.Signer(); s != nil && do {
 		if err := s.Render(ctx, v, r, resp, m); err != nil {
-			log.Errorf("zone %s: signing the answer to %s/%s failed: %v", zs.zone.Origin, q.Name, dns.TypeToString[q.Qtype], err)
-			return writeRcode(w, r, dns.RcodeServerFailure)
+			signFailed(zs, r, err)
+			return rcodeMsg(r, dns.RcodeServerFailure)
 		}
 	} else {
 		resp.Render(m)
 	}
-	writeReply(w, r, m)
-	return dns.RcodeSuccess, nil
+	return m
+}
+
+func signFailed(zs *zoneState, r *dns.Msg, err error) {
+	q := r.Question[0]
+	log.Errorf("zone %s: signing the answer to %s/%s failed: %v", zs.zone.Origin, q.Name, dns.TypeToString[q.Qtype], err)
 }
 
 // serveNotify answers a NOTIFY (RFC 1996 §3.7): a secondary zone accepts it
@@ -304,6 +348,11 @@ func (a *AuthZone) defaultView(ctx context.Context, zs *zoneState) *zonemodel.Vi
 	return views[len(views)-1]
 }
 
+// lowerName lowercases an ASCII name (without allocating when it already is
+// lowercase). Not inlined: its conversion buffers would enlarge ServeDNS's
+// frame.
+//
+//go:noinline
 func lowerName(s string) string {
 	for i := 0; i < len(s); i++ {
 		if c := s[i]; c >= 'A' && c <= 'Z' {

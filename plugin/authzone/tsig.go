@@ -64,8 +64,16 @@ func tsigOverhead(r *dns.Msg) int {
 // writeReply writes m, a reply to r. The OPT record goes in before the TSIG
 // (which must be last); a request signed with a verified key gets a signed
 // reply (RFC 8945 §5.3), cut to the client's UDP size first if needed since
-// a signed message cannot be truncated afterwards.
+// a signed message cannot be truncated afterwards. (The preparation is a
+// function of its own so that its frame is gone when the message is
+// written: see ServeDNS.)
 func writeReply(w dns.ResponseWriter, r, m *dns.Msg) error {
+	prepareReply(w, r, m)
+	return w.WriteMsg(m)
+}
+
+//go:noinline
+func prepareReply(w dns.ResponseWriter, r, m *dns.Msg) {
 	state := request.Request{W: w, Req: r}
 	t := r.IsTsig()
 	signed := t != nil && w.TsigStatus() == nil
@@ -78,12 +86,15 @@ func writeReply(w dns.ResponseWriter, r, m *dns.Msg) error {
 	if signed {
 		m.SetTsig(t.Hdr.Name, t.Algorithm, 300, time.Now().Unix())
 	}
-	return w.WriteMsg(m)
+}
+
+func rcodeMsg(r *dns.Msg, rcode int) *dns.Msg {
+	m := new(dns.Msg)
+	m.SetRcode(r, rcode)
+	return m
 }
 
 func writeRcode(w dns.ResponseWriter, r *dns.Msg, rcode int) (int, error) {
-	m := new(dns.Msg)
-	m.SetRcode(r, rcode)
-	writeReply(w, r, m)
+	writeReply(w, r, rcodeMsg(r, rcode))
 	return dns.RcodeSuccess, nil
 }

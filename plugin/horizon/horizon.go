@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
 
+	"github.com/dnspki/dnspki/plugin/pkg/tsigkey"
 	"github.com/dnspki/dnspki/plugin/pkg/zonemodel"
 )
 
@@ -36,6 +37,19 @@ type View struct {
 type Horizon struct {
 	Next  plugin.Handler
 	Views []*View
+	// Ring verifies key selectors: the configuration's TSIG keys (every
+	// dnspki plugin's), each bound to its algorithm, hmac-md5 included. A
+	// key it does not hold counts when the server verified it (the stock
+	// tsig plugin's keys). nil: the server's verification only.
+	Ring *tsigkey.Ring
+	// traced: the server block has the trace plugin, whose per-plugin spans
+	// need plugin.NextOrFailure; without it the next plugin is called
+	// directly (NextOrFailure's writer wrapper costs an allocation and a
+	// frame per query, and the responses' plugin label is set by the plugin
+	// after prometheus anyway).
+	traced bool
+	// needSrc, needDst: some view selects by source or destination address.
+	needSrc, needDst bool
 }
 
 // Name implements plugin.Handler.
@@ -52,16 +66,25 @@ func (h *Horizon) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.Msg
 		return dns.RcodeSuccess, nil
 	}
 	v.counter.Inc()
-	return plugin.NextOrFailure(h.Name(), h.Next, zonemodel.WithView(ctx, v.Name), w, r)
+	ctx = zonemodel.WithView(ctx, v.Name)
+	if h.traced || h.Next == nil {
+		return plugin.NextOrFailure(h.Name(), h.Next, ctx, w, r)
+	}
+	return h.Next.ServeDNS(ctx, w, r)
 }
 
 // Select returns the first view that matches the query, or nil.
 func (h *Horizon) Select(w dns.ResponseWriter, r *dns.Msg) *View {
-	src := addrOf(w.RemoteAddr())
-	dst := addrOf(w.LocalAddr())
+	var src, dst netip.Addr
+	if h.needSrc {
+		src = addrOf(w.RemoteAddr())
+	}
+	if h.needDst {
+		dst = addrOf(w.LocalAddr())
+	}
 	key := ""
-	if t := r.IsTsig(); t != nil && w.TsigStatus() == nil {
-		key = strings.ToLower(dns.Fqdn(t.Hdr.Name))
+	if r.IsTsig() != nil {
+		key = h.verifiedKey(w, r)
 	}
 	for _, v := range h.Views {
 		if v.matches(src, dst, key) {
@@ -69,6 +92,26 @@ func (h *Horizon) Select(w dns.ResponseWriter, r *dns.Msg) *View {
 		}
 	}
 	return nil
+}
+
+// verifiedKey is the name of the key that signed r if the signature
+// verifies with that key's algorithm, else "".
+func (h *Horizon) verifiedKey(w dns.ResponseWriter, r *dns.Msg) string {
+	t := r.IsTsig()
+	name := strings.ToLower(dns.Fqdn(t.Hdr.Name))
+	status := w.TsigStatus()
+	if h.Ring != nil {
+		if _, ok := h.Ring.Get(name); ok {
+			if k, f := h.Ring.Verify(r, status); f == nil {
+				return k.Name
+			}
+			return ""
+		}
+	}
+	if status == nil {
+		return name
+	}
+	return ""
 }
 
 // matches: a view matches when every kind of selector it has matches (any

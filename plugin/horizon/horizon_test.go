@@ -5,11 +5,13 @@ import (
 	"net"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/coredns/caddy"
 	"github.com/coredns/coredns/plugin/test"
 	"github.com/miekg/dns"
 
+	"github.com/dnspki/dnspki/plugin/pkg/tsigkey"
 	"github.com/dnspki/dnspki/plugin/pkg/zonemodel"
 )
 
@@ -100,6 +102,101 @@ func TestSelect(t *testing.T) {
 	} {
 		if got := q(c.src, c.key, c.err); got != c.want {
 			t.Errorf("src %s key %q err %v: view %q, want %q", c.src, c.key, c.err, got, c.want)
+		}
+	}
+}
+
+// BenchmarkServeDNS: the cost horizon adds to a query that walks the view
+// list to the default view (the bench/ entry dnspki-views measures it in
+// QPS).
+func BenchmarkServeDNS(b *testing.B) {
+	h, err := parse(caddy.NewTestController("dns", `horizon {
+		view internal {
+			source 10.0.0.0/8 172.16.0.0/12 192.168.0.0/16 fd00::/8
+			key xfr-internal.
+		}
+		view external
+	}`))
+	if err != nil {
+		b.Fatal(err)
+	}
+	var got string
+	h.Next = test.HandlerFunc(func(ctx context.Context, w dns.ResponseWriter, r *dns.Msg) (int, error) {
+		got = zonemodel.ViewFromContext(ctx)
+		return 0, nil
+	})
+	w := &fakeWriter{remote: &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 5353}, local: &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 53}}
+	m := new(dns.Msg)
+	m.SetQuestion("www.example.test.", dns.TypeA)
+	ctx := context.Background()
+	b.ReportAllocs()
+	for b.Loop() {
+		h.ServeDNS(ctx, w, m)
+	}
+	if got != "external" {
+		b.Fatalf("view %q", got)
+	}
+}
+
+// Key selectors verify with the configuration's ring: a key bound to
+// hmac-md5 (which the server cannot check) selects its view; the right
+// secret under another algorithm, a wrong secret or an unknown key does
+// not.
+func TestSelectRing(t *testing.T) {
+	h, err := parse(caddy.NewTestController("dns", `horizon {
+		view internal {
+			source 10.0.0.0/8
+			key xfr-md5.
+		}
+		view external
+	}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.Ring = tsigkey.NewRing()
+	const secret = "eGZyLW1kNS1zZWNyZXQtMDEyMzQ1Njc4OWFiY2RlZg=="
+	k, err := tsigkey.New("xfr-md5.", "hmac-md5", secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.Ring.Add(k)
+	signed := func(ring *tsigkey.Ring, key, alg string) *dns.Msg {
+		m := new(dns.Msg)
+		m.SetAxfr("example.test.")
+		m.SetTsig(key, alg, 300, time.Now().Unix())
+		b, _, err := dns.TsigGenerateWithProvider(m, ring.Provider(), "", false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := new(dns.Msg)
+		if err := got.Unpack(b); err != nil {
+			t.Fatal(err)
+		}
+		return got
+	}
+	other := tsigkey.NewRing()
+	k2, _ := tsigkey.New("xfr-md5.", "hmac-md5", "b3RoZXItc2VjcmV0LW90aGVyLXNlY3JldA==")
+	other.Add(k2)
+	sha := tsigkey.NewRing()
+	k3, _ := tsigkey.New("xfr-md5.", "hmac-sha256", secret)
+	sha.Add(k3)
+	unknown := tsigkey.NewRing()
+	k4, _ := tsigkey.New("xfr-guess.", "hmac-md5", secret)
+	unknown.Add(k4)
+	for _, c := range []struct {
+		name   string
+		m      *dns.Msg
+		status error // what the server's own check said
+		want   string
+	}{
+		{"hmac-md5", signed(h.Ring, "xfr-md5.", dns.HmacMD5), dns.ErrKeyAlg, "internal"},
+		{"wrong secret", signed(other, "xfr-md5.", dns.HmacMD5), dns.ErrKeyAlg, "external"},
+		{"other algorithm", signed(sha, "xfr-md5.", dns.HmacSHA256), nil, "external"},
+		{"unknown key", signed(unknown, "xfr-guess.", dns.HmacMD5), dns.ErrSecret, "external"},
+	} {
+		w := &fakeWriter{remote: &net.TCPAddr{IP: net.ParseIP("192.0.2.7"), Port: 5353}, local: &net.TCPAddr{IP: net.ParseIP("127.0.0.1"), Port: 53}, tsig: c.status}
+		if v := h.Select(w, c.m); v == nil || v.Name != c.want {
+			t.Errorf("%s: view %v, want %s", c.name, v, c.want)
 		}
 	}
 }

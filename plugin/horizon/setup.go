@@ -21,6 +21,7 @@ func setup(c *caddy.Controller) error {
 	if err != nil {
 		return err
 	}
+	h.Ring = authzone.KeyRing(c)
 	names := make([]string, len(h.Views))
 	for i, v := range h.Views {
 		names[i] = v.Name
@@ -29,7 +30,9 @@ func setup(c *caddy.Controller) error {
 	// these (a zone without views serves its one view to everyone).
 	reg := authzone.Registry(c)
 	file, line := c.File(), c.Line()
+	cfg := dnsserver.GetConfig(c)
 	c.OnStartup(func() error {
+		h.traced = cfg.Handler("trace") != nil
 		for _, z := range reg.Zones() {
 			zv := z.ViewNames()
 			if len(zv) == 1 && zv[0] == "default" {
@@ -48,7 +51,7 @@ func setup(c *caddy.Controller) error {
 		}
 		return nil
 	})
-	dnsserver.GetConfig(c).AddPlugin(func(next plugin.Handler) plugin.Handler {
+	cfg.AddPlugin(func(next plugin.Handler) plugin.Handler {
 		h.Next = next
 		return h
 	})
@@ -142,6 +145,10 @@ func parse(c *caddy.Controller) (*Horizon, error) {
 	}
 	if len(h.Views) == 0 {
 		return nil, c.Err("horizon needs at least one view")
+	}
+	for _, v := range h.Views {
+		h.needSrc = h.needSrc || len(v.Sources) > 0
+		h.needDst = h.needDst || len(v.Destinations) > 0
 	}
 	return h, nil
 }

@@ -41,6 +41,8 @@ type fixture struct {
 	ca      *harness.TestCA
 	zoneTxt string
 	views   []string
+	inside  string            // records only the first view has (a per-view file)
+	extra   *zonemodel.Source // with inside: a dynamic source for later changes
 
 	mu    sync.Mutex
 	clock time.Time
@@ -87,6 +89,22 @@ func (f *fixture) open(cfgs ...CertConfig) {
 		t.Fatal(err)
 	}
 	base.SetInitial(nil, zd.RRs)
+	if f.inside != "" {
+		in, err := f.z.AddSource("file:"+f.views[0], zonemodel.SourceOptions{Views: f.views[:1], Override: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := filepath.Join(t.TempDir(), "inside.zone")
+		harness.WriteFile(t, p, []byte(f.inside))
+		zd, err := zonemodel.ReadZoneFragment(p, "example.test.")
+		if err != nil {
+			t.Fatal(err)
+		}
+		in.SetInitial(nil, zd.RRs)
+		if f.extra, err = f.z.AddSource("extra", zonemodel.SourceOptions{Dynamic: true}); err != nil {
+			t.Fatal(err)
+		}
+	}
 	f.m = newManager("example.test.")
 	f.m.now = f.now
 	f.m.reread = 0
@@ -508,6 +526,65 @@ func TestViews(t *testing.T) {
 	m.Add(bad)
 	if err := m.attach(zonemodel.New(zonemodel.Config{Origin: "example.test.", StateDir: t.TempDir(), Views: f.views})); err == nil || !strings.Contains(err.Error(), "nope") {
 		t.Fatalf("unknown view: %v", err)
+	}
+}
+
+// Without a view option, a name is published in the views where its host
+// has records: an internal-only host's TLSA stays internal (from the first
+// start on: nothing is served or journaled outside), and follows the host
+// when it appears in another view.
+func TestViewsPerHost(t *testing.T) {
+	f := newFixture(t)
+	f.views = []string{"inside", "outside"}
+	f.inside = "mail 60 IN A 10.0.0.25\n"
+	ka := harness.NewKey(t)
+	f.install(ka)
+	f.open(f.cfg())
+	want := spki311(ka)
+	for _, c := range []struct {
+		view, name string
+		want       []string
+	}{
+		{"inside", www, []string{want}},
+		{"outside", www, []string{want}},
+		{"inside", mail, []string{want}},
+		{"outside", mail, nil},
+	} {
+		if got := f.served(c.view, c.name); strings.Join(got, ",") != strings.Join(c.want, ",") {
+			t.Fatalf("%s in %s: %v, want %v", c.name, c.view, got, c.want)
+		}
+	}
+	if n := f.z.View("outside").JournalLen(); n != 0 {
+		t.Fatalf("the outside view journaled %d changes", n)
+	}
+	r, err := f.m.Ready("www", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range r.Checks {
+		if c.View == "outside" && c.Name == mail {
+			t.Fatalf("readiness checks %s in the outside view: %+v", mail, c)
+		}
+	}
+
+	// The host appears outside (another source): its TLSA follows.
+	f.m.mu.Lock()
+	f.m.debounce = 10 * time.Millisecond
+	f.m.mu.Unlock()
+	err = f.extra.Update([]string{"outside"}, func(tx *zonemodel.Tx) error {
+		rr, _ := dns.NewRR("mail.example.test. 60 IN A 192.0.2.25")
+		tx.Add(rr)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for len(f.served("outside", mail)) == 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s not published outside after mail appeared there", mail)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
 

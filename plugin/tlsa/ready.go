@@ -3,6 +3,7 @@ package tlsa
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -146,6 +147,9 @@ func (m *Manager) readyFor(e *entry, mat Material, now time.Time) Readiness {
 		}
 		snap := view.Snapshot()
 		for _, name := range e.cfg.Names {
+			if !slices.Contains(m.viewsFor(e, name), v) {
+				continue
+			}
 			served := map[string]bool{}
 			if set := snap.Get(name, dns.TypeTLSA); set != nil {
 				for _, rr := range set.RRs {

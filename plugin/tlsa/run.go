@@ -45,6 +45,18 @@ func (m *Manager) start(z *zonemodel.Zone) error {
 		return err
 	}
 	m.warnShadowed()
+	if len(z.ViewNames()) > 1 {
+		// Names published where their hosts have records (no view
+		// configured) follow the other sources' changes.
+		z.Subscribe(func(ch zonemodel.Change) {
+			if ch.Entry != nil && ch.Entry.Source != SourceName {
+				select {
+				case m.zoneChanged <- struct{}{}:
+				default:
+				}
+			}
+		})
+	}
 	register(m)
 	if m.httpAddr != "" {
 		if err := startHTTP(m.httpAddr); err != nil {
@@ -104,7 +116,8 @@ func (m *Manager) warnShadowed() {
 }
 
 // loop re-reads the files on file system events (debounced), at the re-read
-// interval, when a retiring record's hold-down ends, and when kicked.
+// interval, when a retiring record's hold-down ends, after another source
+// changed the zone (per-host views), and when kicked.
 func (m *Manager) loop() {
 	w, err := fsnotify.NewWatcher()
 	var events <-chan fsnotify.Event
@@ -182,6 +195,10 @@ func (m *Manager) loop() {
 			refresh()
 		case <-m.kick:
 			arm()
+		case <-m.zoneChanged:
+			if debounce == nil {
+				debounce = time.After(m.debounce)
+			}
 		}
 	}
 }

@@ -118,6 +118,9 @@ func (c *CertConfig) Validate(origin string) error {
 type entry struct {
 	cfg   CertConfig
 	views []string
+	// auto: no views configured in a zone with several: each owner name is
+	// published in the views where its host has records (viewsFor).
+	auto bool
 	// errs is the last error seen per input (logged and counted once).
 	errs map[string]string
 	// problem says why the files are not consistent now ("" when they are).
@@ -143,24 +146,28 @@ type Manager struct {
 	started       bool
 	closed        bool
 
-	kick    chan struct{}
-	done    chan struct{}
-	wg      sync.WaitGroup
-	watches map[string]bool
-	paths   map[string]bool // input files, symlink targets and folders whose events matter
+	kick chan struct{}
+	// zoneChanged: another source changed the zone (a host may have
+	// appeared in or left a view: viewsFor).
+	zoneChanged chan struct{}
+	done        chan struct{}
+	wg          sync.WaitGroup
+	watches     map[string]bool
+	paths       map[string]bool // input files, symlink targets and folders whose events matter
 }
 
 func newManager(origin string) *Manager {
 	return &Manager{
-		origin:   zonemodel.Fqdn(origin),
-		reread:   30 * time.Second,
-		now:      time.Now,
-		debounce: 250 * time.Millisecond,
-		entries:  map[string]*entry{},
-		states:   map[string]*entryState{},
-		kick:     make(chan struct{}, 1),
-		done:     make(chan struct{}),
-		watches:  map[string]bool{},
+		origin:      zonemodel.Fqdn(origin),
+		reread:      30 * time.Second,
+		now:         time.Now,
+		debounce:    250 * time.Millisecond,
+		entries:     map[string]*entry{},
+		states:      map[string]*entryState{},
+		kick:        make(chan struct{}, 1),
+		zoneChanged: make(chan struct{}, 1),
+		done:        make(chan struct{}),
+		watches:     map[string]bool{},
 	}
 }
 
@@ -285,8 +292,10 @@ func (m *Manager) copyStates() map[string]*entryState {
 func (m *Manager) resolveViews(e *entry) error {
 	if len(e.cfg.Views) == 0 {
 		e.views = m.zone.ViewNames()
+		e.auto = len(e.views) > 1
 		return nil
 	}
+	e.auto = false
 	for _, v := range e.cfg.Views {
 		if m.zone.View(v) == nil || v == "" {
 			return fmt.Errorf("certificate %s: view %q is not a view of zone %s (views: %s)", e.cfg.ID, v, m.origin, strings.Join(m.zone.ViewNames(), " "))
@@ -294,6 +303,42 @@ func (m *Manager) resolveViews(e *entry) error {
 	}
 	e.views = e.cfg.Views
 	return nil
+}
+
+// viewsFor is the views that publish the records at an owner name: the
+// configured ones; without a configuration, in a zone with views, those in
+// which the name's host (the name without its leading _port._proto labels)
+// has records, so that the TLSA of an internal-only host stays in the
+// internal view (split horizon). A host with records in no view gets every
+// view (as without views).
+func (m *Manager) viewsFor(e *entry, name string) []string {
+	if !e.auto {
+		return e.views
+	}
+	host := serviceHost(name)
+	var out []string
+	for _, v := range e.views {
+		if m.zone.HasData(v, host) {
+			out = append(out, v)
+		}
+	}
+	if len(out) == 0 {
+		return e.views
+	}
+	return out
+}
+
+// serviceHost strips the leading underscore labels (_443._tcp) of a TLSA
+// owner name.
+func serviceHost(name string) string {
+	for strings.HasPrefix(name, "_") {
+		i := strings.IndexByte(name, '.')
+		if i < 0 || i == len(name)-1 {
+			return name
+		}
+		name = name[i+1:]
+	}
+	return name
 }
 
 // report logs and counts an input error once per distinct error.
@@ -391,21 +436,29 @@ func (m *Manager) evaluate(e *entry, old *entryState) *entryState {
 			} else {
 				m.clear(e, "issuer")
 			}
-			ws.add(e.views, e.cfg.Names, recs, RoleCurrent)
+			m.addWanted(ws, e, recs, RoleCurrent)
 		}
 	}
 	for _, group := range []map[string]storedMaterial{st.Next, st.Staged} {
 		for _, sm := range group {
 			if mat, err := sm.material(); err == nil {
-				ws.add(e.views, e.cfg.Names, nextRecords(mat, e.cfg.Forms), RoleNext)
+				m.addWanted(ws, e, nextRecords(mat, e.cfg.Forms), RoleNext)
 			}
 		}
 	}
 	for _, p := range pending {
-		ws.add(e.views, e.cfg.Names, nextRecords(p, e.cfg.Forms), RolePending)
+		m.addWanted(ws, e, nextRecords(p, e.cfg.Forms), RolePending)
 	}
 	reconcile(st, ws, e.cfg.TTL, e.cfg.HoldDown, m.now())
 	return st
+}
+
+// addWanted wants the records at each of the certificate's names in that
+// name's views.
+func (m *Manager) addWanted(ws wantSet, e *entry, ds []rdata, role string) {
+	for _, n := range e.cfg.Names {
+		ws.add(m.viewsFor(e, n), []string{n}, ds, role)
+	}
 }
 
 // readCert reads the certificate file and the key that goes with it (a

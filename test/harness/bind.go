@@ -58,7 +58,11 @@ logging {
 			if z.PrimaryKey != nil {
 				key = fmt.Sprintf(" key \"%s\"", z.PrimaryKey.Name)
 			}
-			fmt.Fprintf(&b, "\ttype secondary;\n\tprimaries { %s port %d%s; };\n};\n", h, p, key)
+			via := ""
+			if z.PrimaryVia != "" {
+				via = fmt.Sprintf("\ttransfer-source %s;\n", z.PrimaryVia)
+			}
+			fmt.Fprintf(&b, "\ttype secondary;\n\tprimaries { %s port %d%s; };\n%s};\n", h, p, key, via)
 			continue
 		}
 		writeFile(t, file, z.File)

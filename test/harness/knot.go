@@ -45,6 +45,9 @@ log:
 			h, p := splitHostPort(t, z.Primary)
 			fmt.Fprintf(&remotes, "  - id: primary%d\n    address: %s@%d\n", i, h, p)
 			fmt.Fprintf(&acls, "  - id: notify%d\n    address: %s\n    action: notify\n", i, h)
+			if z.PrimaryVia != "" {
+				fmt.Fprintf(&remotes, "    via: %s\n", z.PrimaryVia)
+			}
 			if z.PrimaryKey != nil {
 				fmt.Fprintf(&remotes, "    key: %s\n", z.PrimaryKey.Name)
 				fmt.Fprintf(&acls, "    key: %s\n", z.PrimaryKey.Name)

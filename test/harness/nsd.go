@@ -43,6 +43,9 @@ remote-control:
 		file := zoneFileName(dir, z)
 		fmt.Fprintf(&b, "zone:\n\tname: \"%s\"\n\tzonefile: \"%s\"\n", z.Name, file)
 		if z.secondary() {
+			if z.PrimaryVia != "" {
+				t.Fatalf("StartNSD: PrimaryVia is not supported (zone %s)", z.Name)
+			}
 			h, p := splitHostPort(t, z.Primary)
 			key := "NOKEY"
 			if z.PrimaryKey != nil {

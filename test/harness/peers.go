@@ -36,6 +36,11 @@ type PeerZone struct {
 	// Secondary role.
 	Primary    string   // host:port of the primary
 	PrimaryKey *TSIGKey // TSIG key for SOA queries, transfers and NOTIFY
+	// PrimaryVia is the local address the secondary sends its SOA queries
+	// and transfer requests from ("" the kernel's choice, 127.0.0.1), for a
+	// primary that tells clients apart by source address (split horizon).
+	// Knot and BIND only.
+	PrimaryVia string
 }
 
 func (z PeerZone) secondary() bool { return z.Primary != "" }

@@ -76,3 +76,41 @@ func TestStoredMetaFresh(t *testing.T) {
 		t.Fatalf("fresh: %v %v", m, err)
 	}
 }
+
+// HasData answers from the staged static content before Open and from the
+// snapshot after it, per view.
+func TestHasData(t *testing.T) {
+	z := New(Config{Origin: "example.test", StateDir: t.TempDir(), Views: []string{"inside", "outside"}})
+	base, _ := z.AddSource("file", SourceOptions{Base: true})
+	if err := base.SetInitial(nil, parseTest(t, testZone)); err != nil {
+		t.Fatal(err)
+	}
+	in, _ := z.AddSource("file:inside", SourceOptions{Views: []string{"inside"}, Override: true})
+	if err := in.SetInitial(nil, []dns.RR{rr(t, "a.b.intra.example.test. 60 IN A 10.0.0.1")}); err != nil {
+		t.Fatal(err)
+	}
+	check := func(when string) {
+		t.Helper()
+		for _, c := range []struct {
+			view, name string
+			want       bool
+		}{
+			{"inside", "A.b.Intra.example.test", true},
+			{"outside", "a.b.intra.example.test.", false},
+			{"inside", "b.intra.example.test.", false}, // an empty non-terminal
+			{"outside", "www.example.test.", true},
+			{"inside", "www.example.test.", true},
+			{"nope", "www.example.test.", false},
+		} {
+			if got := z.HasData(c.view, c.name); got != c.want {
+				t.Errorf("%s: HasData(%s, %s) = %v", when, c.view, c.name, got)
+			}
+		}
+	}
+	check("before Open")
+	if err := z.Open(); err != nil {
+		t.Fatal(err)
+	}
+	defer z.Close()
+	check("after Open")
+}

@@ -182,6 +182,31 @@ func (v *View) Snapshot() *Snapshot { return v.snap.Load() }
 // Zone returns the zone the view belongs to.
 func (v *View) Zone() *Zone { return v.zone }
 
+// HasData reports whether name has records of its own (not only names below
+// it) in the named view: in the served snapshot once the zone is open;
+// before Open, in the content the static sources staged for the view
+// (SetInitial, e.g. the zone files), so that a source's Attach can choose
+// the views it publishes in before anything is served.
+func (z *Zone) HasData(view, name string) bool {
+	v := z.views[view]
+	if v == nil {
+		return false
+	}
+	name = Fqdn(name)
+	if z.opened.Load() {
+		n := v.Snapshot().Node(name)
+		return n != nil && !n.Empty()
+	}
+	for _, s := range z.sources {
+		for _, rr := range s.initial[view] {
+			if equalName(rr.Header().Name, name) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // Subscribe registers fn to be called after every committed change of any view,
 // in commit order. fn must not block and must not change the zone.
 func (z *Zone) Subscribe(fn func(Change)) {

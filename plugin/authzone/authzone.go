@@ -191,6 +191,12 @@ func (a *AuthZone) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.Ms
 	name := lowerName(q.Name)
 	zs := a.match(name)
 	if zs == nil {
+		if a.Next == nil {
+			// Last in the chain (a catch-all "." block): a name in no zone
+			// of ours is REFUSED, as an authoritative server answers, not
+			// SERVFAIL (NextOrFailure's "no next plugin").
+			return dns.RcodeRefused, nil
+		}
 		return plugin.NextOrFailure(a.Name(), a.Next, ctx, w, r)
 	}
 	if r.Opcode != dns.OpcodeQuery || q.Qclass != dns.ClassINET || !plainType(q.Qtype) || r.IsTsig() != nil {

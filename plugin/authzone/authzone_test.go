@@ -87,6 +87,14 @@ func TestServeDNSRcodes(t *testing.T) {
 	if r := q("www.example.org.", dns.TypeA, nil); r != nil {
 		t.Fatalf("answered a zone it does not serve: %v", r)
 	}
+	// Last in the chain (a catch-all block): REFUSED, not SERVFAIL.
+	a.Next = nil
+	m := new(dns.Msg)
+	m.SetQuestion("www.example.org.", dns.TypeA)
+	if rc, err := a.ServeDNS(context.Background(), &test.ResponseWriter{}, m); rc != dns.RcodeRefused || err != nil {
+		t.Fatalf("not our zone, no next plugin: rcode %s, %v; want REFUSED for the server to write", dns.RcodeToString[rc], err)
+	}
+	a.Next = test.NextHandler(dns.RcodeRefused, nil)
 	// EDNS is echoed.
 	r := q("www.example.test.", dns.TypeA, func(m *dns.Msg) { m.SetEdns0(1232, true) })
 	if opt := r.IsEdns0(); opt == nil || !opt.Do() {

@@ -77,7 +77,7 @@ func server(t *testing.T, dir string, notifyTo string) (*harness.Server, string,
 	if notifyTo != "" {
 		to = "* " + notifyTo
 	}
-	cf := fmt.Sprintf(`example.test:%d {
+	cf := fmt.Sprintf(`.:%d {
     bind 127.0.0.1
     prometheus 127.0.0.1:%d
     errors
@@ -353,7 +353,7 @@ func TestMalformedInput(t *testing.T) {
 	if r := send(b); r == nil || r.Rcode != dns.RcodeRefused {
 		t.Fatalf("CH class: %v", r)
 	}
-	// A zone not served: REFUSED.
+	// A zone not served (the block is a catch-all "."): REFUSED.
 	if r, err := harness.Query(srv.Addr, "www.example.org", dns.TypeA, false, false); err != nil || r.Rcode != dns.RcodeRefused {
 		t.Fatalf("other zone: %v %v", r, err)
 	}

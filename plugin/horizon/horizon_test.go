@@ -298,3 +298,42 @@ type recorder struct {
 }
 
 func (r *recorder) WriteMsg(m *dns.Msg) error { r.msg = m; return nil }
+
+// A view selected by destination needs the server bound to specific
+// addresses for UDP (a wildcard UDP socket reports 0.0.0.0 or :: as every
+// query's local address, TCP the real one).
+func TestCheckListeners(t *testing.T) {
+	dst, err := parse(caddy.NewTestController("dns", "horizon {\nview lan {\ndestination 127.0.0.3\n}\nview external\n}"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	src, err := parse(caddy.NewTestController("dns", "horizon {\nview lan {\nsource 127.0.0.3\n}\nview external\n}"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		h         *Horizon
+		transport string
+		hosts     []string
+		ok        bool
+	}{
+		{dst, "dns", []string{""}, false},
+		{dst, "dns", []string{"0.0.0.0"}, false},
+		{dst, "dns", []string{"127.0.0.1", "::"}, false},
+		{dst, "quic", []string{""}, false},
+		{dst, "dns", []string{"127.0.0.1", "127.0.0.3", "::1"}, true},
+		{dst, "tls", []string{""}, true},
+		{dst, "https", []string{""}, true},
+		{src, "dns", []string{""}, true},
+	} {
+		err := checkListeners(c.h, c.transport, c.hosts)
+		if (err == nil) != c.ok || (err != nil && !strings.Contains(err.Error(), "bind the server to its addresses")) {
+			t.Errorf("destination %v %s %q: %v", c.h.needDst, c.transport, c.hosts, err)
+		}
+	}
+	// Through setup: the server block's listen addresses (none: wildcard).
+	err = setup(caddy.NewTestController("dns", "horizon {\nview lan {\ndestination 127.0.0.3\n}\nview external\n}"))
+	if err == nil || !strings.Contains(err.Error(), "view lan selects by destination") {
+		t.Fatalf("setup without bind: %v", err)
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"crypto/x509"
 	"encoding/hex"
+	"errors"
 	"os"
 	"path/filepath"
 	"sort"
@@ -13,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fsnotify/fsnotify"
 	"github.com/miekg/dns"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
@@ -45,6 +47,9 @@ type fixture struct {
 	views   []string
 	inside  string            // records only the first view has (a per-view file)
 	extra   *zonemodel.Source // with inside: a dynamic source for later changes
+	reread  time.Duration     // the manager's re-read interval (0: off)
+	// noEvents: file events are unavailable (the watcher cannot be made).
+	noEvents bool
 
 	mu    sync.Mutex
 	clock time.Time
@@ -109,7 +114,10 @@ func (f *fixture) open(cfgs ...CertConfig) {
 	}
 	f.m = newManager("example.test.")
 	f.m.now = f.now
-	f.m.reread = 0
+	f.m.reread = f.reread
+	if f.noEvents {
+		f.m.newWatcher = func() (*fsnotify.Watcher, error) { return nil, errors.New("inotify instances exhausted (test)") }
+	}
 	for _, c := range cfgs {
 		if err := f.m.Add(c); err != nil {
 			t.Fatal(err)
@@ -779,4 +787,38 @@ func TestSetCurrentAPI(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.expect("default", spki311(ka))
+}
+
+// The periodic re-read alone picks up a renewal that no file event reports
+// (file events unavailable: inotify instances exhausted; the same path
+// covers a file system without events, like NFS): the new certificate is
+// published within a few intervals, and nothing is watched.
+func TestPeriodicReread(t *testing.T) {
+	f := newFixture(t)
+	f.reread = 100 * time.Millisecond
+	f.noEvents = true
+	ka, kb := harness.NewKey(t), harness.NewKey(t)
+	f.install(ka)
+	f.open(f.cfg())
+	f.expect("default", spki311(ka))
+	f.m.mu.Lock()
+	watched := len(f.m.watches)
+	f.m.mu.Unlock()
+	if watched != 0 {
+		t.Fatalf("%d folders watched without file events", watched)
+	}
+
+	f.install(kb)
+	harness.Eventually(t, 10*time.Second, "the re-read to publish the renewed certificate as current", func() bool {
+		for _, c := range f.m.Status() {
+			for _, r := range c.Records {
+				if r.Record == spki311(kb) && r.Role == RoleCurrent {
+					return true
+				}
+			}
+		}
+		return false
+	})
+	// The old key stays for its hold-down (the fixture's clock stands still).
+	f.expect("default", spki311(ka), spki311(kb))
 }

@@ -10,7 +10,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/coredns/coredns/core/dnsserver"
 	"github.com/coredns/coredns/plugin"
 	"github.com/coredns/coredns/plugin/transfer"
 	"github.com/miekg/dns"
@@ -228,7 +227,7 @@ func (a *AuthZone) serveOther(ctx context.Context, w dns.ResponseWriter, r *dns.
 			notifyIn.WithLabelValues(zs.zone.Origin, "unauthorized", "notauth").Inc()
 			log.Warningf("zone %s: NOTIFY from %s refused: %s", zs.zone.Origin, ip, fail.Reason)
 		case q.Qtype == dns.TypeAXFR || q.Qtype == dns.TypeIXFR:
-			v := ctxViewName(ctx)
+			v := ctxViewName(ctx, zs)
 			if v == "" {
 				v = zs.transferView("", nil).Name
 			}
@@ -345,10 +344,11 @@ func (a *AuthZone) serveNotify(w dns.ResponseWriter, r *dns.Msg, zs *zoneState, 
 }
 
 // defaultView picks the view of a query that no view selector assigned: the
-// stock view plugin's view name if it set one, else the last (default) view.
+// view named like the stock view plugin's server block if the zone has one,
+// else the last (default) view.
 func (a *AuthZone) defaultView(ctx context.Context, zs *zoneState) *zonemodel.View {
-	if name, ok := ctx.Value(dnsserver.ViewKey{}).(string); ok && name != "" {
-		return zs.zone.View(name)
+	if v := stockView(ctx, zs); v != nil {
+		return v
 	}
 	views := zs.zone.Views()
 	return views[len(views)-1]

@@ -3,6 +3,7 @@ package authzone
 import (
 	"fmt"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -103,6 +104,9 @@ func setup(c *caddy.Controller) error {
 	file, line := c.File(), c.Line()
 	c.OnStartup(func() error {
 		a.secrets = cfg.TsigSecret
+		if err := checkStockView(a, cfg.ViewName, cfg.Handler("horizon") != nil); err != nil {
+			return fmt.Errorf("%s:%d - plugin/%s: %v", file, line, pluginName, err)
+		}
 		if t, ok := cfg.Handler("transfer").(*transfer.Transfer); ok {
 			for _, zs := range a.zones {
 				if zs.spec.hasXfrConfig() {
@@ -122,6 +126,26 @@ func setup(c *caddy.Controller) error {
 		a.Next = next
 		return a
 	})
+	return nil
+}
+
+// checkStockView: in a server block with the stock view plugin (view
+// named viewName) and no horizon, every zone that declares views must have a
+// view of that name; it is the view the block serves. (A zone without views
+// serves its one view; with horizon, horizon assigns the views.)
+func checkStockView(a *AuthZone, viewName string, horizon bool) error {
+	if viewName == "" || horizon {
+		return nil
+	}
+	for _, origin := range a.origins {
+		names := a.zones[origin].zone.ViewNames()
+		if len(names) == 1 && names[0] == "default" {
+			continue
+		}
+		if !slices.Contains(names, viewName) {
+			return fmt.Errorf("the server block's view %q (view plugin) is not a view of zone %s (its views: %s): name the block's view like the zone view it serves", viewName, origin, strings.Join(names, " "))
+		}
+	}
 	return nil
 }
 

@@ -219,15 +219,29 @@ func (zs *zoneState) matchTransfer(ip netip.Addr, key, ctxView string) (*aclEntr
 	return nil, reason
 }
 
-// ctxViewName is the view a selector plugin assigned to the request, if any.
-func ctxViewName(ctx context.Context) string {
+// ctxViewName is the view assigned to the request, if any: by a selector
+// plugin (horizon), else by the stock view plugin's server block (see
+// stockView).
+func ctxViewName(ctx context.Context, zs *zoneState) string {
 	if v := zonemodel.ViewFromContext(ctx); v != "" {
 		return v
 	}
-	if v, ok := ctx.Value(dnsserver.ViewKey{}).(string); ok {
-		return v
+	if v := stockView(ctx, zs); v != nil {
+		return v.Name
 	}
 	return ""
+}
+
+// stockView is the zone's view named like the stock view plugin's server
+// block the request went to, or nil: no view plugin, or a zone without a
+// view of that name (a zone without views serves its one view in any block;
+// a zone with views in a block whose view names none of them does not
+// start, see setup).
+func stockView(ctx context.Context, zs *zoneState) *zonemodel.View {
+	if name, ok := ctx.Value(dnsserver.ViewKey{}).(string); ok && name != "" {
+		return zs.zone.View(name)
+	}
+	return nil
 }
 
 func remoteIP(w dns.ResponseWriter) netip.Addr {
@@ -269,7 +283,7 @@ func (a *AuthZone) serveTransfer(ctx context.Context, w dns.ResponseWriter, r *d
 	state := request.Request{W: w, Req: r}
 	udp := state.Proto() == "udp"
 	ip := remoteIP(w)
-	ctxView := ctxViewName(ctx)
+	ctxView := ctxViewName(ctx, zs)
 	if ctxView != "" && zs.zone.View(ctxView) == nil {
 		return writeRcode(w, r, dns.RcodeRefused)
 	}

@@ -200,3 +200,140 @@ func TestSelectRing(t *testing.T) {
 		}
 	}
 }
+
+// addrString is a net.Addr that is neither UDP nor TCP (DoH, gRPC): its
+// String form is parsed.
+type addrString string
+
+func (a addrString) Network() string { return "other" }
+func (a addrString) String() string  { return string(a) }
+
+// Destination selectors match the local address the query arrived on (UDP,
+// TCP, IPv4-mapped, other transports' address strings); in a view that also
+// has source selectors both must match, as the manual says; a query whose
+// local address is unknown matches no destination selector.
+func TestSelectDestination(t *testing.T) {
+	h, err := parse(caddy.NewTestController("dns", `horizon {
+		view lan {
+			destination 127.0.0.3 fd00::53
+		}
+		view both {
+			source 10.0.0.0/8
+			destination 192.0.2.53/32
+		}
+		view partner {
+			destination 198.51.100.0/24
+			key partner.
+		}
+		view external
+	}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !h.needDst || !h.needSrc {
+		t.Fatalf("needDst %v needSrc %v", h.needDst, h.needSrc)
+	}
+	udp := func(ip string) net.Addr { return &net.UDPAddr{IP: net.ParseIP(ip), Port: 53} }
+	tcp := func(ip string) net.Addr { return &net.TCPAddr{IP: net.ParseIP(ip), Port: 53} }
+	for _, c := range []struct {
+		name       string
+		src, local net.Addr
+		key        string
+		want       string
+	}{
+		{"dst 127.0.0.3 udp", udp("127.0.0.2"), udp("127.0.0.3"), "", "lan"},
+		{"dst 127.0.0.3 tcp", tcp("127.0.0.2"), tcp("127.0.0.3"), "", "lan"},
+		{"dst 127.0.0.3 mapped", udp("::ffff:127.0.0.2"), udp("::ffff:127.0.0.3"), "", "lan"},
+		{"dst fd00::53", udp("fd00::9"), udp("fd00::53"), "", "lan"},
+		{"dst 127.0.0.3 other transport", addrString("127.0.0.2:4444"), addrString("127.0.0.3:443"), "", "lan"},
+		{"dst 127.0.0.1", udp("127.0.0.2"), udp("127.0.0.1"), "", "external"},
+		{"dst 127.0.0.1 from the lan view's address", udp("127.0.0.3"), udp("127.0.0.1"), "", "external"},
+		{"source and destination match", udp("10.1.2.3"), udp("192.0.2.53"), "", "both"},
+		{"source matches, destination not", udp("10.1.2.3"), udp("192.0.2.54"), "", "external"},
+		{"destination matches, source not", udp("192.0.2.1"), udp("192.0.2.53"), "", "external"},
+		{"destination selector with key: address", udp("192.0.2.1"), udp("198.51.100.7"), "", "partner"},
+		{"destination selector with key: key from elsewhere", udp("192.0.2.1"), udp("127.0.0.1"), "partner.", "partner"},
+		{"wildcard local address", udp("192.0.2.1"), udp("::"), "", "external"},
+		{"wildcard local address v4", udp("10.1.2.3"), udp("0.0.0.0"), "", "external"},
+		{"no local address", udp("10.1.2.3"), nil, "", "external"},
+		{"unparsable local address", udp("10.1.2.3"), addrString("@unix"), "", "external"},
+	} {
+		w := &fakeWriter{remote: c.src, local: c.local}
+		m := new(dns.Msg)
+		m.SetQuestion("www.example.test.", dns.TypeA)
+		if c.key != "" {
+			m.SetTsig(c.key, dns.HmacSHA256, 300, 0)
+		}
+		if v := h.Select(w, m); v == nil || v.Name != c.want {
+			t.Errorf("%s: view %v, want %s", c.name, v, c.want)
+		}
+	}
+
+	// Without a default view, a query no view matches is REFUSED.
+	h, err = parse(caddy.NewTestController("dns", `horizon {
+		view lan {
+			destination 127.0.0.3
+		}
+	}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	called := false
+	h.Next = test.HandlerFunc(func(ctx context.Context, w dns.ResponseWriter, r *dns.Msg) (int, error) {
+		called = true
+		return 0, nil
+	})
+	rec := &recorder{fakeWriter: fakeWriter{remote: udp("127.0.0.3"), local: udp("127.0.0.1")}}
+	m := new(dns.Msg)
+	m.SetQuestion("www.example.test.", dns.TypeA)
+	h.ServeDNS(context.Background(), rec, m)
+	if called || rec.msg == nil || rec.msg.Rcode != dns.RcodeRefused {
+		t.Fatalf("no view matches: next called %v, reply %v", called, rec.msg)
+	}
+}
+
+type recorder struct {
+	fakeWriter
+	msg *dns.Msg
+}
+
+func (r *recorder) WriteMsg(m *dns.Msg) error { r.msg = m; return nil }
+
+// A view selected by destination needs the server bound to specific
+// addresses for UDP (a wildcard UDP socket reports 0.0.0.0 or :: as every
+// query's local address, TCP the real one).
+func TestCheckListeners(t *testing.T) {
+	dst, err := parse(caddy.NewTestController("dns", "horizon {\nview lan {\ndestination 127.0.0.3\n}\nview external\n}"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	src, err := parse(caddy.NewTestController("dns", "horizon {\nview lan {\nsource 127.0.0.3\n}\nview external\n}"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		h         *Horizon
+		transport string
+		hosts     []string
+		ok        bool
+	}{
+		{dst, "dns", []string{""}, false},
+		{dst, "dns", []string{"0.0.0.0"}, false},
+		{dst, "dns", []string{"127.0.0.1", "::"}, false},
+		{dst, "quic", []string{""}, false},
+		{dst, "dns", []string{"127.0.0.1", "127.0.0.3", "::1"}, true},
+		{dst, "tls", []string{""}, true},
+		{dst, "https", []string{""}, true},
+		{src, "dns", []string{""}, true},
+	} {
+		err := checkListeners(c.h, c.transport, c.hosts)
+		if (err == nil) != c.ok || (err != nil && !strings.Contains(err.Error(), "bind the server to its addresses")) {
+			t.Errorf("destination %v %s %q: %v", c.h.needDst, c.transport, c.hosts, err)
+		}
+	}
+	// Through setup: the server block's listen addresses (none: wildcard).
+	err = setup(caddy.NewTestController("dns", "horizon {\nview lan {\ndestination 127.0.0.3\n}\nview external\n}"))
+	if err == nil || !strings.Contains(err.Error(), "view lan selects by destination") {
+		t.Fatalf("setup without bind: %v", err)
+	}
+}

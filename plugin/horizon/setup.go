@@ -1,6 +1,7 @@
 package horizon
 
 import (
+	"fmt"
 	"net/netip"
 	"strings"
 
@@ -22,6 +23,11 @@ func setup(c *caddy.Controller) error {
 		return err
 	}
 	h.Ring = authzone.KeyRing(c)
+	cfg := dnsserver.GetConfig(c)
+	// bind (earlier in the plugin order) has set the listen addresses.
+	if err := checkListeners(h, cfg.Transport, cfg.ListenHosts); err != nil {
+		return c.Err(err.Error())
+	}
 	names := make([]string, len(h.Views))
 	for i, v := range h.Views {
 		names[i] = v.Name
@@ -30,7 +36,6 @@ func setup(c *caddy.Controller) error {
 	// these (a zone without views serves its one view to everyone).
 	reg := authzone.Registry(c)
 	file, line := c.File(), c.Line()
-	cfg := dnsserver.GetConfig(c)
 	c.OnStartup(func() error {
 		h.traced = cfg.Handler("trace") != nil
 		for _, z := range reg.Zones() {
@@ -55,6 +60,37 @@ func setup(c *caddy.Controller) error {
 		h.Next = next
 		return h
 	})
+	return nil
+}
+
+// checkListeners refuses destination selectors on a wildcard listener of a
+// datagram transport: a UDP socket bound to 0.0.0.0 or :: reports that
+// address as every query's local address (the real destination is only in
+// the packet's control data, which the DNS library keeps to itself), while a
+// TCP connection reports the real one. UDP and TCP queries to the same
+// address would then get different views. Connection-based transports (TLS,
+// HTTPS, gRPC) know their local address.
+func checkListeners(h *Horizon, transport string, hosts []string) error {
+	if !h.needDst {
+		return nil
+	}
+	switch transport {
+	case "tls", "https", "grpc":
+		return nil
+	}
+	var view string
+	for _, v := range h.Views {
+		if len(v.Destinations) > 0 {
+			view = v.Name
+			break
+		}
+	}
+	for _, host := range hosts {
+		a, err := netip.ParseAddr(host)
+		if host == "" || (err == nil && a.IsUnspecified()) {
+			return fmt.Errorf("view %s selects by destination, but the server block listens on the wildcard address (no bind, or bind 0.0.0.0 or ::), where the destination of UDP queries is unknown: bind the server to its addresses (e.g. bind 192.0.2.53 203.0.113.53)", view)
+		}
+	}
 	return nil
 }
 

@@ -2,6 +2,9 @@ package onlinesign
 
 import (
 	"context"
+	"crypto"
+	"errors"
+	"io"
 	"slices"
 	"strings"
 	"testing"
@@ -403,6 +406,71 @@ func TestFailClosed(t *testing.T) {
 	resp := v.Snapshot().Lookup("www.example.test.", dns.TypeA, zonemodel.Options{DO: true})
 	if err := z.Signer().Render(context.Background(), v, req, resp, new(dns.Msg)); err == nil {
 		t.Fatal("rendering without keys must fail (the caller answers SERVFAIL)")
+	}
+}
+
+// failingKey is a private key that cannot sign (an HSM gone, a key file
+// that no longer matches): every signature fails.
+type failingKey struct{ crypto.Signer }
+
+func (failingKey) Sign(io.Reader, []byte, crypto.SignerOpts) ([]byte, error) {
+	return nil, errors.New("key unusable")
+}
+
+// With keys that cannot sign, every kind of answer fails to render (the
+// caller, authzone, then answers SERVFAIL: plugin/authzone
+// TestSigningFailureIsServfail), whether or not signatures were cached
+// before, and each failure is counted.
+func TestFailClosedUnusableKey(t *testing.T) {
+	z, m := testSigner(t, SchemeSplit, dns.ECDSAP256SHA256)
+	queries := []struct {
+		name  string
+		qtype uint16
+	}{
+		{"www.example.test.", dns.TypeA},
+		{"www.example.test.", dns.TypeMX},
+		{"nope.example.test.", dns.TypeA},
+		{"x.wild.example.test.", dns.TypeA},
+		{"ent.example.test.", dns.TypeA},
+		{"alias.example.test.", dns.TypeA},
+		{"example.test.", dns.TypeDNSKEY},
+		{"example.test.", dns.TypeSOA},
+		{"www.example.test.", dns.TypeRRSIG},
+		{"secure.example.test.", dns.TypeDS},
+		{"sub.example.test.", dns.TypeDS},
+	}
+	for _, q := range queries {
+		ask(t, z, q.name, q.qtype, false) // cache the good signatures
+	}
+	ks := m.signer.ks.Load()
+	broken := func(keys []*signingKey) []*signingKey {
+		var out []*signingKey
+		for _, k := range keys {
+			c := *k.key
+			c.Signer = failingKey{k.key.Signer}
+			out = append(out, &signingKey{key: &c, tag: k.tag, alg: k.alg})
+		}
+		return out
+	}
+	m.signer.setKeys(&keySet{id: ks.id + "-broken", signer: ks.signer, zone: broken(ks.zone), keys: broken(ks.keys)})
+	before := counterValue(t, m.signer.failures)
+	for _, q := range queries {
+		for _, co := range []bool{false, true} {
+			req := new(dns.Msg)
+			req.SetQuestion(q.name, q.qtype)
+			req.SetEdns0(1232, true)
+			if co {
+				req.IsEdns0().SetCo()
+			}
+			v := z.View("")
+			resp := v.Snapshot().Lookup(q.name, q.qtype, zonemodel.Options{DO: true})
+			if err := z.Signer().Render(context.Background(), v, req, resp, new(dns.Msg)); err == nil {
+				t.Errorf("%s/%s (CO %v): rendered with keys that cannot sign", q.name, dns.TypeToString[q.qtype], co)
+			}
+		}
+	}
+	if n := counterValue(t, m.signer.failures) - before; n < float64(len(queries)) {
+		t.Errorf("failures counted %v, want at least %d", n, len(queries))
 	}
 }
 

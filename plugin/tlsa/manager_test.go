@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"crypto/x509"
 	"encoding/hex"
+	"errors"
 	"os"
 	"path/filepath"
 	"sort"
@@ -13,8 +14,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fsnotify/fsnotify"
 	"github.com/miekg/dns"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	dto "github.com/prometheus/client_model/go"
 
 	"github.com/dnspki/dnspki/plugin/pkg/zonemodel"
 	"github.com/dnspki/dnspki/test/harness"
@@ -43,6 +47,9 @@ type fixture struct {
 	views   []string
 	inside  string            // records only the first view has (a per-view file)
 	extra   *zonemodel.Source // with inside: a dynamic source for later changes
+	reread  time.Duration     // the manager's re-read interval (0: off)
+	// noEvents: file events are unavailable (the watcher cannot be made).
+	noEvents bool
 
 	mu    sync.Mutex
 	clock time.Time
@@ -107,7 +114,10 @@ func (f *fixture) open(cfgs ...CertConfig) {
 	}
 	f.m = newManager("example.test.")
 	f.m.now = f.now
-	f.m.reread = 0
+	f.m.reread = f.reread
+	if f.noEvents {
+		f.m.newWatcher = func() (*fsnotify.Watcher, error) { return nil, errors.New("inotify instances exhausted (test)") }
+	}
 	for _, c := range cfgs {
 		if err := f.m.Add(c); err != nil {
 			t.Fatal(err)
@@ -183,6 +193,72 @@ func spki311(key crypto.Signer) string {
 	return "3 1 1 " + hex.EncodeToString(s[:])
 }
 
+// series returns the values of a gauge vector's series for the certificate
+// id, keyed "name view role [record]" (the labels the vector has).
+func series(t *testing.T, g *prometheus.GaugeVec, id string) map[string]float64 {
+	t.Helper()
+	ch := make(chan prometheus.Metric, 64)
+	go func() { g.Collect(ch); close(ch) }()
+	out := map[string]float64{}
+	for m := range ch {
+		var d dto.Metric
+		if err := m.Write(&d); err != nil {
+			t.Fatal(err)
+		}
+		l := map[string]string{}
+		for _, p := range d.Label {
+			l[p.GetName()] = p.GetValue()
+		}
+		if l["cert"] != id {
+			continue
+		}
+		key := strings.TrimSpace(strings.Join([]string{l["name"], l["view"], l["role"], l["record"]}, " "))
+		out[key] = d.GetGauge().GetValue()
+	}
+	return out
+}
+
+// expectSeries compares a gauge vector's series for certificate "www" with
+// want.
+func expectSeries(t *testing.T, what string, g *prometheus.GaugeVec, want map[string]float64) {
+	t.Helper()
+	got := series(t, g, "www")
+	if len(got) != len(want) {
+		t.Errorf("%s: %d series, want %d:\n got  %v\n want %v", what, len(got), len(want), got, want)
+		return
+	}
+	for k, v := range want {
+		if g, ok := got[k]; !ok || g != v {
+			t.Errorf("%s %q: %v (present %v), want %v\n all: %v", what, k, g, ok, v, got)
+		}
+	}
+}
+
+// records is the expected tlsa_record_published_timestamp_seconds series
+// of both names: role -> record -> since.
+func published(roles map[string]map[string]time.Time) map[string]float64 {
+	out := map[string]float64{}
+	for _, n := range []string{www, mail} {
+		for role, recs := range roles {
+			for rec, since := range recs {
+				out[n+" default "+role+" "+rec] = float64(since.Unix())
+			}
+		}
+	}
+	return out
+}
+
+// counts is the expected tlsa_records series of both names.
+func counts(roles map[string]int) map[string]float64 {
+	out := map[string]float64{}
+	for _, n := range []string{www, mail} {
+		for role, c := range roles {
+			out[n+" default "+role] = float64(c)
+		}
+	}
+	return out
+}
+
 func errCount(reason string) float64 {
 	return testutil.ToFloat64(errorsTotal.WithLabelValues("www", reason))
 }
@@ -205,6 +281,31 @@ func TestPublishCurrentAndNext(t *testing.T) {
 		if !r.Since.Equal(f.now()) {
 			t.Fatalf("record %s since %s, want %s", r.Record, r.Since, f.now())
 		}
+	}
+	// Metrics: every record with its role and publication time, the count
+	// per name and role, the time of the last change, the expiry.
+	start := f.now()
+	expectSeries(t, "tlsa_record_published_timestamp_seconds", recordGauge, published(map[string]map[string]time.Time{
+		RoleCurrent: {spki311(ka): start},
+		RoleNext:    {spki311(kb): start},
+	}))
+	expectSeries(t, "tlsa_records", recordsGauge, counts(map[string]int{RoleCurrent: 1, RoleNext: 1}))
+	if got := testutil.ToFloat64(lastChangeGauge.WithLabelValues("www")); got != float64(start.Unix()) {
+		t.Errorf("tlsa_last_change_timestamp_seconds %v, want %d", got, start.Unix())
+	}
+	if got := testutil.ToFloat64(expiryGauge.WithLabelValues("www")); got <= float64(start.Unix()) {
+		t.Errorf("tlsa_certificate_expiry_timestamp_seconds %v, want the certificate's notAfter", got)
+	}
+
+	// A refresh that changes nothing changes no metric.
+	f.advance(time.Minute)
+	f.refresh()
+	expectSeries(t, "tlsa_record_published_timestamp_seconds after a no-op", recordGauge, published(map[string]map[string]time.Time{
+		RoleCurrent: {spki311(ka): start},
+		RoleNext:    {spki311(kb): start},
+	}))
+	if got := testutil.ToFloat64(lastChangeGauge.WithLabelValues("www")); got != float64(start.Unix()) {
+		t.Errorf("tlsa_last_change_timestamp_seconds after a no-op %v, want %d", got, start.Unix())
 	}
 }
 
@@ -237,12 +338,33 @@ func TestRolloverHoldDown(t *testing.T) {
 			t.Fatalf("ka: %+v", r)
 		}
 	}
+	// Metrics: kb current since the start, kc next since the renewal, ka
+	// retiring (still published since the start).
+	start, renewal := f.now().Add(-time.Hour), f.now()
+	expectSeries(t, "tlsa_record_published_timestamp_seconds", recordGauge, published(map[string]map[string]time.Time{
+		RoleCurrent:  {spki311(kb): start},
+		RoleNext:     {spki311(kc): renewal},
+		RoleRetiring: {spki311(ka): start},
+	}))
+	expectSeries(t, "tlsa_records", recordsGauge, counts(map[string]int{RoleCurrent: 1, RoleNext: 1, RoleRetiring: 1}))
+	if got := testutil.ToFloat64(lastChangeGauge.WithLabelValues("www")); got != float64(renewal.Unix()) {
+		t.Errorf("tlsa_last_change_timestamp_seconds %v, want %d (the renewal)", got, renewal.Unix())
+	}
 	f.advance(119 * time.Second)
 	f.refresh()
 	f.expect("default", spki311(ka), spki311(kb), spki311(kc))
 	f.advance(time.Second)
 	f.refresh()
 	f.expect("default", spki311(kb), spki311(kc))
+	// The retired record's series are gone; the change is recorded.
+	expectSeries(t, "tlsa_record_published_timestamp_seconds after the hold-down", recordGauge, published(map[string]map[string]time.Time{
+		RoleCurrent: {spki311(kb): start},
+		RoleNext:    {spki311(kc): renewal},
+	}))
+	expectSeries(t, "tlsa_records after the hold-down", recordsGauge, counts(map[string]int{RoleCurrent: 1, RoleNext: 1}))
+	if got := testutil.ToFloat64(lastChangeGauge.WithLabelValues("www")); got != float64(f.now().Unix()) {
+		t.Errorf("tlsa_last_change_timestamp_seconds after the hold-down %v, want %d", got, f.now().Unix())
+	}
 }
 
 // Without a staged next key the new certificate's digest appears only when
@@ -517,6 +639,8 @@ func TestViews(t *testing.T) {
 	f.open(c)
 	f.expect("outside", spki311(ka))
 	f.expect("inside")
+	// The metrics carry the view.
+	expectSeries(t, "tlsa_records", recordsGauge, map[string]float64{www + " outside current": 1, mail + " outside current": 1})
 
 	// A view the zone does not have is refused.
 	m := newManager("example.test.")
@@ -596,11 +720,18 @@ func TestRemovedCertificateRetires(t *testing.T) {
 	f.advance(time.Minute)
 	f.restart() // the certificate is no longer configured
 	f.expect("default", spki311(ka))
+	expectSeries(t, "tlsa_records while retiring", recordsGauge, counts(map[string]int{RoleRetiring: 1}))
 	f.advance(120 * time.Second)
 	f.refresh()
 	f.expect("default")
 	if len(f.m.Status()) != 0 {
 		t.Fatalf("state left: %+v", f.m.Status())
+	}
+	// A certificate no longer published has no metrics left.
+	for name, g := range map[string]*prometheus.GaugeVec{"published": recordGauge, "records": recordsGauge, "last change": lastChangeGauge, "expiry": expiryGauge} {
+		if got := series(t, g, "www"); len(got) != 0 {
+			t.Errorf("%s: series left for a removed certificate: %v", name, got)
+		}
 	}
 	if m, _ := f.z.StoredMeta(SourceName); len(m) != 0 {
 		t.Fatalf("meta left: %v", m)
@@ -656,4 +787,38 @@ func TestSetCurrentAPI(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.expect("default", spki311(ka))
+}
+
+// The periodic re-read alone picks up a renewal that no file event reports
+// (file events unavailable: inotify instances exhausted; the same path
+// covers a file system without events, like NFS): the new certificate is
+// published within a few intervals, and nothing is watched.
+func TestPeriodicReread(t *testing.T) {
+	f := newFixture(t)
+	f.reread = 100 * time.Millisecond
+	f.noEvents = true
+	ka, kb := harness.NewKey(t), harness.NewKey(t)
+	f.install(ka)
+	f.open(f.cfg())
+	f.expect("default", spki311(ka))
+	f.m.mu.Lock()
+	watched := len(f.m.watches)
+	f.m.mu.Unlock()
+	if watched != 0 {
+		t.Fatalf("%d folders watched without file events", watched)
+	}
+
+	f.install(kb)
+	harness.Eventually(t, 10*time.Second, "the re-read to publish the renewed certificate as current", func() bool {
+		for _, c := range f.m.Status() {
+			for _, r := range c.Records {
+				if r.Record == spki311(kb) && r.Role == RoleCurrent {
+					return true
+				}
+			}
+		}
+		return false
+	})
+	// The old key stays for its hold-down (the fixture's clock stands still).
+	f.expect("default", spki311(ka), spki311(kb))
 }

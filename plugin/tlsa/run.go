@@ -119,11 +119,16 @@ func (m *Manager) warnShadowed() {
 // interval, when a retiring record's hold-down ends, after another source
 // changed the zone (per-host views), and when kicked.
 func (m *Manager) loop() {
-	w, err := fsnotify.NewWatcher()
+	w, err := m.newWatcher()
 	var events <-chan fsnotify.Event
 	var errs <-chan error
 	if err != nil {
-		log.Warningf("zone %s: file events unavailable (%v): re-reading every %s only", m.origin, err, m.reread)
+		w = nil
+		if m.reread > 0 {
+			log.Warningf("zone %s: file events unavailable (%v): re-reading every %s only", m.origin, err, m.reread)
+		} else {
+			log.Warningf("zone %s: file events unavailable (%v) and reread is 0: the files are read again only on reload and by the readiness endpoint", m.origin, err)
+		}
 	} else {
 		defer w.Close()
 		events, errs = w.Events, w.Errors

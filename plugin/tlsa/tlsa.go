@@ -17,6 +17,7 @@ import (
 	"time"
 
 	clog "github.com/coredns/coredns/plugin/pkg/log"
+	"github.com/fsnotify/fsnotify"
 	"github.com/miekg/dns"
 
 	"github.com/dnspki/dnspki/plugin/pkg/zonemodel"
@@ -134,6 +135,9 @@ type Manager struct {
 	httpAddr string
 	now      func() time.Time
 	debounce time.Duration
+	// newWatcher makes the file watcher (fsnotify.NewWatcher; a test makes
+	// file events unavailable to exercise the periodic re-read alone).
+	newWatcher func() (*fsnotify.Watcher, error)
 
 	mu      sync.Mutex
 	zone    *zonemodel.Zone
@@ -161,6 +165,7 @@ func newManager(origin string) *Manager {
 		origin:      zonemodel.Fqdn(origin),
 		reread:      30 * time.Second,
 		now:         time.Now,
+		newWatcher:  fsnotify.NewWatcher,
 		debounce:    250 * time.Millisecond,
 		entries:     map[string]*entry{},
 		states:      map[string]*entryState{},

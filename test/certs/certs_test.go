@@ -4,7 +4,12 @@
 // secondary copies (NOTIFY, IXFR); renewals with short-lived certificates
 // roll the key, and a TLS server reloading the files stays DANE-valid for
 // openssl at every step (with the TLSA records dnspki and Knot answer);
-// Pebble stopped during a renewal keeps the certificate and its TLSA.
+// Pebble stopped during a renewal keeps the certificate and its TLSA (and the
+// restarted Pebble's refusal of an order naming a certificate it never
+// issued is met by ordering without the name). renew_test.go: renewals by
+// dns-persist-01, with reuse-key and an RSA key, change nothing in DNS; the
+// schedule follows Pebble's renewal information (ARI) and every renewal names
+// the certificate it replaces.
 package certs
 
 import (
@@ -158,11 +163,7 @@ func TestRenewals(t *testing.T) {
 		DNSServer: addr, Port: pebblePort,
 		Profiles: map[string]harness.PebbleProfile{"short": {Description: "30 s", ValidityPeriod: validity}},
 	})
-	zoneText, err := os.ReadFile(filepath.Join(harness.Root(), "corefile-examples", "example.test.zone"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	harness.WriteFile(t, filepath.Join(dir, "example.test.zone"), zoneText)
+	copyExampleZone(t, dir)
 	corefile := fmt.Sprintf(`example.test:%d {
     bind 127.0.0.1
     prometheus 127.0.0.1:%d
@@ -353,6 +354,12 @@ func TestRenewals(t *testing.T) {
 	watch("the renewal after Pebble is back", 3*validity*time.Second, func() bool {
 		return strings.Count(srv.Output(), "cert www: certificate ") > installed && deploys > installed
 	})
+	// The restarted Pebble does not know the certificate the renewal names
+	// as the one it replaces (RFC 9773 §5) and refuses the order: it is
+	// placed again without naming it.
+	if !strings.Contains(srv.Output(), "cert www: the CA refused an order replacing the current certificate") {
+		t.Fatalf("no fallback to an order without 'replaces' after Pebble lost its database:\n%s", srv.Output())
+	}
 	acct2 := accountURI(t, filepath.Join(dir, "state"))
 	if acct2 == acct {
 		t.Fatalf("the account was not registered again at the restarted Pebble (%s)", acct)
@@ -369,6 +376,10 @@ func TestRenewals(t *testing.T) {
 		return strings.Count(srv.Output(), "cert intra: certificate ") > intraRenewed
 	})
 	pebble.VerifyCertificate(t, readChain(t, intra), "intra.example.test", "x.intra.example.test")
+	// Later renewals name the certificate they replace again.
+	watch("a replacement order accepted by the restarted Pebble", 3*validity*time.Second, func() bool {
+		return strings.Contains(pebble.Output(), "is a replacement of")
+	})
 	t.Logf("%d DANE checks (openssl with dnspki's and Knot's TLSA records), %d keys served, %d deploys", checks, len(keys), deploys)
 
 	// Old digests go after the hold-down: only the served key and the next

@@ -21,11 +21,7 @@ func TestExternalAccountBinding(t *testing.T) {
 	addr := harness.Addr(port)
 	pebble := harness.StartPebble(t, harness.PebbleOpts{DNSServer: addr, EABKeys: map[string]string{kid: hmac}})
 	dir := t.TempDir()
-	zoneText, err := os.ReadFile(filepath.Join(harness.Root(), "corefile-examples", "example.test.zone"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	harness.WriteFile(t, filepath.Join(dir, "example.test.zone"), zoneText)
+	copyExampleZone(t, dir)
 	corefile := func(eab string) string {
 		return fmt.Sprintf(`example.test:%d {
     bind 127.0.0.1

@@ -1,6 +1,7 @@
 package harness
 
 import (
+	"bytes"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
@@ -15,6 +16,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/go-acme/lego/v5/acme/api"
 )
 
 // PebbleVersion is the Pebble (Let's Encrypt's ACME test CA) the tests use.
@@ -262,4 +265,69 @@ func (p *Pebble) VerifyCertificate(t testing.TB, chainPEM []byte, names ...strin
 		}
 	}
 	return certs[0]
+}
+
+// ARIWindow is a suggested renewal window (RFC 9773 §4.2).
+type ARIWindow struct {
+	Start time.Time `json:"start"`
+	End   time.Time `json:"end"`
+}
+
+// RenewalInfo asks Pebble's ACME renewalInfo resource (RFC 9773, unauthenticated
+// GET) for its suggested renewal window for leaf, a certificate it issued.
+func (p *Pebble) RenewalInfo(t testing.TB, leaf *x509.Certificate) ARIWindow {
+	t.Helper()
+	client := p.HTTPClient(t)
+	var dir struct {
+		RenewalInfo string `json:"renewalInfo"`
+	}
+	getJSON(t, client, p.Directory, &dir)
+	if dir.RenewalInfo == "" {
+		t.Fatalf("pebble's directory has no renewalInfo")
+	}
+	id, err := api.MakeARICertID(leaf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var info struct {
+		SuggestedWindow ARIWindow `json:"suggestedWindow"`
+	}
+	getJSON(t, client, strings.TrimSuffix(dir.RenewalInfo, "/")+"/"+id, &info)
+	return info.SuggestedWindow
+}
+
+// SetRenewalInfo makes Pebble answer w as the suggested renewal window of
+// leaf from now on (its management interface's set-renewal-info).
+func (p *Pebble) SetRenewalInfo(t testing.TB, leaf *x509.Certificate, w ARIWindow) {
+	t.Helper()
+	ari, _ := json.Marshal(map[string]ARIWindow{"suggestedWindow": {Start: w.Start.UTC(), End: w.End.UTC()}})
+	body, _ := json.Marshal(map[string]string{
+		"Certificate": string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: leaf.Raw})),
+		"ARIResponse": string(ari),
+	})
+	resp, err := p.HTTPClient(t).Post(fmt.Sprintf("https://%s/set-renewal-info/", Addr(p.MgmtPort)), "application/json", bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		b, _ := io.ReadAll(resp.Body)
+		t.Fatalf("pebble set-renewal-info: %d %s", resp.StatusCode, b)
+	}
+}
+
+func getJSON(t testing.TB, client *http.Client, url string, v any) {
+	t.Helper()
+	resp, err := client.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET %s: %d %v %s", url, resp.StatusCode, err, b)
+	}
+	if err := json.Unmarshal(b, v); err != nil {
+		t.Fatalf("GET %s: %v: %s", url, err, b)
+	}
 }

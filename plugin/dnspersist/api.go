@@ -53,6 +53,7 @@ func persistsOf(c *caddy.Controller) map[string]*Persist {
 // register binds a zone's Persist (from a dnspersist block, or made for the
 // API) to the zone and makes it the one ForZone returns.
 func register(c *caddy.Controller, p *Persist) {
+	p.gen = generations.Add(1)
 	persistsOf(c)[p.cfg.origin] = p
 	authzone.Bind(c, p.cfg.origin, zonemodel.Binding{
 		Plugin:  pluginName,

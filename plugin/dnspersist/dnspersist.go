@@ -196,7 +196,7 @@ func (p *Persist) publishLocked(now time.Time) error {
 		}
 		if a.caa {
 			for _, name := range a.names {
-				rrs = append(rrs, persist.CAA(name, a.ttl, a.issuers, a.accountURI, a.wildcard)...)
+				rrs = append(rrs, persist.CAA(name, a.ttl, a.issuers, a.caaAccountURI(), a.wildcard)...)
 			}
 		}
 	}

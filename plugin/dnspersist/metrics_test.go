@@ -9,9 +9,11 @@ import (
 	"time"
 
 	"github.com/coredns/caddy"
+	"github.com/miekg/dns"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/dnspki/dnspki/plugin/pkg/persist"
 	"github.com/dnspki/dnspki/plugin/pkg/zonemodel"
 )
 
@@ -69,9 +71,10 @@ func publishedSeries(t *testing.T, zone string) bool {
 	return false
 }
 
-// openMetricsZone is the zone metrics.test with a dnspersist configuration
-// (the body of its block), published at now; gen orders it among reloads.
-func openMetricsZone(t *testing.T, dir, body string, gen uint64, now time.Time) (*zonemodel.Zone, *Persist) {
+// openTestZone is the zone metrics.test with a dnspersist configuration
+// (the body of its block), published at now; gen orders it among reloads (for
+// the metrics).
+func openTestZone(t *testing.T, dir, body string, gen uint64, now time.Time) (*zonemodel.Zone, *Persist) {
 	t.Helper()
 	cfgs, err := parse(caddy.NewTestController("dns", "dnspersist metrics.test {\n"+body+"\n}"), now)
 	if err != nil {
@@ -129,7 +132,7 @@ func TestExpiryWarningAndMetric(t *testing.T) {
 			accounturi https://ca.example/acct/1
 		}`
 	dir := t.TempDir()
-	z, p := openMetricsZone(t, dir, conf, 1000, now)
+	z, p := openTestZone(t, dir, conf, 1000, now)
 
 	// The warning: for the record 10 days away only (a rolling persistUntil is
 	// renewed, it never comes close).
@@ -182,7 +185,7 @@ func TestExpiryWarningAndMetric(t *testing.T) {
 			accounturi https://ca.example/acct/1
 			persist-until 20d
 		}`
-	_, p2 := openMetricsZone(t, dir, conf2, 1001, now)
+	_, p2 := openTestZone(t, dir, conf2, 1001, now)
 	want = map[string]float64{"rolling.metrics.test. ca.example": (20 * 24 * time.Hour).Seconds()}
 	if got := expirySeries(t, metricsZone); !mapsEqual(got, want) {
 		t.Fatalf("after the reload: %v, want %v", got, want)
@@ -217,4 +220,45 @@ func mapsEqual(a, b map[string]float64) bool {
 		}
 	}
 	return true
+}
+
+// With a draft -02 hashed accounturi the validation record carries the hashed
+// URI and the CAA records the account URL given with caa-accounturi (RFC 8657
+// §3; draft -02 §7.7). Through the Go API too.
+func TestCAAWithHashedAccountURI(t *testing.T) {
+	const acct = "https://ca.example/acct/123"
+	const hashedURI = "https://ca.example/account-hash/sha-256/" + hashed
+	z, p := openTestZone(t, t.TempDir(), `caa
+		authorize intra.metrics.test {
+			issuer ca.example
+			accounturi `+hashedURI+`
+			caa-accounturi `+acct+`
+			policy wildcard
+		}`, 0, now)
+	s := z.View("").Snapshot()
+	txt := s.Get("_validation-persist.intra.metrics.test.", dns.TypeTXT)
+	if txt == nil || len(txt.RRs) != 1 || persist.Value(txt.RRs[0].(*dns.TXT)) != "ca.example; accounturi="+hashedURI+"; policy=wildcard" {
+		t.Fatalf("TXT: %v", txt)
+	}
+	caa := s.Get("intra.metrics.test.", dns.TypeCAA)
+	if caa == nil || len(caa.RRs) != 2 {
+		t.Fatalf("CAA: %v", caa)
+	}
+	for _, rr := range caa.RRs {
+		if v := rr.(*dns.CAA).Value; v != "ca.example; accounturi="+acct+"; validationmethods=dns-01,dns-persist-01" {
+			t.Fatalf("CAA value %q", v)
+		}
+	}
+	a := Authorization{Names: []string{"api.metrics.test"}, Issuers: []string{"ca.example"}, AccountURI: hashedURI, CAA: true}
+	if err := p.Set("test", []Authorization{a}); err == nil || !strings.Contains(err.Error(), "caa-accounturi") {
+		t.Fatalf("API, CAA with a hashed accounturi only: %v", err)
+	}
+	a.CAAAccountURI = acct
+	if err := p.Set("test", []Authorization{a}); err != nil {
+		t.Fatal(err)
+	}
+	caa = z.View("").Snapshot().Get("api.metrics.test.", dns.TypeCAA)
+	if caa == nil || len(caa.RRs) != 1 || !strings.Contains(caa.RRs[0].(*dns.CAA).Value, "accounturi="+acct+";") {
+		t.Fatalf("API CAA: %v", caa)
+	}
 }

@@ -71,10 +71,10 @@ func publishedSeries(t *testing.T, zone string) bool {
 	return false
 }
 
-// openTestZone is the zone metrics.test with a dnspersist configuration
-// (the body of its block), published at now; gen orders it among reloads (for
-// the metrics).
-func openTestZone(t *testing.T, dir, body string, gen uint64, now time.Time) (*zonemodel.Zone, *Persist) {
+// openTestZone is the zone metrics.test (plus the zoneFile lines) with a
+// dnspersist configuration (the body of its block), published at now; gen
+// orders it among reloads (for the metrics).
+func openTestZone(t *testing.T, dir, body string, gen uint64, now time.Time, zoneFile ...string) (*zonemodel.Zone, *Persist) {
 	t.Helper()
 	cfgs, err := parse(caddy.NewTestController("dns", "dnspersist metrics.test {\n"+body+"\n}"), now)
 	if err != nil {
@@ -82,7 +82,8 @@ func openTestZone(t *testing.T, dir, body string, gen uint64, now time.Time) (*z
 	}
 	z := zonemodel.New(zonemodel.Config{Origin: metricsZone, StateDir: dir})
 	base, _ := z.AddSource("file", zonemodel.SourceOptions{Base: true})
-	zd, err := zonemodel.ParseZone(strings.NewReader("$ORIGIN metrics.test.\n@ 300 IN SOA ns1 hostmaster 1 3600 600 86400 60\n@ 300 IN NS ns1\nns1 300 IN A 192.0.2.53\n"), metricsZone, "z")
+	text := "$ORIGIN metrics.test.\n@ 300 IN SOA ns1 hostmaster 1 3600 600 86400 60\n@ 300 IN NS ns1\nns1 300 IN A 192.0.2.53\n" + strings.Join(zoneFile, "\n") + "\n"
+	zd, err := zonemodel.ParseZone(strings.NewReader(text), metricsZone, "z")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -260,5 +261,43 @@ func TestCAAWithHashedAccountURI(t *testing.T) {
 	caa = z.View("").Snapshot().Get("api.metrics.test.", dns.TypeCAA)
 	if caa == nil || len(caa.RRs) != 1 || !strings.Contains(caa.RRs[0].(*dns.CAA).Value, "accounturi="+acct+";") {
 		t.Fatalf("API CAA: %v", caa)
+	}
+}
+
+// A CAA record of the zone file identical to one dnspersist generates is
+// served once (the zone model merges sources without duplicates); the zone
+// file's other CAA records stay.
+func TestCAAFromZoneFileNotDuplicated(t *testing.T) {
+	const acct = "https://ca.example/acct/1"
+	gen := `"ca.example; accounturi=` + acct + `; validationmethods=dns-01,dns-persist-01"`
+	z, _ := openTestZone(t, t.TempDir(), `authorize intra.metrics.test {
+			issuer ca.example
+			accounturi `+acct+`
+			policy wildcard
+			caa
+		}`, 0, now,
+		"intra 300 IN CAA 0 issue "+gen,
+		`intra 300 IN CAA 0 iodef "mailto:security@metrics.test"`)
+	caa := z.View("").Snapshot().Get("intra.metrics.test.", dns.TypeCAA)
+	if caa == nil {
+		t.Fatal("no CAA")
+	}
+	count := map[string]int{}
+	for _, rr := range caa.RRs {
+		c := rr.(*dns.CAA)
+		count[c.Tag+" "+c.Value]++
+	}
+	want := map[string]int{
+		"issue " + strings.Trim(gen, `"`):     1,
+		"issuewild " + strings.Trim(gen, `"`): 1,
+		"iodef mailto:security@metrics.test":  1,
+	}
+	if len(count) != len(want) || len(caa.RRs) != 3 {
+		t.Fatalf("CAA: %v", caa.RRs)
+	}
+	for k, n := range want {
+		if count[k] != n {
+			t.Fatalf("CAA %q: %d, want %d (%v)", k, count[k], n, caa.RRs)
+		}
 	}
 }

@@ -62,6 +62,7 @@ type AcmeChallenge struct {
 	users   map[string]string // HTTP user → password
 	policy  *grants.Policy
 	api     *httpAPI
+	where   string // FILE:LINE of the directive, for errors found after parsing
 }
 
 // Name implements plugin.Handler.

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/dnspki/dnspki/plugin/pkg/tsigkey"
 	"github.com/dnspki/dnspki/plugin/pkg/zonemodel"
@@ -240,9 +241,36 @@ func TestPrerequisites(t *testing.T) {
 
 func TestLimits(t *testing.T) {
 	f := newFixture(t, "max_values 2\nmax_records 3\nmax_size 600")
+	// refusedFor checks that m is REFUSED for reason (the metric label) and
+	// that nothing of it was applied: the serial stays, the names keep their
+	// values.
+	refusedFor := func(m *dns.Msg, reason string, names ...string) {
+		t.Helper()
+		before := map[string][]string{}
+		for _, n := range names {
+			before[n] = f.txt(n)
+		}
+		s := f.serial()
+		n0 := testutil.ToFloat64(refusedTotal.WithLabelValues(origin, "acme-www.", reason, "dns"))
+		wantRcode(t, f.send(m, &wwwKey), dns.RcodeRefused)
+		if got := testutil.ToFloat64(refusedTotal.WithLabelValues(origin, "acme-www.", reason, "dns")); got != n0+1 {
+			t.Errorf("refusal not counted with reason %s: %v -> %v", reason, n0, got)
+		}
+		if f.serial() != s {
+			t.Errorf("refused (%s) UPDATE moved the serial %d -> %d", reason, s, f.serial())
+		}
+		for _, n := range names {
+			if got := f.txt(n); !slices.Equal(got, before[n]) {
+				t.Errorf("refused (%s) UPDATE changed %s: %v -> %v", reason, n, before[n], got)
+			}
+		}
+	}
 	wantRcode(t, f.send(update(txtRR(wwwCh, v1), txtRR(wwwCh, v2)), &wwwKey), dns.RcodeSuccess)
-	s0 := f.serial()
-	wantRcode(t, f.send(update(txtRR(wwwCh, v3)), &wwwKey), dns.RcodeRefused)
+	// A third value at the name.
+	refusedFor(update(txtRR(wwwCh, v3)), "limit_values", wwwCh)
+	if got := f.txt(wwwCh); !slices.Equal(got, []string{v1, v2}) {
+		t.Fatalf("after the values limit: %v", got)
+	}
 	// Replacing works: the limit is on the result.
 	m := new(dns.Msg)
 	m.SetUpdate(origin)
@@ -251,20 +279,24 @@ func TestLimits(t *testing.T) {
 	wantRcode(t, f.send(m, &wwwKey), dns.RcodeSuccess)
 	// Records per key: two at www, one more elsewhere is the third, a fourth is refused.
 	wantRcode(t, f.send(update(txtRR("_acme-challenge.a.intra.example.test.", v1)), &wwwKey), dns.RcodeSuccess)
-	s1 := f.serial()
-	wantRcode(t, f.send(update(txtRR("_acme-challenge.b.intra.example.test.", v1)), &wwwKey), dns.RcodeRefused)
-	if f.serial() != s1 || f.txt("_acme-challenge.b.intra.example.test.") != nil {
+	refusedFor(update(txtRR("_acme-challenge.b.intra.example.test.", v1)), "limit_records", "_acme-challenge.b.intra.example.test.", wwwCh)
+	if f.txt("_acme-challenge.b.intra.example.test.") != nil {
 		t.Fatal("refused change applied")
 	}
 	// Another key has its own budget.
 	wantRcode(t, f.send(update(txtRR("_acme-challenge.mail.example.test.", v1)), &md5Key), dns.RcodeSuccess)
-	// Message size.
-	var many []dns.RR
+	// Message size: refused whole, even the part that would fit. A
+	// deletion of a value frees a record, so only the size stops it.
+	many := []dns.RR{}
 	for i := 0; i < 12; i++ {
 		many = append(many, txtRR("_acme-challenge.c.intra.example.test.", v1))
 	}
-	wantRcode(t, f.send(update(many...), &wwwKey), dns.RcodeRefused)
-	_ = s0
+	big := update(many...)
+	big.Remove([]dns.RR{txtRR(wwwCh, v2)})
+	refusedFor(big, "limit_size", "_acme-challenge.c.intra.example.test.", wwwCh)
+	if f.txt("_acme-challenge.c.intra.example.test.") != nil || !slices.Contains(f.txt(wwwCh), v2) {
+		t.Fatalf("oversized UPDATE applied: c %v www %v", f.txt("_acme-challenge.c.intra.example.test."), f.txt(wwwCh))
+	}
 }
 
 func TestExpiryAndRestart(t *testing.T) {

@@ -238,7 +238,8 @@ func TestPersistValidator(t *testing.T) {
 	ok := []string{
 		goodVal,
 		"ca.example; accounturi=" + acctURI + "; persistUntil=1800000001",
-		"ca.example; accounturi=https://ca.example/acme/account-hash/sha-256/" + strings.Repeat("_", 43),
+		// Draft -02 §10.2's hashed URI.
+		"ca.example; accounturi=https://ca.example/account-hash/sha-256/5SQm7n6tPh2-PlLbCKGnViTXX5z19SCN4cPGQHSk-kw",
 	}
 	for _, v := range ok {
 		if err := validatePersist(txtRR(hostVP, v), now); err != nil {

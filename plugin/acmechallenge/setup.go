@@ -11,6 +11,7 @@ import (
 	"github.com/coredns/caddy"
 	"github.com/coredns/coredns/core/dnsserver"
 	"github.com/coredns/coredns/plugin"
+	"github.com/coredns/coredns/plugin/tsig"
 	"github.com/miekg/dns"
 
 	"github.com/dnspki/dnspki/plugin/authzone"
@@ -54,6 +55,9 @@ func setup(c *caddy.Controller) error {
 		}
 		return nil
 	})
+	// Checked once the server has built the plugin chain (the registry of
+	// handlers is not there before).
+	c.OnStartup(func() error { return a.checkTsigPlugin(dnsserver.GetConfig(c).Handler("tsig")) })
 	if a.api != nil {
 		// The listener is closed before a reload builds the next
 		// configuration (which listens again) and reopened if that fails.
@@ -66,6 +70,26 @@ func setup(c *caddy.Controller) error {
 		a.Next = next
 		return a
 	})
+	return nil
+}
+
+// checkTsigPlugin refuses a configuration where CoreDNS's tsig plugin (h, the
+// server block's "tsig" handler or nil) covers one of the plugin's zones. That
+// plugin comes first in the chain; it verifies a signed request with the
+// algorithm the request names (so a key's algorithm is not enforced, and
+// hmac-md5, which miekg/dns dropped, always fails with BADSIG) and removes the
+// TSIG record before passing the request on: every UPDATE would then arrive
+// here unsigned and be refused, whatever key signed it.
+func (a *AcmeChallenge) checkTsigPlugin(h plugin.Handler) error {
+	t, ok := h.(*tsig.TSIGServer)
+	if !ok {
+		return nil
+	}
+	for _, o := range a.origins {
+		if z := plugin.Zones(t.Zones).Matches(o); z != "" {
+			return fmt.Errorf("%s - Error during parsing: acmechallenge zone %s is also covered by the tsig plugin (zone %s) of this server block, which removes the TSIG of a request before acmechallenge can check it against its keys (algorithm included): define the UPDATE keys in acmechallenge only and limit the tsig plugin to other zones, or move those zones to another server block", a.where, o, z)
+		}
+	}
 	return nil
 }
 
@@ -88,6 +112,7 @@ func parse(c *caddy.Controller) (*AcmeChallenge, error) {
 	directives := 0
 	var glines []grantLine
 	for c.Next() {
+		a.where = fmt.Sprintf("%s:%d", c.File(), c.Line())
 		directives++
 		if directives > 1 {
 			return nil, c.Err("acmechallenge is given twice in this server block: list every zone in one directive")

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/coredns/coredns/plugin/tsig"
 	"github.com/miekg/dns"
 )
 
@@ -105,5 +106,38 @@ func TestParseErrors(t *testing.T) {
 	}
 	if _, err := parse(newController("acmechallenge example.test {\n" + key + "grant k. name www.example.test\n}\nacmechallenge example.org {\n}")); err == nil || !strings.Contains(err.Error(), "twice") {
 		t.Errorf("two directives: %v", err)
+	}
+}
+
+// CoreDNS's tsig plugin in front of a zone of the plugin would strip the TSIG
+// of every UPDATE (and check no algorithm binding): refused at startup.
+func TestTsigPluginCoveringAZoneRefused(t *testing.T) {
+	a, err := parse(newController(`acmechallenge example.test {
+		key acme-www. hmac-sha256 ` + wwwSecret + `
+		grant acme-www. name www.example.test
+	}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.checkTsigPlugin(nil); err != nil {
+		t.Fatalf("no tsig plugin: %v", err)
+	}
+	if err := a.checkTsigPlugin(a); err != nil {
+		t.Fatalf("another handler: %v", err)
+	}
+	for zones, bad := range map[string]bool{
+		".":                 true,
+		"test.":             true,
+		"example.test.":     true,
+		"sub.example.test.": false, // UPDATEs name example.test.
+		"example.org.":      false,
+	} {
+		err := a.checkTsigPlugin(&tsig.TSIGServer{Zones: []string{zones}})
+		if bad && (err == nil || !strings.Contains(err.Error(), "covered by the tsig plugin (zone "+zones+")") || !strings.Contains(err.Error(), "Testfile:1 - Error during parsing")) {
+			t.Errorf("tsig for %s: %v", zones, err)
+		}
+		if !bad && err != nil {
+			t.Errorf("tsig for %s: %v", zones, err)
+		}
 	}
 }

@@ -27,6 +27,9 @@ type Authorization struct {
 	PersistUntil time.Time
 	// CAA publishes the matching CAA records at the names too.
 	CAA bool
+	// CAAAccountURI is the account URL the CAA records name when AccountURI
+	// is a draft -02 hashed URI (required then); empty: AccountURI.
+	CAAAccountURI string
 	// TTL of the records; 0: the zone's dnspersist ttl (default 3600).
 	TTL uint32
 }
@@ -53,6 +56,7 @@ func persistsOf(c *caddy.Controller) map[string]*Persist {
 // register binds a zone's Persist (from a dnspersist block, or made for the
 // API) to the zone and makes it the one ForZone returns.
 func register(c *caddy.Controller, p *Persist) {
+	p.gen = generations.Add(1)
 	persistsOf(c)[p.cfg.origin] = p
 	authzone.Bind(c, p.cfg.origin, zonemodel.Binding{
 		Plugin:  pluginName,
@@ -133,7 +137,11 @@ func (a Authorization) check(origin string) error {
 			return err
 		}
 	}
-	if _, err := persist.ValidateAccountURI(a.AccountURI); err != nil {
+	form, err := persist.ValidateAccountURI(a.AccountURI)
+	if err != nil {
+		return err
+	}
+	if err := checkCAAAccount(a.CAA, form, a.CAAAccountURI); err != nil {
 		return err
 	}
 	for _, r := range a.records() {
@@ -184,7 +192,11 @@ func (p *Persist) apiRecords() []dns.RR {
 					rrs = append(rrs, r.TXT(name, ttl))
 				}
 				if a.CAA {
-					rrs = append(rrs, persist.CAA(name, ttl, a.Issuers, a.AccountURI, a.Wildcard)...)
+					caaAccount := a.CAAAccountURI
+					if caaAccount == "" {
+						caaAccount = a.AccountURI
+					}
+					rrs = append(rrs, persist.CAA(name, ttl, a.Issuers, caaAccount, a.Wildcard)...)
 				}
 			}
 		}

@@ -6,6 +6,7 @@ package dnspersist
 import (
 	"encoding/binary"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/coredns/coredns/plugin"
@@ -39,7 +40,29 @@ type Persist struct {
 	once sync.Once
 	wg   sync.WaitGroup
 	api  apiState // authorizations set through the Go API (api.go)
+	// gen orders the instances of a zone across reloads (newer is higher),
+	// for the metrics; published is the TXT count of the last publication.
+	gen       uint64
+	published int
 }
+
+// generations numbers Persist instances as configurations are set up.
+var generations atomic.Uint64
+
+// zoneSeries is what the newest instance of a zone has exported: the
+// expiry series by (name, issuer). An instance that a newer one (a reload)
+// superseded exports nothing more, and the series of authorizations that are
+// gone are deleted (by the next instance's export, or when the last one of
+// the zone stops).
+type zoneSeries struct {
+	owner *Persist
+	keys  map[[2]string]bool
+}
+
+var series = struct {
+	sync.Mutex
+	zones map[string]*zoneSeries
+}{zones: map[string]*zoneSeries{}}
 
 func (p *Persist) attach(z *zonemodel.Zone) error {
 	// Dynamic: the stored records keep serving until started() has replaced
@@ -69,6 +92,7 @@ func (p *Persist) stop() {
 			close(p.done)
 			p.wg.Wait()
 		}
+		p.unexport()
 	})
 }
 
@@ -89,7 +113,9 @@ func (p *Persist) loop() {
 					log.Errorf("zone %s: renewing validation records: %v", p.cfg.origin, err)
 				}
 			} else {
+				p.api.mu.Lock()
 				p.observe(now)
+				p.api.mu.Unlock()
 			}
 		}
 	}
@@ -170,7 +196,7 @@ func (p *Persist) publishLocked(now time.Time) error {
 		}
 		if a.caa {
 			for _, name := range a.names {
-				rrs = append(rrs, persist.CAA(name, a.ttl, a.issuers, a.accountURI, a.wildcard)...)
+				rrs = append(rrs, persist.CAA(name, a.ttl, a.issuers, a.caaAccountURI(), a.wildcard)...)
 			}
 		}
 	}
@@ -199,22 +225,85 @@ func (p *Persist) publishLocked(now time.Time) error {
 			n++
 		}
 	}
-	published.WithLabelValues(p.cfg.origin).Set(float64(n))
+	p.published = n
 	p.observe(now)
 	return nil
 }
 
-// observe sets the expiry metric from the served records.
+// observe sets the metrics from the served records: the expiry of every
+// record with a persistUntil (the Corefile's and the API's) and the record
+// count. Series of records no longer published are deleted. p.api.mu held.
 func (p *Persist) observe(now time.Time) {
+	left := map[[2]string]float64{}
+	set := func(name, iss string, until time.Time) {
+		if until.IsZero() {
+			return
+		}
+		k := [2]string{name, iss}
+		if v, ok := left[k]; !ok || until.Sub(now).Seconds() < v {
+			left[k] = until.Sub(now).Seconds()
+		}
+	}
 	for _, a := range p.cfg.auths {
 		for _, name := range append(append([]string{}, a.names...), a.also...) {
 			for _, iss := range a.issuers {
 				until, _ := p.untilFor(a, name, iss, now)
-				if until.IsZero() {
-					continue
-				}
-				expiry.WithLabelValues(p.cfg.origin, name, iss).Set(until.Sub(now).Seconds())
+				set(name, iss, until)
 			}
 		}
 	}
+	for _, auths := range p.api.auths {
+		for _, a := range auths {
+			for _, name := range a.Names {
+				for _, iss := range a.Issuers {
+					set(zonemodel.Fqdn(name), iss, a.PersistUntil)
+				}
+			}
+		}
+	}
+	p.export(left)
+}
+
+// export replaces the zone's expiry series with left and sets the record
+// count, unless a newer instance of the zone has exported since.
+func (p *Persist) export(left map[[2]string]float64) {
+	series.Lock()
+	defer series.Unlock()
+	zone := p.cfg.origin
+	zs := series.zones[zone]
+	if zs != nil && zs.owner != p && zs.owner.gen > p.gen {
+		return // superseded by a reload
+	}
+	if zs != nil {
+		for k := range zs.keys {
+			if _, ok := left[k]; !ok {
+				expiry.DeleteLabelValues(zone, k[0], k[1])
+			}
+		}
+	}
+	keys := make(map[[2]string]bool, len(left))
+	for k, v := range left {
+		expiry.WithLabelValues(zone, k[0], k[1]).Set(v)
+		keys[k] = true
+	}
+	series.zones[zone] = &zoneSeries{owner: p, keys: keys}
+	published.WithLabelValues(zone).Set(float64(p.published))
+}
+
+// unexport deletes the zone's series if this instance exported them last
+// (the zone has no dnspersist any more, or the server stops); after a reload
+// the new instance owns them.
+func (p *Persist) unexport() {
+	series.Lock()
+	defer series.Unlock()
+	zone := p.cfg.origin
+	zs := series.zones[zone]
+	if zs == nil || zs.owner != p {
+		return
+	}
+	for k := range zs.keys {
+		expiry.DeleteLabelValues(zone, k[0], k[1])
+	}
+	published.DeleteLabelValues(zone)
+	delete(series.zones, zone)
 }

@@ -28,6 +28,7 @@ type authorization struct {
 	issuers    []string
 	accountURI string
 	form       persist.AccountForm
+	caaAccount string // the account URL for CAA when accountURI is a hashed URI
 	wildcard   bool
 	until      time.Time     // absolute persistUntil, or zero
 	rolling    time.Duration // persistUntil relative to publication, renewed
@@ -164,6 +165,12 @@ func parseAuthorization(c *caddy.Controller, cfg *config, now time.Time) (*autho
 				return nil, c.Errf("persist-until %s is already past: the CA would refuse this record", t.Format(time.RFC3339))
 			}
 			a.until = t
+		case "caa-accounturi":
+			args := c.RemainingArgs()
+			if len(args) != 1 {
+				return nil, c.Errf("caa-accounturi takes one URI (got %d values; is the environment variable set?)", len(args))
+			}
+			a.caaAccount = args[0]
 		case "also":
 			args := c.RemainingArgs()
 			if len(args) == 0 {
@@ -207,6 +214,9 @@ func parseAuthorization(c *caddy.Controller, cfg *config, now time.Time) (*autho
 		return nil, c.Errf("authorize %s: %v", a.names[0], err)
 	}
 	a.form = form
+	if err := checkCAAAccount(a.caa, form, a.caaAccount); err != nil {
+		return nil, c.Errf("authorize %s: %v", a.names[0], err)
+	}
 	// The records as the CA will see them must parse.
 	for _, r := range a.records(now) {
 		if err := r.Validate(); err != nil {
@@ -222,6 +232,36 @@ func parseAuthorization(c *caddy.Controller, cfg *config, now time.Time) (*autho
 		}
 	}
 	return a, nil
+}
+
+// checkCAAAccount checks the account the CAA records name. RFC 8657's CAA
+// accounturi is the account URL; a draft -02 hashed URI there would match no
+// account and stop the CA from issuing at all (draft -02 §7.7: the two
+// parameters need not have the same value). So with CAA and a hashed
+// accounturi the account URL must be given apart (caa-accounturi).
+func checkCAAAccount(caa bool, form persist.AccountForm, caaAccount string) error {
+	if caaAccount != "" {
+		f, err := persist.ValidateAccountURI(caaAccount)
+		if err != nil {
+			return fmt.Errorf("caa-accounturi: %v", err)
+		}
+		if f != persist.AccountURL {
+			return fmt.Errorf("caa-accounturi %s: CAA names the account URL (RFC 8657 §3), not a hashed URI", caaAccount)
+		}
+		return nil
+	}
+	if caa && form == persist.AccountHash {
+		return fmt.Errorf("the accounturi is a draft -02 hashed URI, but CAA's accounturi is the account URL (RFC 8657 §3; a hashed URI in CAA would stop the CA from issuing): give caa-accounturi ACCOUNT-URL, or caa off")
+	}
+	return nil
+}
+
+// caaAccountURI is the account URI the authorization's CAA records name.
+func (a *authorization) caaAccountURI() string {
+	if a.caaAccount != "" {
+		return a.caaAccount
+	}
+	return a.accountURI
 }
 
 func isBelowAny(n string, parents []string) bool {

@@ -14,6 +14,9 @@ import (
 
 var now = time.Date(2026, 11, 22, 0, 0, 0, 0, time.UTC)
 
+// A draft -02 hashed accounturi (draft §10.2's).
+const hashed = "5SQm7n6tPh2-PlLbCKGnViTXX5z19SCN4cPGQHSk-kw"
+
 func TestParse(t *testing.T) {
 	ok := `dnspersist example.test {
 		ttl 600
@@ -54,6 +57,9 @@ func TestParse(t *testing.T) {
 		"authorize x.example.test {\nissuer ca.example\naccounturi https://ca/1\nalso a.x.example.test\n}":                                                     "needs 'policy wildcard'",
 		"authorize x.example.org {\nissuer ca.example\naccounturi https://ca/1\n}":                                                                             "not in zone",
 		"authorize x.example.test {\nissuer ca.example ca.example\naccounturi https://ca/1\n}":                                                                 "listed twice",
+		"caa\nauthorize x.example.test {\nissuer ca.example\naccounturi https://ca/h/sha-256/" + hashed + "\n}":                                                "give caa-accounturi ACCOUNT-URL, or caa off",
+		"authorize x.example.test {\nissuer ca.example\naccounturi https://ca/1\ncaa-accounturi https://ca/h/sha-256/" + hashed + "\n}":                        "not a hashed URI",
+		"authorize x.example.test {\nissuer ca.example\naccounturi https://ca/1\ncaa-accounturi http://ca/1\n}":                                                "caa-accounturi: accounturi \"http://ca/1\": an account URL is an https URL",
 		"authorize x.example.test {\nissuer ca.example\naccounturi https://ca/1\n}\nauthorize x.example.test {\nissuer ca.example\naccounturi https://ca/2\n}": "twice",
 	}
 	for body, want := range bad {

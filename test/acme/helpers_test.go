@@ -23,11 +23,17 @@ const (
 )
 
 // example runs corefile-examples/acme-dns01.Corefile with free ports; it
-// returns the server and the HTTP API's base URL.
-func example(t *testing.T) (*harness.Server, string) {
+// returns the server and the HTTP API's base URL. extra, if given, is added to
+// the acmechallenge block (keys and grants of a test only).
+func example(t *testing.T, extra ...string) (*harness.Server, string) {
 	t.Helper()
 	httpPort := harness.FreePort(t)
-	s := harness.StartExample(t, "acme-dns01.Corefile", zone, map[string]string{":8053": fmt.Sprintf(":%d", httpPort)})
+	replace := map[string]string{":8053": fmt.Sprintf(":%d", httpPort)}
+	if len(extra) > 0 {
+		const anchor = "        grant lego name api.example.test\n"
+		replace[anchor] = anchor + "        " + strings.Join(extra, "\n        ") + "\n"
+	}
+	s := harness.StartExample(t, "acme-dns01.Corefile", zone, replace)
 	return s, fmt.Sprintf("http://%s", harness.Addr(httpPort))
 }
 

@@ -2,6 +2,7 @@ package acme
 
 import (
 	"fmt"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -13,11 +14,24 @@ import (
 )
 
 // TestNsupdate: BIND's nsupdate adds and deletes challenges (UDP and TCP,
-// hmac-sha256 and hmac-md5, delete one value, the RRset, the name,
+// hmac-md5, -sha1, -sha224, -sha256, -sha384 and -sha512 keys, each refused
+// when signed with another algorithm; delete one value, the RRset, the name,
 // prerequisites); the changes reach AXFR and IXFR; everything outside a key's
 // grant, and every bad signature, is refused and changes nothing.
 func TestNsupdate(t *testing.T) {
-	s, _ := example(t)
+	// A key of each other algorithm, each for a name of its own (lego's
+	// default is hmac-sha1): keys of the test, not of the example.
+	algs := []struct{ alg, key, secret, name string }{
+		{"hmac-sha1", "acme-sha1.", "ZG5zcGtpLWFjbWUtc2hhMS10ZXN0LWtleS0wMTIzNDU2Nzg5", "sha1.example.test."},
+		{"hmac-sha224", "acme-sha224.", "ZG5zcGtpLWFjbWUtc2hhMjI0LXRlc3Qta2V5LTAxMjM0NTY3ODk=", "sha224.example.test."},
+		{"hmac-sha384", "acme-sha384.", "ZG5zcGtpLWFjbWUtc2hhMzg0LXRlc3Qta2V5LTAxMjM0NTY3ODk=", "sha384.example.test."},
+		{"hmac-sha512", "acme-sha512.", "ZG5zcGtpLWFjbWUtc2hhNTEyLXRlc3Qta2V5LTAxMjM0NTY3ODk=", "sha512.example.test."},
+	}
+	var extra []string
+	for _, a := range algs {
+		extra = append(extra, fmt.Sprintf("key %s %s %s", a.key, a.alg, a.secret), fmt.Sprintf("grant %s name %s", a.key, a.name))
+	}
+	s, _ := example(t, extra...)
 	addr := s.Addr
 	www := "hmac-sha256:acme-www.:" + wwwSecret
 	ch := "_acme-challenge.www.example.test."
@@ -84,28 +98,61 @@ func TestNsupdate(t *testing.T) {
 		t.Fatalf("md5 add: %v", got)
 	}
 
+	// hmac-sha1, -sha224, -sha384, -sha512 (sha256 and md5 are above): an
+	// add and a delete over UDP and TCP, then one value left.
+	for i, a := range algs {
+		key := a.alg + ":" + a.key + ":" + a.secret
+		owner := "_acme-challenge." + a.name
+		tcp := i%2 == 1
+		run(key, tcp, fmt.Sprintf("update add %s 60 TXT %s", owner, val1), fmt.Sprintf("update add %s 60 TXT %s", owner, val2))
+		if got := harness.TXTValues(t, addr, owner); !slices.Equal(got, []string{val1, val2}) {
+			t.Fatalf("%s add: %v", a.alg, got)
+		}
+		run(key, !tcp, fmt.Sprintf("update delete %s TXT %s", owner, val2))
+		if got := harness.TXTValues(t, addr, owner); !slices.Equal(got, []string{val1}) {
+			t.Fatalf("%s delete: %v", a.alg, got)
+		}
+	}
+
 	// Refused: nothing changes.
 	before := harness.MustSerial(t, addr, zone)
-	for _, c := range []struct {
-		name, key, cmd, want string
-	}{
-		{"other name", www, fmt.Sprintf("update add %s 60 TXT %s", mail, val2), "REFUSED"},
-		{"other name below www", www, fmt.Sprintf("update add _acme-challenge.x.www.example.test. 60 TXT %s", val2), "REFUSED"},
-		{"other type", www, fmt.Sprintf("check-names off\nupdate add %s 60 A 192.0.2.99", ch), "REFUSED"},
-		{"the apex", www, fmt.Sprintf("update add example.test. 60 TXT %s", val2), "REFUSED"},
-		{"the host itself", www, fmt.Sprintf("update add www.example.test. 60 TXT %s", val2), "REFUSED"},
-		{"delete a zone file record", www, "update delete www.example.test. A", "REFUSED"},
-		{"md5 key on www", "hmac-md5:acme-md5.:" + md5Secret, fmt.Sprintf("update add %s 60 TXT %s", ch, val2), "REFUSED"},
-		{"not a digest", www, fmt.Sprintf("update add %s 60 TXT hello", ch), "REFUSED"},
-		{"unknown key", "hmac-sha256:nobody.:" + wwwSecret, fmt.Sprintf("update add %s 60 TXT %s", ch, val2), "NOTAUTH"},
-		{"wrong algorithm", "hmac-sha512:acme-www.:" + wwwSecret, fmt.Sprintf("update add %s 60 TXT %s", ch, val2), "NOTAUTH"},
-		{"bad MAC", "hmac-sha256:acme-www.:" + md5Secret, fmt.Sprintf("update add %s 60 TXT %s", ch, val2), "NOTAUTH"},
-		{"bad MAC md5", "hmac-md5:acme-md5.:" + wwwSecret, fmt.Sprintf("update add %s 60 TXT %s", mail, val2), "NOTAUTH"},
-	} {
+	// logRe, if set, is the log line the refusal must produce (twice: UDP
+	// and TCP).
+	type refusal struct{ name, key, cmd, want, logRe string }
+	var algRefusals []refusal
+	for i, a := range algs {
+		// The right secret with the algorithm of the next key (BADKEY).
+		other := algs[(i+1)%len(algs)].alg
+		for _, o := range []string{other, "hmac-sha256"} {
+			algRefusals = append(algRefusals, refusal{a.key + " signed with " + o, o + ":" + a.key + ":" + a.secret,
+				fmt.Sprintf("update add _acme-challenge.%s 60 TXT %s", a.name, val2), "NOTAUTH",
+				regexp.QuoteMeta(fmt.Sprintf("refused (NOTAUTH): TSIG key %s is %s, request signed with %s", a.key, a.alg, o))})
+		}
+	}
+	for _, c := range append([]refusal{
+		{"other name", www, fmt.Sprintf("update add %s 60 TXT %s", mail, val2), "REFUSED", ""},
+		{"other name below www", www, fmt.Sprintf("update add _acme-challenge.x.www.example.test. 60 TXT %s", val2), "REFUSED", ""},
+		{"other type", www, fmt.Sprintf("check-names off\nupdate add %s 60 A 192.0.2.99", ch), "REFUSED", ""},
+		{"the apex", www, fmt.Sprintf("update add example.test. 60 TXT %s", val2), "REFUSED", ""},
+		{"the host itself", www, fmt.Sprintf("update add www.example.test. 60 TXT %s", val2), "REFUSED", ""},
+		{"delete a zone file record", www, "update delete www.example.test. A", "REFUSED", ""},
+		{"md5 key on www", "hmac-md5:acme-md5.:" + md5Secret, fmt.Sprintf("update add %s 60 TXT %s", ch, val2), "REFUSED", ""},
+		{"not a digest", www, fmt.Sprintf("update add %s 60 TXT hello", ch), "REFUSED", ""},
+		{"unknown key", "hmac-sha256:nobody.:" + wwwSecret, fmt.Sprintf("update add %s 60 TXT %s", ch, val2), "NOTAUTH", ""},
+		{"wrong algorithm", "hmac-sha512:acme-www.:" + wwwSecret, fmt.Sprintf("update add %s 60 TXT %s", ch, val2), "NOTAUTH", ""},
+		{"bad MAC", "hmac-sha256:acme-www.:" + md5Secret, fmt.Sprintf("update add %s 60 TXT %s", ch, val2), "NOTAUTH", ""},
+		{"bad MAC md5", "hmac-md5:acme-md5.:" + wwwSecret, fmt.Sprintf("update add %s 60 TXT %s", mail, val2), "NOTAUTH", ""},
+	}, algRefusals...) {
+		mark := s.LogMark()
 		for _, tcp := range []bool{false, true} {
 			out, err := nsupdate(t, addr, c.key, tcp, c.cmd)
 			if err == nil || !strings.Contains(out, c.want) {
 				t.Errorf("%s (tcp=%v): not refused with %s: %v\n%s", c.name, tcp, c.want, err, out)
+			}
+		}
+		if c.logRe != "" {
+			if l := s.LogSince(mark, c.logRe); len(l) != 2 {
+				t.Errorf("%s: %d log lines %q, want 2", c.name, len(l), c.logRe)
 			}
 		}
 	}
@@ -138,6 +185,11 @@ func TestNsupdate(t *testing.T) {
 	}
 	if got := harness.TXTValues(t, addr, mail); !slices.Equal(got, []string{val1}) {
 		t.Fatalf("refused updates changed %s: %v", mail, got)
+	}
+	for _, a := range algs {
+		if got := harness.TXTValues(t, addr, "_acme-challenge."+a.name); !slices.Equal(got, []string{val1}) {
+			t.Fatalf("refused updates changed the %s name: %v", a.alg, got)
+		}
 	}
 	if got := harness.TXTValues(t, addr, "_acme-challenge.x.www.example.test."); got != nil {
 		t.Fatalf("refused updates added TXT at _acme-challenge.x.www: %v", got)

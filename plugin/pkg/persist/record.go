@@ -10,6 +10,7 @@
 package persist
 
 import (
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"net/url"
@@ -46,13 +47,28 @@ const (
 	// AccountURL: draft -01, the account URL (RFC 8657 §3), e.g.
 	// https://acme.example/acme/acct/123.
 	AccountURL AccountForm = "account-url"
-	// AccountHash: draft -02, the CA's accountHashPrefix (from its directory
-	// metadata) followed by "sha-256/" and 43 base64url characters; it can be
-	// published before the account exists.
+	// AccountHash: draft -02 §4.1, a hashed URI: the CA's accountHashPrefix
+	// (from its directory metadata), a hash algorithm's RFC 6920 Hash Name
+	// String, "/", and the unpadded base64url digest of the domain, the
+	// account key's thumbprint and the account URL, e.g.
+	// https://ca.example/account-hash/sha-256/5SQm7n6tPh2-PlLbCKGnViTXX5z19SCN4cPGQHSk-kw.
+	// It can be published before any order (not before the account exists).
 	AccountHash AccountForm = "account-hash"
 )
 
-var hashedAccount = regexp.MustCompile(`sha-256/[A-Za-z0-9_-]{43}$`)
+// hashAlgorithms are the RFC 6920 Hash Name Strings a draft -02 hashed
+// accounturi may use, with their digest length in octets: registered
+// algorithms with a digest of at least 256 bits (§4.1). sha-256 is the one
+// every CA must accept; a CA documents any other it accepts.
+var hashAlgorithms = map[string]int{
+	"sha-256": 32, "sha-384": 48, "sha-512": 64,
+	"sha3-256": 32, "sha3-384": 48, "sha3-512": 64,
+}
+
+// hashedAccount recognises the end of a hashed URI: a Hash Name String of the
+// registry in any case (the truncated ones too, to reject them with the
+// reason), "/" and a base64url value (padding included, to reject it).
+var hashedAccount = regexp.MustCompile(`(?i)(sha-256(?:-(?:128|120|96|64|32))?|sha-384|sha-512|sha3-(?:224|256|384|512))/([A-Za-z0-9_=-]+)$`)
 
 // ValidateIssuer checks an issuer-domain-name: a lowercase A-label domain name
 // without trailing dot, at most 253 octets (draft §3.1).
@@ -86,7 +102,15 @@ func ValidateIssuer(s string) error {
 	return nil
 }
 
-// ValidateAccountURI checks an accounturi value and tells its form.
+// ValidateAccountURI checks an accounturi value and tells its form: the
+// draft -02 hashed URI (§4.1: a valid URI ending in <hash-alg>/<base64url
+// digest>, a registered algorithm of at least 256 bits in its exact
+// lowercase name, the digest's exact unpadded base64url encoding) or the
+// draft -01 account URL (an absolute https URL, RFC 8657 §3). Draft -02 asks
+// only that the CA's prefix make a valid URI, not an https one, so a hashed
+// URI is not required to be https (the CA compares it byte for byte with the
+// one it computes from its own prefix). A value that ends like a hashed URI is
+// checked as one: a damaged digest is an error, not an account URL.
 func ValidateAccountURI(s string) (AccountForm, error) {
 	if s == "" {
 		return "", errors.New("accounturi is mandatory")
@@ -94,17 +118,87 @@ func ValidateAccountURI(s string) (AccountForm, error) {
 	if err := checkValue(s); err != nil {
 		return "", fmt.Errorf("accounturi: %w", err)
 	}
+	if err := checkURI(s); err == errNoScheme {
+		return "", fmt.Errorf("accounturi %q is not an absolute URI (no scheme)", s)
+	} else if err != nil {
+		return "", fmt.Errorf("accounturi %q is not a URI: %v", s, err)
+	}
 	u, err := url.Parse(s)
 	if err != nil || !u.IsAbs() {
 		return "", fmt.Errorf("accounturi %q is not an absolute URI", s)
 	}
-	if hashedAccount.MatchString(s) {
+	if m := hashedAccount.FindStringSubmatch(s); m != nil {
+		if err := checkHashed(m[1], m[2]); err != nil {
+			return "", fmt.Errorf("accounturi %q: a draft -02 hashed URI %v", s, err)
+		}
 		return AccountHash, nil
 	}
 	if u.Scheme != "https" || u.Host == "" {
-		return "", fmt.Errorf("accounturi %q: an account URL is an https URL (RFC 8657 §3)", s)
+		return "", fmt.Errorf("accounturi %q: an account URL is an https URL (RFC 8657 §3), a hashed URI ends in sha-256/<43 base64url characters> (draft -02)", s)
 	}
 	return AccountURL, nil
+}
+
+// checkHashed checks the algorithm and digest of a hashed URI.
+func checkHashed(alg, value string) error {
+	size, ok := hashAlgorithms[alg]
+	if !ok {
+		lower := strings.ToLower(alg)
+		if _, known := hashAlgorithms[lower]; known {
+			return fmt.Errorf("names its algorithm %q, not by the exact Hash Name String %q", alg, lower)
+		}
+		return fmt.Errorf("uses %s, a digest shorter than 256 bits", lower)
+	}
+	want := base64.RawURLEncoding.EncodedLen(size)
+	if strings.Contains(value, "=") {
+		return fmt.Errorf("has base64 padding ('='); the digest is unpadded base64url (%d characters for %s)", want, alg)
+	}
+	if len(value) != want {
+		return fmt.Errorf("has a value of %d characters; a %s digest (%d octets) is %d unpadded base64url characters", len(value), alg, size, want)
+	}
+	if _, err := base64.RawURLEncoding.Strict().DecodeString(value); err != nil {
+		return fmt.Errorf("has a value that is not the exact base64url encoding of a %s digest (its last character sets bits beyond the digest)", alg)
+	}
+	return nil
+}
+
+var errNoScheme = errors.New("no scheme")
+
+// checkURI checks the RFC 3986 URI syntax as far as a string can tell: a
+// scheme, and only unreserved, reserved and percent-encoded characters.
+func checkURI(s string) error {
+	colon := strings.IndexByte(s, ':')
+	if colon < 1 {
+		return errNoScheme
+	}
+	for i := 0; i < colon; i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || i > 0 && (c >= '0' && c <= '9' || c == '+' || c == '-' || c == '.')) {
+			return fmt.Errorf("bad scheme %q", s[:colon])
+		}
+	}
+	for i := colon + 1; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
+		case strings.IndexByte("-._~:/?#[]@!$&'()*+,;=", c) >= 0:
+		case c == '%':
+			if i+2 >= len(s) || !isHex(s[i+1]) || !isHex(s[i+2]) {
+				return errors.New("'%' not followed by two hex digits")
+			}
+			i += 2
+		default:
+			return fmt.Errorf("character %q is not allowed in a URI", c)
+		}
+	}
+	if strings.Count(s, "#") > 1 {
+		return errors.New("more than one '#'")
+	}
+	return nil
+}
+
+func isHex(c byte) bool {
+	return c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F'
 }
 
 // checkValue applies the RFC 8659 value syntax: printable ASCII other than ';'

@@ -15,6 +15,8 @@ func TestParse(t *testing.T) {
 		"ca.example;accounturi=https://ca.example/acct/123;policy=WILDCARD;persistUntil=1767225600",
 		" ca.example ; AccountURI = https://ca.example/acct/1 ; futuretag=x",
 		"ca.example; accounturi=https://ca.example/acme/account-hash/sha-256/" + strings.Repeat("A", 43),
+		"ca.example; accounturi=https://ca.example/account-hash/sha-256/" + draftHash,
+		"ca.example; accounturi=https://127.0.0.1:14000/my-account/1%2Fx",
 	}
 	for _, g := range good {
 		r, err := Parse(g)
@@ -50,6 +52,65 @@ func TestParse(t *testing.T) {
 		_, err := Parse(in)
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%q: error %v, want %q", in, err, want)
+		}
+	}
+}
+
+// The hashed URI of draft -02 §10.2 (example.com, thumbprint
+// NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs, https://ca.example/acct/123).
+const draftHash = "5SQm7n6tPh2-PlLbCKGnViTXX5z19SCN4cPGQHSk-kw"
+
+// Draft -02 §4.1: accounturi is <accountHashPrefix><hash-alg>/<base64url
+// digest>, hash-alg the exact RFC 6920 Hash Name String of an algorithm of at
+// least 256 bits, the digest unpadded base64url of its exact length; the
+// prefix must make a valid URI (https is the draft's example, not a rule).
+// Draft -01's account URL is an https URL.
+func TestAccountURIForms(t *testing.T) {
+	sha384 := strings.Repeat("A", 63) + "w" // 48 octets, canonical
+	sha512 := strings.Repeat("B", 85) + "A" // 64 octets, canonical
+	good := map[string]AccountForm{
+		"https://ca.example/acct/123":                                     AccountURL,
+		"https://127.0.0.1:14000/my-account/1":                            AccountURL,
+		"https://ca.example/account-hash/sha-256/" + draftHash:            AccountHash,
+		"https://ca.example/account-hash/sha3-256/" + draftHash:           AccountHash,
+		"https://ca.example/account-hash/sha-384/" + sha384:               AccountHash,
+		"https://ca.example/account-hash/sha-512/" + sha512:               AccountHash,
+		"https://ca.example/account-hash/sha3-512/" + sha512:              AccountHash,
+		"https://ca.example/h?a=sha-256/" + draftHash:                     AccountHash,
+		"http://ca.example/account-hash/sha-256/" + draftHash:             AccountHash, // the draft asks for a valid URI only
+		"urn:example:account-hash:sha-256/" + draftHash:                   AccountHash,
+		"https://ca.example/account-hash/sha-256/" + draftHash[:42] + "A": AccountHash,
+	}
+	for in, want := range good {
+		got, err := ValidateAccountURI(in)
+		if err != nil || got != want {
+			t.Errorf("%q: %v %v, want %v", in, got, err, want)
+		}
+	}
+	bad := map[string]string{
+		"http://ca.example/acct/123":                                         "https URL",
+		"ftp://ca.example/acct/123":                                          "https URL",
+		"https:///acct/1":                                                    "https URL",
+		"/account-hash/sha-256/" + draftHash:                                 "not an absolute URI",
+		"sha-256/" + draftHash:                                               "not an absolute URI",
+		"https://ca.example/account-hash/sha-256/" + draftHash[:42]:          "42 characters",
+		"https://ca.example/account-hash/sha-256/" + draftHash + "A":         "44 characters",
+		"https://ca.example/account-hash/sha-256/" + draftHash + "=":         "padding",
+		"https://ca.example/account-hash/sha-256/" + draftHash[:42] + "x":    "exact base64url",
+		"https://ca.example/account-hash/sha-256/" + strings.Repeat("_", 43): "exact base64url",
+		"https://ca.example/account-hash/SHA-256/" + draftHash:               `exact Hash Name String "sha-256"`,
+		"https://ca.example/account-hash/sha-256-128/AAAAAAAAAAAAAAAAAAAAAA": "shorter than 256 bits",
+		"https://ca.example/account-hash/sha3-224/" + draftHash:              "shorter than 256 bits",
+		"https://ca.example/account-hash/sha-384/" + draftHash:               "a sha-384 digest (48 octets) is 64",
+		"https://ca.example/acct/a\\b":                                       "not allowed in a URI",
+		"https://ca.example/acct/%zz":                                        "two hex digits",
+		"https://ca.example/acct/1#a#b":                                      "more than one '#'",
+		"1https://ca.example/acct/1":                                         "bad scheme",
+	}
+	for in, want := range bad {
+		_, err := ValidateAccountURI(in)
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%q: %v, want %q", in, err, want)
 		}
 	}
 }
@@ -95,6 +156,7 @@ func TestCAA(t *testing.T) {
 func FuzzParse(f *testing.F) {
 	f.Add("pebble.letsencrypt.org; accounturi=https://127.0.0.1:14000/my-account/1; policy=wildcard")
 	f.Add("ca.example;accounturi=https://ca.example/acct/123;persistUntil=1767225600;x=y")
+	f.Add("ca.example; accounturi=https://h/sha-256/" + draftHash)
 	f.Add("ca.example; accounturi=https://h/sha-256/" + strings.Repeat("_", 43))
 	f.Add(`ca.example; accounturi=https://h/a\"b; x=\\`)
 	f.Add("ca.example; accounturi=https://h/" + strings.Repeat("x", 300))

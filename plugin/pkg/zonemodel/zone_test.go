@@ -452,3 +452,55 @@ func TestBumpGivesNewSerialWithoutChanges(t *testing.T) {
 		t.Fatalf("serial %d after a change with a bump, want %d", s, after.Serial+1)
 	}
 }
+
+// A record another source also has (a zone file CAA identical to one
+// dnspersist generates, even with another TTL) is served once; the RRset takes
+// the TTL of the first source's records; removing it from one source leaves
+// the other's.
+func TestMergeDropsDuplicatesAcrossSources(t *testing.T) {
+	z, _, acme := openZone(t, t.TempDir(), testZone+`www 300 IN CAA 0 issue "ca.example; accounturi=https://ca.example/acct/1; validationmethods=dns-01,dns-persist-01"
+`)
+	gen := []dns.RR{
+		rr(t, `www.example.test. 3600 IN CAA 0 issue "ca.example; accounturi=https://ca.example/acct/1; validationmethods=dns-01,dns-persist-01"`),
+		rr(t, `www.example.test. 3600 IN CAA 0 issuewild "ca.example; accounturi=https://ca.example/acct/1; validationmethods=dns-01,dns-persist-01"`),
+	}
+	if err := acme.Update(nil, func(tx *Tx) error {
+		for _, r := range gen {
+			tx.Add(r)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	set := z.View("").Snapshot().Get("www.example.test.", dns.TypeCAA)
+	if set == nil || len(set.RRs) != 2 {
+		t.Fatalf("served CAA: %v", set)
+	}
+	tags := map[string]bool{}
+	for _, r := range set.RRs {
+		tags[r.(*dns.CAA).Tag] = true
+		if r.Header().Ttl != 300 {
+			t.Fatalf("TTL %d, want the zone file's 300: %v", r.Header().Ttl, r)
+		}
+	}
+	if !tags["issue"] || !tags["issuewild"] {
+		t.Fatalf("served CAA: %v", set.RRs)
+	}
+	// The whole zone (what AXFR sends) has it once too.
+	n := 0
+	for _, r := range z.View("").Snapshot().RRs() {
+		if r.Header().Rrtype == dns.TypeCAA && r.(*dns.CAA).Tag == "issue" {
+			n++
+		}
+	}
+	if n != 1 {
+		t.Fatalf("AXFR has %d CAA issue records", n)
+	}
+	if err := acme.Update(nil, func(tx *Tx) error { tx.Clear(); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	set = z.View("").Snapshot().Get("www.example.test.", dns.TypeCAA)
+	if set == nil || len(set.RRs) != 1 || set.RRs[0].(*dns.CAA).Tag != "issue" {
+		t.Fatalf("after the generated records are gone: %v", set)
+	}
+}

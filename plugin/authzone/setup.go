@@ -13,6 +13,7 @@ import (
 	"github.com/coredns/coredns/plugin"
 	clog "github.com/coredns/coredns/plugin/pkg/log"
 	"github.com/coredns/coredns/plugin/transfer"
+	"github.com/coredns/coredns/plugin/tsig"
 
 	"github.com/dnspki/dnspki/plugin/pkg/tsigkey"
 	"github.com/dnspki/dnspki/plugin/pkg/zonemodel"
@@ -107,6 +108,9 @@ func setup(c *caddy.Controller) error {
 		if err := checkStockView(a, cfg.ViewName, cfg.Handler("horizon") != nil); err != nil {
 			return fmt.Errorf("%s:%d - plugin/%s: %v", file, line, pluginName, err)
 		}
+		if err := checkTsigPlugin(a, cfg.Handler("tsig")); err != nil {
+			return fmt.Errorf("%s:%d - plugin/%s: %v", file, line, pluginName, err)
+		}
 		if t, ok := cfg.Handler("transfer").(*transfer.Transfer); ok {
 			for _, zs := range a.zones {
 				if zs.spec.hasXfrConfig() {
@@ -144,6 +148,29 @@ func checkStockView(a *AuthZone, viewName string, horizon bool) error {
 		}
 		if !slices.Contains(names, viewName) {
 			return fmt.Errorf("the server block's view %q (view plugin) is not a view of zone %s (its views: %s): name the block's view like the zone view it serves", viewName, origin, strings.Join(names, " "))
+		}
+	}
+	return nil
+}
+
+// checkTsigPlugin refuses a server block where CoreDNS's tsig plugin (h, the
+// block's "tsig" handler or nil) covers a zone whose lines use TSIG keys
+// (transfer and notify rules, primaries). That plugin comes first in the
+// chain and removes the TSIG record of a request before passing it on, so a
+// signed transfer request or NOTIFY would arrive here unsigned and be refused
+// ("TSIG key required"), whatever key signed it.
+func checkTsigPlugin(a *AuthZone, h plugin.Handler) error {
+	t, ok := h.(*tsig.TSIGServer)
+	if !ok {
+		return nil
+	}
+	for _, origin := range a.origins {
+		zs := a.zones[origin]
+		if len(zs.spec.keys) == 0 {
+			continue
+		}
+		if z := plugin.Zones(t.Zones).Matches(origin); z != "" {
+			return fmt.Errorf("zone %s uses TSIG keys (%s) and is also covered by the tsig plugin (zone %s) of this server block, which removes the TSIG of a request before authzone can check it: define the keys in authzone only and limit the tsig plugin to other zones, or move those zones to another server block", origin, strings.Join(zs.spec.keys, " "), z)
 		}
 	}
 	return nil

@@ -7,6 +7,8 @@ import (
 	"testing"
 
 	"github.com/coredns/caddy"
+	"github.com/coredns/coredns/plugin"
+	"github.com/coredns/coredns/plugin/tsig"
 
 	"github.com/dnspki/dnspki/plugin/pkg/tsigkey"
 )
@@ -75,5 +77,35 @@ func TestSetupReportsZoneFileErrors(t *testing.T) {
 	}
 	if err := setup(caddy.NewTestController("dns", "authzone example.test {\nfile "+filepath.Join(dir, "missing")+"\n}")); err == nil || !strings.Contains(err.Error(), "no such file") {
 		t.Fatalf("missing file: %v", err)
+	}
+}
+
+func TestCheckTsigPlugin(t *testing.T) {
+	dir := t.TempDir()
+	zf := filepath.Join(dir, "db")
+	os.WriteFile(zf, []byte("$ORIGIN example.test.\n@ 300 IN SOA ns hostmaster 1 7200 3600 1209600 300\n@ 300 IN NS ns\nns 300 IN A 192.0.2.1\n"), 0o644)
+	build := func(extra string) *AuthZone {
+		t.Helper()
+		c := caddy.NewTestController("dns", "authzone example.test {\nfile "+zf+"\nstate "+t.TempDir()+"\n"+extra+"}")
+		a, _, err := build(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return a
+	}
+	keyed := build("key xfr-key. hmac-sha256 eGZyLWtleS1zZWNyZXQtZm9yLXRlc3RzLTAxMjM0NTY=\ntransfer to * key xfr-key.\n")
+	plain := build("transfer to 127.0.0.1\n")
+	over := &tsig.TSIGServer{Zones: []string{"."}}
+	other := &tsig.TSIGServer{Zones: []string{"other.test."}}
+	if err := checkTsigPlugin(keyed, over); err == nil || !strings.Contains(err.Error(), "zone example.test. uses TSIG keys (xfr-key.) and is also covered by the tsig plugin (zone .)") {
+		t.Errorf("keyed zone under the tsig plugin: %v", err)
+	}
+	for name, c := range map[string]struct {
+		a *AuthZone
+		h plugin.Handler
+	}{"no tsig plugin": {keyed, nil}, "tsig plugin on another zone": {keyed, other}, "zone without keys": {plain, over}} {
+		if err := checkTsigPlugin(c.a, c.h); err != nil {
+			t.Errorf("%s: %v", name, err)
+		}
 	}
 }

@@ -328,6 +328,15 @@ func exchange(ctx context.Context, p *peer, m *dns.Msg, network string) (*dns.Ms
 	}
 	r, _, err := c.ExchangeContext(ctx, m, p.addr)
 	if err != nil {
+		// A primary that cannot verify our request (another secret, a
+		// key it does not know) answers NOTAUTH with the TSIG error
+		// (RFC 8945 §5.2), unsigned; miekg/dns reports that as "bad
+		// authentication". Say what the primary answered instead: it is
+		// what tells a wrong secret (BADSIG) from an unknown key (BADKEY)
+		// or a clock off (BADTIME). It stays an error either way.
+		if r != nil && p.key != nil && r.Rcode == dns.RcodeNotAuth && errors.Is(err, dns.ErrAuth) {
+			return nil, rcodeError(r)
+		}
 		return nil, err
 	}
 	if p.key != nil {

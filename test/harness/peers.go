@@ -188,3 +188,15 @@ func (p *Proc) WaitLog(mark int, re string, n int, timeout time.Duration) []stri
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// Restart starts the peer again (after Stop or Kill, or stopping it first)
+// with the same command, configuration, directory and port: its state (a
+// primary's journal, a secondary's transferred zones) is kept, as when an
+// operator restarts the server.
+func (p *Peer) Restart(t testing.TB) {
+	t.Helper()
+	if !p.Exited() {
+		p.Stop()
+	}
+	p.Proc = Start(t, p.Proc.Name, p.Cmd.Args, StartOpts{Dir: p.Cmd.Dir})
+}

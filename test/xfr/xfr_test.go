@@ -1,7 +1,11 @@
 // Package xfr tests dnspki's zone transfers with real peers: Knot, BIND and
 // NSD as TSIG secondaries of dnspki (NOTIFY, IXFR, propagation time),
 // dnspki as a secondary of BIND, of Knot and of another dnspki, journal
-// overflow, expiry and refused transfers.
+// overflow, expiry and refused transfers (by key and by address). As a
+// secondary (secondary_test.go): TSIG enforced on what the primary sends,
+// IXFR falling back to AXFR, the SOA refresh timer without NOTIFY and
+// recovery after expiry, online signing and ACME records on top of the
+// transferred zone.
 package xfr
 
 import (

@@ -5,13 +5,11 @@ import (
 	"fmt"
 	golog "log"
 	"net/netip"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/coredns/caddy"
 	"github.com/miekg/dns"
 	dto "github.com/prometheus/client_model/go"
 
@@ -252,20 +250,7 @@ func TestSecondaryLocalRecordsSurviveAXFR(t *testing.T) {
 	p := startPrimary(t, "transfer to 127.0.0.1 key "+testKey+"\n    journal 1")
 	pz := p.zone()
 	addTXT(t, pz, "gone.example.test.", 1, 5) // 101
-	sdir := t.TempDir()
-	body := fmt.Sprintf("primary %s key %s\n    key %s hmac-sha256 %s\n    state %s", p.addr, testKey, testKey, testSecret, filepath.Join(sdir, "state"))
-	c := caddy.NewTestController("dns", "authzone example.test {\n"+body+"\n}")
-	a, reg, err := build(c)
-	if err != nil {
-		t.Fatal(err)
-	}
-	reg.Bind("example.test.", zonemodel.Binding{Plugin: "test", Attach: func(z *zonemodel.Zone) error {
-		_, err := z.AddSource("test", zonemodel.SourceOptions{Dynamic: true})
-		return err
-	}})
-	s := serve(t, a, reg, sdir, "")
-	sz := s.zone()
-	sec := a.zones["example.test."].sec
+	sz, sec := secondaryWithLocalSource(t, p)
 	waitFor(t, 10*time.Second, "the first transfer", func() bool { return sz.View("").Snapshot().Serial == 101 })
 	addTXT(t, sz, "local.example.test.", 1, 5) // served 102
 

@@ -484,20 +484,7 @@ func TestXfrParser(t *testing.T) {
 func TestSecondaryWithLocalSource(t *testing.T) {
 	p := startPrimary(t, "transfer to 127.0.0.1 key "+testKey)
 	pz := p.zone()
-	sdir := t.TempDir()
-	body := fmt.Sprintf("primary %s key %s\n    key %s hmac-sha256 %s\n    state %s", p.addr, testKey, testKey, testSecret, filepath.Join(sdir, "state"))
-	c := caddy.NewTestController("dns", "authzone example.test {\n"+body+"\n}")
-	a, reg, err := build(c)
-	if err != nil {
-		t.Fatal(err)
-	}
-	reg.Bind("example.test.", zonemodel.Binding{Plugin: "test", Attach: func(z *zonemodel.Zone) error {
-		_, err := z.AddSource("test", zonemodel.SourceOptions{Dynamic: true})
-		return err
-	}})
-	s := serve(t, a, reg, sdir, "")
-	sz := s.zone()
-	sec := a.zones["example.test."].sec
+	sz, sec := secondaryWithLocalSource(t, p)
 	waitFor(t, 10*time.Second, "the first transfer", func() bool { return sz.View("").Snapshot().Serial == 100 })
 
 	addTXT(t, sz, "local.example.test.", 1, 5)
@@ -580,4 +567,22 @@ func TestSignedTransferUsesChainSigner(t *testing.T) {
 	if !found || rrs[0].Header().Rrtype != dns.TypeSOA || rrs[len(rrs)-1].Header().Rrtype != dns.TypeSOA {
 		t.Fatalf("signed AXFR did not come from the ChainSigner: %v", rrs)
 	}
+}
+
+// secondaryWithLocalSource starts a secondary of p (TSIG testKey) whose zone
+// also has a dynamic source "test", and returns its zone and secondary.
+func secondaryWithLocalSource(t *testing.T, p *testServer) (*zonemodel.Zone, *secondary) {
+	t.Helper()
+	sdir := t.TempDir()
+	body := fmt.Sprintf("primary %s key %s\n    key %s hmac-sha256 %s\n    state %s", p.addr, testKey, testKey, testSecret, filepath.Join(sdir, "state"))
+	c := caddy.NewTestController("dns", "authzone example.test {\n"+body+"\n}")
+	a, reg, err := build(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg.Bind("example.test.", zonemodel.Binding{Plugin: "test", Attach: func(z *zonemodel.Zone) error {
+		_, err := z.AddSource("test", zonemodel.SourceOptions{Dynamic: true})
+		return err
+	}})
+	return serve(t, a, reg, sdir, "").zone(), a.zones["example.test."].sec
 }

@@ -84,26 +84,7 @@ func copyExampleZone(t *testing.T, dir string) {
 // accepts.
 func TestRenewalWithoutDNSChange(t *testing.T) {
 	const validity = 20 // seconds
-	dir := t.TempDir()
-	port, metricsPort := harness.FreePort(t), harness.FreePort(t)
-	addr := harness.Addr(port)
-	pebble := harness.StartPebble(t, harness.PebbleOpts{
-		DNSServer: addr,
-		Profiles:  map[string]harness.PebbleProfile{"short": {Description: "20 s", ValidityPeriod: validity}},
-	})
-	copyExampleZone(t, dir)
-	corefile := fmt.Sprintf(`example.test:%d {
-    bind 127.0.0.1
-    prometheus 127.0.0.1:%d
-    authzone example.test {
-        file example.test.zone
-    }
-    certs example.test {
-        directory %s
-        ca-root %s
-        profile short
-        backoff 1s 3s
-        cert intra {
+	dir, addr, metricsPort, pebble, srv := startCerts(t, "short", "20 s", validity, `        cert intra {
             names intra.example.test *.intra.example.test
             challenge dns-persist-01
         }
@@ -115,11 +96,7 @@ func TestRenewalWithoutDNSChange(t *testing.T) {
             service 25/tcp mail.example.test
             ttl 2
         }
-    }
-}
-`, port, metricsPort, pebble.Directory, pebble.RootPEM)
-	srv := harness.StartDnspki(t, dir, corefile, port)
-	harness.WaitDNS(t, addr, zone, 30*time.Second, srv.Proc)
+`)
 	intra, mail := filepath.Join(dir, "state", "certs", "intra"), filepath.Join(dir, "state", "certs", "mail")
 	const tlsaName = "_25._tcp.mail.example.test."
 	harness.Eventually(t, 60*time.Second, "both certificates", func() bool {
@@ -240,33 +217,10 @@ func TestRenewalWithoutDNSChange(t *testing.T) {
 // it replaces, and Pebble accepts it.
 func TestARIWindow(t *testing.T) {
 	const validity = 40 * 3600 // seconds: Pebble's window starts after the issuance only beyond 36 h
-	dir := t.TempDir()
-	port, metricsPort := harness.FreePort(t), harness.FreePort(t)
-	addr := harness.Addr(port)
-	pebble := harness.StartPebble(t, harness.PebbleOpts{
-		DNSServer: addr,
-		Profiles:  map[string]harness.PebbleProfile{"long": {Description: "40 h", ValidityPeriod: validity}},
-	})
-	copyExampleZone(t, dir)
-	corefile := fmt.Sprintf(`example.test:%d {
-    bind 127.0.0.1
-    prometheus 127.0.0.1:%d
-    authzone example.test {
-        file example.test.zone
-    }
-    certs example.test {
-        directory %s
-        ca-root %s
-        profile long
-        backoff 1s 3s
-        cert www {
+	dir, addr, metricsPort, pebble, srv := startCerts(t, "long", "40 h", validity, `        cert www {
             names www.example.test
         }
-    }
-}
-`, port, metricsPort, pebble.Directory, pebble.RootPEM)
-	srv := harness.StartDnspki(t, dir, corefile, port)
-	harness.WaitDNS(t, addr, zone, 30*time.Second, srv.Proc)
+`)
 	www := filepath.Join(dir, "state", "certs", "www")
 	harness.Eventually(t, 60*time.Second, "the certificate", func() bool { return leafOf(t, www) != nil })
 	leaf := leafOf(t, www)
@@ -359,4 +313,37 @@ func TestARIWindow(t *testing.T) {
 func ariWindow(start time.Time, d time.Duration) harness.ARIWindow {
 	start = start.UTC().Truncate(time.Millisecond)
 	return harness.ARIWindow{Start: start, End: start.Add(d)}
+}
+
+// startCerts starts Pebble with one profile (name, description, validity in
+// seconds) and dnspki serving the example zone with a certs block of that
+// profile (backoff 1s 3s) holding the given cert lines; it returns the
+// directory, the DNS address, the metrics port, Pebble and the server.
+func startCerts(t *testing.T, profile, desc string, validity uint64, certLines string) (string, string, int, *harness.Pebble, *harness.Server) {
+	t.Helper()
+	dir := t.TempDir()
+	port, metricsPort := harness.FreePort(t), harness.FreePort(t)
+	addr := harness.Addr(port)
+	pebble := harness.StartPebble(t, harness.PebbleOpts{
+		DNSServer: addr,
+		Profiles:  map[string]harness.PebbleProfile{profile: {Description: desc, ValidityPeriod: validity}},
+	})
+	copyExampleZone(t, dir)
+	corefile := fmt.Sprintf(`example.test:%d {
+    bind 127.0.0.1
+    prometheus 127.0.0.1:%d
+    authzone example.test {
+        file example.test.zone
+    }
+    certs example.test {
+        directory %s
+        ca-root %s
+        profile %s
+        backoff 1s 3s
+%s    }
+}
+`, port, metricsPort, pebble.Directory, pebble.RootPEM, profile, certLines)
+	srv := harness.StartDnspki(t, dir, corefile, port)
+	harness.WaitDNS(t, addr, zone, 30*time.Second, srv.Proc)
+	return dir, addr, metricsPort, pebble, srv
 }

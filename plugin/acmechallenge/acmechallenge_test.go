@@ -359,25 +359,8 @@ func TestViews(t *testing.T) {
 		grant acme-www. name www.example.test
 		view external
 	}`
-	a, err := parse(newController(c))
-	if err != nil {
-		t.Fatal(err)
-	}
-	m := zonemodel.New(zonemodel.Config{Origin: origin, StateDir: dir, Views: []string{"internal", "external"}})
-	zd, _ := zonemodel.ParseZone(stringsReader(baseZone), origin, "test")
-	base, _ := m.AddSource("file", zonemodel.SourceOptions{Base: true})
-	base.SetInitial(nil, zd.RRs)
-	z := a.zones[origin]
-	if err := z.attach(m); err != nil {
-		t.Fatal(err)
-	}
-	if err := m.Open(); err != nil {
-		t.Fatal(err)
-	}
+	_, z, m := openZone(t, c, dir, "internal", "external")
 	defer m.Close()
-	if err := z.started(m); err != nil {
-		t.Fatal(err)
-	}
 	defer z.shutdown()
 	ops := []op{{Change: changeAdd(txtRR(wwwCh, v1))}}
 	if _, _, err := z.change(kindChallenge, "acme-www.", ops, nil); err != nil {

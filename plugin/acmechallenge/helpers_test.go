@@ -74,12 +74,20 @@ func newFixture(t *testing.T, extra string) *fixture {
 func (f *fixture) open() {
 	t := f.t
 	t.Helper()
-	c := caddy.NewTestController("dns", strings.Replace(testCorefile, "%s", f.extra, 1))
-	a, err := parse(c)
+	a, z, m := openZone(t, strings.Replace(testCorefile, "%s", f.extra, 1), f.dir)
+	f.a, f.z, f.model = a, z, m
+	t.Cleanup(f.close)
+}
+
+// openZone parses an acmechallenge directive and opens its zone in dir, with
+// baseZone as the base file and the given views (none: the default view).
+func openZone(t *testing.T, corefile, dir string, views ...string) (*AcmeChallenge, *zone, *zonemodel.Zone) {
+	t.Helper()
+	a, err := parse(newController(corefile))
 	if err != nil {
 		t.Fatal(err)
 	}
-	m := zonemodel.New(zonemodel.Config{Origin: origin, StateDir: f.dir})
+	m := zonemodel.New(zonemodel.Config{Origin: origin, StateDir: dir, Views: views})
 	zd, err := zonemodel.ParseZone(strings.NewReader(baseZone), origin, "test")
 	if err != nil {
 		t.Fatal(err)
@@ -99,8 +107,7 @@ func (f *fixture) open() {
 	if err := z.started(m); err != nil {
 		t.Fatal(err)
 	}
-	f.a, f.z, f.model = a, z, m
-	t.Cleanup(f.close)
+	return a, z, m
 }
 
 func (f *fixture) close() {
@@ -238,7 +245,6 @@ func newController(corefile string) *caddy.Controller {
 	return caddy.NewTestController("dns", corefile)
 }
 
-func stringsReader(s string) *strings.Reader { return strings.NewReader(s) }
 
 func changeAdd(r dns.RR) grants.Change {
 	return grants.Change{Op: grants.Add, Name: r.Header().Name, Type: r.Header().Rrtype, RR: r}

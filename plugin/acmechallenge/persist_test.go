@@ -196,24 +196,7 @@ func TestPersistViews(t *testing.T) {
 			grant host.intra.example.test. self
 			` + c.extra + `
 		}`
-		a, err := parse(newController(cf))
-		if err != nil {
-			t.Fatal(err)
-		}
-		m := zonemodel.New(zonemodel.Config{Origin: origin, StateDir: dir, Views: []string{"internal", "external"}})
-		zd, _ := zonemodel.ParseZone(stringsReader(baseZone), origin, "test")
-		base, _ := m.AddSource("file", zonemodel.SourceOptions{Base: true})
-		base.SetInitial(nil, zd.RRs)
-		z := a.zones[origin]
-		if err := z.attach(m); err != nil {
-			t.Fatal(err)
-		}
-		if err := m.Open(); err != nil {
-			t.Fatal(err)
-		}
-		if err := z.started(m); err != nil {
-			t.Fatal(err)
-		}
+		_, z, m := openZone(t, cf, dir, "internal", "external")
 		if _, _, err := z.change(kindPersist, "host.intra.example.test.", []op{{Change: changeAdd(txtRR(hostVP, goodVal))}}, nil); err != nil {
 			t.Fatal(err)
 		}
@@ -263,24 +246,7 @@ func TestPersistViewChange(t *testing.T) {
 			grant host.intra.example.test. persist self
 			` + extra + `
 		}`
-		a, err := parse(newController(cf))
-		if err != nil {
-			t.Fatal(err)
-		}
-		m := zonemodel.New(zonemodel.Config{Origin: origin, StateDir: dir, Views: []string{"internal", "external"}})
-		zd, _ := zonemodel.ParseZone(stringsReader(baseZone), origin, "test")
-		base, _ := m.AddSource("file", zonemodel.SourceOptions{Base: true})
-		base.SetInitial(nil, zd.RRs)
-		z := a.zones[origin]
-		if err := z.attach(m); err != nil {
-			t.Fatal(err)
-		}
-		if err := m.Open(); err != nil {
-			t.Fatal(err)
-		}
-		if err := z.started(m); err != nil {
-			t.Fatal(err)
-		}
+		_, z, m := openZone(t, cf, dir, "internal", "external")
 		return z, m
 	}
 	where := func(m *zonemodel.Zone) (in, ex bool) {

@@ -185,15 +185,8 @@ func (s *secondary) allowNotify(ip netip.Addr, key string) (bool, string) {
 // refresh interval (retry after a failure), and expires it when no primary
 // could be reached for the SOA's expire interval. load runs before it.
 func (s *secondary) run(done <-chan struct{}) {
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := untilDone(done)
 	defer cancel()
-	go func() {
-		select {
-		case <-done:
-			cancel()
-		case <-ctx.Done():
-		}
-	}()
 	refresh := time.NewTimer(0)
 	defer refresh.Stop()
 	expire := time.NewTimer(time.Hour)

@@ -57,20 +57,30 @@ type certState struct {
 
 func loadCertState(path string) (*certState, error) {
 	st := &certState{Version: stateVersion}
-	b, err := os.ReadFile(path)
-	if errors.Is(err, os.ErrNotExist) {
-		return st, nil
-	}
-	if err != nil {
-		return st, err
-	}
-	if err := json.Unmarshal(b, st); err != nil {
-		return &certState{Version: stateVersion}, fmt.Errorf("%s: %v", path, err)
-	}
-	if st.Version != stateVersion {
-		return &certState{Version: stateVersion}, fmt.Errorf("%s: state version %d, this build reads %d", path, st.Version, stateVersion)
+	if err := loadState(path, st, &st.Version); err != nil {
+		return &certState{Version: stateVersion}, err
 	}
 	return st, nil
+}
+
+// loadState reads the JSON state file path into st, whose version field is
+// *version; a missing file leaves st as it is (a new state). A file that does
+// not parse or is of another version is an error.
+func loadState(path string, st any, version *int) error {
+	b, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if err := json.Unmarshal(b, st); err != nil {
+		return fmt.Errorf("%s: %v", path, err)
+	}
+	if *version != stateVersion {
+		return fmt.Errorf("%s: state version %d, this build reads %d", path, *version, stateVersion)
+	}
+	return nil
 }
 
 func (st *certState) save(path string) error {
@@ -105,15 +115,8 @@ func accountPath(stateDir, directory, keyFile string) string {
 
 func loadAccount(path string) (*accountState, error) {
 	st := &accountState{Version: stateVersion}
-	b, err := os.ReadFile(path)
-	if errors.Is(err, os.ErrNotExist) {
-		return st, nil
-	}
-	if err != nil {
-		return st, err
-	}
-	if err := json.Unmarshal(b, st); err != nil {
-		return &accountState{Version: stateVersion}, fmt.Errorf("%s: %v", path, err)
+	if err := loadState(path, st, &st.Version); err != nil {
+		return &accountState{Version: stateVersion}, err
 	}
 	return st, nil
 }

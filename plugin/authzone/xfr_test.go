@@ -172,19 +172,9 @@ func startPrimary(t *testing.T, extra string) *testServer {
 	dir := t.TempDir()
 	zf := filepath.Join(dir, "db")
 	writeZone(t, zf, testZoneText(100, ""))
-	// The test source is added through a binding, as other plugins do.
 	body := primaryBody(zf, extra)
 	body = strings.ReplaceAll(body, "STATE", filepath.Join(dir, "state"))
-	c := caddy.NewTestController("dns", "authzone example.test {\n"+body+"\n}")
-	a, reg, err := build(c)
-	if err != nil {
-		t.Fatal(err)
-	}
-	reg.Bind("example.test.", zonemodel.Binding{Plugin: "test", Attach: func(z *zonemodel.Zone) error {
-		_, err := z.AddSource("test", zonemodel.SourceOptions{Dynamic: true})
-		return err
-	}})
-	return serve(t, a, reg, dir, "")
+	return serveWithTestSource(t, body, dir)
 }
 
 func serve(t *testing.T, a *AuthZone, reg *zonemodel.Registry, dir, addr string) *testServer {
@@ -575,6 +565,15 @@ func secondaryWithLocalSource(t *testing.T, p *testServer) (*zonemodel.Zone, *se
 	t.Helper()
 	sdir := t.TempDir()
 	body := fmt.Sprintf("primary %s key %s\n    key %s hmac-sha256 %s\n    state %s", p.addr, testKey, testKey, testSecret, filepath.Join(sdir, "state"))
+	s := serveWithTestSource(t, body, sdir)
+	return s.zone(), s.a.zones["example.test."].sec
+}
+
+// serveWithTestSource builds authzone example.test from the directive body,
+// with a dynamic source "test" bound as other plugins bind theirs, and serves
+// it with state in dir.
+func serveWithTestSource(t *testing.T, body, dir string) *testServer {
+	t.Helper()
 	c := caddy.NewTestController("dns", "authzone example.test {\n"+body+"\n}")
 	a, reg, err := build(c)
 	if err != nil {
@@ -584,5 +583,5 @@ func secondaryWithLocalSource(t *testing.T, p *testServer) (*zonemodel.Zone, *se
 		_, err := z.AddSource("test", zonemodel.SourceOptions{Dynamic: true})
 		return err
 	}})
-	return serve(t, a, reg, sdir, "").zone(), a.zones["example.test."].sec
+	return serve(t, a, reg, dir, "")
 }

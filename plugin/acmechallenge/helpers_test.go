@@ -245,7 +245,6 @@ func newController(corefile string) *caddy.Controller {
 	return caddy.NewTestController("dns", corefile)
 }
 
-
 func changeAdd(r dns.RR) grants.Change {
 	return grants.Change{Op: grants.Add, Name: r.Header().Name, Type: r.Header().Rrtype, RR: r}
 }

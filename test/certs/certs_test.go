@@ -13,10 +13,6 @@
 package certs
 
 import (
-	"crypto"
-	"crypto/sha256"
-	"crypto/x509"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -43,15 +39,6 @@ const (
 	tlsaTTL  = 2
 	holdDown = 5 * time.Second
 )
-
-func spki311(pub crypto.PublicKey) string {
-	der, err := x509.MarshalPKIXPublicKey(pub)
-	if err != nil {
-		panic(err)
-	}
-	s := sha256.Sum256(der)
-	return "3 1 1 " + hex.EncodeToString(s[:])
-}
 
 // tlsaAt returns the TLSA records at name as "u s m hex" (lowercase).
 func tlsaAt(t *testing.T, addr, name string) []string {
@@ -258,7 +245,7 @@ func TestRenewals(t *testing.T) {
 	web := harness.StartTLSServer(t, filepath.Join(www, "fullchain.pem"), filepath.Join(www, "privkey.pem"))
 	deploys := 0
 	deployLog := filepath.Join(dir, "deploy.log")
-	keys := map[string]bool{spki311(web.Leaf().PublicKey): true}
+	keys := map[string]bool{harness.SPKI311(web.Leaf().PublicKey): true}
 	if web.Leaf().SerialNumber.Cmp(leaf.SerialNumber) != 0 {
 		// a renewal already happened: fine, the server reads the files
 		t.Logf("www was renewed before the TLS server started")
@@ -274,7 +261,7 @@ func TestRenewals(t *testing.T) {
 			if n := count(string(b), "www\n"); n > deploys {
 				deploys = n
 				web.Reload(t)
-				k := spki311(web.Leaf().PublicKey)
+				k := harness.SPKI311(web.Leaf().PublicKey)
 				if !keys[k] {
 					// A new key: its TLSA record was at the secondary for at
 					// least twice the TTL before the certificate existed (the
@@ -294,7 +281,7 @@ func TestRenewals(t *testing.T) {
 				keys[k] = true
 			}
 		}
-		served := spki311(web.Leaf().PublicKey)
+		served := harness.SPKI311(web.Leaf().PublicKey)
 		for _, server := range []string{addr, knot.Addr} {
 			recs := tlsaAt(t, server, "_443._tcp.www.example.test.")
 			if server == knot.Addr {

@@ -45,7 +45,7 @@ func TestExample(t *testing.T) {
 			}
 		}
 	}
-	cur := spki311(leaf.PublicKey)
+	cur := harness.SPKI311(leaf.PublicKey)
 	var before []string
 	harness.Eventually(t, 10*time.Second, "3 1 1 of the certificate and of the next key", func() bool {
 		before = tlsaAt(t, addr, "_443._tcp.www.example.test.")

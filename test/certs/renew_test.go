@@ -107,7 +107,7 @@ func TestRenewalWithoutDNSChange(t *testing.T) {
 	if !ok || rsaKey.N.BitLen() != 2048 {
 		t.Fatalf("mail's certificate key is %T, want RSA 2048", mailLeaf.PublicKey)
 	}
-	key := spki311(mailLeaf.PublicKey)
+	key := harness.SPKI311(mailLeaf.PublicKey)
 	harness.Eventually(t, 10*time.Second, "mail's 3 1 1 record", func() bool {
 		got := tlsaAt(t, addr, tlsaName)
 		return len(got) == 1 && got[0] == key
@@ -160,7 +160,7 @@ func TestRenewalWithoutDNSChange(t *testing.T) {
 	if newLeaf.SerialNumber.Cmp(mailLeaf.SerialNumber) == 0 {
 		t.Fatal("mail's certificate files did not change")
 	}
-	if got := spki311(newLeaf.PublicKey); got != key {
+	if got := harness.SPKI311(newLeaf.PublicKey); got != key {
 		t.Fatalf("mail's renewed certificate has the key %s, want the reused %s", got, key)
 	}
 	out := srv.Output()

@@ -26,7 +26,7 @@ func TestBrokenFilesKeepRecords(t *testing.T) {
 	harness.WriteFile(t, filepath.Join(served, "cert.pem"), good)
 	harness.WriteFile(t, filepath.Join(served, "key.pem"), harness.KeyPEM(t, ka))
 	e := start(t, dir, "certs/www", filepath.Join(served, "cert.pem"), filepath.Join(served, "key.pem"), "")
-	A := spki311(ka.Public())
+	A := harness.SPKI311(ka.Public())
 	e.expect("initial", A)
 	mon := e.monitor()
 
@@ -57,7 +57,7 @@ func TestBrokenFilesKeepRecords(t *testing.T) {
 	chain = ca.Issue(t, kb, 0, "www.example.test", "mail.example.test")
 	harness.WriteFile(t, filepath.Join(certs, "privkey.pem"), harness.KeyPEM(t, kb))
 	harness.WriteFile(t, full, harness.CertsPEM(chain...))
-	e.waitFor("good file again", 10*time.Second, A, spki311(kb.Public()))
-	e.waitRole("the new certificate current", map[string]string{A: "retiring", spki311(kb.Public()): "current"})
+	e.waitFor("good file again", 10*time.Second, A, harness.SPKI311(kb.Public()))
+	e.waitRole("the new certificate current", map[string]string{A: "retiring", harness.SPKI311(kb.Public()): "current"})
 	mon.finish()
 }

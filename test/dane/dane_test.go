@@ -247,15 +247,6 @@ func (e *env) metric(line string) float64 {
 	return 0
 }
 
-func spki311(pub crypto.PublicKey) string {
-	der, err := x509.MarshalPKIXPublicKey(pub)
-	if err != nil {
-		panic(err)
-	}
-	s := sha256.Sum256(der)
-	return "3 1 1 " + hex.EncodeToString(s[:])
-}
-
 func leaf311(c *x509.Certificate) string {
 	s := sha256.Sum256(c.RawSubjectPublicKeyInfo)
 	return "3 1 1 " + hex.EncodeToString(s[:])
@@ -352,7 +343,7 @@ func (e *env) switchWhenReady(mon *monitor, newKey crypto.PublicKey, certFile st
 	if code != 0 {
 		e.t.Fatalf("tlsa-ready never said ready (exit %d):\n%s", code, out)
 	}
-	first := mon.seen(spki311(newKey))
+	first := mon.seen(harness.SPKI311(newKey))
 	if first.IsZero() {
 		e.t.Fatal("ready for a key the monitor never saw published")
 	}

@@ -32,7 +32,7 @@ func TestVerifyWithPeers(t *testing.T) {
 		"form 3 1 1\n            form 2 1 1")
 	s := sha256.Sum256(chain[1].RawSubjectPublicKeyInfo)
 	ta := "2 1 1 " + hex.EncodeToString(s[:])
-	e.expect("initial", leaf311(chain[0]), spki311(kb.Public()), ta)
+	e.expect("initial", leaf311(chain[0]), harness.SPKI311(kb.Public()), ta)
 	r, err := harness.Query(e.srv.Addr, e.names[0], dns.TypeTLSA, true, false)
 	if err != nil || !r.Authoritative || r.Answer[0].Header().Ttl != ttl {
 		t.Fatalf("TLSA over TCP: %v %v", r, err)
@@ -45,7 +45,7 @@ func TestVerifyWithPeers(t *testing.T) {
 	for _, c := range []struct {
 		rr string
 		ok bool
-	}{{leaf311(chain[0]), true}, {ta, true}, {spki311(kb.Public()), false}} {
+	}{{leaf311(chain[0]), true}, {ta, true}, {harness.SPKI311(kb.Public()), false}} {
 		ok, out := harness.OpenSSLDANE(t, e.web.Addr, "www.example.test", []string{c.rr}, "")
 		if ok != c.ok {
 			t.Fatalf("openssl with only %q: verified %v, want %v\n%s", c.rr, ok, c.ok, out)
@@ -77,7 +77,7 @@ func TestVerifyWithPeers(t *testing.T) {
 	}
 	var nextOnly []string
 	for _, l := range lines {
-		if strings.Contains(strings.ToLower(strings.ReplaceAll(l, " ", "")), strings.TrimPrefix(spki311(kb.Public()), "3 1 1 ")) {
+		if strings.Contains(strings.ToLower(strings.ReplaceAll(l, " ", "")), strings.TrimPrefix(harness.SPKI311(kb.Public()), "3 1 1 ")) {
 			nextOnly = append(nextOnly, l)
 		}
 	}

@@ -5,8 +5,10 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/sha256"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/hex"
 	"encoding/pem"
 	"math/big"
 	"os"
@@ -133,4 +135,16 @@ func WriteFile(t testing.TB, path string, data []byte) {
 	if err := os.Rename(tmp, path); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// SPKI311 is the TLSA "3 1 1" record data (SHA-256 of the
+// SubjectPublicKeyInfo, lowercase hex) of a public key, computed here with
+// the standard library, independently of the plugins under test.
+func SPKI311(pub crypto.PublicKey) string {
+	der, err := x509.MarshalPKIXPublicKey(pub)
+	if err != nil {
+		panic(err)
+	}
+	s := sha256.Sum256(der)
+	return "3 1 1 " + hex.EncodeToString(s[:])
 }

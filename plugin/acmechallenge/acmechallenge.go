@@ -23,6 +23,7 @@ import (
 
 	"github.com/dnspki/dnspki/plugin/pkg/grants"
 	"github.com/dnspki/dnspki/plugin/pkg/persist"
+	"github.com/dnspki/dnspki/plugin/pkg/tsigauth"
 	"github.com/dnspki/dnspki/plugin/pkg/tsigkey"
 	"github.com/dnspki/dnspki/plugin/pkg/zonemodel"
 )
@@ -116,26 +117,20 @@ func (a *AcmeChallenge) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *d
 		}
 	}
 
-	// TSIG first (RFC 8945 §5.2): nothing of the request is looked at before
-	// its signature checks out.
-	key, fail := a.ring.Verify(r, w.TsigStatus())
-	if fail != nil {
-		keyLabel := "unknown"
-		if t := r.IsTsig(); t != nil {
-			if _, ok := a.ring.Get(t.Hdr.Name); ok {
-				keyLabel = strings.ToLower(t.Hdr.Name)
-			}
-		}
-		reason := map[int]string{dns.RcodeBadKey: "tsig_badkey", dns.RcodeBadSig: "tsig_badsig", dns.RcodeBadTime: "tsig_badtime"}[fail.Rcode]
-		refused(metricZone, keyLabel, reason, via)
-		log.Infof("UPDATE %s from %s refused (NOTAUTH): %s", zname, w.RemoteAddr(), fail.Reason)
-		a.ring.WriteFailure(w, r, fail)
+	// Who signed the request was decided once, by the server block's gate
+	// (package tsigauth: RFC 8945 structure, key bound to its algorithm,
+	// MAC, time, replay); a request it refused never gets here.
+	id, ok := tsigauth.Decided(ctx, w, r)
+	if !ok {
+		refused(metricZone, "unknown", "tsig_badkey", via)
+		log.Infof("UPDATE %s from %s refused (NOTAUTH): not signed with a key of this server block", zname, w.RemoteAddr())
 		return dns.RcodeSuccess, nil
 	}
+	key := id.Key
 	if key == nil {
 		refused(metricZone, "none", "unsigned", via)
 		log.Infof("UPDATE %s from %s refused: not signed (a TSIG key is required)", zname, w.RemoteAddr())
-		return a.reply(w, r, nil, dns.RcodeRefused)
+		return a.reply(ctx, w, r, id, dns.RcodeRefused)
 	}
 	identity := key.Name
 
@@ -143,10 +138,10 @@ func (a *AcmeChallenge) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *d
 	if res != nil {
 		refused(metricZone, identity, res.Reason, via)
 		log.Infof("UPDATE %s by %s from %s refused (%s): %s", zname, identity, w.RemoteAddr(), dns.RcodeToString[res.Rcode], res.Msg)
-		return a.reply(w, r, r, res.Rcode)
+		return a.reply(ctx, w, r, id, res.Rcode)
 	}
 	accepted(metricZone, identity, via, time.Since(start))
-	return a.reply(w, r, r, dns.RcodeSuccess)
+	return a.reply(ctx, w, r, id, dns.RcodeSuccess)
 }
 
 // update checks and applies an UPDATE signed by identity. nil means done.
@@ -182,6 +177,9 @@ func (a *AcmeChallenge) update(ctx context.Context, z *zone, zname, identity str
 			return refuse("invalid_value", "%v", err)
 		}
 		return refuse("not_granted", "%v", err)
+	}
+	if f := prereqsGranted(a.policy, identity, r.Answer); f != nil {
+		return f
 	}
 	k, f := kindOf(ops)
 	if f != nil {
@@ -267,38 +265,16 @@ func logChange(origin, identity, via string, added, removed []string) {
 }
 
 // reply answers an UPDATE (RFC 2136 §3.8: the header and the zone section),
-// TSIG-signed with the request's key when signed is the verified request.
-func (a *AcmeChallenge) reply(w dns.ResponseWriter, r, signed *dns.Msg, rcode int) (int, error) {
+// TSIG-signed with the request's key when it was signed with a verified key.
+func (a *AcmeChallenge) reply(ctx context.Context, w dns.ResponseWriter, r *dns.Msg, id tsigauth.Identity, rcode int) (int, error) {
 	m := new(dns.Msg)
 	m.SetRcode(r, rcode)
 	m.Opcode = dns.OpcodeUpdate
 	if o := r.IsEdns0(); o != nil {
 		m.SetEdns0(1232, false)
 	}
-	if signed == nil {
-		w.WriteMsg(m)
-		return dns.RcodeSuccess, nil
+	if err := tsigauth.WriteReply(ctx, w, id, m); err != nil {
+		log.Errorf("writing the reply to UPDATE %s: %v", r.Question[0].Name, err)
 	}
-	// The DNS server signs a reply that carries a TSIG record, with the
-	// secrets registered at setup. It cannot for hmac-md5 (or a key name
-	// spelled in another case): then the ring signs and the bytes are
-	// written as they are.
-	t := signed.IsTsig()
-	if alg, _ := tsigkey.Algorithm(t.Algorithm); alg != dns.HmacMD5 {
-		mm := m.Copy()
-		mm.SetTsig(t.Hdr.Name, t.Algorithm, 300, time.Now().Unix())
-		if err := w.WriteMsg(mm); err == nil {
-			return dns.RcodeSuccess, nil
-		}
-	}
-	b, err := a.ring.Sign(m, signed)
-	if err != nil {
-		log.Errorf("signing the reply to %s: %v", r.Question[0].Name, err)
-		m.Extra = nil
-		m.Rcode = dns.RcodeServerFailure
-		w.WriteMsg(m)
-		return dns.RcodeSuccess, nil
-	}
-	w.Write(b)
 	return dns.RcodeSuccess, nil
 }

@@ -195,22 +195,31 @@ func TestPrerequisites(t *testing.T) {
 	f := newFixture(t, "")
 	wantRcode(t, f.send(update(txtRR(wwwCh, v1)), &wwwKey), dns.RcodeSuccess)
 	ch2 := "_acme-challenge.b.intra.example.test."
+	nxCh := "_acme-challenge.nx.intra.example.test."
 	for _, c := range []struct {
 		name   string
 		prereq func(m *dns.Msg)
 		rcode  int
 	}{
-		{"name in use", func(m *dns.Msg) { m.NameUsed([]dns.RR{txtRR("www.example.test.", "")}) }, dns.RcodeSuccess},
-		{"name in use fails", func(m *dns.Msg) { m.NameUsed([]dns.RR{txtRR("nx.example.test.", "")}) }, dns.RcodeNameError},
-		{"name not in use", func(m *dns.Msg) { m.NameNotUsed([]dns.RR{txtRR("nx.example.test.", "")}) }, dns.RcodeSuccess},
-		{"name not in use fails", func(m *dns.Msg) { m.NameNotUsed([]dns.RR{txtRR("www.example.test.", "")}) }, dns.RcodeYXDomain},
+		{"name in use", func(m *dns.Msg) { m.NameUsed([]dns.RR{txtRR(wwwCh, "")}) }, dns.RcodeSuccess},
+		{"name in use fails", func(m *dns.Msg) { m.NameUsed([]dns.RR{txtRR(nxCh, "")}) }, dns.RcodeNameError},
+		{"name not in use", func(m *dns.Msg) { m.NameNotUsed([]dns.RR{txtRR(nxCh, "")}) }, dns.RcodeSuccess},
+		{"name not in use fails", func(m *dns.Msg) { m.NameNotUsed([]dns.RR{txtRR(wwwCh, "")}) }, dns.RcodeYXDomain},
 		{"rrset exists", func(m *dns.Msg) { m.RRsetUsed([]dns.RR{txtRR(wwwCh, "")}) }, dns.RcodeSuccess},
-		{"rrset exists fails", func(m *dns.Msg) { m.RRsetUsed([]dns.RR{rr("www.example.test. 0 IN AAAA ::1")}) }, dns.RcodeNXRrset},
-		{"rrset does not exist", func(m *dns.Msg) { m.RRsetNotUsed([]dns.RR{rr("www.example.test. 0 IN AAAA ::1")}) }, dns.RcodeSuccess},
+		{"rrset exists fails", func(m *dns.Msg) { m.RRsetUsed([]dns.RR{rr(wwwCh + " 0 IN AAAA ::1")}) }, dns.RcodeNXRrset},
+		{"rrset does not exist", func(m *dns.Msg) { m.RRsetNotUsed([]dns.RR{rr(wwwCh + " 0 IN AAAA ::1")}) }, dns.RcodeSuccess},
 		{"rrset does not exist fails", func(m *dns.Msg) { m.RRsetNotUsed([]dns.RR{txtRR(wwwCh, "")}) }, dns.RcodeYXRrset},
 		{"value dependent", func(m *dns.Msg) { m.Used([]dns.RR{txtRR(wwwCh, v1)}) }, dns.RcodeSuccess},
 		{"value dependent fails", func(m *dns.Msg) { m.Used([]dns.RR{txtRR(wwwCh, v2)}) }, dns.RcodeNXRrset},
-		{"value dependent of the zone file", func(m *dns.Msg) { m.Used([]dns.RR{rr("www.example.test. 0 IN A 192.0.2.10")}) }, dns.RcodeSuccess},
+		{"value dependent of the zone file", func(m *dns.Msg) {
+			m.Used([]dns.RR{rr("_acme-challenge.cn.intra.example.test. 0 IN CNAME delegated.example.org.")})
+		}, dns.RcodeSuccess},
+		// A prerequisite about a name the key may not change is refused
+		// like a change that is not granted, whether the name exists or
+		// not: no existence oracle.
+		{"not granted, name exists", func(m *dns.Msg) { m.NameUsed([]dns.RR{txtRR("www.example.test.", "")}) }, dns.RcodeRefused},
+		{"not granted, name does not exist", func(m *dns.Msg) { m.NameUsed([]dns.RR{txtRR("nx.example.test.", "")}) }, dns.RcodeRefused},
+		{"not granted, name exists, not-in-use", func(m *dns.Msg) { m.NameNotUsed([]dns.RR{txtRR("mail.example.test.", "")}) }, dns.RcodeRefused},
 		{"TTL not 0", func(m *dns.Msg) { m.Answer = append(m.Answer, rr("www.example.test. 5 IN A 192.0.2.10")) }, dns.RcodeFormatError},
 		{"outside the zone", func(m *dns.Msg) { m.NameUsed([]dns.RR{txtRR("www.example.org.", "")}) }, dns.RcodeNotZone},
 	} {

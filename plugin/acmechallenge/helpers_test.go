@@ -9,9 +9,11 @@ import (
 	"time"
 
 	"github.com/coredns/caddy"
+	"github.com/coredns/coredns/core/dnsserver"
 	"github.com/miekg/dns"
 
 	"github.com/dnspki/dnspki/plugin/pkg/grants"
+	"github.com/dnspki/dnspki/plugin/pkg/tsigauth"
 	"github.com/dnspki/dnspki/plugin/pkg/tsigkey"
 	"github.com/dnspki/dnspki/plugin/pkg/zonemodel"
 )
@@ -61,6 +63,9 @@ type fixture struct {
 	model *zonemodel.Zone
 	dir   string
 	extra string
+	// block is the server block's TSIG trust with the plugin's keys; its
+	// gate (first in the chain, as in a server) decides who signed.
+	block *tsigauth.Block
 }
 
 func newFixture(t *testing.T, extra string) *fixture {
@@ -76,6 +81,13 @@ func (f *fixture) open() {
 	t.Helper()
 	a, z, m := openZone(t, strings.Replace(testCorefile, "%s", f.extra, 1), f.dir)
 	f.a, f.z, f.model = a, z, m
+	f.block = tsigauth.NewTestBlock()
+	for _, n := range a.ring.Names() {
+		k, _ := a.ring.Get(n)
+		if err := f.block.AddKey(k, "test"); err != nil {
+			t.Fatal(err)
+		}
+	}
 	t.Cleanup(f.close)
 }
 
@@ -213,7 +225,10 @@ func (f *fixture) send(m *dns.Msg, k *key) *dns.Msg {
 	if err := in.Unpack(b); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := f.a.ServeDNS(context.Background(), w, in); err != nil {
+	// As CoreDNS serves it: the DNS server holds the block's secrets, the
+	// gate comes first.
+	ctx := context.WithValue(context.Background(), dnsserver.Key{}, &dnsserver.Server{Addr: "dns://127.0.0.1:53", TsigSecret: f.block.Ring.Secrets()})
+	if _, err := f.block.Gate(f.a).ServeDNS(ctx, w, in); err != nil {
 		t.Fatal(err)
 	}
 	if w.msg == nil {

@@ -17,6 +17,7 @@ import (
 	"github.com/dnspki/dnspki/plugin/authzone"
 	"github.com/dnspki/dnspki/plugin/pkg/grants"
 	"github.com/dnspki/dnspki/plugin/pkg/persist"
+	"github.com/dnspki/dnspki/plugin/pkg/tsigauth"
 	"github.com/dnspki/dnspki/plugin/pkg/tsigkey"
 	"github.com/dnspki/dnspki/plugin/pkg/zonemodel"
 )
@@ -30,18 +31,13 @@ func setup(c *caddy.Controller) error {
 	}
 	cfg := dnsserver.GetConfig(c)
 	cfg.AllowOpcode(dns.OpcodeUpdate)
-	if cfg.TsigSecret == nil {
-		cfg.TsigSecret = map[string]string{}
-	}
-	if err := a.ring.Register(cfg.TsigSecret); err != nil {
-		return c.Errf("%v", err)
-	}
-	// authzone answers the clients' signed queries (SOA lookups): it must
-	// know these keys too.
-	shared := authzone.KeyRing(c)
+	// The keys are the server block's (tsigauth): its gate verifies
+	// every request signed with them, and authzone answers the clients'
+	// signed queries (SOA lookups) with them too.
+	block := tsigauth.ForBlock(c)
 	for _, n := range a.ring.Names() {
 		k, _ := a.ring.Get(n)
-		if err := shared.Add(k); err != nil {
+		if err := block.AddKey(k, "acmechallenge at "+a.where); err != nil {
 			return c.Errf("%v", err)
 		}
 	}

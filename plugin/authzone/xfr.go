@@ -13,6 +13,7 @@ import (
 	"github.com/coredns/coredns/request"
 	"github.com/miekg/dns"
 
+	"github.com/dnspki/dnspki/plugin/pkg/tsigauth"
 	"github.com/dnspki/dnspki/plugin/pkg/zonemodel"
 )
 
@@ -285,7 +286,7 @@ func (a *AuthZone) serveTransfer(ctx context.Context, w dns.ResponseWriter, r *d
 	ip := remoteIP(w)
 	ctxView := ctxViewName(ctx, zs)
 	if ctxView != "" && zs.zone.View(ctxView) == nil {
-		return writeRcode(w, r, dns.RcodeRefused)
+		return writeRcode(ctx, w, r, dns.RcodeRefused)
 	}
 	who := ip.String()
 	if key != "" {
@@ -300,14 +301,14 @@ func (a *AuthZone) serveTransfer(ctx context.Context, w dns.ResponseWriter, r *d
 		}
 		log.Warningf("zone %s: %s from %s refused: %s", origin, qt, who, why)
 		xfrOut.WithLabelValues(origin, vn, "unauthorized", qt, "refused").Inc()
-		return writeRcode(w, r, dns.RcodeRefused)
+		return writeRcode(ctx, w, r, dns.RcodeRefused)
 	}
 	v := zs.transferView(ctxView, e)
 	peer := peerLabel(key, ip)
 	fail := func(rcode int, result, format string, args ...any) (int, error) {
 		log.Warningf("zone %s view %s: %s from %s: %s", origin, v.Name, qt, who, fmt.Sprintf(format, args...))
 		xfrOut.WithLabelValues(origin, v.Name, peer, qt, result).Inc()
-		return writeRcode(w, r, rcode)
+		return writeRcode(ctx, w, r, rcode)
 	}
 	if q.Qtype == dns.TypeAXFR && udp {
 		// AXFR over UDP is not defined (RFC 5936 §4.2).
@@ -351,7 +352,7 @@ func (a *AuthZone) serveTransfer(ctx context.Context, w dns.ResponseWriter, r *d
 			m.Answer = []dns.RR{p.soa}
 			result = "tcp"
 		}
-		if err := writeReply(w, r, m); err != nil {
+		if err := writeReply(ctx, w, r, m); err != nil {
 			return fail(dns.RcodeServerFailure, "error", "writing the answer: %v", err)
 		}
 		xfrOut.WithLabelValues(origin, v.Name, peer, qt, result).Inc()
@@ -360,6 +361,10 @@ func (a *AuthZone) serveTransfer(ctx context.Context, w dns.ResponseWriter, r *d
 	}
 
 	msgs, rrs := 0, 0
+	// Every message signed, each next one over the previous MAC (RFC 8945
+	// §5.3.1), with the request's verified key.
+	id, _ := tsigauth.Of(ctx, r)
+	replies := tsigauth.NewReplies(ctx, w, id)
 	batch := make([]dns.RR, 0, 128)
 	size := 0
 	flush := func() error {
@@ -368,12 +373,8 @@ func (a *AuthZone) serveTransfer(ctx context.Context, w dns.ResponseWriter, r *d
 		m.Authoritative = true
 		m.Compress = true
 		m.Answer = batch
-		if msgs > 0 {
-			// RFC 8945 §5.3.1: every next message's MAC covers the
-			// previous MAC, the message and the timers only.
-			w.TsigTimersOnly(true)
-		}
-		if err := writeReply(w, r, m); err != nil {
+		prepareReply(w, r, m)
+		if err := replies.Write(m); err != nil {
 			return err
 		}
 		msgs++

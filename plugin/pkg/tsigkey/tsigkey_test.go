@@ -35,7 +35,6 @@ key md5key { algorithm HMAC-MD5.SIG-ALG.REG.INT; secret "bWQ1LWtleS1mb3ItY2VydGJ
 	}
 }
 
-
 func TestKeyProviderBinding(t *testing.T) {
 	k, err := New("acme-www", "hmac-sha256", "c2VjcmV0LWFjbWUtd3d3LWtleS0wMTIzNDU2Nzg5YWI=")
 	if err != nil {

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/coredns/caddy"
+	"github.com/coredns/coredns/plugin"
 	"github.com/coredns/coredns/plugin/test"
 	"github.com/miekg/dns"
 
@@ -355,5 +356,40 @@ func TestCheckListeners(t *testing.T) {
 	err = setup(caddy.NewTestController("dns", "horizon {\nview lan {\ndestination 127.0.0.3\n}\nview external\n}"))
 	if err == nil || !strings.Contains(err.Error(), "view lan selects by destination") {
 		t.Fatalf("setup without bind: %v", err)
+	}
+}
+
+// A view-unaware stock plugin beside horizon does not start (it would
+// share one view's answers with another view's clients), named with the
+// fix; the others are fine.
+func TestCheckNeighbours(t *testing.T) {
+	for name, want := range map[string]string{"cache": "remove cache", "transfer": "authzone's own"} {
+		err := checkNeighbours(func(n string) plugin.Handler {
+			if n == name {
+				return test.ErrorHandler()
+			}
+			return nil
+		})
+		if err == nil || !strings.Contains(err.Error(), "the "+name+" plugin cannot share a server block with horizon") || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s beside horizon: %v", name, err)
+		}
+	}
+	if err := checkNeighbours(func(n string) plugin.Handler { return nil }); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A key selector must name a key of the server block's dnspki plugins.
+func TestCheckKeys(t *testing.T) {
+	h, err := parse(caddy.NewTestController("dns", "horizon {\nview internal {\nkey xfr-internal.\n}\nview external\n}"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := checkKeys(h, tsigauth.NewTestBlock()); err == nil || !strings.Contains(err.Error(), "no dnspki plugin of this server block defines") {
+		t.Fatalf("undefined key: %v", err)
+	}
+	k := testKey(t, "xfr-internal.", "hmac-sha256", "eGZyLWludGVybmFsLXNlY3JldC0wMTIzNDU2Nzg5YWI=")
+	if err := checkKeys(h, tsigauth.NewTestBlock(k)); err != nil {
+		t.Fatal(err)
 	}
 }

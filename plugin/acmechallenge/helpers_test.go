@@ -81,7 +81,7 @@ func (f *fixture) open() {
 
 // openZone parses an acmechallenge directive and opens its zone in dir, with
 // baseZone as the base file and the given views (none: the default view).
-func openZone(t *testing.T, corefile, dir string, views ...string) (*AcmeChallenge, *zone, *zonemodel.Zone) {
+func openZone(t testing.TB, corefile, dir string, views ...string) (*AcmeChallenge, *zone, *zonemodel.Zone) {
 	t.Helper()
 	a, err := parse(newController(corefile))
 	if err != nil {

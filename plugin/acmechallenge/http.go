@@ -374,7 +374,7 @@ func (a *AcmeChallenge) httpChange(identity, fqdn, value string, present bool, k
 		a.refusedHTTP(nil, identity, "notzone")
 		return owner, http.StatusForbidden, fmt.Sprintf("%s is not in a zone served here (zones: %s)", owner, strings.Join(a.origins, " "))
 	}
-	rr := &dns.TXT{Hdr: dns.RR_Header{Name: owner, Rrtype: dns.TypeTXT, Class: dns.ClassINET, Ttl: a.cfg.ttl}, Txt: []string{value}}
+	rr := challengeTXT(owner, value, a.cfg.ttl)
 	o := op{Change: grants.Change{Op: grants.Add, Name: owner, Type: dns.TypeTXT, RR: rr}, keep: keep}
 	if !present {
 		o = op{Change: grants.Change{Op: grants.Delete, Name: owner, Type: dns.TypeTXT, RR: rr}}
@@ -466,4 +466,28 @@ func checkPlainHTTP(cfg *httpConfig) error {
 		return nil
 	}
 	return fmt.Errorf("http %s: plain HTTP on a non-loopback address would send the API passwords in the clear: add 'tls CERT KEY' to the line, or listen on 127.0.0.1 or [::1] (behind a TLS-terminating proxy)", cfg.addr)
+}
+
+// challengeTXT is the TXT record of one value sent over HTTP. miekg/dns keeps
+// a TXT string in presentation form (escapes interpreted when packed): the
+// value's bytes are escaped as unpacking the wire escapes them, so that the
+// record holds exactly the client's bytes and is the same record as when it
+// is read back from the store or sent in an UPDATE (a raw `a"b` or `a\b`
+// would otherwise be another record than the same value read from the wire,
+// or lose its backslash).
+func challengeTXT(owner, value string, ttl uint32) *dns.TXT {
+	var b strings.Builder
+	for i := 0; i < len(value); i++ {
+		c := value[i]
+		switch {
+		case c == '"' || c == '\\':
+			b.WriteByte('\\')
+			b.WriteByte(c)
+		case c < ' ' || c > '~':
+			fmt.Fprintf(&b, "\\%03d", c)
+		default:
+			b.WriteByte(c)
+		}
+	}
+	return &dns.TXT{Hdr: dns.RR_Header{Name: owner, Rrtype: dns.TypeTXT, Class: dns.ClassINET, Ttl: ttl}, Txt: []string{b.String()}}
 }

@@ -1,6 +1,6 @@
 // Package setuptest holds what the fuzz targets of the plugins' Corefile
 // parsers share: the check that an error names the file and line of the
-// Corefile (caddy's "FILE:LINE - Error during parsing: ..."), and seeds taken
+// Corefile, and seeds taken
 // from a plugin's README.
 package setuptest
 
@@ -17,7 +17,7 @@ import (
 // File is the file name caddy.NewTestController gives its input.
 const File = "Testfile"
 
-var errAt = regexp.MustCompile(`^` + File + `:(\d+) - Error during parsing: `)
+var errAt = regexp.MustCompile(File + `:(\d+) - `)
 
 // Directive reports whether input starts with the directive's name, as every
 // block caddy hands to a plugin's setup does (an input that does not is
@@ -27,7 +27,9 @@ func Directive(directive, input string) bool {
 	return d.Next() && d.Val() == directive
 }
 
-// CheckError fails t unless err names the file and a line of input.
+// CheckError fails t unless err names the file and a line of input, as
+// "FILE:LINE - " (caddy's "FILE:LINE - Error during parsing: ...", or a
+// plugin's own "plugin/NAME: FILE:LINE - ...").
 func CheckError(t testing.TB, input string, err error) {
 	t.Helper()
 	m := errAt.FindStringSubmatch(err.Error())

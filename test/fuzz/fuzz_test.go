@@ -1,9 +1,12 @@
 // Package fuzz runs every Go fuzz target of the repository for a bounded
 // number of inputs, as part of the README's test command: the targets are
 // found by reading the source (every func FuzzXxx(*testing.F) in a _test.go
-// file), so a new one runs without being listed anywhere. Each runs as
-// `go test -run '^$' -fuzz '^FuzzXxx$' -fuzztime Nx ./pkg` (Go fuzzes one
-// target of one package per invocation); a crash fails the test with the
+// file), so a new one runs without being listed anywhere. Each package's
+// tests are built once instrumented for fuzzing (`go test -c -fuzz . ./pkg`)
+// and the binary is run once per target, as `go test -run '^$' -fuzz
+// '^FuzzXxx$' -fuzztime Nx ./pkg` would run it (Go fuzzes one target of one
+// package per invocation), with an empty fuzz cache (the seeds and the
+// checked-in corpus, then N new inputs); a crash fails the test with the
 // fuzzer's output and the failing input, which the fuzzer has written to the
 // package's testdata/fuzz/FuzzXxx/ (commit it with the fix: it is then a
 // regression seed that every `go test` runs).
@@ -169,6 +172,8 @@ func TestFuzzTargets(t *testing.T) {
 	if err != nil {
 		t.Fatalf("the go command: %v", err)
 	}
+	bins := t.TempDir()
+	built := map[string]string{} // package folder → instrumented test binary
 	var total time.Duration
 	for _, tg := range targets {
 		t.Run(tg.String(), func(t *testing.T) {
@@ -180,15 +185,26 @@ func TestFuzzTargets(t *testing.T) {
 			// minutes on a small machine; the inputs themselves seconds.
 			ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
 			defer cancel()
-			cmd := exec.CommandContext(ctx, goBin, "test", "-run", "^$", "-fuzz", "^"+tg.name+"$",
-				"-fuzztime", strconv.Itoa(n)+"x", "./"+tg.dir)
-			cmd.Dir = root
+			start := time.Now()
+			defer func() { total += time.Since(start) }()
+			bin, ok := built[tg.dir]
+			if !ok {
+				// One instrumented binary per package (-fuzz at build
+				// time instruments it), run once per target.
+				bin = filepath.Join(bins, strings.ReplaceAll(tg.dir, "/", "_")+".test")
+				cmd := exec.CommandContext(ctx, goBin, "test", "-c", "-fuzz", ".", "-o", bin, "./"+tg.dir)
+				cmd.Dir = root
+				if out, err := cmd.CombinedOutput(); err != nil {
+					t.Fatalf("building %s for fuzzing: %v\n%s", tg.dir, err, tail(string(out), 8000))
+				}
+				built[tg.dir] = bin
+			}
+			cmd := exec.CommandContext(ctx, bin, "-test.run", "^$", "-test.fuzz", "^"+tg.name+"$",
+				"-test.fuzztime", strconv.Itoa(n)+"x", "-test.fuzzcachedir", t.TempDir())
+			cmd.Dir = filepath.Join(root, tg.dir)
 			var out bytes.Buffer
 			cmd.Stdout, cmd.Stderr = &out, &out
-			start := time.Now()
 			err := cmd.Run()
-			took := time.Since(start)
-			total += took
 			text := out.String()
 			if err != nil {
 				t.Fatalf("%s found a failure (%v):\n%s%s", tg, err, tail(text, 8000), crasher(root, tg, text))
@@ -196,7 +212,7 @@ func TestFuzzTargets(t *testing.T) {
 			if strings.Contains(text, "no fuzz tests to fuzz") || !strings.Contains(text, "fuzz: elapsed") {
 				t.Fatalf("%s did not fuzz:\n%s", tg, tail(text, 4000))
 			}
-			t.Logf("%s: %d inputs in %s", tg, n, took.Round(time.Millisecond))
+			t.Logf("%s: %d inputs in %s", tg, n, time.Since(start).Round(time.Millisecond))
 		})
 	}
 	t.Logf("%d fuzz targets in %s", len(targets), total.Round(time.Millisecond))

@@ -46,7 +46,7 @@ func FuzzSetup(f *testing.F) {
 					if err != nil || back.String() != r.String() {
 						t.Fatalf("record %q parses back as %v (%v)", r, back, err)
 					}
-					txt := r.TXT(persist.Owner(a.names[0]), 3600)
+					txt := r.TXT(a.names[0], 3600)
 					if _, err := (&dns.Msg{Answer: []dns.RR{txt}}).Pack(); err != nil {
 						t.Fatalf("record %v does not pack: %v", txt, err)
 					}

@@ -224,6 +224,9 @@ func parse(c *caddy.Controller) (*AcmeChallenge, error) {
 				if len(args) == 4 {
 					a.cfg.http.certFile, a.cfg.http.keyFile = args[2], args[3]
 				}
+				if err := checkPlainHTTP(a.cfg.http); err != nil {
+					return nil, c.Errf("%v", err)
+				}
 			case "ttl":
 				n, err := intArg(c, 1, 86400)
 				if err != nil {
@@ -290,7 +293,7 @@ func parse(c *caddy.Controller) (*AcmeChallenge, error) {
 		if len(a.users) == 0 {
 			return nil, c.Err("'http' without any 'user': nobody could use the HTTP API")
 		}
-		a.api = &httpAPI{a: a, cfg: a.cfg.http}
+		a.api = newHTTPAPI(a, a.cfg.http)
 	}
 	var validate grants.Validator
 	if !a.cfg.anyValue {

@@ -20,7 +20,7 @@ import (
 	"github.com/go-acme/lego/v5/acme"
 )
 
-func newKey(t *testing.T) crypto.Signer {
+func newKey(t testing.TB) crypto.Signer {
 	t.Helper()
 	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -30,7 +30,7 @@ func newKey(t *testing.T) crypto.Signer {
 }
 
 // issue makes a certificate for key signed by a throwaway CA (leaf, CA).
-func issue(t *testing.T, key crypto.Signer, nb, na time.Time, names ...string) *issued {
+func issue(t testing.TB, key crypto.Signer, nb, na time.Time, names ...string) *issued {
 	t.Helper()
 	caKey := newKey(t)
 	caTmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "test CA"}, NotBefore: nb, NotAfter: na.Add(time.Hour), IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign}

@@ -74,6 +74,12 @@ func loadState(path string, st any, version *int) error {
 	if err != nil {
 		return err
 	}
+	return decodeState(b, path, st, version)
+}
+
+// decodeState decodes the JSON state b (of the file path) into st, whose
+// version field is *version.
+func decodeState(b []byte, path string, st any, version *int) error {
 	if err := json.Unmarshal(b, st); err != nil {
 		return fmt.Errorf("%s: %v", path, err)
 	}

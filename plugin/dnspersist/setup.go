@@ -9,6 +9,7 @@ import (
 	"github.com/coredns/caddy"
 	"github.com/coredns/coredns/plugin"
 	clog "github.com/coredns/coredns/plugin/pkg/log"
+	"github.com/miekg/dns"
 
 	"github.com/dnspki/dnspki/plugin/pkg/persist"
 	"github.com/dnspki/dnspki/plugin/pkg/zonemodel"
@@ -123,7 +124,11 @@ func parse(c *caddy.Controller, now time.Time) ([]*config, error) {
 func parseAuthorization(c *caddy.Controller, cfg *config, now time.Time) (*authorization, error) {
 	a := &authorization{line: c.Line(), ttl: cfg.ttl, caa: cfg.caa}
 	for _, n := range c.RemainingArgs() {
-		a.names = append(a.names, zonemodel.Fqdn(n))
+		name, err := domainName(c, n)
+		if err != nil {
+			return nil, err
+		}
+		a.names = append(a.names, name)
 	}
 	if len(a.names) == 0 {
 		return nil, c.Errf("authorize needs the name(s) to authorize")
@@ -177,7 +182,11 @@ func parseAuthorization(c *caddy.Controller, cfg *config, now time.Time) (*autho
 				return nil, c.ArgErr()
 			}
 			for _, n := range args {
-				a.also = append(a.also, zonemodel.Fqdn(n))
+				name, err := domainName(c, n)
+				if err != nil {
+					return nil, err
+				}
+				a.also = append(a.also, name)
 			}
 		case "caa":
 			v, err := onOff(c)
@@ -232,6 +241,17 @@ func parseAuthorization(c *caddy.Controller, cfg *config, now time.Time) (*autho
 		}
 	}
 	return a, nil
+}
+
+// domainName is a name of an authorize line, lower case and fully
+// qualified; a string that is no domain name (an empty label: ".example.test"
+// or "a..b") is an error.
+func domainName(c *caddy.Controller, n string) (string, error) {
+	name := zonemodel.Fqdn(n)
+	if _, ok := dns.IsDomainName(name); !ok {
+		return "", c.Errf("%q is not a domain name", n)
+	}
+	return name, nil
 }
 
 // checkCAAAccount checks the account the CAA records name. RFC 8657's CAA

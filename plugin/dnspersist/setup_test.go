@@ -56,6 +56,8 @@ func TestParse(t *testing.T) {
 		"authorize x.example.test {\nissuer ca.example\naccounturi https://ca/1\nalso y.example.test\n}":                                                       "not below",
 		"authorize x.example.test {\nissuer ca.example\naccounturi https://ca/1\nalso a.x.example.test\n}":                                                     "needs 'policy wildcard'",
 		"authorize x.example.org {\nissuer ca.example\naccounturi https://ca/1\n}":                                                                             "not in zone",
+		"authorize .example.test {\nissuer ca.example\naccounturi https://ca/1\n}":                                                                             "not a domain name",
+		"authorize x.example.test {\nissuer ca.example\naccounturi https://ca/1\npolicy wildcard\nalso a..x.example.test\n}":                                   "not a domain name",
 		"authorize x.example.test {\nissuer ca.example ca.example\naccounturi https://ca/1\n}":                                                                 "listed twice",
 		"caa\nauthorize x.example.test {\nissuer ca.example\naccounturi https://ca/h/sha-256/" + hashed + "\n}":                                                "give caa-accounturi ACCOUNT-URL, or caa off",
 		"authorize x.example.test {\nissuer ca.example\naccounturi https://ca/1\ncaa-accounturi https://ca/h/sha-256/" + hashed + "\n}":                        "not a hashed URI",

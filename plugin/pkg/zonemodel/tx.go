@@ -121,16 +121,14 @@ func normalize(rr dns.RR) dns.RR {
 }
 
 // viaWire returns rr as it reads back from wire format (the form the store
-// keeps): the presentation form of some rdata differs from what unpacking
-// gives (a DS, TLSA or SSHFP digest written in uppercase unpacks in
-// lowercase), and records must compare equal across restarts.
+// keeps, and the form of names in queries): the presentation form of some
+// data differs from what unpacking gives (a DS, TLSA or SSHFP digest written
+// in uppercase unpacks in lowercase; a name or TXT string with a special
+// character written unescaped in a zone file, `'0` or `a"b` built in Go,
+// unpacks escaped, `\'0`, `a\"b`; an escaped letter, `\065`, unpacks as the
+// letter), and records must compare equal across restarts and match the
+// names clients ask for.
 func viaWire(rr dns.RR) dns.RR {
-	switch rr.Header().Rrtype {
-	case dns.TypeDS, dns.TypeCDS, dns.TypeDLV, dns.TypeTA, dns.TypeTLSA, dns.TypeSMIMEA, dns.TypeSSHFP,
-		dns.TypeZONEMD, dns.TypeNSEC3, dns.TypeNSEC3PARAM, dns.TypeDHCID, dns.TypeCERT, dns.TypeHIP, dns.TypeIPSECKEY:
-	default:
-		return rr
-	}
 	buf := make([]byte, dns.Len(rr)+64)
 	n, err := dns.PackRR(rr, buf, 0, nil, false)
 	if err != nil {

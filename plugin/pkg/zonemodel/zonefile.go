@@ -98,6 +98,9 @@ func parseZone(r io.Reader, origin, file string, fragment bool) (*ZoneData, erro
 		rr = normalize(rr)
 		h := rr.Header()
 		pos := fmt.Sprintf("%s:%d", file, line)
+		if err := encodable(rr); err != nil {
+			return nil, fmt.Errorf("%s: %s cannot be encoded in wire format: %v", pos, short(rr), err)
+		}
 		if !InZone(h.Name, origin) {
 			return nil, fmt.Errorf("%s: %s is outside zone %s", pos, h.Name, origin)
 		}
@@ -192,6 +195,15 @@ func parseZone(r io.Reader, origin, file string, fragment bool) (*ZoneData, erro
 		zd.RRs = append(zd.RRs, sets[k]...)
 	}
 	return zd, nil
+}
+
+// encodable checks that rr packs: the parser takes some rdata that has no wire
+// form (a DS digest of an odd number of hex digits), which the store could
+// then not keep.
+func encodable(rr dns.RR) error {
+	buf := make([]byte, dns.Len(rr)+64)
+	_, err := dns.PackRR(rr, buf, 0, nil, false)
+	return err
 }
 
 func short(rr dns.RR) string {

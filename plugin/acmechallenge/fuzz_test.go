@@ -228,6 +228,17 @@ func FuzzUpdate(f *testing.F) {
 			}
 			return
 		}
+		if in.Opcode != dns.OpcodeUpdate || len(in.Question) != 1 {
+			// Not an UPDATE the plugin takes: only the server block's
+			// TSIG gate answers it (a malformed message: FORMERR; a
+			// TSIG it cannot accept, e.g. in a request whose header
+			// carries rcode NOTAUTH, which miekg/dns cannot verify:
+			// NOTAUTH).
+			if (r.Rcode != dns.RcodeFormatError && r.Rcode != dns.RcodeNotAuth) || !before.equal(stateOf(z, model)) {
+				t.Fatalf("not an UPDATE, answered %v", r)
+			}
+			return
+		}
 		if r.Id != in.Id || r.Opcode != dns.OpcodeUpdate || !r.Response {
 			t.Fatalf("reply does not match the request: %v", r)
 		}

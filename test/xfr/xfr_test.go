@@ -291,9 +291,12 @@ func TestSecondariesOfDnspki(t *testing.T) {
 		axfr := harness.Metric(t, metrics, "coredns_dnspki_xfr_out_total", map[string]string{"zone": zone, "peer": k.Name, "result": "axfr"})
 		l["peer"] = "127.0.0.1:" + map[string]string{knotKey.Name: fmt.Sprint(knotPort), bindKey.Name: fmt.Sprint(bindPort), nsdKey.Name: fmt.Sprint(nsdPort)}[k.Name]
 		l["result"] = "ok"
+		// One acknowledged NOTIFY per change at least: the startup NOTIFY,
+		// sent before the secondaries ran and retried with backoff, may
+		// coalesce with the first change's (notify.go).
 		notified := harness.Metric(t, metrics, "coredns_dnspki_xfr_notify_out_total", l)
-		if ixfr < rounds || axfr != 1 || notified < rounds+1 {
-			t.Errorf("metrics for %s: %v IXFR (want >= %d), %v AXFR (want 1, the first), %v NOTIFY acknowledged (want >= %d)", k.Name, ixfr, rounds, axfr, notified, rounds+1)
+		if ixfr < rounds || axfr != 1 || notified < rounds {
+			t.Errorf("metrics for %s: %v IXFR (want >= %d), %v AXFR (want 1, the first), %v NOTIFY acknowledged (want >= %d)", k.Name, ixfr, rounds, axfr, notified, rounds)
 		}
 	}
 	// And each secondary's own log. NSD does not log the transfer type; its

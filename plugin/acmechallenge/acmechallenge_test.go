@@ -311,9 +311,10 @@ func TestLimits(t *testing.T) {
 func TestExpiryAndRestart(t *testing.T) {
 	f := newFixture(t, "expire 1h")
 	wantRcode(t, f.send(update(txtRR(wwwCh, v1)), &wwwKey), dns.RcodeSuccess)
-	time.Sleep(5 * time.Millisecond)
-	mid := time.Now()
-	time.Sleep(5 * time.Millisecond)
+	// An instant strictly between the two records' times (no fixed sleeps:
+	// the clock is read until it has moved on).
+	mid := clockAfter(t, time.Now())
+	clockAfter(t, mid)
 	wantRcode(t, f.send(update(txtRR("_acme-challenge.mail.example.test.", v2)), &md5Key), dns.RcodeSuccess)
 
 	// A restart keeps both records and their ages.
@@ -407,4 +408,17 @@ func TestSweeper(t *testing.T) {
 	if f.z.count() != 0 {
 		t.Fatal("metadata left")
 	}
+}
+
+// clockAfter returns the first reading of the clock later than prev
+// (bounded: the clock moves within microseconds).
+func clockAfter(t *testing.T, prev time.Time) time.Time {
+	t.Helper()
+	for range 10_000_000 {
+		if now := time.Now(); now.After(prev) {
+			return now
+		}
+	}
+	t.Fatal("the clock did not move")
+	return prev
 }

@@ -66,6 +66,7 @@ type cert struct {
 	ariOff     bool // the CA has no ARI
 	ariErr     string
 	lastWait   time.Time // when a "waiting" message was last logged
+	told       bool      // "nothing to order" was logged by this run
 	deployMu   sync.Mutex
 	seen       int64 // the state file's save count this run last read or wrote
 }
@@ -217,6 +218,7 @@ func (c *cert) step(ctx context.Context, now time.Time) time.Time {
 		wake := c.maintain(ctx, now)
 		if now.Before(c.st.RenewAt) {
 			nextRenewal.WithLabelValues(c.cfg.id).Set(float64(c.st.RenewAt.Unix()))
+			c.tellUpToDate()
 			return earliest(wake, c.st.RenewAt)
 		}
 		why = "renewal due (" + c.st.RenewWhy + ")"
@@ -229,6 +231,16 @@ func (c *cert) step(ctx context.Context, now time.Time) time.Time {
 		return wake
 	}
 	return c.order(ctx, key, label, why)
+}
+
+// tellUpToDate logs, once per run (start or reload), that the certificate
+// needs no order until its renewal time.
+func (c *cert) tellUpToDate() {
+	if c.told {
+		return
+	}
+	c.told = true
+	log.Infof("cert %s: up to date, nothing to order until the renewal at %s", c.cfg.id, c.st.RenewAt.UTC().Format(time.RFC3339))
 }
 
 func earliest(a, b time.Time) time.Time {

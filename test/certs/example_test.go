@@ -79,7 +79,7 @@ func TestExample(t *testing.T) {
 	srv.Stop()
 	srv.Restart()
 	harness.WaitDNS(t, addr, zone, 30*time.Second, srv.Proc)
-	time.Sleep(2 * time.Second)
+	waitUpToDate(t, srv.Proc, 0, "www", "intra")
 	if out := srv.Output(); strings.Contains(out, "ordering a certificate") || strings.Contains(out, "registered") || strings.Contains(out, "next key made") {
 		t.Fatalf("the restart ordered or registered again:\n%s", out)
 	}
@@ -100,9 +100,10 @@ func TestExample(t *testing.T) {
 	}
 	// A reload (SIGUSR1) hands the certificates to the new configuration
 	// without an order or a change of the records either.
+	mark := srv.LogMark()
 	srv.Signal(syscall.SIGUSR1)
 	harness.Eventually(t, 10*time.Second, "the reload", func() bool { return strings.Contains(srv.Output(), "Reloading complete") })
-	time.Sleep(2 * time.Second)
+	waitUpToDate(t, srv.Proc, mark, "www", "intra")
 	if out := srv.Output(); strings.Contains(out, "ordering a certificate") || strings.Contains(out, "next key made") {
 		t.Fatalf("the reload ordered or made a key:\n%s", out)
 	}
@@ -134,4 +135,16 @@ func extractNextKey(state string) string {
 	}
 	rest := state[i+13:]
 	return rest[:strings.Index(rest, `"`)]
+}
+
+// waitUpToDate waits until dnspki logged, after mark, that each certificate
+// needs no order (its first decision after a start or reload): the positive
+// signal that a restart or reload was processed without an order.
+func waitUpToDate(t *testing.T, p *harness.Proc, mark int, ids ...string) {
+	t.Helper()
+	for _, id := range ids {
+		if l := p.WaitLog(mark, `cert `+id+`: up to date, nothing to order`, 1, 30*time.Second); len(l) == 0 {
+			t.Fatalf("cert %s: no decision logged after the restart or reload:\n%s", id, p.Output())
+		}
+	}
 }

@@ -1,7 +1,7 @@
 // Package harness runs dnspki and real peer software (Knot, BIND, NSD,
 // unbound, Pebble, certbot, openssl, ...) for the end-to-end tests: it builds
-// dnspki, installs what a test needs (Debian packages, go install), picks free
-// loopback ports, starts every server with its own configuration and stops it
+// dnspki, installs what a test needs (Debian packages, go install), reserves
+// loopback ports (ports.go), starts every server with its own configuration and stops it
 // by PID when the test ends.
 package harness
 
@@ -9,7 +9,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -95,48 +94,6 @@ func Dnspki(t testing.TB) string {
 	}
 	return buildPath
 }
-
-// FreePort returns a port that is free for both UDP and TCP on 127.0.0.1.
-func FreePort(t testing.TB) int {
-	t.Helper()
-	for i := 0; i < 50; i++ {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		port := l.Addr().(*net.TCPAddr).Port
-		u, err := net.ListenPacket("udp", fmt.Sprintf("127.0.0.1:%d", port))
-		l.Close()
-		if err != nil {
-			continue
-		}
-		u.Close()
-		if reserve(port) {
-			return port
-		}
-	}
-	t.Fatal("no free port")
-	return 0
-}
-
-var (
-	portsMu sync.Mutex
-	ports   = map[int]bool{}
-)
-
-// reserve keeps a port from being handed out twice by one test binary.
-func reserve(p int) bool {
-	portsMu.Lock()
-	defer portsMu.Unlock()
-	if ports[p] {
-		return false
-	}
-	ports[p] = true
-	return true
-}
-
-// Addr is "127.0.0.1:port".
-func Addr(port int) string { return fmt.Sprintf("127.0.0.1:%d", port) }
 
 // Proc is a server or client process a test started.
 type Proc struct {

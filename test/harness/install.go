@@ -26,7 +26,7 @@ var debPackage = map[string]string{
 	"dnssec-keygen":     "bind9-utils",
 	"dnssec-signzone":   "bind9-utils",
 	"dnssec-verify":     "bind9-utils",
-	"tsig-keygen":       "bind9-utils",
+	"tsig-keygen":       "bind9",
 	"dig":               "bind9-dnsutils",
 	"delv":              "bind9-dnsutils",
 	"nsupdate":          "bind9-dnsutils",

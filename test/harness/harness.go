@@ -74,8 +74,13 @@ var (
 )
 
 // Dnspki builds ./cmd/dnspki once per test binary and returns its path.
+// DNSPKI_TEST_BIN names a binary to use instead (say, an older build, to
+// see a test fail where that build had a bug).
 func Dnspki(t testing.TB) string {
 	t.Helper()
+	if p := os.Getenv("DNSPKI_TEST_BIN"); p != "" {
+		return p
+	}
 	buildOnce.Do(func() {
 		dir, err := os.MkdirTemp("", "dnspki-bin-")
 		if err != nil {

@@ -9,6 +9,9 @@
 package security
 
 import (
+	"crypto/hmac"
+	"encoding/binary"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net"
@@ -294,14 +297,85 @@ func (p *verifyingProvider) Verify(msg []byte, t *dns.TSIG) error {
 
 // verifyReply checks that the answer b is signed with k and covers the
 // request's MAC (RFC 8945 §5.3). The time is not checked: a BADTIME answer
-// carries the request's Time Signed.
+// carries the request's Time Signed. miekg/dns does not verify NOTAUTH
+// answers, so those are checked by macOK.
 func verifyReply(t testing.TB, b []byte, k *harness.TSIGKey, reqMAC string) error {
+	if len(b) > 3 && int(b[3]&0xF) == dns.RcodeNotAuth {
+		return macOK(t, b, k, reqMAC)
+	}
 	p := &verifyingProvider{TsigProvider: tkey(t, k).Provider()}
 	err := dns.TsigVerifyWithProvider(b, p, reqMAC, false)
 	if err == nil || errors.Is(err, dns.ErrTime) && p.ok {
 		return nil
 	}
 	return err
+}
+
+// macOK checks the MAC of the answer b (its last record is its TSIG) as
+// RFC 8945 §4.3.3 defines it: the request's MAC, the message without the
+// TSIG record (original ID, additional count less one), then the TSIG
+// variables.
+func macOK(t testing.TB, b []byte, k *harness.TSIGKey, reqMAC string) error {
+	m := new(dns.Msg)
+	if err := m.Unpack(b); err != nil {
+		return err
+	}
+	ts := m.IsTsig()
+	if ts == nil {
+		return errors.New("no TSIG record")
+	}
+	// The offset of the last record.
+	off := 12
+	for range m.Question {
+		_, o, err := dns.UnpackDomainName(b, off)
+		if err != nil {
+			return err
+		}
+		off = o + 4
+	}
+	last := off
+	for range len(m.Answer) + len(m.Ns) + len(m.Extra) {
+		last = off
+		_, o, err := dns.UnpackRR(b, off)
+		if err != nil {
+			return err
+		}
+		off = o
+	}
+	raw, err := hex.DecodeString(reqMAC)
+	if err != nil {
+		return err
+	}
+	var buf []byte
+	buf = binary.BigEndian.AppendUint16(buf, uint16(len(raw)))
+	buf = append(buf, raw...)
+	msg := append([]byte(nil), b[:last]...)
+	binary.BigEndian.PutUint16(msg[0:], ts.OrigId)
+	binary.BigEndian.PutUint16(msg[10:], binary.BigEndian.Uint16(msg[10:])-1)
+	buf = append(buf, msg...)
+	name := func(n string) []byte {
+		nb := make([]byte, 256)
+		l, _ := dns.PackDomainName(strings.ToLower(n), nb, 0, nil, false)
+		return nb[:l]
+	}
+	buf = append(buf, name(ts.Hdr.Name)...)
+	buf = binary.BigEndian.AppendUint16(buf, dns.ClassANY)
+	buf = binary.BigEndian.AppendUint32(buf, 0)
+	buf = append(buf, name(ts.Algorithm)...)
+	buf = append(buf, byte(ts.TimeSigned>>40), byte(ts.TimeSigned>>32), byte(ts.TimeSigned>>24), byte(ts.TimeSigned>>16), byte(ts.TimeSigned>>8), byte(ts.TimeSigned))
+	buf = binary.BigEndian.AppendUint16(buf, ts.Fudge)
+	buf = binary.BigEndian.AppendUint16(buf, ts.Error)
+	other, _ := hex.DecodeString(ts.OtherData)
+	buf = binary.BigEndian.AppendUint16(buf, uint16(len(other)))
+	buf = append(buf, other...)
+	want, err := tkey(t, k).Provider().Generate(buf, ts)
+	if err != nil {
+		return err
+	}
+	if got, _ := hex.DecodeString(ts.MAC); !hmac.Equal(got, want) {
+		return fmt.Errorf("MAC of the %s answer does not verify with %s", dns.RcodeToString[m.Rcode], k.Name)
+	}
+	return nil
 }
 
 func unpack(t testing.TB, b []byte) *dns.Msg {

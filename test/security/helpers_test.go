@@ -213,7 +213,7 @@ func signWith(t testing.TB, m *dns.Msg, k *harness.TSIGKey, at time.Time, p dns.
 	c := m.Copy()
 	c.Extra = append(c.Extra, &dns.TSIG{
 		Hdr:       dns.RR_Header{Name: k.Name, Rrtype: dns.TypeTSIG, Class: dns.ClassANY},
-		Algorithm: tk.Algorithm, Fudge: 300, TimeSigned: uint64(at.Unix()),
+		Algorithm: tk.Algorithm, Fudge: 300, TimeSigned: uint64(at.Unix()), OrigId: c.Id,
 	})
 	b, mac, err := dns.TsigGenerateWithProvider(c, p, "", false)
 	if err != nil {

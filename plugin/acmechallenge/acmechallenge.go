@@ -120,10 +120,11 @@ func (a *AcmeChallenge) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *d
 	// Who signed the request was decided once, by the server block's gate
 	// (package tsigauth: RFC 8945 structure, key bound to its algorithm,
 	// MAC, time, replay); a request it refused never gets here.
+	// Decided answers and logs a request it cannot take as signed by one
+	// of the block's keys.
 	id, ok := tsigauth.Decided(ctx, w, r)
 	if !ok {
 		refused(metricZone, "unknown", "tsig_badkey", via)
-		log.Infof("UPDATE %s from %s refused (NOTAUTH): not signed with a key of this server block", zname, w.RemoteAddr())
 		return dns.RcodeSuccess, nil
 	}
 	key := id.Key

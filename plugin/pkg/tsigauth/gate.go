@@ -34,7 +34,7 @@ func (g *gate) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.Msg) (
 	}
 	id, f := g.b.Authenticate(ctx, w, r)
 	if f != nil {
-		g.b.refuse(ctx, w, r, f)
+		refuse(ctx, w, r, f)
 		return dns.RcodeSuccess, nil
 	}
 	if id.Signed() {
@@ -46,10 +46,11 @@ func (g *gate) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.Msg) (
 	return g.next.ServeDNS(ctx, w, r)
 }
 
-// refuse answers and reports a refused request: the log says which key,
-// which name and why (at most logBurst lines a second; the rest are
-// counted and summed up in the next line), the metric counts every one.
-func (b *Block) refuse(ctx context.Context, w dns.ResponseWriter, r *dns.Msg, f *Failure) {
+// refuse answers and reports a refused request (by the gate, or by
+// Decided): the log says which key, which name and why (at most logBurst
+// lines a second; the rest are counted and summed up in the next line), the
+// metric counts every one.
+func refuse(ctx context.Context, w dns.ResponseWriter, r *dns.Msg, f *Failure) {
 	refused.WithLabelValues(f.Reason).Inc()
 	if logs.allow() {
 		key := "-"

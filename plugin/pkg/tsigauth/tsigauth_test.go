@@ -1,10 +1,13 @@
 package tsigauth
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"encoding/hex"
+	stdlog "log"
 	"net"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -531,8 +534,19 @@ func TestDecided(t *testing.T) {
 	}
 	w = &recorder{}
 	ctx := WithIdentity(context.Background(), Identity{TSIG: r.IsTsig(), Foreign: true})
-	if _, ok := Decided(ctx, w, r); ok || w.msg == nil || w.msg.Rcode != dns.RcodeNotAuth || w.msg.IsTsig().Error != dns.RcodeBadKey {
+	var buf bytes.Buffer
+	logs.mu.Lock()
+	logs.second = 0 // earlier tests may have used this second's log budget
+	logs.mu.Unlock()
+	stdlog.SetOutput(&buf)
+	_, ok := Decided(ctx, w, r)
+	stdlog.SetOutput(os.Stderr)
+	if ok || w.msg == nil || w.msg.Rcode != dns.RcodeNotAuth || w.msg.IsTsig().Error != dns.RcodeBadKey {
 		t.Fatalf("foreign key: ok %v, answer %v", ok, w.msg)
+	}
+	// The log says which key, which name and why, as the gate's do.
+	if want := "UPDATE example.test. from 10.240.0.1:40212, key stock.: refused (NOTAUTH/BADKEY): TSIG key stock. is not a key of this server block's dnspki plugins"; !strings.Contains(buf.String(), want) {
+		t.Fatalf("foreign key: log %q, want %q", buf.String(), want)
 	}
 	if id, ok := Decided(context.Background(), &recorder{}, updateMsg()); !ok || id.Signed() {
 		t.Fatalf("unsigned: %v %v", id, ok)

@@ -103,9 +103,10 @@ func zoneSecrets(t testing.TB) *harness.Secrets {
 // fixtureCorefile: split horizon (internal: 127.0.0.1 and the key
 // xfr-internal.; external: everyone else), ACME keys scoped to names, and
 // transfers per view by key. extra goes into the authzone block, stock
-// into the server block (stock plugins beside the views).
+// into the server block (stock plugins beside the views); stock may use
+// the zone stock.test, served by the block too.
 func fixtureCorefile(port, metricsPort int, extra, stock string) string {
-	return fmt.Sprintf(`example.test:%[1]d {
+	return fmt.Sprintf(`example.test:%[1]d stock.test:%[1]d {
     bind 127.0.0.1
     prometheus 127.0.0.1:%[2]d
     errors
@@ -135,6 +136,9 @@ func fixtureCorefile(port, metricsPort int, extra, stock string) string {
         transfer to * key %[4]s view internal
         transfer to * key %[16]s view external
 %[19]s
+    }
+    authzone stock.test {
+        file stock.zone
     }
 }
 `, port, metricsPort, stock, keyInt.Name,
@@ -166,6 +170,7 @@ func startFixtureWith(t *testing.T, extra, stock string) *fixture {
 	dir := t.TempDir()
 	write(t, filepath.Join(dir, "public.zone"), publicZone)
 	write(t, filepath.Join(dir, "internal.zone"), internalZone)
+	write(t, filepath.Join(dir, "stock.zone"), zoneFile("stock.test."))
 	port, mp := harness.FreePort(t), harness.FreePort(t)
 	s := harness.StartDnspki(t, dir, fixtureCorefile(port, mp, extra, stock), port)
 	harness.WaitDNS(t, s.Addr, zone, 30*time.Second, s.Proc)

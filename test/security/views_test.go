@@ -211,7 +211,9 @@ func TestStockPluginsBesideViews(t *testing.T) {
 		close(ch)
 		wg.Wait()
 	}
-	key := func(name string, p probe) string { return fmt.Sprintf("%s/%d/%d/%v", strings.ToLower(name), p.qtype, p.edns, p.tcp) }
+	key := func(name string, p probe) string {
+		return fmt.Sprintf("%s/%d/%d/%v", strings.ToLower(name), p.qtype, p.edns, p.tcp)
+	}
 	// The controls first.
 	var ctls []probe
 	seen := map[string]bool{}

@@ -22,6 +22,7 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/dnspki/dnspki/plugin/pkg/grants"
+	"github.com/dnspki/dnspki/plugin/pkg/loglimit"
 	"github.com/dnspki/dnspki/plugin/pkg/persist"
 	"github.com/dnspki/dnspki/plugin/pkg/tsigauth"
 	"github.com/dnspki/dnspki/plugin/pkg/tsigkey"
@@ -130,7 +131,9 @@ func (a *AcmeChallenge) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *d
 	key := id.Key
 	if key == nil {
 		refused(metricZone, "none", "unsigned", via)
-		log.Infof("UPDATE %s from %s refused: not signed (a TSIG key is required)", zname, w.RemoteAddr())
+		if loglimit.Refusals.Allow() {
+			log.Infof("UPDATE %s from %s refused: not signed (a TSIG key is required)%s", zname, w.RemoteAddr(), loglimit.Refusals.Suppressed())
+		}
 		return a.reply(ctx, w, r, id, dns.RcodeRefused)
 	}
 	identity := key.Name
@@ -138,7 +141,9 @@ func (a *AcmeChallenge) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *d
 	res := a.update(ctx, z, zname, identity, r)
 	if res != nil {
 		refused(metricZone, identity, res.Reason, via)
-		log.Infof("UPDATE %s by %s from %s refused (%s): %s", zname, identity, w.RemoteAddr(), dns.RcodeToString[res.Rcode], res.Msg)
+		if loglimit.Refusals.Allow() {
+			log.Infof("UPDATE %s by %s from %s refused (%s): %s%s", zname, identity, w.RemoteAddr(), dns.RcodeToString[res.Rcode], res.Msg, loglimit.Refusals.Suppressed())
+		}
 		return a.reply(ctx, w, r, id, res.Rcode)
 	}
 	accepted(metricZone, identity, via, time.Since(start))

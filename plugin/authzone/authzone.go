@@ -14,6 +14,7 @@ import (
 	"github.com/coredns/coredns/plugin/transfer"
 	"github.com/miekg/dns"
 
+	"github.com/dnspki/dnspki/plugin/pkg/loglimit"
 	"github.com/dnspki/dnspki/plugin/pkg/tsigauth"
 	"github.com/dnspki/dnspki/plugin/pkg/zonemodel"
 )
@@ -325,7 +326,9 @@ func (a *AuthZone) serveNotify(ctx context.Context, w dns.ResponseWriter, r *dns
 	}
 	if ok, why := zs.sec.allowNotify(ip, key); !ok {
 		notifyIn.WithLabelValues(origin, "unauthorized", "refused").Inc()
-		log.Warningf("zone %s: NOTIFY from %s refused: %s", origin, ip, why)
+		if loglimit.Refusals.Allow() {
+			log.Warningf("zone %s: NOTIFY from %s refused: %s%s", origin, ip, why, loglimit.Refusals.Suppressed())
+		}
 		return writeRcode(ctx, w, r, dns.RcodeRefused)
 	}
 	m := new(dns.Msg)

@@ -18,6 +18,7 @@ import (
 	"github.com/coredns/coredns/plugin/test"
 	"github.com/miekg/dns"
 
+	"github.com/dnspki/dnspki/plugin/pkg/loglimit"
 	"github.com/dnspki/dnspki/plugin/pkg/tsigkey"
 )
 
@@ -535,9 +536,7 @@ func TestDecided(t *testing.T) {
 	w = &recorder{}
 	ctx := WithIdentity(context.Background(), Identity{TSIG: r.IsTsig(), Foreign: true})
 	var buf bytes.Buffer
-	logs.mu.Lock()
-	logs.second = 0 // earlier tests may have used this second's log budget
-	logs.mu.Unlock()
+	loglimit.Refusals.Reset() // earlier tests may have used this second's budget
 	stdlog.SetOutput(&buf)
 	_, ok := Decided(ctx, w, r)
 	stdlog.SetOutput(os.Stderr)

@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -386,4 +387,76 @@ func TestReplay(t *testing.T) {
 	if n := harness.Metric(t, f.metrics, "coredns_dnspki_tsig_refused_total", map[string]string{"reason": "replay"}); n != float64(replays) {
 		t.Errorf("tsig_refused_total{reason=replay} = %v, want %d", n, replays)
 	}
+}
+
+// TestReplayNotForgottenForAnotherKey: the replay memory is bounded, but
+// one key's requests cannot push another key's out of it. An attacker
+// holding acme-www. who captured an UPDATE of acme-md5. (adding the mail
+// challenge, since deleted by its client) sends more valid signed queries
+// than the memory holds (each is remembered), then replays the capture
+// within its window: REFUSED, and the record does not come back.
+func TestReplayNotForgottenForAnotherKey(t *testing.T) {
+	const memory = 1 << 16 // tsigauth's bound of remembered MACs (per key)
+	f := startFixture(t, "")
+	owner := "_acme-challenge.mail.example.test."
+	captured, mac := signNow(t, addTXT(owner, val1), keyMD5)
+	if r, _ := rawExchange(t, f.in, captured, false); r.Rcode != dns.RcodeSuccess {
+		t.Fatalf("the victim's UPDATE: %s", describe(r))
+	}
+	del := new(dns.Msg)
+	del.SetUpdate(zone)
+	del.RemoveRRset([]dns.RR{&dns.TXT{Hdr: dns.RR_Header{Name: owner, Rrtype: dns.TypeTXT, Class: dns.ClassINET}}})
+	b, _ := signNow(t, del, keyMD5)
+	if r, _ := rawExchange(t, f.in, b, false); r.Rcode != dns.RcodeSuccess {
+		t.Fatalf("the victim's delete: %s", describe(r))
+	}
+	before := f.state(t)
+	verified0 := harness.Metric(t, f.metrics, "coredns_dnspki_tsig_verified_total", map[string]string{"key": keyWWW.Name})
+
+	// The attacker's valid signed queries, as fast as answered.
+	const n = memory + 1000
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	var failed atomic.Int64
+	for w := 0; w < 16; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			conn, err := f.ext.Dialer(false).Dial("udp", f.ext.Server)
+			if err != nil {
+				failed.Add(1)
+				return
+			}
+			defer conn.Close()
+			buf := make([]byte, 4096)
+			for i := next.Add(1); i <= n; i = next.Add(1) {
+				// A name of its own: two messages with the same content,
+				// time and ID would have the same MAC (a replay).
+				b, _ := signNow(t, queryMsg(fmt.Sprintf("q%d.example.test.", i), dns.TypeA), keyWWW)
+				for try := 0; try < 3; try++ {
+					conn.SetDeadline(time.Now().Add(2 * time.Second))
+					conn.Write(b)
+					if _, err := conn.Read(buf); err == nil {
+						break
+					}
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if failed.Load() > 0 {
+		t.Fatal("could not open the attacker's sockets")
+	}
+	// The gate remembered them all (each verified, each a new MAC).
+	if got := harness.Metric(t, f.metrics, "coredns_dnspki_tsig_verified_total", map[string]string{"key": keyWWW.Name}) - verified0; got < memory {
+		t.Fatalf("only %v of the attacker's %d signed queries verified", got, n)
+	}
+	f.logs.take(1)
+	mark := f.LogMark()
+	r, raw := rawExchange(t, f.ext, captured, false)
+	if r.Rcode != dns.RcodeRefused || verifyReply(t, raw, keyMD5, mac) != nil {
+		t.Errorf("the captured UPDATE replayed after %d signed queries of another key: %s, want REFUSED", n, describe(r))
+	}
+	logged(t, f.Proc, mark, 1, `key acme-md5\.: refused \(REFUSED\): TSIG key acme-md5\.: replay`)
+	f.unchanged(t, before, "a replay after another key's flood")
 }

@@ -464,7 +464,7 @@ func TestReplay(t *testing.T) {
 }
 
 // The replay memory forgets a MAC at the end of its window and stays
-// within its bound.
+// within its bound, per key.
 func TestReplayMemory(t *testing.T) {
 	now := time.Unix(1_000_000, 0)
 	m := newReplayMemory()
@@ -487,8 +487,24 @@ func TestReplayMemory(t *testing.T) {
 	for _, mac := range []string{"01", "02", "03", "04"} {
 		m.check("k.", tsig(mac))
 	}
-	if len(m.seen) > 3 || len(m.order) > 3 {
-		t.Fatalf("memory over its bound: %d/%d", len(m.seen), len(m.order))
+	if k := m.keys["k."]; len(k.seen) > 3 || len(k.order) > 3 {
+		t.Fatalf("memory over its bound: %d/%d", len(k.seen), len(k.order))
+	}
+	// Each key has its own bound: another key's requests, however many,
+	// do not push k.'s out (its holder could then replay them).
+	if f := m.check("victim.", tsig("v1")); f != nil {
+		t.Fatal(f)
+	}
+	for _, mac := range []string{"11", "12", "13", "14", "15", "16", "17"} {
+		if f := m.check("attacker.", tsig(mac)); f != nil {
+			t.Fatal(f)
+		}
+	}
+	if f := m.check("victim.", tsig("v1")); f == nil || f.Reason != "replay" {
+		t.Fatalf("a victim's MAC forgotten after another key's requests: %v", f)
+	}
+	if k := m.keys["attacker."]; len(k.seen) > 3 || len(k.order) > 3 {
+		t.Fatalf("attacker's memory over its bound: %d/%d", len(k.seen), len(k.order))
 	}
 }
 

@@ -22,6 +22,7 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/dnspki/dnspki/plugin/pkg/grants"
+	"github.com/dnspki/dnspki/plugin/pkg/loglimit"
 	"github.com/dnspki/dnspki/plugin/pkg/persist"
 	"github.com/dnspki/dnspki/plugin/pkg/tsigauth"
 	"github.com/dnspki/dnspki/plugin/pkg/tsigkey"
@@ -120,16 +121,19 @@ func (a *AcmeChallenge) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *d
 	// Who signed the request was decided once, by the server block's gate
 	// (package tsigauth: RFC 8945 structure, key bound to its algorithm,
 	// MAC, time, replay); a request it refused never gets here.
+	// Decided answers and logs a request it cannot take as signed by one
+	// of the block's keys.
 	id, ok := tsigauth.Decided(ctx, w, r)
 	if !ok {
 		refused(metricZone, "unknown", "tsig_badkey", via)
-		log.Infof("UPDATE %s from %s refused (NOTAUTH): not signed with a key of this server block", zname, w.RemoteAddr())
 		return dns.RcodeSuccess, nil
 	}
 	key := id.Key
 	if key == nil {
 		refused(metricZone, "none", "unsigned", via)
-		log.Infof("UPDATE %s from %s refused: not signed (a TSIG key is required)", zname, w.RemoteAddr())
+		if loglimit.Refusals.Allow() {
+			log.Infof("UPDATE %s from %s refused: not signed (a TSIG key is required)%s", zname, w.RemoteAddr(), loglimit.Refusals.Suppressed())
+		}
 		return a.reply(ctx, w, r, id, dns.RcodeRefused)
 	}
 	identity := key.Name
@@ -137,7 +141,9 @@ func (a *AcmeChallenge) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *d
 	res := a.update(ctx, z, zname, identity, r)
 	if res != nil {
 		refused(metricZone, identity, res.Reason, via)
-		log.Infof("UPDATE %s by %s from %s refused (%s): %s", zname, identity, w.RemoteAddr(), dns.RcodeToString[res.Rcode], res.Msg)
+		if loglimit.Refusals.Allow() {
+			log.Infof("UPDATE %s by %s from %s refused (%s): %s%s", zname, identity, w.RemoteAddr(), dns.RcodeToString[res.Rcode], res.Msg, loglimit.Refusals.Suppressed())
+		}
 		return a.reply(ctx, w, r, id, res.Rcode)
 	}
 	accepted(metricZone, identity, via, time.Since(start))

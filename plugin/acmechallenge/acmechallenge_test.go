@@ -1,13 +1,18 @@
 package acmechallenge
 
 import (
+	"bytes"
+	stdlog "log"
+	"os"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/miekg/dns"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/dnspki/dnspki/plugin/pkg/loglimit"
 	"github.com/dnspki/dnspki/plugin/pkg/tsigkey"
 	"github.com/dnspki/dnspki/plugin/pkg/zonemodel"
 )
@@ -158,6 +163,47 @@ func TestRefused(t *testing.T) {
 	}
 	if got := f.txt("_acme-challenge.mail.example.test."); got != nil {
 		t.Fatalf("served %v", got)
+	}
+}
+
+// A flood of refused UPDATEs (unsigned, not granted) is answered and
+// counted in full but logged within the refusal log budget, the next line
+// saying how many were not: an outsider cannot make the server write a log
+// line per packet.
+func TestRefusalLogBudget(t *testing.T) {
+	f := newFixture(t, "")
+	loglimit.Refusals.Reset()
+	var buf bytes.Buffer
+	stdlog.SetOutput(&buf)
+	defer stdlog.SetOutput(os.Stderr)
+	const n = 100
+	unsigned := refusedTotal.WithLabelValues(origin, "none", "unsigned", "dns")
+	counted := testutil.ToFloat64(unsigned)
+	start := time.Now()
+	for i := 0; i < n; i++ {
+		k := &wwwKey
+		if i%2 == 0 {
+			k = nil
+		}
+		wantRcode(t, f.send(update(txtRR("_acme-challenge.mail.example.test.", v2)), k), dns.RcodeRefused)
+	}
+	if got := testutil.ToFloat64(unsigned) - counted; got != n/2 {
+		t.Fatalf("%v unsigned refusals counted, want %d", got, n/2)
+	}
+	lines := strings.Count(buf.String(), "refused")
+	// The loop may straddle a second boundary or two: a budget each.
+	seconds := int(time.Since(start)/time.Second) + 2
+	if lines == 0 || lines > loglimit.Burst*seconds || lines >= n {
+		t.Fatalf("%d refusal lines for %d refusals in at most %d seconds:\n%s", lines, n, seconds, buf.String())
+	}
+	// A later line (once a second has a budget again) says how many were
+	// not logged.
+	for i := 0; !strings.Contains(buf.String(), "more refusals not logged)"); i++ {
+		if i == 100 {
+			t.Fatalf("no line counts the refusals not logged:\n%s", buf.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+		f.send(update(txtRR("_acme-challenge.mail.example.test.", v2)), nil)
 	}
 }
 

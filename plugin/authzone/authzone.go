@@ -14,6 +14,7 @@ import (
 	"github.com/coredns/coredns/plugin/transfer"
 	"github.com/miekg/dns"
 
+	"github.com/dnspki/dnspki/plugin/pkg/loglimit"
 	"github.com/dnspki/dnspki/plugin/pkg/tsigauth"
 	"github.com/dnspki/dnspki/plugin/pkg/zonemodel"
 )
@@ -224,7 +225,7 @@ func (a *AuthZone) serveOther(ctx context.Context, w dns.ResponseWriter, r *dns.
 	// gate (package tsigauth); a request it refused never gets here.
 	id, ok := tsigauth.Decided(ctx, w, r)
 	if !ok {
-		a.refusedKey(ctx, w, r, zs)
+		a.refusedKey(ctx, r, zs)
 		return dns.RcodeSuccess, nil
 	}
 	key := id.KeyName()
@@ -253,22 +254,20 @@ func (a *AuthZone) serveOther(ctx context.Context, w dns.ResponseWriter, r *dns.
 	return dns.RcodeSuccess, nil
 }
 
-// refusedKey counts and logs a request signed with a key that is not one of
-// the block's dnspki keys (tsigauth.Decided has answered it).
-func (a *AuthZone) refusedKey(ctx context.Context, w dns.ResponseWriter, r *dns.Msg, zs *zoneState) {
+// refusedKey counts a request signed with a key that is not one of the
+// block's dnspki keys (tsigauth.Decided has answered and logged it, with
+// the key, the name and why).
+func (a *AuthZone) refusedKey(ctx context.Context, r *dns.Msg, zs *zoneState) {
 	q := r.Question[0]
-	ip := remoteIP(w)
 	switch {
 	case r.Opcode == dns.OpcodeNotify:
 		notifyIn.WithLabelValues(zs.zone.Origin, "unauthorized", "notauth").Inc()
-		log.Warningf("zone %s: NOTIFY from %s refused: not signed with a key of this server block", zs.zone.Origin, ip)
 	case q.Qtype == dns.TypeAXFR || q.Qtype == dns.TypeIXFR:
 		v := ctxViewName(ctx, zs)
 		if v == "" {
 			v = zs.transferView("", nil).Name
 		}
 		xfrOut.WithLabelValues(zs.zone.Origin, v, "unauthorized", dns.TypeToString[q.Qtype], "notauth").Inc()
-		log.Warningf("zone %s: %s from %s refused: not signed with a key of this server block", zs.zone.Origin, dns.TypeToString[q.Qtype], ip)
 	}
 }
 
@@ -327,7 +326,9 @@ func (a *AuthZone) serveNotify(ctx context.Context, w dns.ResponseWriter, r *dns
 	}
 	if ok, why := zs.sec.allowNotify(ip, key); !ok {
 		notifyIn.WithLabelValues(origin, "unauthorized", "refused").Inc()
-		log.Warningf("zone %s: NOTIFY from %s refused: %s", origin, ip, why)
+		if loglimit.Refusals.Allow() {
+			log.Warningf("zone %s: NOTIFY from %s refused: %s%s", origin, ip, why, loglimit.Refusals.Suppressed())
+		}
 		return writeRcode(ctx, w, r, dns.RcodeRefused)
 	}
 	m := new(dns.Msg)

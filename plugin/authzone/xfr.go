@@ -13,6 +13,7 @@ import (
 	"github.com/coredns/coredns/request"
 	"github.com/miekg/dns"
 
+	"github.com/dnspki/dnspki/plugin/pkg/loglimit"
 	"github.com/dnspki/dnspki/plugin/pkg/tsigauth"
 	"github.com/dnspki/dnspki/plugin/pkg/zonemodel"
 )
@@ -299,7 +300,9 @@ func (a *AuthZone) serveTransfer(ctx context.Context, w dns.ResponseWriter, r *d
 		if vn == "" {
 			vn = zs.transferView("", nil).Name
 		}
-		log.Warningf("zone %s: %s from %s refused: %s", origin, qt, who, why)
+		if loglimit.Refusals.Allow() {
+			log.Warningf("zone %s: %s from %s refused: %s%s", origin, qt, who, why, loglimit.Refusals.Suppressed())
+		}
 		xfrOut.WithLabelValues(origin, vn, "unauthorized", qt, "refused").Inc()
 		return writeRcode(ctx, w, r, dns.RcodeRefused)
 	}

@@ -1,8 +1,10 @@
 package authzone
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	stdlog "log"
 	"net"
 	"net/netip"
 	"os"
@@ -15,7 +17,9 @@ import (
 	"github.com/coredns/coredns/core/dnsserver"
 	"github.com/coredns/coredns/request"
 	"github.com/miekg/dns"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/dnspki/dnspki/plugin/pkg/loglimit"
 	"github.com/dnspki/dnspki/plugin/pkg/tsigauth"
 	"github.com/dnspki/dnspki/plugin/pkg/zonemodel"
 )
@@ -285,6 +289,36 @@ func TestTransferACLAndTSIG(t *testing.T) {
 	}
 	if res.msgs < 3 || res.kind != "axfr" || len(res.all) != len(rrs)-1 {
 		t.Fatalf("xfrIn: %d messages, kind %s, %d records", res.msgs, res.kind, len(res.all))
+	}
+}
+
+// Refused transfers from strangers are logged within the refusal log
+// budget (package loglimit), not a line per request, and counted in full.
+func TestRefusedTransferLogBudget(t *testing.T) {
+	p := startPrimary(t, "transfer to 127.0.0.0/8 key "+testKey)
+	loglimit.Refusals.Reset()
+	var buf bytes.Buffer
+	stdlog.SetOutput(&buf)
+	defer stdlog.SetOutput(os.Stderr)
+	refused := xfrOut.WithLabelValues("example.test.", "default", "unauthorized", "IXFR", "refused")
+	counted := testutil.ToFloat64(refused)
+	const n = 100
+	start := time.Now()
+	for i := 0; i < n; i++ {
+		m := new(dns.Msg)
+		m.SetIxfr("example.test.", 1, "ns1.example.test.", "hostmaster.example.test.")
+		r, err := dns.Exchange(m, p.addr)
+		if err != nil || r.Rcode != dns.RcodeRefused {
+			t.Fatalf("unsigned IXFR over UDP: %v %v", r, err)
+		}
+	}
+	if got := testutil.ToFloat64(refused) - counted; got != n {
+		t.Fatalf("%v refused IXFRs counted, want %d", got, n)
+	}
+	lines := strings.Count(buf.String(), "IXFR from 127.0.0.1 refused")
+	seconds := int(time.Since(start)/time.Second) + 2
+	if lines == 0 || lines > loglimit.Burst*seconds || lines >= n {
+		t.Fatalf("%d log lines for %d refused transfers in at most %d seconds", lines, n, seconds)
 	}
 }
 

@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+	"golang.org/x/sys/unix"
 )
 
 // CI reports whether the tests run in CI (CI=true): nothing may be skipped there.
@@ -73,8 +74,13 @@ var (
 )
 
 // Dnspki builds ./cmd/dnspki once per test binary and returns its path.
+// DNSPKI_TEST_BIN names a binary to use instead (say, an older build, to
+// see a test fail where that build had a bug).
 func Dnspki(t testing.TB) string {
 	t.Helper()
+	if p := os.Getenv("DNSPKI_TEST_BIN"); p != "" {
+		return p
+	}
 	buildOnce.Do(func() {
 		dir, err := os.MkdirTemp("", "dnspki-bin-")
 		if err != nil {
@@ -96,12 +102,23 @@ func Dnspki(t testing.TB) string {
 }
 
 // Proc is a server or client process a test started.
+//
+// It is signalled by PID and process group (the group takes the children
+// it started) only while it is not reaped: the waiter notices its end
+// without reaping it (waitid WNOWAIT), kills what is left of its group,
+// and only then reaps it, all under mu, which every signal takes too. A
+// reaped PID is free for the kernel to hand out again (PIDs wrap within
+// minutes on a busy test machine), and a signal to its group would hit an
+// unrelated process, another test's server, say.
 type Proc struct {
 	Name string
 	Cmd  *exec.Cmd
 	Log  string // path of the combined stdout/stderr
 	done chan struct{}
 	err  error
+
+	mu     sync.Mutex
+	reaped bool
 }
 
 // PID of the process.
@@ -133,35 +150,58 @@ func (p *Proc) Wait(d time.Duration) (error, bool) {
 	}
 }
 
+// signal sends sig to the process (group: to its process group) unless it
+// has been reaped.
+func (p *Proc) signal(sig syscall.Signal, group bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.reaped {
+		return
+	}
+	pid := p.PID()
+	if group {
+		pid = -pid
+	}
+	syscall.Kill(pid, sig)
+}
+
 // Stop ends the process by its PID (and any children it started, by process
 // group): SIGTERM, then SIGKILL after 5 s.
 func (p *Proc) Stop() {
-	if p.Exited() {
-		syscall.Kill(-p.PID(), syscall.SIGKILL) // orphaned children, if any
-		return
-	}
-	syscall.Kill(-p.PID(), syscall.SIGTERM)
+	p.signal(syscall.SIGTERM, true)
 	select {
 	case <-p.done:
 	case <-time.After(5 * time.Second):
-		syscall.Kill(-p.PID(), syscall.SIGKILL)
+		p.signal(syscall.SIGKILL, true)
 		<-p.done
 	}
-	syscall.Kill(-p.PID(), syscall.SIGKILL)
 }
 
 // Kill ends the process (and its process group) with SIGKILL, a crash, and
 // waits for it.
 func (p *Proc) Kill() {
-	if p.Exited() {
-		return
-	}
-	syscall.Kill(-p.PID(), syscall.SIGKILL)
+	p.signal(syscall.SIGKILL, true)
 	<-p.done
 }
 
 // Signal sends sig to the process.
-func (p *Proc) Signal(sig syscall.Signal) { syscall.Kill(p.PID(), sig) }
+func (p *Proc) Signal(sig syscall.Signal) { p.signal(sig, false) }
+
+// wait waits for the process to end, kills what is left of its process
+// group while its PID is still held (a zombie), then reaps it.
+func (p *Proc) wait() {
+	var info unix.Siginfo
+	for {
+		if err := unix.Waitid(unix.P_PID, p.PID(), &info, unix.WEXITED|unix.WNOWAIT, nil); err != unix.EINTR {
+			break
+		}
+	}
+	p.mu.Lock()
+	syscall.Kill(-p.PID(), syscall.SIGKILL) // children it left behind, if any
+	p.err = p.Cmd.Wait()
+	p.reaped = true
+	p.mu.Unlock()
+}
 
 // StartOpts tune Start.
 type StartOpts struct {
@@ -190,7 +230,7 @@ func Start(t testing.TB, name string, argv []string, o StartOpts) *Proc {
 	}
 	p := &Proc{Name: name, Cmd: cmd, Log: logPath, done: make(chan struct{})}
 	go func() {
-		p.err = cmd.Wait()
+		p.wait()
 		f.Close()
 		close(p.done)
 	}()

@@ -45,6 +45,7 @@ var debPackage = map[string]string{
 	"openssl":           "openssl",
 	"dnsviz":            "dnsviz",
 	"swaks":             "swaks",
+	"faketime":          "faketime",
 }
 
 // extraPackages are installed along with a program's package.

@@ -3,14 +3,13 @@ package tsigauth
 import (
 	"context"
 	"net"
-	"strconv"
 	"strings"
-	"sync"
-	"time"
 
 	"github.com/coredns/coredns/plugin"
 	clog "github.com/coredns/coredns/plugin/pkg/log"
 	"github.com/miekg/dns"
+
+	"github.com/dnspki/dnspki/plugin/pkg/loglimit"
 )
 
 var log = clog.NewWithPlugin("dnspki-tsig")
@@ -34,7 +33,7 @@ func (g *gate) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.Msg) (
 	}
 	id, f := g.b.Authenticate(ctx, w, r)
 	if f != nil {
-		g.b.refuse(ctx, w, r, f)
+		refuse(ctx, w, r, f)
 		return dns.RcodeSuccess, nil
 	}
 	if id.Signed() {
@@ -46,12 +45,12 @@ func (g *gate) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.Msg) (
 	return g.next.ServeDNS(ctx, w, r)
 }
 
-// refuse answers and reports a refused request: the log says which key,
-// which name and why (at most logBurst lines a second; the rest are
-// counted and summed up in the next line), the metric counts every one.
-func (b *Block) refuse(ctx context.Context, w dns.ResponseWriter, r *dns.Msg, f *Failure) {
+// refuse answers and reports a refused request (by the gate, or by
+// Decided): the log says which key, which name and why (within the
+// refusal log budget, package loglimit), the metric counts every one.
+func refuse(ctx context.Context, w dns.ResponseWriter, r *dns.Msg, f *Failure) {
 	refused.WithLabelValues(f.Reason).Inc()
-	if logs.allow() {
+	if loglimit.Refusals.Allow() {
 		key := "-"
 		if t := r.IsTsig(); t != nil {
 			key = strings.ToLower(t.Hdr.Name)
@@ -69,7 +68,7 @@ func (b *Block) refuse(ctx context.Context, w dns.ResponseWriter, r *dns.Msg, f 
 		if f.Rcode == dns.RcodeNotAuth {
 			rc += "/" + dns.RcodeToString[int(f.Error)]
 		}
-		log.Warningf("%s %s from %s, key %s: refused (%s): %s%s", kind, name, addr(w.RemoteAddr()), key, rc, f.Msg, logs.suppressed())
+		log.Warningf("%s %s from %s, key %s: refused (%s): %s%s", kind, name, addr(w.RemoteAddr()), key, rc, f.Msg, loglimit.Refusals.Suppressed())
 	}
 	if err := WriteFailure(ctx, w, r, f); err != nil {
 		log.Errorf("writing the %s answer: %v", dns.RcodeToString[f.Rcode], err)
@@ -81,42 +80,4 @@ func addr(a net.Addr) string {
 		return "?"
 	}
 	return a.String()
-}
-
-// logLimit lets logBurst lines a second through and counts the rest.
-type logLimit struct {
-	mu      sync.Mutex
-	second  int64
-	n       int
-	dropped int
-}
-
-const logBurst = 20
-
-var logs logLimit
-
-func (l *logLimit) allow() bool {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if s := time.Now().Unix(); s != l.second {
-		l.second, l.n = s, 0
-	}
-	l.n++
-	if l.n > logBurst {
-		l.dropped++
-		return false
-	}
-	return true
-}
-
-// suppressed is the note about lines not logged since the last one.
-func (l *logLimit) suppressed() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.dropped == 0 {
-		return ""
-	}
-	s := " (" + strconv.Itoa(l.dropped) + " more refusals not logged)"
-	l.dropped = 0
-	return s
 }

@@ -80,7 +80,8 @@ func KeyName(ctx context.Context) string {
 // When r cannot be taken as signed by one of the block's keys or as
 // unsigned, Decided answers r itself and returns ok false:
 //   - signed with a key that is not a dnspki key of the block (the stock
-//     tsig plugin's): NOTAUTH/BADKEY;
+//     tsig plugin's, in a block that has it): NOTAUTH/BADKEY, logged with
+//     the key, the name and why, like the gate's refusals;
 //   - signed, but no gate decided about it (a handler reached without its
 //     block's gate, a bug): SERVFAIL, never a guess.
 func Decided(ctx context.Context, w dns.ResponseWriter, r *dns.Msg) (Identity, bool) {
@@ -93,9 +94,7 @@ func Decided(ctx context.Context, w dns.ResponseWriter, r *dns.Msg) (Identity, b
 		w.WriteMsg(m)
 		return Identity{}, false
 	case id.Foreign:
-		f := notAuth(dns.RcodeBadKey, "badkey", id.TSIG, nil, "TSIG key %s is not a key of this server block's dnspki plugins", strings.ToLower(id.TSIG.Hdr.Name))
-		refused.WithLabelValues(f.Reason).Inc()
-		WriteFailure(ctx, w, r, f)
+		refuse(ctx, w, r, notAuth(dns.RcodeBadKey, "badkey", id.TSIG, nil, "TSIG key %s is not a key of this server block's dnspki plugins", strings.ToLower(id.TSIG.Hdr.Name)))
 		return Identity{}, false
 	}
 	return id, true

@@ -1,10 +1,13 @@
 package tsigauth
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"encoding/hex"
+	stdlog "log"
 	"net"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -15,6 +18,7 @@ import (
 	"github.com/coredns/coredns/plugin/test"
 	"github.com/miekg/dns"
 
+	"github.com/dnspki/dnspki/plugin/pkg/loglimit"
 	"github.com/dnspki/dnspki/plugin/pkg/tsigkey"
 )
 
@@ -460,7 +464,7 @@ func TestReplay(t *testing.T) {
 }
 
 // The replay memory forgets a MAC at the end of its window and stays
-// within its bound.
+// within its bound, per key.
 func TestReplayMemory(t *testing.T) {
 	now := time.Unix(1_000_000, 0)
 	m := newReplayMemory()
@@ -483,8 +487,24 @@ func TestReplayMemory(t *testing.T) {
 	for _, mac := range []string{"01", "02", "03", "04"} {
 		m.check("k.", tsig(mac))
 	}
-	if len(m.seen) > 3 || len(m.order) > 3 {
-		t.Fatalf("memory over its bound: %d/%d", len(m.seen), len(m.order))
+	if k := m.keys["k."]; len(k.seen) > 3 || len(k.order) > 3 {
+		t.Fatalf("memory over its bound: %d/%d", len(k.seen), len(k.order))
+	}
+	// Each key has its own bound: another key's requests, however many,
+	// do not push k.'s out (its holder could then replay them).
+	if f := m.check("victim.", tsig("v1")); f != nil {
+		t.Fatal(f)
+	}
+	for _, mac := range []string{"11", "12", "13", "14", "15", "16", "17"} {
+		if f := m.check("attacker.", tsig(mac)); f != nil {
+			t.Fatal(f)
+		}
+	}
+	if f := m.check("victim.", tsig("v1")); f == nil || f.Reason != "replay" {
+		t.Fatalf("a victim's MAC forgotten after another key's requests: %v", f)
+	}
+	if k := m.keys["attacker."]; len(k.seen) > 3 || len(k.order) > 3 {
+		t.Fatalf("attacker's memory over its bound: %d/%d", len(k.seen), len(k.order))
 	}
 }
 
@@ -531,8 +551,17 @@ func TestDecided(t *testing.T) {
 	}
 	w = &recorder{}
 	ctx := WithIdentity(context.Background(), Identity{TSIG: r.IsTsig(), Foreign: true})
-	if _, ok := Decided(ctx, w, r); ok || w.msg == nil || w.msg.Rcode != dns.RcodeNotAuth || w.msg.IsTsig().Error != dns.RcodeBadKey {
+	var buf bytes.Buffer
+	loglimit.Refusals.Reset() // earlier tests may have used this second's budget
+	stdlog.SetOutput(&buf)
+	_, ok := Decided(ctx, w, r)
+	stdlog.SetOutput(os.Stderr)
+	if ok || w.msg == nil || w.msg.Rcode != dns.RcodeNotAuth || w.msg.IsTsig().Error != dns.RcodeBadKey {
 		t.Fatalf("foreign key: ok %v, answer %v", ok, w.msg)
+	}
+	// The log says which key, which name and why, as the gate's do.
+	if want := "UPDATE example.test. from 10.240.0.1:40212, key stock.: refused (NOTAUTH/BADKEY): TSIG key stock. is not a key of this server block's dnspki plugins"; !strings.Contains(buf.String(), want) {
+		t.Fatalf("foreign key: log %q, want %q", buf.String(), want)
 	}
 	if id, ok := Decided(context.Background(), &recorder{}, updateMsg()); !ok || id.Signed() {
 		t.Fatalf("unsigned: %v %v", id, ok)

@@ -4,6 +4,7 @@ import (
 	"crypto/subtle"
 	"encoding/binary"
 	"net/netip"
+	"time"
 )
 
 // Secret is a server secret: the SipHash-2-4 key of RFC 9018 server
@@ -85,3 +86,10 @@ func usable(ts, now uint32) bool {
 
 // worn: old enough that the answer carries a fresh cookie.
 func worn(ts, now uint32) bool { return age(ts, now) >= renewAge }
+
+// ServerCookie is the RFC 9018 server cookie that secret makes for the
+// client cookie client at address ip at time at: for tools that hand a
+// client a valid cookie (bench/cmd/cookiegen), and tests.
+func ServerCookie(secret Secret, client [8]byte, ip netip.Addr, at time.Time) [16]byte {
+	return secret.serverCookie(&client, ip, unixTime(at))
+}

@@ -4,6 +4,7 @@ import (
 	"encoding/hex"
 	"net/netip"
 	"testing"
+	"time"
 )
 
 func mustHex(t *testing.T, s string) []byte {
@@ -104,5 +105,15 @@ func TestAge(t *testing.T) {
 		if got := worn(v.ts, v.at); got != v.worn {
 			t.Errorf("%s: worn %v, want %v", v.name, got, v.worn)
 		}
+	}
+}
+
+// TestServerCookieExported: the exported form makes the A.1 vector.
+func TestServerCookieExported(t *testing.T) {
+	var client [clientLen]byte
+	copy(client[:], mustHex(t, "2464c4abcf10c957"))
+	got := ServerCookie(*mustSecret(t, "e5e973e5a6b2a43f48e7dc849e37bfcf"), client, netip.MustParseAddr("198.51.100.100"), time.Unix(1559731985, 0))
+	if hex.EncodeToString(got[:]) != "010000005cf79f111f8130c3eee29480" {
+		t.Fatalf("%x", got)
 	}
 }

@@ -50,9 +50,56 @@ func (l *RRL) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.Msg) (i
 		exempted.WithLabelValues(reason).Inc()
 		return plugin.NextOrFailure(l.Name(), l.Next, ctx, w, r)
 	}
-	lw := &writer{ResponseWriter: w, l: l, r: r, network: l.network(ip)}
+	network := l.network(ip)
+	if d, ok := l.early(network, r); ok {
+		return writeEarly(w, r, d)
+	}
+	lw := &writer{ResponseWriter: w, l: l, r: r, network: network}
 	rc, err := plugin.NextOrFailure(l.Name(), l.Next, ctx, lw, r)
 	return wrapped.Finish(lw, r, lw.written, rc, err)
+}
+
+// early decides about a query before it is answered when its answer's
+// bucket is already over the rate: the bucket of an answer with records
+// for this network, name and type (the kind a reflection attack asks for,
+// again and again). Such a bucket only gets into debt through answers with
+// records to exactly this question, so the answer would be one again and
+// would be limited: it is dropped or slipped without being made, which
+// spares the work of the answer (signatures included) during the flood.
+// Other categories are keyed by zone or network, which only the answer
+// tells: they are decided when it is written.
+func (l *RRL) early(network netip.Prefix, r *dns.Msg) (Decision, bool) {
+	iv := l.interval[Answer]
+	if iv == 0 || len(r.Question) != 1 || r.Opcode != dns.OpcodeQuery {
+		return Pass, false
+	}
+	q := r.Question[0]
+	d, ok := l.table.takeLimited(l.key(network, Answer, q.Name, q.Qtype), iv, l.slip, l.now())
+	if !ok {
+		return Pass, false
+	}
+	if d == Slip {
+		slipped[Answer].Inc()
+	} else {
+		dropped[Answer].Inc()
+	}
+	logLimited(network, Answer, q.Name)
+	return d, true
+}
+
+// writeEarly carries out an early decision: nothing, or the truncated
+// answer (authoritative, NOERROR, the question and the OPT record, TC).
+func writeEarly(w dns.ResponseWriter, r *dns.Msg, d Decision) (int, error) {
+	if d == Drop {
+		return dns.RcodeSuccess, nil
+	}
+	m := new(dns.Msg)
+	m.SetReply(r)
+	m.Authoritative = true
+	if o := r.IsEdns0(); o != nil {
+		m.SetEdns0(o.UDPSize(), o.Do())
+	}
+	return dns.RcodeSuccess, w.WriteMsg(truncated(m))
 }
 
 // exemption says why a UDP request is not limited ("": it is).

@@ -46,8 +46,8 @@ func TestRateAndSlip(t *testing.T) {
 	if got := ask(t, l, w, r); got == "pass" {
 		t.Fatal("a second one 1/rate later passed too")
 	}
-	if z.calls != 28 {
-		t.Fatalf("the zone answered %d queries, want every one (28): rrl limits answers, not queries", z.calls)
+	if z.calls != 21 {
+		t.Fatalf("the zone answered %d queries, want 21: the 20 of the first second and the one 1/rate later (once an answer's bucket is over the rate, the query is not answered at all)", z.calls)
 	}
 	// 10 s at 200 a second, from a full bucket: 20 at once, then 20 a
 	// second: 220 (219 at the edge), no more.
@@ -188,5 +188,45 @@ func TestExempt(t *testing.T) {
 	// The same signed request without a verified identity is limited.
 	if got := count(t, l, &sink{}, signed, 10); got["pass"] != 2 {
 		t.Fatalf("TSIG not verified: %v, want 2 passed", got)
+	}
+}
+
+// TestEarlyDecision: once the bucket of an answer with records is over the
+// rate, the same question from the same network is dropped or slipped
+// before it is answered (the zone does not see it); the early slipped
+// answer is what a late one is (AA, NOERROR, TC, the question, the OPT).
+// Denials are decided when the answer is written: the zone sees every
+// query.
+func TestEarlyDecision(t *testing.T) {
+	clk := newClock()
+	z := &zoneAnswers{}
+	l := newRRL(t, clk, 10, z)
+	w := &sink{}
+	www := query("www.example.test.", dns.TypeA)
+	count(t, l, w, www, 10)
+	calls := z.calls
+	got := count(t, l, w, www, 20)
+	if got["drop"] != 10 || got["slip"] != 10 || z.calls != calls {
+		t.Fatalf("20 more: %v, zone answered %d more; want 10 dropped, 10 slipped, none answered", got, z.calls-calls)
+	}
+	m := w.msgs[len(w.msgs)-1]
+	if !m.Truncated || !m.Authoritative || m.Rcode != dns.RcodeSuccess || m.IsEdns0() == nil || len(m.Answer)+len(m.Ns) != 0 {
+		t.Fatalf("early slipped answer: %v", m)
+	}
+	// Another type, another network: answered.
+	if ask(t, l, w, query("www.example.test.", dns.TypeAAAA)) != "pass" {
+		t.Fatal("another type was limited")
+	}
+	if ask(t, l, &sink{ResponseWriter: test.ResponseWriter{RemoteIP: "198.51.100.1"}}, www) != "pass" {
+		t.Fatal("another network was limited")
+	}
+	// NXDOMAIN: every query reaches the zone, the answers are limited.
+	calls = z.calls
+	got = map[string]int{}
+	for i := range 30 {
+		got[ask(t, l, w, query(fmt.Sprintf("nx%d.example.test.", i), dns.TypeA))]++
+	}
+	if z.calls-calls != 30 || got["pass"] != 10 {
+		t.Fatalf("30 NXDOMAIN: zone answered %d, outcomes %v; want 30 answered, 10 passed", z.calls-calls, got)
 	}
 }

@@ -116,3 +116,27 @@ func find(es []entry, h uint64) *entry {
 	}
 	return nil
 }
+
+// takeLimited decides about one more response in the bucket of hash h when
+// that bucket is already over its rate: Drop or Slip, counted as take
+// counts them, and ok. When the bucket is not over its rate (or not in the
+// table) nothing changes and ok is false.
+func (t *table) takeLimited(h uint64, interval int64, slip uint32, now time.Time) (d Decision, ok bool) {
+	if h == 0 {
+		h = 1
+	}
+	ns := int64(now.Sub(t.base))
+	s := &t.shards[h>>58%shardN]
+	set := int(h % uint64(t.sets))
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e := find(s.entries[set*ways:set*ways+ways], h)
+	if e == nil || max(e.tat, ns)+interval-ns <= window {
+		return Pass, false
+	}
+	e.slips++
+	if slip > 0 && e.slips%slip == 0 {
+		return Slip, true
+	}
+	return Drop, true
+}

@@ -405,3 +405,22 @@ type sink6 struct {
 
 func (s *sink6) WriteMsg(m *dns.Msg) error { return s.sink.WriteMsg(m) }
 func (s *sink6) one(t *testing.T) *dns.Msg { return s.sink.one(t) }
+
+// TestTracedChain: with the trace plugin in the block the next plugin is
+// called through plugin.NextOrFailure; the answer carries the cookie all
+// the same, and without a next plugin the request gets SERVFAIL with one.
+func TestTracedChain(t *testing.T) {
+	c, n := newPlugin(newClock(), secretA)
+	c.traced = true
+	w := &sink{}
+	serve(t, c, w, query(t, true, clientCookie))
+	if m := w.one(t); n.calls != 1 || len(m.Answer) != 1 || len(cookiesOf(m)) != 1 {
+		t.Fatalf("traced: %v", m)
+	}
+	c.Next = nil
+	w = &sink{}
+	c.ServeDNS(context.Background(), w, query(t, true, clientCookie))
+	if m := w.one(t); m.Rcode != dns.RcodeServerFailure || len(cookiesOf(m)) != 1 {
+		t.Fatalf("no next plugin: %v", m)
+	}
+}

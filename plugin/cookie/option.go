@@ -68,10 +68,13 @@ func FromOPT(opt *dns.OPT) (o Option, found bool, err error) {
 }
 
 // option is the COOKIE option of an answer: the client's cookie and the
-// server cookie.
-func option(client [clientLen]byte, server []byte) *dns.EDNS0_COOKIE {
-	var b [clientLen + maxServerLen]byte
-	n := copy(b[:], client[:])
-	n += copy(b[n:], server)
-	return &dns.EDNS0_COOKIE{Code: dns.EDNS0COOKIE, Cookie: hex.EncodeToString(b[:n])}
+// server cookie. It is an EDNS0_LOCAL with the COOKIE code, whose octets go
+// out as they are (the same on the wire as an EDNS0_COOKIE, which the DNS
+// library would decode from hex text, allocating, each time it measures
+// and packs the answer: at the deepest point of the query's stack).
+func option(client [clientLen]byte, server []byte) *dns.EDNS0_LOCAL {
+	b := make([]byte, 0, clientLen+len(server))
+	b = append(b, client[:]...)
+	b = append(b, server...)
+	return &dns.EDNS0_LOCAL{Code: dns.EDNS0COOKIE, Data: b}
 }

@@ -24,7 +24,12 @@ func setup(c *caddy.Controller) error {
 	// The block's TSIG gate goes first in the chain: it refuses messages
 	// with two OPT records (FORMERR) before this plugin reads the one.
 	tsigauth.ForBlock(c)
-	dnsserver.GetConfig(c).AddPlugin(func(next plugin.Handler) plugin.Handler {
+	cfg := dnsserver.GetConfig(c)
+	c.OnStartup(func() error {
+		ck.traced = cfg.Handler("trace") != nil
+		return nil
+	})
+	cfg.AddPlugin(func(next plugin.Handler) plugin.Handler {
 		ck.Next = next
 		return ck
 	})

@@ -23,12 +23,17 @@ type writer struct {
 	written bool
 }
 
-// WriteMsg implements dns.ResponseWriter.
+// WriteMsg implements dns.ResponseWriter. (The cookie is added in a function
+// of its own, which returns before the answer is written: this frame is on
+// the stack at the deepest point of every query, keep it small.)
 func (w *writer) WriteMsg(m *dns.Msg) error {
 	w.written = true
-	setCookie(m, w.option())
+	w.addCookie(m)
 	return w.ResponseWriter.WriteMsg(m)
 }
+
+//go:noinline
+func (w *writer) addCookie(m *dns.Msg) { setCookie(m, w.option()) }
 
 // Write implements dns.ResponseWriter.
 func (w *writer) Write(b []byte) (int, error) {
@@ -41,7 +46,7 @@ func (w *writer) ConnectionState() *tls.ConnectionState {
 	return wrapped.ConnectionState(w.ResponseWriter)
 }
 
-func (w *writer) option() *dns.EDNS0_COOKIE {
+func (w *writer) option() dns.EDNS0 {
 	if w.echo != nil {
 		return option(w.client, w.echo)
 	}
@@ -51,7 +56,7 @@ func (w *writer) option() *dns.EDNS0_COOKIE {
 
 // setCookie makes c the only COOKIE option of m, adding an OPT record if m
 // has none (the server then sizes it to the request's).
-func setCookie(m *dns.Msg, c *dns.EDNS0_COOKIE) {
+func setCookie(m *dns.Msg, c dns.EDNS0) {
 	o := m.IsEdns0()
 	if o == nil {
 		o = &dns.OPT{Hdr: dns.RR_Header{Name: ".", Rrtype: dns.TypeOPT}}

@@ -35,9 +35,13 @@ var (
 		Help: "Buckets in debt that lost their place in the table to another (the table is too small for the load: raise table-size).",
 	})
 	dropped, slipped [nCategories]prometheus.Counter
+	exemptions       = map[string]prometheus.Counter{}
 )
 
 func init() {
+	for _, r := range []string{"cookie", "tsig", "network"} {
+		exemptions[r] = exempted.WithLabelValues(r)
+	}
 	for c := Category(0); c < nCategories; c++ {
 		dropped[c] = droppedVec.WithLabelValues(c.String())
 		slipped[c] = slippedVec.WithLabelValues(c.String())

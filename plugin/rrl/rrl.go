@@ -35,28 +35,62 @@ type RRL struct {
 	exempt   []netip.Prefix
 	table    *table
 	now      func() time.Time
+	// traced: the block has the trace plugin (see serveTraced).
+	traced bool
 }
 
 // Name implements plugin.Handler.
 func (l *RRL) Name() string { return "rrl" }
 
-// ServeDNS implements plugin.Handler.
+// ServeDNS implements plugin.Handler. Its frame is on the stack while the
+// answer is written (the deepest point of a query): the request is
+// examined in prepare, which returns first, and the next plugin is called
+// directly.
 func (l *RRL) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.Msg) (int, error) {
-	if !cookie.Spoofable(ctx, w) {
+	lw, answered, err := l.prepare(ctx, w, r)
+	switch {
+	case answered:
+		return dns.RcodeSuccess, err
+	case l.traced || l.Next == nil:
+		return l.serveTraced(ctx, lw, w, r)
+	case lw == nil:
+		return l.Next.ServeDNS(ctx, w, r)
+	}
+	rc, err := l.Next.ServeDNS(ctx, lw, r)
+	return wrapped.Finish(lw, r, lw.written, rc, err)
+}
+
+// serveTraced is ServeDNS's call of the next plugin through
+// plugin.NextOrFailure, for a block with the trace plugin (whose
+// per-plugin spans need it; its writer wrapper costs an allocation and a
+// frame at the deepest point of every query) or without a next plugin.
+func (l *RRL) serveTraced(ctx context.Context, lw *writer, w dns.ResponseWriter, r *dns.Msg) (int, error) {
+	if lw == nil {
 		return plugin.NextOrFailure(l.Name(), l.Next, ctx, w, r)
+	}
+	rc, err := plugin.NextOrFailure(l.Name(), l.Next, ctx, lw, r)
+	return wrapped.Finish(lw, r, lw.written, rc, err)
+}
+
+// prepare decides what rrl does with the request: nothing (no writer: TCP,
+// exempt), answer it at once (answered: an early decision), or count its
+// answer (the writer).
+//
+//go:noinline
+func (l *RRL) prepare(ctx context.Context, w dns.ResponseWriter, r *dns.Msg) (lw *writer, answered bool, err error) {
+	if !cookie.Spoofable(ctx, w) {
+		return nil, false, nil
 	}
 	ip := cookie.ClientAddr(w)
 	if reason := l.exemption(ctx, r, ip); reason != "" {
-		exempted.WithLabelValues(reason).Inc()
-		return plugin.NextOrFailure(l.Name(), l.Next, ctx, w, r)
+		exemptions[reason].Inc()
+		return nil, false, nil
 	}
 	network := l.network(ip)
 	if d, ok := l.early(network, r); ok {
-		return writeEarly(w, r, d)
+		return nil, true, writeEarly(w, r, d)
 	}
-	lw := &writer{ResponseWriter: w, l: l, r: r, network: network}
-	rc, err := plugin.NextOrFailure(l.Name(), l.Next, ctx, lw, r)
-	return wrapped.Finish(lw, r, lw.written, rc, err)
+	return &writer{ResponseWriter: w, l: l, r: r, network: network}, false, nil
 }
 
 // early decides about a query before it is answered when its answer's
@@ -89,9 +123,9 @@ func (l *RRL) early(network netip.Prefix, r *dns.Msg) (Decision, bool) {
 
 // writeEarly carries out an early decision: nothing, or the truncated
 // answer (authoritative, NOERROR, the question and the OPT record, TC).
-func writeEarly(w dns.ResponseWriter, r *dns.Msg, d Decision) (int, error) {
+func writeEarly(w dns.ResponseWriter, r *dns.Msg, d Decision) error {
 	if d == Drop {
-		return dns.RcodeSuccess, nil
+		return nil
 	}
 	m := new(dns.Msg)
 	m.SetReply(r)
@@ -99,7 +133,7 @@ func writeEarly(w dns.ResponseWriter, r *dns.Msg, d Decision) (int, error) {
 	if o := r.IsEdns0(); o != nil {
 		m.SetEdns0(o.UDPSize(), o.Do())
 	}
-	return dns.RcodeSuccess, w.WriteMsg(truncated(m))
+	return w.WriteMsg(truncated(m))
 }
 
 // exemption says why a UDP request is not limited ("": it is).
@@ -132,6 +166,10 @@ func (l *RRL) network(ip netip.Addr) netip.Prefix {
 }
 
 // decide counts m, the answer to r for network, and says what to do with it.
+// (It returns before the answer is written: not inlined into the writer,
+// whose frame is on the stack at the deepest point of the query.)
+//
+//go:noinline
 func (l *RRL) decide(network netip.Prefix, r, m *dns.Msg) Decision {
 	cat, name, qtype := classify(r, m)
 	iv := l.interval[cat]

@@ -230,3 +230,13 @@ func TestEarlyDecision(t *testing.T) {
 		t.Fatalf("30 NXDOMAIN: zone answered %d, outcomes %v; want 30 answered, 10 passed", z.calls-calls, got)
 	}
 }
+
+// TestTracedChain: through plugin.NextOrFailure (the trace plugin in the
+// block) answers are limited all the same.
+func TestTracedChain(t *testing.T) {
+	l := newRRL(t, newClock(), 3, &zoneAnswers{})
+	l.traced = true
+	if got := count(t, l, &sink{}, query("nx1.example.test.", dns.TypeA), 6); got["pass"] != 3 {
+		t.Fatalf("traced: %v", got)
+	}
+}

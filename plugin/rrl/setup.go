@@ -26,7 +26,12 @@ func setup(c *caddy.Controller) error {
 	// The block's TSIG gate goes first: it decides who signed a request
 	// before rrl exempts a verified signature.
 	tsigauth.ForBlock(c)
-	dnsserver.GetConfig(c).AddPlugin(func(next plugin.Handler) plugin.Handler {
+	cfg := dnsserver.GetConfig(c)
+	c.OnStartup(func() error {
+		l.traced = cfg.Handler("trace") != nil
+		return nil
+	})
+	cfg.AddPlugin(func(next plugin.Handler) plugin.Handler {
 		l.Next = next
 		return l
 	})

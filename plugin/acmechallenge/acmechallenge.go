@@ -21,6 +21,7 @@ import (
 	clog "github.com/coredns/coredns/plugin/pkg/log"
 	"github.com/miekg/dns"
 
+	"github.com/dnspki/dnspki/plugin/pkg/ede"
 	"github.com/dnspki/dnspki/plugin/pkg/grants"
 	"github.com/dnspki/dnspki/plugin/pkg/loglimit"
 	"github.com/dnspki/dnspki/plugin/pkg/persist"
@@ -134,7 +135,7 @@ func (a *AcmeChallenge) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *d
 		if loglimit.Refusals.Allow() {
 			log.Infof("UPDATE %s from %s refused: not signed (a TSIG key is required)%s", zname, w.RemoteAddr(), loglimit.Refusals.Suppressed())
 		}
-		return a.reply(ctx, w, r, id, dns.RcodeRefused)
+		return a.reply(ctx, w, r, id, &Refusal{Rcode: dns.RcodeRefused, Reason: "unsigned"})
 	}
 	identity := key.Name
 
@@ -144,10 +145,10 @@ func (a *AcmeChallenge) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *d
 		if loglimit.Refusals.Allow() {
 			log.Infof("UPDATE %s by %s from %s refused (%s): %s%s", zname, identity, w.RemoteAddr(), dns.RcodeToString[res.Rcode], res.Msg, loglimit.Refusals.Suppressed())
 		}
-		return a.reply(ctx, w, r, id, res.Rcode)
+		return a.reply(ctx, w, r, id, res)
 	}
 	accepted(metricZone, identity, via, time.Since(start))
-	return a.reply(ctx, w, r, id, dns.RcodeSuccess)
+	return a.reply(ctx, w, r, id, nil)
 }
 
 // update checks and applies an UPDATE signed by identity. nil means done.
@@ -272,15 +273,43 @@ func logChange(origin, identity, via string, added, removed []string) {
 
 // reply answers an UPDATE (RFC 2136 §3.8: the header and the zone section),
 // TSIG-signed with the request's key when it was signed with a verified key.
-func (a *AcmeChallenge) reply(ctx context.Context, w dns.ResponseWriter, r *dns.Msg, id tsigauth.Identity, rcode int) (int, error) {
+// A refusal (res; nil: accepted) carries its rcode and, where RFC 8914 has a
+// code for it, an Extended DNS Error whose text is the metrics reason.
+func (a *AcmeChallenge) reply(ctx context.Context, w dns.ResponseWriter, r *dns.Msg, id tsigauth.Identity, res *Refusal) (int, error) {
 	m := new(dns.Msg)
+	rcode := dns.RcodeSuccess
+	if res != nil {
+		rcode = res.Rcode
+	}
 	m.SetRcode(r, rcode)
 	m.Opcode = dns.OpcodeUpdate
 	if o := r.IsEdns0(); o != nil {
 		m.SetEdns0(1232, false)
 	}
+	if code, ok := edeOf(res); ok {
+		ede.Add(r, m, code, res.Reason)
+	}
 	if err := tsigauth.WriteReply(ctx, w, id, m); err != nil {
 		log.Errorf("writing the reply to UPDATE %s: %v", r.Question[0].Name, err)
 	}
 	return dns.RcodeSuccess, nil
+}
+
+// edeOf is the Extended DNS Error code of a refusal: policy refusals are
+// Prohibited, a zone not served Not Authoritative, a zone not open Not Ready,
+// malformed requests and store errors Other. A prerequisite that does not
+// hold (NXDOMAIN, YXDOMAIN, NXRRSET, YXRRSET) is an answer, not an error.
+func edeOf(res *Refusal) (uint16, bool) {
+	if res == nil || res.Reason == "prerequisite" {
+		return 0, false
+	}
+	switch {
+	case res.Reason == "not_ready" || res.Reason == "reloading":
+		return dns.ExtendedErrorCodeNotReady, true
+	case res.Rcode == dns.RcodeRefused:
+		return dns.ExtendedErrorCodeProhibited, true
+	case res.Rcode == dns.RcodeNotAuth:
+		return dns.ExtendedErrorCodeNotAuthoritative, true
+	}
+	return dns.ExtendedErrorCodeOther, true
 }

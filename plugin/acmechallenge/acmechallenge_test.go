@@ -164,6 +164,43 @@ func TestRefused(t *testing.T) {
 	if got := f.txt("_acme-challenge.mail.example.test."); got != nil {
 		t.Fatalf("served %v", got)
 	}
+	// With EDNS the refusal says why (RFC 8914), with the metrics reason;
+	// a prerequisite that does not hold is an answer, without EDE.
+	for _, c := range []struct {
+		name string
+		m    *dns.Msg
+		k    *key
+		code uint16
+		text string
+	}{
+		{"not granted", update(txtRR("_acme-challenge.mail.example.test.", v2)), &wwwKey, dns.ExtendedErrorCodeProhibited, "not_granted"},
+		{"unsigned", update(txtRR(wwwCh, v2)), nil, dns.ExtendedErrorCodeProhibited, "unsigned"},
+		{"zone not served", func() *dns.Msg { m := update(txtRR(wwwCh, v2)); m.Question[0].Name = "www.example.test."; return m }(), &wwwKey, dns.ExtendedErrorCodeNotAuthoritative, "notauth"},
+	} {
+		c.m.SetEdns0(1232, false)
+		r := f.send(c.m, c.k)
+		e := ednsError(r)
+		if e == nil || e.InfoCode != c.code || e.ExtraText != c.text {
+			t.Errorf("%s: EDE %v, want %d %q", c.name, e, c.code, c.text)
+		}
+	}
+	m := update(txtRR(wwwCh, v2))
+	m.NameNotUsed([]dns.RR{txtRR(wwwCh, "")})
+	m.SetEdns0(1232, false)
+	if r := f.send(m, &wwwKey); r.Rcode != dns.RcodeYXDomain || ednsError(r) != nil {
+		t.Errorf("prerequisite: %v", r)
+	}
+}
+
+func ednsError(m *dns.Msg) *dns.EDNS0_EDE {
+	if o := m.IsEdns0(); o != nil {
+		for _, e := range o.Option {
+			if x, ok := e.(*dns.EDNS0_EDE); ok {
+				return x
+			}
+		}
+	}
+	return nil
 }
 
 // A flood of refused UPDATEs (unsigned, not granted) is answered and

@@ -196,7 +196,7 @@ func (a *AuthZone) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.Ms
 			// Last in the chain (a catch-all "." block): a name in no zone
 			// of ours is REFUSED, as an authoritative server answers, not
 			// SERVFAIL (NextOrFailure's "no next plugin").
-			return dns.RcodeRefused, nil
+			return writeRcode(ctx, w, r, dns.RcodeRefused, dns.ExtendedErrorCodeNotAuthoritative, "")
 		}
 		return plugin.NextOrFailure(a.Name(), a.Next, ctx, w, r)
 	}
@@ -234,21 +234,21 @@ func (a *AuthZone) serveOther(ctx context.Context, w dns.ResponseWriter, r *dns.
 	}
 	if r.Opcode != dns.OpcodeQuery {
 		// UPDATE reaches here only when no plugin before authzone handles it.
-		return writeRcode(ctx, w, r, dns.RcodeRefused)
+		return writeRcode(ctx, w, r, dns.RcodeRefused, dns.ExtendedErrorCodeNotSupported, dns.OpcodeToString[r.Opcode]+" not accepted for this zone")
 	}
 	if q.Qclass != dns.ClassINET {
-		return writeRcode(ctx, w, r, dns.RcodeRefused)
+		return writeRcode(ctx, w, r, dns.RcodeRefused, dns.ExtendedErrorCodeNotSupported, "class "+dns.ClassToString[q.Qclass])
 	}
 	switch q.Qtype {
 	case dns.TypeAXFR, dns.TypeIXFR:
 		if name != zs.zone.Origin {
-			return writeRcode(ctx, w, r, dns.RcodeNotAuth)
+			return writeRcode(ctx, w, r, dns.RcodeNotAuth, dns.ExtendedErrorCodeNotAuthoritative, "transfers are asked at the zone's apex")
 		}
 		return a.serveTransfer(ctx, w, r, zs, key)
 	case dns.TypeOPT, dns.TypeTSIG, dns.TypeTKEY, dns.TypeMAILA, dns.TypeMAILB, dns.TypeNXNAME:
 		// Meta types are not queries for data (RFC 6895 §3.1); NXNAME only
 		// appears in compact denial bitmaps (RFC 9824 §3.5: FORMERR).
-		return writeRcode(ctx, w, r, dns.RcodeFormatError)
+		return writeRcode(ctx, w, r, dns.RcodeFormatError, dns.ExtendedErrorCodeInvalidQueryType, "")
 	}
 	writeReply(ctx, w, r, a.answer(ctx, r, zs, name))
 	return dns.RcodeSuccess, nil
@@ -282,12 +282,15 @@ func (a *AuthZone) answer(ctx context.Context, r *dns.Msg, zs *zoneState, name s
 	if v == nil {
 		v = a.defaultView(ctx, zs)
 		if v == nil {
-			return rcodeMsg(r, dns.RcodeRefused)
+			return rcodeMsg(r, dns.RcodeRefused, dns.ExtendedErrorCodeProhibited, "")
 		}
 	}
 	snap := v.Snapshot()
-	if snap.SOA() == nil || (zs.sec != nil && zs.sec.isExpired()) {
-		return rcodeMsg(r, dns.RcodeServerFailure)
+	if snap.SOA() == nil {
+		return rcodeMsg(r, dns.RcodeServerFailure, dns.ExtendedErrorCodeNotReady, "zone not loaded yet")
+	}
+	if zs.sec != nil && zs.sec.isExpired() {
+		return rcodeMsg(r, dns.RcodeServerFailure, dns.ExtendedErrorCodeNoReachableAuthority, "zone expired: no primary reached")
 	}
 	do := false
 	if o := r.IsEdns0(); o != nil {
@@ -299,7 +302,7 @@ func (a *AuthZone) answer(ctx context.Context, r *dns.Msg, zs *zoneState, name s
 	if s := zs.zone.Signer(); s != nil && do {
 		if err := s.Render(ctx, v, r, resp, m); err != nil {
 			signFailed(zs, r, err)
-			return rcodeMsg(r, dns.RcodeServerFailure)
+			return rcodeMsg(r, dns.RcodeServerFailure, dns.ExtendedErrorCodeOther, "DNSSEC signing failed")
 		}
 	} else {
 		resp.Render(m)
@@ -322,14 +325,14 @@ func (a *AuthZone) serveNotify(ctx context.Context, w dns.ResponseWriter, r *dns
 	if zs.sec == nil || lowerName(q.Name) != origin || q.Qtype != dns.TypeSOA {
 		notifyIn.WithLabelValues(origin, "unauthorized", "refused").Inc()
 		log.Debugf("zone %s: NOTIFY from %s refused: not a secondary zone", origin, ip)
-		return writeRcode(ctx, w, r, dns.RcodeRefused)
+		return writeRcode(ctx, w, r, dns.RcodeRefused, dns.ExtendedErrorCodeNotSupported, "not a secondary zone")
 	}
 	if ok, why := zs.sec.allowNotify(ip, key); !ok {
 		notifyIn.WithLabelValues(origin, "unauthorized", "refused").Inc()
 		if loglimit.Refusals.Allow() {
 			log.Warningf("zone %s: NOTIFY from %s refused: %s%s", origin, ip, why, loglimit.Refusals.Suppressed())
 		}
-		return writeRcode(ctx, w, r, dns.RcodeRefused)
+		return writeRcode(ctx, w, r, dns.RcodeRefused, dns.ExtendedErrorCodeProhibited, "")
 	}
 	m := new(dns.Msg)
 	m.SetReply(r)

@@ -6,6 +6,7 @@ import (
 	"github.com/coredns/coredns/request"
 	"github.com/miekg/dns"
 
+	"github.com/dnspki/dnspki/plugin/pkg/ede"
 	"github.com/dnspki/dnspki/plugin/pkg/tsigauth"
 )
 
@@ -52,13 +53,17 @@ func prepareReply(w dns.ResponseWriter, r, m *dns.Msg) {
 	}
 }
 
-func rcodeMsg(r *dns.Msg, rcode int) *dns.Msg {
+// rcodeMsg is an error answer to r, explained by an Extended DNS Error
+// (RFC 8914; when r has EDNS): code and a short text, never anything a
+// view hides.
+func rcodeMsg(r *dns.Msg, rcode int, code uint16, text string) *dns.Msg {
 	m := new(dns.Msg)
 	m.SetRcode(r, rcode)
+	ede.Add(r, m, code, text)
 	return m
 }
 
-func writeRcode(ctx context.Context, w dns.ResponseWriter, r *dns.Msg, rcode int) (int, error) {
-	writeReply(ctx, w, r, rcodeMsg(r, rcode))
+func writeRcode(ctx context.Context, w dns.ResponseWriter, r *dns.Msg, rcode int, code uint16, text string) (int, error) {
+	writeReply(ctx, w, r, rcodeMsg(r, rcode, code, text))
 	return dns.RcodeSuccess, nil
 }

@@ -287,7 +287,7 @@ func (a *AuthZone) serveTransfer(ctx context.Context, w dns.ResponseWriter, r *d
 	ip := remoteIP(w)
 	ctxView := ctxViewName(ctx, zs)
 	if ctxView != "" && zs.zone.View(ctxView) == nil {
-		return writeRcode(ctx, w, r, dns.RcodeRefused)
+		return writeRcode(ctx, w, r, dns.RcodeRefused, dns.ExtendedErrorCodeProhibited, "")
 	}
 	who := ip.String()
 	if key != "" {
@@ -304,18 +304,19 @@ func (a *AuthZone) serveTransfer(ctx context.Context, w dns.ResponseWriter, r *d
 			log.Warningf("zone %s: %s from %s refused: %s%s", origin, qt, who, why, loglimit.Refusals.Suppressed())
 		}
 		xfrOut.WithLabelValues(origin, vn, "unauthorized", qt, "refused").Inc()
-		return writeRcode(ctx, w, r, dns.RcodeRefused)
+		return writeRcode(ctx, w, r, dns.RcodeRefused, dns.ExtendedErrorCodeProhibited, "")
 	}
 	v := zs.transferView(ctxView, e)
 	peer := peerLabel(key, ip)
-	fail := func(rcode int, result, format string, args ...any) (int, error) {
-		log.Warningf("zone %s view %s: %s from %s: %s", origin, v.Name, qt, who, fmt.Sprintf(format, args...))
+	fail := func(rcode int, code uint16, result, format string, args ...any) (int, error) {
+		why := fmt.Sprintf(format, args...)
+		log.Warningf("zone %s view %s: %s from %s: %s", origin, v.Name, qt, who, why)
 		xfrOut.WithLabelValues(origin, v.Name, peer, qt, result).Inc()
-		return writeRcode(ctx, w, r, rcode)
+		return writeRcode(ctx, w, r, rcode, code, why)
 	}
 	if q.Qtype == dns.TypeAXFR && udp {
 		// AXFR over UDP is not defined (RFC 5936 §4.2).
-		return fail(dns.RcodeFormatError, "formerr", "AXFR over UDP")
+		return fail(dns.RcodeFormatError, dns.ExtendedErrorCodeNotSupported, "formerr", "AXFR over UDP")
 	}
 	var serial uint32
 	ixfr := q.Qtype == dns.TypeIXFR
@@ -328,15 +329,15 @@ func (a *AuthZone) serveTransfer(ctx context.Context, w dns.ResponseWriter, r *d
 			}
 		}
 		if !found {
-			return fail(dns.RcodeFormatError, "formerr", "IXFR without the client's SOA in the authority section (RFC 1995 §3)")
+			return fail(dns.RcodeFormatError, dns.ExtendedErrorCodeOther, "formerr", "IXFR without the client's SOA in the authority section (RFC 1995 §3)")
 		}
 	}
 	if zs.sec != nil && zs.sec.isExpired() {
-		return fail(dns.RcodeServerFailure, "error", "the zone has expired")
+		return fail(dns.RcodeServerFailure, dns.ExtendedErrorCodeNoReachableAuthority, "error", "the zone has expired")
 	}
 	p, err := planTransfer(ctx, v, ixfr, serial, e.signed)
 	if err != nil {
-		return fail(dns.RcodeServerFailure, "error", "%v", err)
+		return fail(dns.RcodeServerFailure, dns.ExtendedErrorCodeOther, "error", "%v", err)
 	}
 
 	if udp {
@@ -356,7 +357,7 @@ func (a *AuthZone) serveTransfer(ctx context.Context, w dns.ResponseWriter, r *d
 			result = "tcp"
 		}
 		if err := writeReply(ctx, w, r, m); err != nil {
-			return fail(dns.RcodeServerFailure, "error", "writing the answer: %v", err)
+			return fail(dns.RcodeServerFailure, dns.ExtendedErrorCodeOther, "error", "writing the answer: %v", err)
 		}
 		xfrOut.WithLabelValues(origin, v.Name, peer, qt, result).Inc()
 		log.Debugf("zone %s view %s: IXFR over UDP from %s, serial %d: %s", origin, v.Name, who, serial, result)

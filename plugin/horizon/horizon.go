@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
 
+	"github.com/dnspki/dnspki/plugin/pkg/ede"
 	"github.com/dnspki/dnspki/plugin/pkg/tsigauth"
 	"github.com/dnspki/dnspki/plugin/pkg/zonemodel"
 )
@@ -56,6 +57,7 @@ func (h *Horizon) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.Msg
 		// No view matches and there is no default: nothing to answer from.
 		m := new(dns.Msg)
 		m.SetRcode(r, dns.RcodeRefused)
+		ede.Add(r, m, dns.ExtendedErrorCodeProhibited, "")
 		w.WriteMsg(m)
 		return dns.RcodeSuccess, nil
 	}

@@ -2,7 +2,18 @@
 // so that every plugin explains its refusals the same way.
 package ede
 
-import "github.com/miekg/dns"
+import (
+	"github.com/coredns/coredns/plugin"
+	"github.com/miekg/dns"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
+)
+
+var added = promauto.NewCounterVec(prometheus.CounterOpts{
+	Namespace: plugin.Namespace, Subsystem: "dnspki",
+	Name: "ede_total",
+	Help: "Extended DNS Errors (RFC 8914) put in answers, by code name.",
+}, []string{"code"})
 
 // Add puts an Extended DNS Error option (RFC 8914) with code and, when text
 // is not empty, its EXTRA-TEXT into reply, the answer to req. EDE travels in
@@ -28,4 +39,9 @@ func Add(req, reply *dns.Msg, code uint16, text string) {
 		reply.Extra = append(reply.Extra, o)
 	}
 	o.Option = append(o.Option, &dns.EDNS0_EDE{InfoCode: code, ExtraText: text})
+	name, ok := dns.ExtendedErrorCodeToString[code]
+	if !ok {
+		name = "unknown"
+	}
+	added.WithLabelValues(name).Inc()
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/coredns/coredns/core/dnsserver"
 	"github.com/miekg/dns"
 
+	"github.com/dnspki/dnspki/plugin/pkg/ede"
 	"github.com/dnspki/dnspki/plugin/pkg/tsigkey"
 )
 
@@ -109,6 +110,15 @@ func WriteFailure(ctx context.Context, w dns.ResponseWriter, r *dns.Msg, f *Fail
 	m := new(dns.Msg)
 	m.SetRcode(r, f.Rcode)
 	m.Opcode = r.Opcode
+	// The reason, for people (dig shows it): the metrics label, which says
+	// what was wrong with the request and nothing about the zone.
+	code := uint16(dns.ExtendedErrorCodeProhibited)
+	if f.Rcode == dns.RcodeFormatError {
+		code = dns.ExtendedErrorCodeOther
+	}
+	if r.IsEdns0() != nil && structureOK(r) {
+		ede.Add(r, m, code, f.Reason)
+	}
 	switch {
 	case f.Rcode == dns.RcodeFormatError:
 		m.Question = m.Question[:min(len(m.Question), 1)]
@@ -161,4 +171,16 @@ func writeBadTime(ctx context.Context, w dns.ResponseWriter, m *dns.Msg, f *Fail
 	}
 	_, err = w.Write(b)
 	return err
+}
+
+// structureOK: the request's OPT can be answered with one (a FORMERR for a
+// second or misplaced OPT gets none).
+func structureOK(r *dns.Msg) bool {
+	n := 0
+	for _, rr := range r.Extra {
+		if rr.Header().Rrtype == dns.TypeOPT {
+			n++
+		}
+	}
+	return n == 1
 }

@@ -684,3 +684,44 @@ func verifyError(b []byte, k tsigkey.Key, reqMAC string) error {
 	buf = append(buf, od...)
 	return k.Provider().Verify(buf, t)
 }
+
+// A refusal carries an Extended DNS Error (RFC 8914) when the request has
+// EDNS: Prohibited with the reason for key and MAC errors, Other for a
+// malformed message; none without EDNS, and none for a second OPT.
+func TestRefusalEDE(t *testing.T) {
+	_, sha, s := twoKeys(t)
+	wrong := sha
+	wrong.Secret = badSecret
+	m := updateMsg()
+	m.SetEdns0(1232, false)
+	raw, _ := signedBytes(t, m, wrong, time.Now())
+	ans := unpack(t, s.exchange(t, "udp", raw))
+	if e := edeOf(ans); ans.Rcode != dns.RcodeNotAuth || e == nil || e.InfoCode != dns.ExtendedErrorCodeProhibited || e.ExtraText != "badsig" {
+		t.Fatalf("BADSIG with EDNS: %v", ans)
+	}
+	if ans.Extra[len(ans.Extra)-1].Header().Rrtype != dns.TypeTSIG {
+		t.Fatal("the TSIG record is not last")
+	}
+	raw, _ = signedBytes(t, updateMsg(), wrong, time.Now())
+	if ans := unpack(t, s.exchange(t, "udp", raw)); edeOf(ans) != nil || ans.IsEdns0() != nil {
+		t.Fatalf("BADSIG without EDNS got an OPT: %v", ans)
+	}
+	m = updateMsg()
+	m.SetEdns0(1232, false)
+	m.Extra = append(m.Extra, garbageTSIG(sha.Name, dns.HmacSHA256), garbageTSIG(sha.Name, dns.HmacSHA256))
+	b, _ := m.Pack()
+	if ans := unpack(t, s.exchange(t, "tcp", b)); ans.Rcode != dns.RcodeFormatError || edeOf(ans) == nil || edeOf(ans).InfoCode != dns.ExtendedErrorCodeOther {
+		t.Fatalf("two TSIG records with EDNS: %v", ans)
+	}
+}
+
+func edeOf(m *dns.Msg) *dns.EDNS0_EDE {
+	if o := m.IsEdns0(); o != nil {
+		for _, e := range o.Option {
+			if x, ok := e.(*dns.EDNS0_EDE); ok {
+				return x
+			}
+		}
+	}
+	return nil
+}

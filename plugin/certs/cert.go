@@ -390,6 +390,12 @@ func (c *cert) schedule(ctx context.Context, now time.Time) {
 			if id, err = api.MakeARICertID(leaf); err == nil {
 				info, err = core.Certificates.GetRenewalInfo(actx, id)
 			}
+			// lego (v5.6) also answers ErrNoARI for a window whose end is
+			// not after its start (RFC 9773 §4.2: treat it as no answer):
+			// a CA whose directory has renewalInfo gave a malformed one.
+			if errors.Is(err, api.ErrNoARI) && core.GetDirectory().RenewalInfo != "" {
+				err = errors.New("the CA's renewal information is malformed (its window ends before it starts)")
+			}
 		}
 		cancel()
 	}

@@ -21,7 +21,7 @@ import (
 )
 
 // PebbleVersion is the Pebble (Let's Encrypt's ACME test CA) the tests use.
-const PebbleVersion = "v2.10.1"
+const PebbleVersion = "v2.10.3"
 
 const pebbleModule = "github.com/letsencrypt/pebble/v2"
 

@@ -74,12 +74,45 @@ func (h *Handler) Ready() bool {
 	return true
 }
 
-// zoneBinding is one zone of a certs block in one configuration.
+// zoneBinding is one zone in one configuration, shared by its certs blocks
+// (several ACME accounts may solve challenges in one zone): the source of
+// their challenge records.
 type zoneBinding struct {
 	origin string
 	mu     sync.Mutex
 	z      *zonemodel.Zone
 	src    *zonemodel.Source
+}
+
+type bindingsKey struct{}
+
+// zoneBindingFor returns the zone's binding in the configuration being
+// loaded by c, binding it to the zone (the source, and the removal of
+// challenges an interrupted order left) the first time.
+func zoneBindingFor(c *caddy.Controller, origin string) *zoneBinding {
+	m, ok := c.Get(bindingsKey{}).(map[string]*zoneBinding)
+	if !ok {
+		m = map[string]*zoneBinding{}
+		c.Set(bindingsKey{}, m)
+	}
+	if zb := m[origin]; zb != nil {
+		return zb
+	}
+	zb := &zoneBinding{origin: origin}
+	m[origin] = zb
+	authzone.Bind(c, origin, zonemodel.Binding{Plugin: pluginName, Attach: zb.attach, Started: zb.started})
+	return zb
+}
+
+// started removes challenges left over by an order a crash interrupted
+// (before any certs block of the configuration orders).
+func (zb *zoneBinding) started(z *zonemodel.Zone) error {
+	if src := zb.source(); src != nil && len(src.Records(z.ViewNames()[0])) > 0 {
+		if err := src.Update(nil, func(tx *zonemodel.Tx) error { tx.Clear(); return nil }); err != nil {
+			log.Warningf("zone %s: removing leftover challenges: %v", zb.origin, err)
+		}
+	}
+	return nil
 }
 
 func (zb *zoneBinding) attach(z *zonemodel.Zone) error {
@@ -132,7 +165,7 @@ func newManager(c *caddy.Controller, b *blockConfig) (*manager, error) {
 	m := &manager{b: b, acct: acct, zones: map[string]*zoneBinding{}, persist: map[string]*dnspersist.Persist{}, kick: make(chan struct{}, 1)}
 	m.ctx, m.cancel = context.WithCancel(context.Background())
 	for _, o := range b.origins {
-		m.zones[o] = &zoneBinding{origin: o}
+		m.zones[o] = zoneBindingFor(c, o)
 	}
 	// The tlsa and dnspersist bindings come before certs' own: their
 	// Started runs first, so the records can be set when certs starts.
@@ -167,8 +200,7 @@ func newManager(c *caddy.Controller, b *blockConfig) (*manager, error) {
 	}
 	m.waiting = len(m.zones)
 	for _, zb := range m.zones {
-		zb := zb
-		authzone.Bind(c, zb.origin, zonemodel.Binding{Plugin: pluginName, Attach: zb.attach, Started: func(*zonemodel.Zone) error { return m.zoneStarted() }})
+		authzone.Bind(c, zb.origin, zonemodel.Binding{Plugin: pluginName, Started: func(*zonemodel.Zone) error { return m.zoneStarted() }})
 	}
 	// A known account's validation records join the zones' first
 	// publication (no gap across restarts).
@@ -197,14 +229,6 @@ func (m *manager) zoneStarted() error {
 		return nil
 	}
 	setLegoDefaults(m.b.resolver)
-	// Challenges left over by an order a crash interrupted.
-	for _, zb := range m.zones {
-		if src := zb.source(); src != nil && len(src.Records(zb.zoneModel().ViewNames()[0])) > 0 {
-			if err := src.Update(nil, func(tx *zonemodel.Tx) error { tx.Clear(); return nil }); err != nil {
-				log.Warningf("zone %s: removing leftover challenges: %v", zb.origin, err)
-			}
-		}
-	}
 	for _, c := range m.certs {
 		register(c)
 	}

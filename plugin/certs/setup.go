@@ -27,6 +27,7 @@ func init() { plugin.Register(pluginName, setup) }
 const (
 	methodDNS01     = "dns-01"
 	methodPersist01 = "dns-persist-01"
+	methodAccount01 = "dns-account-01"
 )
 
 // Defaults.
@@ -421,8 +422,8 @@ func parseCert(c *caddy.Controller, b *blockConfig) (*certConfig, error) {
 				cc.names = append(cc.names, n)
 			}
 		case "challenge":
-			if len(args) != 1 || (args[0] != methodDNS01 && args[0] != methodPersist01) {
-				return nil, c.Errf("challenge: want dns-01 or dns-persist-01")
+			if len(args) != 1 || (args[0] != methodDNS01 && args[0] != methodPersist01 && args[0] != methodAccount01) {
+				return nil, c.Errf("challenge: want dns-01, dns-account-01 or dns-persist-01")
 			}
 			cc.method = args[0]
 		case "key-type":

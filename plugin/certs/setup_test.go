@@ -68,7 +68,7 @@ func TestParse(t *testing.T) {
 		"directory ftp://ca/dir\ncert a {\nnames www.example.test\n}":                                                                 "ACME directory URL",
 		"directory https://ca/dir\ncert a {\nnames www.example.org\n}":                                                                "none of the zones",
 		"directory https://ca/dir\ncert a {\n}":                                                                                       "no 'names'",
-		"directory https://ca/dir\ncert a {\nnames www.example.test\nchallenge http-01\n}":                                            "dns-01 or dns-persist-01",
+		"directory https://ca/dir\ncert a {\nnames www.example.test\nchallenge http-01\n}":                                            "dns-01, dns-account-01 or dns-persist-01",
 		"directory https://ca/dir\ncert a {\nnames www.example.test\nkey-type dsa\n}":                                                 "key-type",
 		"directory https://ca/dir\ncert a {\nnames www.example.test\nservice 443/tcp www\nttl 60\nholddown 60s\n}":                    "shorter than twice",
 		"directory https://ca/dir\ncert a {\nnames www.example.test\nttl 60\n}":                                                       "add 'service'",

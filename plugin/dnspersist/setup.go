@@ -34,11 +34,11 @@ type authorization struct {
 	// (the account URL) for each name; nil: accountURI as it is.
 	hash     *persist.Hashing
 	wildcard bool
-	until      time.Time     // absolute persistUntil, or zero
-	rolling    time.Duration // persistUntil relative to publication, renewed
-	caa        bool
-	ttl        uint32
-	line       int
+	until    time.Time     // absolute persistUntil, or zero
+	rolling  time.Duration // persistUntil relative to publication, renewed
+	caa      bool
+	ttl      uint32
+	line     int
 }
 
 type config struct {

@@ -80,28 +80,37 @@ func (c *accountChallenge) Solve(ctx context.Context, authz acme.Authorization) 
 	if err != nil {
 		return err
 	}
-	deadline := time.Now().Add(c.timeout)
+	err = waitServed(ctx, c.timeout, c.interval, func() (bool, error) { return c.served(ctx, owner, value) })
+	if err != nil {
+		return fmt.Errorf("dns-account-01: %s: %w", owner, err)
+	}
+	return c.validate(ctx, c.core, challenge.GetTargetedDomain(authz), chlg)
+}
+
+// waitServed polls served every interval until it says yes, for at most
+// timeout; the error is served's last one, or says that it never did.
+func waitServed(ctx context.Context, timeout, interval time.Duration, served func() (bool, error)) error {
+	deadline := time.Now().Add(timeout)
 	for {
-		ok, err := c.served(ctx, owner, value)
+		ok, err := served()
 		if ok && err == nil {
-			break
+			return nil
 		}
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
 		if time.Now().After(deadline) {
 			if err == nil {
-				err = fmt.Errorf("%s is not served everywhere", owner)
+				err = errors.New("not served everywhere")
 			}
-			return fmt.Errorf("dns-account-01: %w (after %s)", err, c.timeout)
+			return fmt.Errorf("%w (after %s)", err, timeout)
 		}
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		case <-time.After(c.interval):
+		case <-time.After(interval):
 		}
 	}
-	return c.validate(ctx, c.core, challenge.GetTargetedDomain(authz), chlg)
 }
 
 // CleanUp removes the challenge record of authz.

@@ -109,7 +109,7 @@ func (c *cert) fingerprint() string {
 	b := c.m.b
 	h := sha256.Sum256([]byte(strings.Join([]string{b.directory, b.caRoot, b.contact, b.accountKey, b.eabKID, b.eabHMAC,
 		strings.Join(b.checks, " "), strings.Join(c.cfg.names, " "), c.cfg.method, string(c.cfg.keyType), c.cfg.profile,
-		strings.Join(c.cfg.issuers, " ")}, "\x00")))
+		strings.Join(c.cfg.issuers, " "), b.persistForm}, "\x00")))
 	return hex.EncodeToString(h[:8])
 }
 

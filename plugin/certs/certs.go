@@ -27,6 +27,7 @@ import (
 
 	"github.com/dnspki/dnspki/plugin/authzone"
 	"github.com/dnspki/dnspki/plugin/dnspersist"
+	"github.com/dnspki/dnspki/plugin/pkg/persist"
 	"github.com/dnspki/dnspki/plugin/pkg/zonemodel"
 	"github.com/dnspki/dnspki/plugin/tlsa"
 )
@@ -308,6 +309,11 @@ func (m *manager) publishPersist() error {
 	}
 	uri, caIssuers := m.acct.known()
 	var errs []string
+	hash, err := m.persistHashing()
+	if err != nil && uri != "" {
+		errs = append(errs, err.Error())
+		uri = "" // nothing the CA would accept: publish nothing
+	}
 	for _, c := range m.certs {
 		if c.cfg.method != methodPersist01 {
 			continue
@@ -334,7 +340,7 @@ func (m *manager) publishPersist() error {
 				zone := m.b.zoneOf(base)
 				byZone[zone] = append(byZone[zone], dnspersist.Authorization{
 					Names: []string{base}, Issuers: issuers, AccountURI: uri, Wildcard: wild[base],
-					PersistUntil: c.cfg.until, CAA: c.cfg.caa,
+					PersistUntil: c.cfg.until, CAA: c.cfg.caa, Hash: hash,
 				})
 			}
 		}
@@ -355,6 +361,25 @@ func (m *manager) publishPersist() error {
 		return fmt.Errorf("dns-persist-01 records: %s", strings.Join(errs, "; "))
 	}
 	return nil
+}
+
+// persistHashing says how the block's dns-persist-01 records name the
+// account: nil for the account URL (draft -01), else how the draft -02
+// hashed accounturi is computed. persist-accounturi auto (the default)
+// follows the CA's directory: hashed when it advertises an
+// accountHashPrefix.
+func (m *manager) persistHashing() (*persist.Hashing, error) {
+	if m.b.persistForm == persistFormURL {
+		return nil, nil
+	}
+	h := m.acct.hashing()
+	if h == nil && m.b.persistForm != persistFormAuto {
+		return nil, fmt.Errorf("persist-accounturi %s: the CA's directory advertises no accountHashPrefix (a draft -01 CA: use url or auto)", m.b.persistForm)
+	}
+	if h != nil && m.b.persistForm == persistFormHashAny {
+		h.AnyName = true
+	}
+	return h, nil
 }
 
 // lego's DNS lookups (the CNAME check before a dns-01 challenge, the lookup

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -155,6 +156,11 @@ func (s *solver) solveDNS01(ctx context.Context, todo []acme.Authorization) erro
 }
 
 func (s *solver) solvePersist(ctx context.Context, todo []acme.Authorization) error {
+	if h, err := s.m.persistHashing(); err != nil {
+		return &refusedError{err}
+	} else if h != nil {
+		return s.solvePersist02(ctx, todo, h)
+	}
 	var opts []dnspersist01.ChallengeOption
 	opts = append(opts, dnspersist01.WrapPreCheck(s.checkPersist))
 	if !s.c.cfg.until.IsZero() {
@@ -176,6 +182,55 @@ func (s *solver) solvePersist(ctx context.Context, todo []acme.Authorization) er
 		}
 	}
 	return nil
+}
+
+// solvePersist02 solves dns-persist-01 with a draft -02 CA (lego v5.6
+// implements -01 only): the validation records (hashed accounturi, one per
+// name) are published before the order; each must be served by every
+// authoritative server, then the CA is asked to validate.
+func (s *solver) solvePersist02(ctx context.Context, todo []acme.Authorization, h *persist.Hashing) error {
+	uri, issuers := s.m.acct.known()
+	for _, a := range todo {
+		chlg, err := challenge.FindChallenge(challenge.DNSPersist01, a)
+		if err != nil {
+			return &refusedError{fmt.Errorf("the CA offers no dns-persist-01 challenge for %s (offered: %s)", challenge.GetTargetedDomain(a), offered(a))}
+		}
+		name := zonemodel.Fqdn(a.Identifier.Value)
+		match := persist02Match(name, uri, issuers, h, a.Wildcard)
+		err = waitServed(ctx, s.m.b.propagation, pollInterval, func() (bool, error) {
+			return s.check(ctx, persist.Owner(name), false, match)
+		})
+		if err != nil {
+			return err
+		}
+		if err := validateChallenge(ctx, s.core, challenge.GetTargetedDomain(a), chlg); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// persist02Match matches an RRset holding a draft -02 validation record of
+// the account for name: one of the issuers, the hashed URI the CA computes
+// for name (or the cross-domain one), policy=wildcard for a wildcard.
+func persist02Match(name, accountURL string, issuers []string, h *persist.Hashing, wildcard bool) func([]dns.RR) bool {
+	return func(rrs []dns.RR) bool {
+		for _, rr := range rrs {
+			t, ok := rr.(*dns.TXT)
+			if !ok {
+				continue
+			}
+			r, err := persist.Parse(persist.Value(t))
+			if err != nil || !slices.Contains(issuers, r.Issuer) || !persist.MatchesAccount(r.AccountURI, name, accountURL, h) {
+				continue
+			}
+			if wildcard && r.Policy != "wildcard" {
+				continue
+			}
+			return true
+		}
+		return false
+	}
 }
 
 // checkDNS01 is lego's propagation check for dns-01: the challenge TXT must

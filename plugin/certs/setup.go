@@ -50,6 +50,14 @@ const (
 	checkNone   = "none"   // dnspki's own model only
 )
 
+// How dns-persist-01 records name the account (persist-accounturi).
+const (
+	persistFormAuto    = "auto"          // hashed when the CA advertises accountHashPrefix
+	persistFormURL     = "url"           // the account URL (draft -01)
+	persistFormHash    = "hash"          // hashed, bound to each name (draft -02)
+	persistFormHashAny = "hash-any-name" // hashed, the cross-domain value (draft -02)
+)
+
 // blockConfig is one certs directive: an ACME account at one CA and the
 // certificates it obtains.
 type blockConfig struct {
@@ -72,6 +80,7 @@ type blockConfig struct {
 	backoffMin   time.Duration
 	backoffMax   time.Duration
 	orderTimeout time.Duration
+	persistForm  string
 	certs        []*certConfig
 }
 
@@ -150,7 +159,7 @@ func parse(c *caddy.Controller) ([]*blockConfig, error) {
 			stateDir: defaultStateDir, outBase: defaultOutDir,
 			propagation: defaultPropagation, challengeTTL: defaultChallengeTTL,
 			backoffMin: defaultBackoffMin, backoffMax: defaultBackoffMax,
-			orderTimeout: defaultOrderTimeout,
+			orderTimeout: defaultOrderTimeout, persistForm: persistFormAuto,
 		}
 		for _, o := range plugin.OriginsFromArgsOrServerBlock(c.RemainingArgs(), c.ServerBlockKeys) {
 			b.origins = append(b.origins, zonemodel.Fqdn(o))
@@ -265,6 +274,16 @@ func parse(c *caddy.Controller) ([]*blockConfig, error) {
 				}
 			case "order-timeout":
 				b.orderTimeout, err = duration(c, args)
+			case "persist-accounturi":
+				var v string
+				if v, err = one(); err == nil {
+					switch v {
+					case persistFormAuto, persistFormURL, persistFormHash, persistFormHashAny:
+						b.persistForm = v
+					default:
+						return nil, c.Errf("persist-accounturi %q: want auto, url, hash or hash-any-name", v)
+					}
+				}
 			default:
 				return nil, c.Errf("unknown property %q", prop)
 			}

@@ -87,6 +87,7 @@ func TestParse(t *testing.T) {
 		"directory https://ca/dir\nbackoff 1m 1s\ncert a {\nnames www.example.test\n}":                                                "below the minimum",
 		"directory https://ca/dir\nca-root\ncert a {\nnames www.example.test\n}":                                                      "environment variable",
 		"directory https://ca/dir\ncert a {\nnames www.example.test\nchallenge dns-persist-01\npersist-until 2001-01-01T00:00:00Z\n}": "past",
+		"directory https://ca/dir\npersist-accounturi hashed\ncert a {\nnames www.example.test\n}":                                    "want auto, url, hash or hash-any-name",
 	}
 	for body, want := range bad {
 		c := caddy.NewTestController("dns", "certs example.test {\n"+body+"\n}")

@@ -110,6 +110,9 @@ type accountState struct {
 	URI       string    `json:"uri,omitempty"`
 	Key       string    `json:"key,omitempty"` // PEM; empty with account-key
 	Issuers   []string  `json:"issuers,omitempty"`
+	// HashPrefix is the CA's accountHashPrefix (dns-persist-01 draft -02;
+	// empty: the CA advertises none, draft -01).
+	HashPrefix string `json:"hash_prefix,omitempty"`
 	Created   time.Time `json:"created,omitzero"`
 }
 

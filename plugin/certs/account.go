@@ -57,7 +57,7 @@ func fileLock(path string) *sync.Mutex {
 	return v.(*sync.Mutex)
 }
 
-func newAccount(b *blockConfig) (*account, error) {
+func newAccount(b *blockConfig, gate *caGate) (*account, error) {
 	roots, err := loadRoots(b.caRoot)
 	if err != nil {
 		return nil, err
@@ -72,7 +72,7 @@ func newAccount(b *blockConfig) (*account, error) {
 	a := &account{
 		path: accountPath(b.stateDir, b.directory, b.accountKey), directory: b.directory, keyFile: b.accountKey,
 		contact: b.contact, eabKID: b.eabKID, eabHMAC: b.eabHMAC,
-		http: &http.Client{Timeout: time.Minute, Transport: tr},
+		http: &http.Client{Timeout: time.Minute, Transport: &retryAfterTransport{rt: tr, gate: gate}},
 	}
 	st, err := loadAccount(a.path)
 	if err != nil {

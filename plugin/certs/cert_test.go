@@ -10,6 +10,7 @@ import (
 	"crypto/x509/pkix"
 	"errors"
 	"math/big"
+	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -50,7 +51,10 @@ func issue(t testing.TB, key crypto.Signer, nb, na time.Time, names ...string) *
 }
 
 func testManager(t *testing.T) *manager {
-	m := &manager{b: &blockConfig{backoffMin: time.Second, backoffMax: 4 * time.Second, stateDir: t.TempDir(), checks: []string{checkNone}, challengeTTL: 60, origins: []string{"example.test."}}, zones: map[string]*zoneBinding{}}
+	m := &manager{b: &blockConfig{backoffMin: time.Second, backoffMax: 4 * time.Second, stateDir: t.TempDir(), checks: []string{checkNone}, challengeTTL: 60, origins: []string{"example.test."}, concurrency: 2}, zones: map[string]*zoneBinding{}}
+	m.gate, m.kick = newGate(m.b.backoffMin, m.b.backoffMax), make(chan struct{}, 1)
+	// A CA nobody answers for (port 1 refuses at once): ARI questions fail.
+	m.acct = &account{directory: "https://127.0.0.1:1/dir", st: &accountState{}, key: newKey(t), http: &http.Client{Timeout: time.Second}}
 	m.ctx, m.cancel = context.WithCancel(context.Background())
 	t.Cleanup(m.cancel)
 	return m

@@ -12,6 +12,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -139,10 +140,13 @@ func (zb *zoneBinding) source() *zonemodel.Source {
 	return zb.src
 }
 
-// manager runs one certs block: its account, its certificates, one worker.
+// manager runs one certs block: its account, its certificates, a scheduler
+// that steps each certificate when it is due, at most concurrency at once,
+// and the gate that pauses all of them while the CA fails.
 type manager struct {
 	b       *blockConfig
 	acct    *account
+	gate    *caGate
 	certs   []*cert
 	zones   map[string]*zoneBinding
 	persist map[string]*dnspersist.Persist // by zone origin
@@ -151,19 +155,23 @@ type manager struct {
 	waiting int // zones not started yet
 	running bool
 	stopped bool
+	httpOn  bool // the status endpoint was started
 
 	ctx    context.Context
 	cancel context.CancelFunc
 	kick   chan struct{}
 	wg     sync.WaitGroup
+	// stepFn steps a certificate (cert.step; a test replaces it).
+	stepFn func(c *cert, ctx context.Context, now time.Time) time.Time
 }
 
 func newManager(c *caddy.Controller, b *blockConfig) (*manager, error) {
-	acct, err := newAccount(b)
+	gate := newGate(b.backoffMin, b.backoffMax)
+	acct, err := newAccount(b, gate)
 	if err != nil {
 		return nil, err
 	}
-	m := &manager{b: b, acct: acct, zones: map[string]*zoneBinding{}, persist: map[string]*dnspersist.Persist{}, kick: make(chan struct{}, 1)}
+	m := &manager{b: b, acct: acct, gate: gate, zones: map[string]*zoneBinding{}, persist: map[string]*dnspersist.Persist{}, kick: make(chan struct{}, 1)}
 	m.ctx, m.cancel = context.WithCancel(context.Background())
 	for _, o := range b.origins {
 		m.zones[o] = zoneBindingFor(c, o)
@@ -233,6 +241,14 @@ func (m *manager) zoneStarted() error {
 	for _, c := range m.certs {
 		register(c)
 	}
+	if m.b.httpAddr != "" {
+		if err := startHTTP(m.b.httpAddr); err != nil {
+			return err
+		}
+		m.mu.Lock()
+		m.httpOn = true
+		m.mu.Unlock()
+	}
 	m.wg.Add(1)
 	go m.run()
 	return nil
@@ -261,9 +277,15 @@ func (m *manager) stop() {
 	for _, c := range m.certs {
 		unregister(c)
 	}
+	m.mu.Lock()
+	httpOn := m.httpOn
+	m.mu.Unlock()
+	if httpOn {
+		stopHTTP(m.b.httpAddr)
+	}
 }
 
-// poke wakes the worker.
+// poke wakes the scheduler.
 func (m *manager) poke() {
 	select {
 	case m.kick <- struct{}{}:
@@ -271,26 +293,74 @@ func (m *manager) poke() {
 	}
 }
 
-// run is the worker: each certificate's step runs when due.
+// wake makes certificates due now (all of them with no ids) and wakes the
+// scheduler.
+func (m *manager) wake(ids ...string) {
+	for _, c := range m.certs {
+		if len(ids) == 0 || slices.Contains(ids, c.cfg.id) {
+			c.wakeAt.Store(1)
+		}
+	}
+	m.poke()
+}
+
+// stepDone is a finished step: when its certificate wants to run again.
+type stepDone struct {
+	c  *cert
+	at time.Time
+}
+
+// run is the scheduler: each certificate's step runs when due, in its own
+// goroutine, at most concurrency at once (the rest wait their turn, in the
+// order of the configuration); a certificate never runs two steps at once.
 func (m *manager) run() {
 	defer m.wg.Done()
 	timer := time.NewTimer(0)
 	defer timer.Stop()
+	done := make(chan stepDone)
+	due := make(map[*cert]time.Time, len(m.certs))
+	busy := map[*cert]bool{}
+	for _, c := range m.certs {
+		due[c] = time.Time{}
+	}
 	for {
 		select {
 		case <-m.ctx.Done():
+			for len(busy) > 0 {
+				d := <-done
+				delete(busy, d.c)
+			}
 			return
 		case <-timer.C:
 		case <-m.kick:
+		case d := <-done:
+			delete(busy, d.c)
+			due[d.c] = d.at
 		}
-		next := time.Now().Add(time.Hour)
+		now := time.Now()
+		next := now.Add(time.Hour)
 		for _, c := range m.certs {
-			if m.ctx.Err() != nil {
-				return
+			if busy[c] {
+				continue // (a wake waits until the step is over)
 			}
-			if at := c.step(m.ctx, time.Now()); at.Before(next) {
-				next = at
+			if c.wakeAt.Swap(0) != 0 {
+				due[c] = now
 			}
+			if now.Before(due[c]) {
+				if due[c].Before(next) {
+					next = due[c]
+				}
+				continue
+			}
+			if len(busy) >= m.b.concurrency {
+				continue // its turn comes when a step finishes
+			}
+			busy[c] = true
+			step := m.stepFn
+			if step == nil {
+				step = (*cert).step
+			}
+			go func(c *cert) { done <- stepDone{c, step(c, m.ctx, time.Now())} }(c)
 		}
 		d := time.Until(next)
 		if d < 10*time.Millisecond {

@@ -40,6 +40,7 @@ const (
 	defaultBackoffMax   = time.Hour
 	defaultOrderTimeout = 10 * time.Minute
 	defaultDeployTO     = 5 * time.Minute
+	defaultConcurrency  = 4
 )
 
 // Check sources: which servers besides dnspki's own model must serve a
@@ -81,6 +82,8 @@ type blockConfig struct {
 	backoffMax   time.Duration
 	orderTimeout time.Duration
 	persistForm  string
+	concurrency  int    // certificates stepped (ordering) at once
+	httpAddr     string // the status endpoint; "" off
 	certs        []*certConfig
 }
 
@@ -159,7 +162,7 @@ func parse(c *caddy.Controller) ([]*blockConfig, error) {
 			stateDir: defaultStateDir, outBase: defaultOutDir,
 			propagation: defaultPropagation, challengeTTL: defaultChallengeTTL,
 			backoffMin: defaultBackoffMin, backoffMax: defaultBackoffMax,
-			orderTimeout: defaultOrderTimeout, persistForm: persistFormAuto,
+			orderTimeout: defaultOrderTimeout, persistForm: persistFormAuto, concurrency: defaultConcurrency,
 		}
 		for _, o := range plugin.OriginsFromArgsOrServerBlock(c.RemainingArgs(), c.ServerBlockKeys) {
 			b.origins = append(b.origins, zonemodel.Fqdn(o))
@@ -274,6 +277,26 @@ func parse(c *caddy.Controller) ([]*blockConfig, error) {
 				}
 			case "order-timeout":
 				b.orderTimeout, err = duration(c, args)
+			case "concurrency":
+				var v string
+				if v, err = one(); err == nil {
+					n, perr := strconv.Atoi(v)
+					if perr != nil || n < 1 || n > 64 {
+						return nil, c.Errf("concurrency %q: want the number of certificates ordered at once, 1 to 64", v)
+					}
+					b.concurrency = n
+				}
+			case "http":
+				if len(args) > 1 {
+					return nil, c.ArgErr()
+				}
+				b.httpAddr = DefaultHTTPAddr
+				if len(args) == 1 {
+					b.httpAddr = args[0]
+				}
+				if err := checkLoopback(b.httpAddr); err != nil {
+					return nil, c.Errf("http: %v", err)
+				}
 			case "persist-accounturi":
 				var v string
 				if v, err = one(); err == nil {

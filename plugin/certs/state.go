@@ -53,6 +53,16 @@ type certState struct {
 	// Config is a digest of the configuration the failures were with: a
 	// changed configuration is tried at once, not after the backoff.
 	Config string `json:"config,omitempty"`
+	// RefusedKey is the 3 1 1 digest of a current key the CA refused
+	// (badPublicKey): it is not reused.
+	RefusedKey string `json:"refused_key,omitempty"`
+	// Held is a certificate obtained but not installed yet (PEM chain), for
+	// the key HeldKey ("next" or "current"), since HeldSince: its TLSA
+	// records (a new issuer's DANE-TA) are published and it is installed
+	// once they are ready.
+	Held      string    `json:"held,omitempty"`
+	HeldKey   string    `json:"held_key,omitempty"`
+	HeldSince time.Time `json:"held_since,omitzero"`
 }
 
 func loadCertState(path string) (*certState, error) {

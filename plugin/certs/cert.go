@@ -69,7 +69,7 @@ type cert struct {
 	pendingKey string  // which key it is for ("next", "current", "new")
 	held       *issued // obtained, waiting until its TLSA records are ready
 	heldKey    string
-	staged     bool    // next key staged in the tlsa manager by this run
+	staged     bool // next key staged in the tlsa manager by this run
 	unstaged   bool
 	currentSet bool // current certificate given to the tlsa manager by this run
 	nextPoll   time.Time

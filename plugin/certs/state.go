@@ -115,15 +115,15 @@ func (st *certState) nextKey() (crypto.Signer, error) {
 // accountState is an ACME account at one CA, in STATE/accounts/HASH.json
 // (mode 0600: it holds the account key unless account-key names a file).
 type accountState struct {
-	Version   int       `json:"v"`
-	Directory string    `json:"directory"`
-	URI       string    `json:"uri,omitempty"`
-	Key       string    `json:"key,omitempty"` // PEM; empty with account-key
-	Issuers   []string  `json:"issuers,omitempty"`
+	Version   int      `json:"v"`
+	Directory string   `json:"directory"`
+	URI       string   `json:"uri,omitempty"`
+	Key       string   `json:"key,omitempty"` // PEM; empty with account-key
+	Issuers   []string `json:"issuers,omitempty"`
 	// HashPrefix is the CA's accountHashPrefix (dns-persist-01 draft -02;
 	// empty: the CA advertises none, draft -01).
-	HashPrefix string `json:"hash_prefix,omitempty"`
-	Created   time.Time `json:"created,omitzero"`
+	HashPrefix string    `json:"hash_prefix,omitempty"`
+	Created    time.Time `json:"created,omitzero"`
 }
 
 // accountPath is the account file of a CA directory (and account key file).

@@ -69,6 +69,7 @@ type cert struct {
 	pendingKey string  // which key it is for ("next", "current", "new")
 	held       *issued // obtained, waiting until its TLSA records are ready
 	heldKey    string
+	forceDone  bool // this step answered an ARI check asked for from outside
 	staged     bool // next key staged in the tlsa manager by this run
 	unstaged   bool
 	currentSet bool // current certificate given to the tlsa manager by this run
@@ -216,8 +217,9 @@ func (c *cert) step(ctx context.Context, now time.Time) time.Time {
 		c.load()
 	}
 	force := c.forceARI.Swap(false)
+	c.forceDone = false
 	at, action := c.stepLocked(ctx, now, force)
-	c.publishStatus(time.Now(), at, action, force)
+	c.publishStatus(time.Now(), at, action, force && !c.forceDone)
 	return at
 }
 
@@ -398,6 +400,15 @@ func (c *cert) maintain(ctx context.Context, now time.Time, force bool) time.Tim
 	}
 	if force || c.st.RenewAt.IsZero() || (!c.ariOff && !c.st.ARICheck.IsZero() && !now.Before(c.st.ARICheck)) {
 		c.schedule(ctx, now)
+	}
+	if force {
+		// Answer the check now, before a renewal it may start.
+		next := "renew at " + c.st.RenewAt.UTC().Format(time.RFC3339) + " (" + c.st.RenewWhy + ")"
+		if !now.Before(c.st.RenewAt) {
+			next = "order now (renewal due: " + c.st.RenewWhy + ")"
+		}
+		c.publishStatus(time.Now(), now, next, true)
+		c.forceDone = true
 	}
 	if !c.ariOff && !c.st.ARICheck.IsZero() {
 		wake = earliest(wake, c.st.ARICheck)

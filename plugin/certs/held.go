@@ -14,26 +14,76 @@ import (
 const stagedLabel = "certs-obtained"
 
 // mustHold says whether an obtained certificate must wait before it is
-// installed: when the certificate has TLSA records and the tlsa plugin does
-// not find the new chain ready (a certificate from a new issuer, whose
-// DANE-TA record pins the old one, e.g. after the CA replaced a revoked
-// intermediate; or a 3 0 x form). Not for a first certificate, nor when the
-// current one expires within the hold-down (an expired certificate is worse).
-// wait is how long the tlsa plugin expects it to take.
+// installed: when the certificate has TLSA records and the tlsa plugin finds
+// the new chain not ready where it finds the current one ready (a
+// certificate from a new issuer, whose DANE-TA record pins the old one, e.g.
+// after the CA replaced a revoked intermediate; or a 3 0 x form). A
+// replacement that matches the served records as well as the current
+// certificate does (the same key and issuer) changes nothing for DANE and is
+// not held. Not for a first certificate either, nor when the current one
+// expires within the hold-down (an expired certificate is worse). wait is
+// how long the tlsa plugin expects it to take.
 func (c *cert) mustHold(is *issued, now time.Time) (time.Duration, string) {
 	cur := c.current()
 	if c.tm == nil || cur == nil || !now.Add(c.cfg.holddown).Before(cur.leaf().NotAfter) {
 		return 0, ""
 	}
+	ok, wait, why := c.switchable(is, cur)
+	if ok {
+		return 0, ""
+	}
+	return wait, why
+}
+
+// switchable asks the tlsa plugin whether switching from cur to is keeps
+// DANE working (see mustHold); when not, how long that may take and why.
+func (c *cert) switchable(is, cur *issued) (bool, time.Duration, string) {
 	mat, err := tlsa.ChainMaterial(is.chain)
 	if err != nil {
-		return 0, ""
+		return true, 0, ""
 	}
 	r, err := c.tm.Ready(c.cfg.id, &mat)
-	if err != nil || r.Ready {
-		return 0, ""
+	if err != nil {
+		return false, time.Second, err.Error()
 	}
-	return r.Wait, r.Reason
+	if r.Ready {
+		return true, 0, ""
+	}
+	curMat, err := tlsa.ChainMaterial(cur.chain)
+	if err != nil {
+		return false, r.Wait, r.Reason
+	}
+	rc, err := c.tm.Ready(c.cfg.id, &curMat)
+	if err != nil {
+		return false, r.Wait, r.Reason
+	}
+	if why := degrades(r, rc); why != "" {
+		return false, r.Wait, why
+	}
+	return true, 0, ""
+}
+
+// degrades says how switching from the current certificate (readiness cur)
+// to a new one (readiness next) would break DANE for someone: a check (view,
+// name, usage, matching type) ready for the current certificate and not for
+// the new one; "" when there is none.
+func degrades(next, cur tlsa.Readiness) string {
+	ready := map[[4]string]bool{}
+	for _, ch := range cur.Checks {
+		if ch.Ready {
+			ready[checkKey(ch)] = true
+		}
+	}
+	for _, ch := range next.Checks {
+		if !ch.Ready && ready[checkKey(ch)] {
+			return ch.Reason
+		}
+	}
+	return ""
+}
+
+func checkKey(ch tlsa.Check) [4]string {
+	return [4]string{ch.View, ch.Name, string(rune('0' + ch.Usage)), string(rune('0' + ch.MatchingType))}
 }
 
 // hold keeps an obtained certificate, stored, with its chain's TLSA records
@@ -69,18 +119,17 @@ func (c *cert) stepHeld(ctx context.Context, now time.Time, force bool) (time.Ti
 		return now.Add(time.Second), "publish the obtained certificate's TLSA records"
 	}
 	cur := c.current()
-	r, err := c.tm.Ready(c.cfg.id, &mat)
-	if err != nil {
-		return now.Add(time.Second), "install the obtained certificate once its TLSA records are ready (" + err.Error() + ")"
+	ready, wait, why := true, time.Duration(0), ""
+	if cur != nil && now.Add(c.cfg.holddown).Before(cur.leaf().NotAfter) {
+		ready, wait, why = c.switchable(is, cur)
 	}
-	ready := r.Ready || cur == nil || !now.Add(c.cfg.holddown).Before(cur.leaf().NotAfter)
 	if (force || ready) && !c.stillGood(ctx, is) {
 		c.dropHeld("the CA asks to replace it already")
 		return time.Now(), "order again"
 	}
 	if !ready {
-		c.logWait("the obtained certificate waits until its TLSA records are ready: " + r.Reason)
-		return now.Add(clampDur(r.Wait, 200*time.Millisecond, c.pollEvery())), "install the obtained certificate once its TLSA records are ready (" + r.Reason + ")"
+		c.logWait("the obtained certificate waits until its TLSA records are ready: " + why)
+		return now.Add(clampDur(wait, 200*time.Millisecond, c.pollEvery())), "install the obtained certificate once its TLSA records are ready (" + why + ")"
 	}
 	label := c.heldKey
 	c.held, c.heldKey = nil, ""

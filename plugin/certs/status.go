@@ -1,6 +1,7 @@
 package certs
 
 import (
+	"crypto"
 	"slices"
 	"sort"
 	"time"
@@ -43,6 +44,8 @@ type Status struct {
 	// and done.
 	ARIAsked int64     `json:"ari_checks_asked"`
 	Updated  time.Time `json:"updated,omitzero"`
+
+	nextPub crypto.PublicKey // the next key, whose readiness is asked at each snapshot
 }
 
 // ARIStatus is a renewal window and when the CA is asked again.
@@ -107,10 +110,7 @@ func (c *cert) publishStatus(now, at time.Time, action string, asked bool) {
 		t := &TLSA{Zone: c.tlsaZone, Names: slices.Clone(c.cfg.tlsaNames)}
 		if c.next != nil && !c.cfg.reuseKey {
 			t.NextKey = spki311(c.next.Public())
-			mat, _ := tlsa.KeyMaterial(c.next.Public())
-			if r, err := c.tm.Ready(c.cfg.id, &mat); err == nil {
-				t.NextKeyReady, t.NextKeyWhy = r.Ready, r.Reason
-			}
+			st.nextPub = c.next.Public()
 			if len(c.st.Seen) > 0 {
 				t.Checks = map[string]time.Time{}
 				for a, since := range c.st.Seen {
@@ -144,6 +144,12 @@ func (c *cert) snapshot() Status {
 		for _, cs := range c.tm.Status() {
 			if cs.Cert == c.cfg.id {
 				t.Records = cs.Records
+			}
+		}
+		if st.nextPub != nil {
+			mat, _ := tlsa.KeyMaterial(st.nextPub)
+			if r, err := c.tm.Ready(c.cfg.id, &mat); err == nil {
+				t.NextKeyReady, t.NextKeyWhy = r.Ready, r.Reason
 			}
 		}
 		st.TLSA = &t

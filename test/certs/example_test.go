@@ -253,7 +253,9 @@ type certStatus struct {
 			Record string    `json:"record"`
 			Role   string    `json:"role"`
 			Since  time.Time `json:"since"`
+			Until  time.Time `json:"until"`
 		} `json:"records"`
+		NextKeyReady bool `json:"next_key_ready"`
 	} `json:"tlsa"`
 	Asked int64 `json:"ari_checks_asked"`
 }

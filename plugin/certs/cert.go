@@ -76,6 +76,7 @@ type cert struct {
 	nextPoll   time.Time
 	ariOff     bool // the CA has no ARI
 	ariErr     string
+	ariFails   int // ARI questions failed in a row (backoff)
 	lastWait   time.Time // when a "waiting" message was last logged
 	told       bool      // "nothing to order" was logged by this run
 	deployMu   sync.Mutex
@@ -475,16 +476,24 @@ func (c *cert) schedule(ctx context.Context, now time.Time) {
 			c.st.RenewAt, c.st.RenewWhy = lifetimeAt(), "lifetime"
 		}
 	case err != nil:
-		if c.ariErr != err.Error() {
-			c.ariErr = err.Error()
-			log.Warningf("cert %s: renewal information (ARI): %v; meanwhile renewing at two thirds of the lifetime", c.cfg.id, err)
+		// A malformed answer or an unreachable CA: the schedule stays as it
+		// is (the lifetime's without one), asked again with backoff.
+		c.ariFails++
+		d := c.m.b.backoffMin
+		for i := 1; i < c.ariFails && d < c.m.b.backoffMax; i++ {
+			d *= 2
 		}
+		d = clampDur(d, time.Second, min(c.m.b.backoffMax, clampDur(L/10, time.Second, time.Hour)))
 		if c.st.RenewAt.IsZero() {
 			c.st.RenewAt, c.st.RenewWhy = lifetimeAt(), "lifetime"
 		}
-		c.st.ARICheck = now.Add(clampDur(L/10, time.Second, time.Hour))
+		if c.ariErr != err.Error() {
+			c.ariErr = err.Error()
+			log.Warningf("cert %s: renewal information (ARI): %v; the certificate stays, renewal at %s (%s), ARI asked again in %s", c.cfg.id, err, c.st.RenewAt.UTC().Format(time.RFC3339), c.st.RenewWhy, d)
+		}
+		c.st.ARICheck = now.Add(d)
 	default:
-		c.ariErr = ""
+		c.ariErr, c.ariFails = "", 0
 		w := info.SuggestedWindow
 		if !w.Start.Equal(c.st.WindowStart) || !w.End.Equal(c.st.WindowEnd) || c.st.RenewWhy != "ari" || c.st.RenewAt.IsZero() {
 			at := w.Start

@@ -198,3 +198,29 @@ func TestScheduleLifetime(t *testing.T) {
 		}
 	}
 }
+
+// The CA cannot be asked for renewal information (unreachable, or a
+// malformed answer): the certificate and its schedule stay, and ARI is asked
+// again with backoff (MIN, doubling, at most MAX).
+func TestARIErrorBackoff(t *testing.T) {
+	m := testManager(t) // backoff 1s 4s, a CA that refuses connections
+	nb := time.Now().Add(-time.Hour).Truncate(time.Second)
+	c := &cert{m: m, cfg: &certConfig{id: "unit-ari"}, statePath: filepath.Join(t.TempDir(), "s.json"), st: &certState{}}
+	c.cur = issue(t, newKey(t), nb, nb.Add(90*24*time.Hour), "www.example.test")
+	c.st.RenewAt, c.st.RenewWhy = nb.Add(60*24*time.Hour), "ari"
+	renewAt := c.st.RenewAt
+	var waits []time.Duration
+	for range 4 {
+		now := time.Now()
+		c.schedule(context.Background(), now)
+		waits = append(waits, c.st.ARICheck.Sub(now))
+	}
+	for i, want := range []time.Duration{time.Second, 2 * time.Second, 4 * time.Second, 4 * time.Second} {
+		if waits[i] != want {
+			t.Fatalf("ARI asked again after %v, want 1s 2s 4s 4s", waits)
+		}
+	}
+	if !c.st.RenewAt.Equal(renewAt) || c.st.RenewWhy != "ari" || c.ariErr == "" || c.ariOff {
+		t.Fatalf("schedule changed: %s %s (error %q, off %v)", c.st.RenewAt, c.st.RenewWhy, c.ariErr, c.ariOff)
+	}
+}

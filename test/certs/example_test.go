@@ -242,9 +242,14 @@ type certStatus struct {
 		Start time.Time `json:"start"`
 		End   time.Time `json:"end"`
 		Past  bool      `json:"past"`
+		Error string    `json:"error"`
 	} `json:"ari"`
-	Next string `json:"next_action"`
-	Held *struct {
+	Next          string    `json:"next_action"`
+	RenewAt       time.Time `json:"renew_at"`
+	LastResult    string    `json:"last_result"`
+	Failures      int       `json:"failures"`
+	CAPausedUntil time.Time `json:"ca_paused_until"`
+	Held          *struct {
 		Serial string `json:"serial"`
 	} `json:"held"`
 	TLSA *struct {

@@ -76,7 +76,7 @@ type cert struct {
 	nextPoll   time.Time
 	ariOff     bool // the CA has no ARI
 	ariErr     string
-	ariFails   int // ARI questions failed in a row (backoff)
+	ariFails   int       // ARI questions failed in a row (backoff)
 	lastWait   time.Time // when a "waiting" message was last logged
 	told       bool      // "nothing to order" was logged by this run
 	deployMu   sync.Mutex

@@ -5,10 +5,13 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/go-acme/lego/v5/certcrypto"
 
 	"github.com/dnspki/dnspki/test/harness"
 )
@@ -20,10 +23,12 @@ import (
 // the new issuer's 2 1 1 is published beside the old one, and only once it
 // has been served for the hold-down is the certificate installed and the
 // deploy command run; it is DANE-valid for openssl with the 2 1 1 record
-// alone; the old issuer's 2 1 1 goes a hold-down later.
+// alone; the old issuer's 2 1 1 goes a hold-down later. A held certificate
+// the CA revokes before it is deployed is dropped at the next check and
+// never deployed: another one is ordered and deployed instead.
 func TestNewIssuer(t *testing.T) {
 	harness.Need(t, "openssl")
-	const holdDown = 6 * time.Second
+	const holdDown = 10 * time.Second
 	dir := t.TempDir()
 	port, statusPort := harness.FreePort(t), harness.FreePort(t)
 	addr := harness.Addr(port)
@@ -93,6 +98,33 @@ func TestNewIssuer(t *testing.T) {
 	}
 	pebble.Restart(t)
 
+	// The certificate obtained from the new intermediate is held (stored
+	// with its key, the next key); the CA revokes it before it is deployed:
+	// a check drops it, it is never deployed, another is ordered.
+	if l := srv.WaitLog(0, `cert www: certificate \S+ obtained \(issuer [^)]*\); it is installed once its TLSA records are ready`, 1, 2*time.Minute); len(l) == 0 {
+		t.Fatalf("the renewal was not held:\n%s", srv.Output())
+	}
+	var st struct {
+		Held    string `json:"held"`
+		NextKey string `json:"next_key"`
+	}
+	b, err := os.ReadFile(stateFile(dir, "www"))
+	if err != nil || json.Unmarshal(b, &st) != nil || st.Held == "" {
+		t.Fatalf("no held certificate in the state: %v %s", err, b)
+	}
+	heldLeaf := harness.ParseCerts(t, []byte(st.Held))[0]
+	nextKey, err := certcrypto.ParsePEMPrivateKey([]byte(st.NextKey))
+	if err != nil {
+		t.Fatal(err)
+	}
+	revoke(t, pebble, heldLeaf, nextKey)
+	if out, err := harness.RunEnv(t, 90*time.Second, dir, env, bin, "certs", "check", "-cert", "www"); err != nil {
+		t.Fatalf("dnspki certs check: %v\n%s", err, out)
+	}
+	if l := srv.WaitLog(0, `cert www: the obtained certificate `+heldLeaf.SerialNumber.Text(16)+` is not installed: the CA asks to replace it already`, 1, time.Minute); len(l) == 0 {
+		t.Fatalf("the revoked held certificate was not dropped:\n%s", srv.Output())
+	}
+
 	var deployed map[string][]float64
 	harness.Eventually(t, 2*time.Minute, "the renewal from the new intermediate deployed", func() bool {
 		deployed = deployments(t, deployLog)
@@ -103,10 +135,10 @@ func TestNewIssuer(t *testing.T) {
 	if leaf.Issuer.CommonName == oldLeaf.Issuer.CommonName {
 		t.Fatalf("the renewal has the old issuer %q", leaf.Issuer.CommonName)
 	}
-	newTA := ta211(t, newChain)
-	if !strings.Contains(srv.Output(), "cert www: certificate "+leaf.SerialNumber.Text(16)+" obtained (issuer "+leaf.Issuer.CommonName+"); it is installed once its TLSA records are ready") {
-		t.Fatalf("the certificate of the new issuer was not held:\n%s", srv.Output())
+	if leaf.SerialNumber.Cmp(heldLeaf.SerialNumber) == 0 || len(deployed["www"]) != 2 {
+		t.Fatalf("deployed %d times, the revoked %s now in use: %v", len(deployed["www"]), heldLeaf.SerialNumber.Text(16), leaf.SerialNumber.Cmp(heldLeaf.SerialNumber) == 0)
 	}
+	newTA := ta211(t, newChain)
 	// The new issuer's 2 1 1 was served for the hold-down before the
 	// deployment (since: seconds, rounded down).
 	deployedAt := time.Unix(0, int64(deployed["www"][1]*1e9))

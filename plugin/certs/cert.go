@@ -268,7 +268,7 @@ func (c *cert) stepLocked(ctx context.Context, now time.Time, force bool) (time.
 	}
 	key, label, wake := c.orderKey(ctx, now)
 	if key == nil {
-		c.m.gate.leave(now, nil)
+		c.m.gate.skip()
 		return wake, "order when the next key's TLSA records are ready (" + why + ")"
 	}
 	at, err := c.order(ctx, key, label, why)

@@ -84,6 +84,14 @@ func (g *caGate) leave(now time.Time, err error) {
 	log.Warningf("the CA failed (%v, %d in a row): no certificate of this block talks to it for %s", err, g.failures, d.Round(time.Second))
 }
 
+// skip gives back an entry that did not talk to the CA after all (nothing
+// learnt: a probe slot is freed, the gate stays as it is).
+func (g *caGate) skip() {
+	g.mu.Lock()
+	g.probing = false
+	g.mu.Unlock()
+}
+
 // pausedUntil is when the gate reopens (zero while open) and why it closed.
 func (g *caGate) pausedUntil() (time.Time, string) {
 	g.mu.Lock()

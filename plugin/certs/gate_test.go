@@ -84,3 +84,22 @@ func FuzzParseRetryAfter(f *testing.F) {
 		}
 	})
 }
+
+// A certificate that entered and then did not talk to the CA (its next key
+// was not ready) frees the probe without opening the gate.
+func TestGateSkip(t *testing.T) {
+	g := newGate(time.Second, 8*time.Second)
+	now := time.Unix(1_800_000_000, 0)
+	g.leave(now, &acme.ProblemDetails{HTTPStatus: 503})
+	later := now.Add(2 * time.Second)
+	if ok, _ := g.enter(later); !ok {
+		t.Fatal("no probe")
+	}
+	g.skip()
+	if until, _ := g.pausedUntil(); until.IsZero() {
+		t.Fatal("a skipped probe opened the gate")
+	}
+	if ok, _ := g.enter(later); !ok {
+		t.Fatal("the probe slot was not freed")
+	}
+}

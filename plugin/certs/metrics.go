@@ -94,7 +94,7 @@ func (expiryCollector) Collect(ch chan<- prometheus.Metric) {
 		if cur := c.current(); cur != nil {
 			ch <- prometheus.MustNewConstMetric(expiryDesc, prometheus.GaugeValue, cur.leaf().NotAfter.Sub(now).Seconds(), id)
 		}
-		st := c.snapshot()
+		st := c.lastStatus()
 		if st.ARI != nil && !st.ARI.End.IsZero() {
 			ch <- prometheus.MustNewConstMetric(windowStartDesc, prometheus.GaugeValue, float64(st.ARI.Start.Unix()), id)
 			ch <- prometheus.MustNewConstMetric(windowEndDesc, prometheus.GaugeValue, float64(st.ARI.End.Unix()), id)

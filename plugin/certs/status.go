@@ -129,15 +129,21 @@ func (c *cert) publishStatus(now, at time.Time, action string, asked bool) {
 	c.mu.Unlock()
 }
 
-// snapshot is the certificate's status with its TLSA records as the tlsa
-// plugin publishes them now.
-func (c *cert) snapshot() Status {
+// lastStatus is the status the last step left (without the TLSA records).
+func (c *cert) lastStatus() Status {
 	c.mu.Lock()
 	st := c.status
 	c.mu.Unlock()
 	if st.ID == "" {
 		st = Status{ID: c.cfg.id, Names: c.cfg.names, Challenge: c.cfg.method, Next: "start"}
 	}
+	return st
+}
+
+// snapshot is the certificate's status with its TLSA records as the tlsa
+// plugin publishes them now.
+func (c *cert) snapshot() Status {
+	st := c.lastStatus()
 	if st.TLSA != nil && c.tm != nil {
 		t := *st.TLSA
 		t.Records = nil

@@ -88,6 +88,9 @@ func TestParse(t *testing.T) {
 		"directory https://ca/dir\nca-root\ncert a {\nnames www.example.test\n}":                                                      "environment variable",
 		"directory https://ca/dir\ncert a {\nnames www.example.test\nchallenge dns-persist-01\npersist-until 2001-01-01T00:00:00Z\n}": "past",
 		"directory https://ca/dir\npersist-accounturi hashed\ncert a {\nnames www.example.test\n}":                                    "want auto, url, hash or hash-any-name",
+		"directory https://ca/dir\nconcurrency 0\ncert a {\nnames www.example.test\n}":                                                "1 to 64",
+		"directory https://ca/dir\nhttp 0.0.0.0:8554\ncert a {\nnames www.example.test\n}":                                            "loopback",
+		"directory https://ca/dir\nhttp 127.0.0.1:1 x\ncert a {\nnames www.example.test\n}":                                           "Wrong argument count",
 	}
 	for body, want := range bad {
 		c := caddy.NewTestController("dns", "certs example.test {\n"+body+"\n}")

@@ -12,6 +12,7 @@ import (
 
 	"github.com/miekg/dns"
 
+	"github.com/dnspki/dnspki/plugin/pkg/dnsaccount"
 	"github.com/dnspki/dnspki/plugin/pkg/grants"
 	"github.com/dnspki/dnspki/plugin/pkg/setuptest"
 	"github.com/dnspki/dnspki/plugin/pkg/tsigkey"
@@ -409,6 +410,8 @@ func FuzzHTTP(f *testing.F) {
 		`{"subdomain":"X.SUB.example.test","txt":"` + v2 + `"}`,
 		`{"fqdn":"_acme-challenge.api.example.test ","value":"` + v1 + `"}`,
 		`{"fqdn":"_acme-challenge.bücher.example.test","value":"` + v1 + `"}`,
+		`{"fqdn":"_ujmmovf2vn55tgye._acme-challenge.api.example.test.","value":"` + v1 + `"}`,
+		`{"subdomain":"_ujmmovf2vn55tgye._acme-challenge.api.example.test","txt":"` + v2 + `"}`,
 		`{}`, `nope`,
 	} {
 		for ep := uint8(0); ep < 3; ep++ {
@@ -577,6 +580,7 @@ func FuzzSetup(f *testing.F) {
 	setuptest.AddREADME(f, pluginName, "README.md", "../../corefile-examples/acme-dns01.Corefile", "../../corefile-examples/dns-persist.Corefile")
 	f.Add(strings.Replace(testCorefile, "%s", fuzzExtra, 1))
 	f.Add("acmechallenge example.test {\nuser u long-enough\ngrant u name www.example.test\nhttp 0.0.0.0:80\n}")
+	f.Add("acmechallenge example.test {\nkey k. hmac-sha256 " + wwwSecret + "\ngrant k. name www.example.test account any\ngrant k. self account _ujmmovf2vn55tgye https://ca.example/acct/1\n}")
 	f.Fuzz(func(t *testing.T, input string) {
 		if !setuptest.Directive(pluginName, input) {
 			return
@@ -605,6 +609,16 @@ func FuzzSetup(f *testing.F) {
 				}
 				if a.enclosing(zonemodel.Fqdn(d)) == nil {
 					t.Fatalf("grant %v outside the zones %v", g, a.origins)
+				}
+				if g.Accounts != nil {
+					if g.Label != Label {
+						t.Fatalf("account labels on a grant of %s", g.Label)
+					}
+					for _, l := range g.Accounts.Labels {
+						if !dnsaccount.IsLabel(l) {
+							t.Fatalf("grant %v: %q is not an account label", g, l)
+						}
+					}
 				}
 			}
 		}

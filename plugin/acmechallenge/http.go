@@ -21,6 +21,7 @@ import (
 
 	"github.com/miekg/dns"
 
+	"github.com/dnspki/dnspki/plugin/pkg/dnsaccount"
 	"github.com/dnspki/dnspki/plugin/pkg/grants"
 )
 
@@ -315,10 +316,7 @@ func (h *httpAPI) acmeDNS(w http.ResponseWriter, r *http.Request) {
 		jsonError(w, http.StatusBadRequest, "malformed_json_payload")
 		return
 	}
-	owner := m.Subdomain
-	if !strings.HasPrefix(strings.ToLower(owner), Label+".") {
-		owner = Label + "." + owner
-	}
+	owner := acmeDNSOwner(m.Subdomain)
 	if err := validateDigest(m.TXT); err != nil && !h.a.cfg.anyValue {
 		h.a.refusedHTTP(nil, identity, "invalid_value")
 		jsonError(w, http.StatusBadRequest, "bad_txt")
@@ -342,6 +340,21 @@ func (h *httpAPI) acmeDNS(w http.ResponseWriter, r *http.Request) {
 	default:
 		jsonError(w, status, "server_error")
 	}
+}
+
+// acmeDNSOwner is the challenge owner of an acme-dns subdomain: the name
+// being validated gets the _acme-challenge label; a challenge owner
+// (_acme-challenge.NAME, or dns-account-01's
+// _<account label>._acme-challenge.NAME) is taken as it is.
+func acmeDNSOwner(sub string) string {
+	lower := strings.ToLower(sub)
+	if strings.HasPrefix(lower, Label+".") {
+		return sub
+	}
+	if _, _, ok := dnsaccount.Split(dns.Fqdn(lower)); ok {
+		return sub
+	}
+	return Label + "." + sub
 }
 
 // refusedHTTP counts an HTTP refusal (z nil: before a zone is known).

@@ -26,6 +26,17 @@ func FuzzSetup(f *testing.F) {
 			return
 		}
 		for _, b := range bs {
+			if b.concurrency < 1 || b.concurrency > 64 {
+				t.Fatalf("concurrency %d", b.concurrency)
+			}
+			if b.httpAddr != "" && checkLoopback(b.httpAddr) != nil {
+				t.Fatalf("status endpoint on %q", b.httpAddr)
+			}
+			switch b.persistForm {
+			case persistFormAuto, persistFormURL, persistFormHash, persistFormHashAny:
+			default:
+				t.Fatalf("persist-accounturi %q", b.persistForm)
+			}
 			for _, o := range b.origins {
 				if _, ok := dns.IsDomainName(o); !ok || o != zonemodel.Fqdn(o) {
 					t.Fatalf("zone %q is not canonical", o)

@@ -260,10 +260,19 @@ func sanitize(s string) string {
 // combined output.
 func Run(t testing.TB, timeout time.Duration, dir string, argv ...string) (string, error) {
 	t.Helper()
+	return RunEnv(t, timeout, dir, nil, argv...)
+}
+
+// RunEnv is Run with env added to the environment (KEY=VALUE).
+func RunEnv(t testing.TB, timeout time.Duration, dir string, env []string, argv ...string) (string, error) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
 	cmd.Dir = dir
+	if len(env) > 0 {
+		cmd.Env = append(os.Environ(), env...)
+	}
 	var b bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &b, &b
 	err := cmd.Run()

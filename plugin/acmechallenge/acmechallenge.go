@@ -65,7 +65,8 @@ type AcmeChallenge struct {
 	users   map[string]string // HTTP user → password
 	policy  *grants.Policy
 	api     *httpAPI
-	where   string // FILE:LINE of the directive, for errors found after parsing
+	file    string // where the directive is, for errors found after parsing
+	line    int
 }
 
 // Name implements plugin.Handler.
@@ -165,7 +166,7 @@ func (a *AcmeChallenge) update(ctx context.Context, z *zone, zname, identity str
 		return &Refusal{Rcode: dns.RcodeNotAuth, Reason: "notauth", Msg: fmt.Sprintf("zone %s class %s is not served here", zname, dns.ClassToString[q.Qclass])}
 	}
 	if n := r.Len(); n > a.cfg.maxSize {
-		return refuse("limit_size", "message of %d bytes (max_size %d)", n, a.cfg.maxSize)
+		return refuse("limit_size", "message of %d bytes (max-size %d)", n, a.cfg.maxSize)
 	}
 	if f := checkPrereqFormat(z.origin, r.Answer); f != nil {
 		return f

@@ -208,7 +208,7 @@ func (s *recSet) reconcile(m *zonemodel.Zone, origin string) error {
 
 // spread gives every view the validation records are configured for the
 // records published in any view, so that a host's record is not lost when
-// persist_view changes (reconcile then removes them from views no longer
+// persist-view changes (reconcile then removes them from views no longer
 // configured). Challenges are short-lived and not spread.
 func (s *recSet) spread(m *zonemodel.Zone, origin string) error {
 	all := map[string]dns.RR{}
@@ -242,7 +242,7 @@ func (s *recSet) spread(m *zonemodel.Zone, origin string) error {
 	if err != nil {
 		return fmt.Errorf("copying validation records to views %v: %w", missing, err)
 	}
-	log.Infof("zone %s: validation records set over UPDATE now published in views %v too (persist_view)", origin, missing)
+	log.Infof("zone %s: validation records set over UPDATE now published in views %v too (persist-view)", origin, missing)
 	return nil
 }
 
@@ -441,7 +441,7 @@ func (z *zone) change(k kind, identity string, ops []op, check func(tx *zonemode
 				n += len(tx.Records(view, owner, t))
 			}
 			if n > cfg.maxValues {
-				refusal = refuse("limit_values", "%s would have %d values (max_values %d)", owner, n, cfg.maxValues)
+				refusal = refuse("limit_values", "%s would have %d values (max-values %d)", owner, n, cfg.maxValues)
 				return refusal
 			}
 		}
@@ -464,7 +464,7 @@ func (z *zone) change(k kind, identity string, ops []op, check func(tx *zonemode
 				}
 			}
 			if n > cfg.maxRecords {
-				refusal = refuse("limit_records", "%s would have %d records in %s (max_records %d)", identity, n, z.origin, cfg.maxRecords)
+				refusal = refuse("limit_records", "%s would have %d records in %s (max-records %d)", identity, n, z.origin, cfg.maxRecords)
 				return refusal
 			}
 		}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto"
 	"crypto/sha256"
-	"crypto/sha512"
 	"crypto/x509"
 	"encoding/hex"
 	"errors"
@@ -367,7 +366,7 @@ func (c *cert) maintain(ctx context.Context, now time.Time, force bool) time.Tim
 				return now.Add(c.m.b.backoffMin)
 			}
 			c.next, c.staged = k, false
-			log.Infof("cert %s: next key made (%s)", c.cfg.id, spki311(k.Public()))
+			log.Infof("cert %s: next key made (%s)", c.cfg.id, keyRecord(k.Public()))
 		}
 		if c.tm != nil {
 			if !c.staged {
@@ -559,7 +558,7 @@ func (c *cert) orderKey(ctx context.Context, now time.Time) (key crypto.Signer, 
 		c.lastWait = time.Time{}
 		return c.next, "next", time.Time{}
 	}
-	refused := c.st.RefusedKey != "" && c.st.RefusedKey == spki311(cur.key.Public())
+	refused := c.st.RefusedKey != "" && c.st.RefusedKey == keyRecord(cur.key.Public())
 	if c.urgent(now) && !refused {
 		// A replacement the CA asks for now (a revoked intermediate does not
 		// concern the key): the current key, whose TLSA records are served,
@@ -608,17 +607,10 @@ func (c *cert) nextReady(ctx context.Context, now time.Time) (bool, time.Duratio
 	return c.pollSeen(ctx, now)
 }
 
-// tlsaDigests are the 3 1 1 and 3 1 2 data of a public key.
-func tlsaDigests(pub crypto.PublicKey) map[string]bool {
-	spki := spkiOf(pub)
-	s256 := sha256.Sum256(spki)
-	s512 := sha512.Sum512(spki)
-	return map[string]bool{"3 1 1 " + hex.EncodeToString(s256[:]): true, "3 1 2 " + hex.EncodeToString(s512[:]): true}
-}
-
-func spki311(pub crypto.PublicKey) string {
-	s := sha256.Sum256(spkiOf(pub))
-	return "3 1 1 " + hex.EncodeToString(s[:])
+// keyRecord names a key by its 3 1 1 record data (tlsa's KeyRecord).
+func keyRecord(pub crypto.PublicKey) string {
+	m, _ := tlsa.KeyMaterial(pub)
+	return m.KeyRecord()
 }
 
 func tlsaKey(t *dns.TLSA) string {
@@ -635,7 +627,7 @@ func (c *cert) pollSeen(ctx context.Context, now time.Time) (bool, time.Duration
 	if z == nil {
 		return false, time.Second, "the zone is not open"
 	}
-	digests := tlsaDigests(c.next.Public())
+	next, _ := tlsa.KeyMaterial(c.next.Public())
 	if c.st.Seen == nil {
 		c.st.Seen = map[string]time.Time{}
 	}
@@ -652,8 +644,8 @@ func (c *cert) pollSeen(ctx context.Context, now time.Time) (bool, time.Duration
 			if v := z.View(t.view); v != nil {
 				if set := v.Snapshot().Get(name, dns.TypeTLSA); set != nil {
 					for _, rr := range set.RRs {
-						if k := tlsaKey(rr.(*dns.TLSA)); digests[k] {
-							expected = append(expected, k)
+						if t := rr.(*dns.TLSA); tlsa.Matches(next, t) {
+							expected = append(expected, tlsaKey(t))
 						}
 					}
 				}
@@ -730,7 +722,7 @@ func (c *cert) order(ctx context.Context, key crypto.Signer, label, why string) 
 	c.st.Pending, c.st.PendingKey, c.st.LastTry = start.UTC(), label, start.UTC()
 	c.save()
 	lastAttempt.WithLabelValues(c.cfg.id).Set(float64(start.Unix()))
-	log.Infof("cert %s: ordering a certificate for %s with the %s key (%s; %s)", c.cfg.id, strings.Join(c.cfg.names, " "), label, spki311(key.Public()), why)
+	log.Infof("cert %s: ordering a certificate for %s with the %s key (%s; %s)", c.cfg.id, strings.Join(c.cfg.names, " "), label, keyRecord(key.Public()), why)
 	octx, cancel := context.WithTimeout(ctx, c.m.b.orderTimeout)
 	chain, err := c.obtain(octx, key)
 	cancel()
@@ -743,7 +735,7 @@ func (c *cert) order(ctx context.Context, key crypto.Signer, label, why string) 
 			return time.Now().Add(time.Hour), nil // shutting down
 		}
 		if label == "current" && isBadKey(err) {
-			c.st.RefusedKey = spki311(key.Public())
+			c.st.RefusedKey = keyRecord(key.Public())
 		}
 		return c.failed(time.Now(), "the order", err), err
 	}
@@ -855,7 +847,7 @@ func (c *cert) install(is *issued, label string) error {
 		}
 	}
 	leaf := is.leaf()
-	log.Infof("cert %s: certificate %s for %s installed in %s (the %s key %s; valid until %s)", c.cfg.id, serialOf(is), strings.Join(leaf.DNSNames, " "), c.cfg.out, label, spki311(is.key.Public()), leaf.NotAfter.UTC().Format(time.RFC3339))
+	log.Infof("cert %s: certificate %s for %s installed in %s (the %s key %s; valid until %s)", c.cfg.id, serialOf(is), strings.Join(leaf.DNSNames, " "), c.cfg.out, label, keyRecord(is.key.Public()), leaf.NotAfter.UTC().Format(time.RFC3339))
 	c.deploy()
 	return nil
 }

@@ -97,22 +97,7 @@ func (c *CertConfig) Validate(origin string) error {
 		seen[n] = true
 		c.Names[i] = n
 	}
-	if len(c.Forms) == 0 {
-		c.Forms = []Form{DefaultForm}
-	}
-	if c.TTL == 0 {
-		c.TTL = 3600
-	}
-	if c.HoldDown == 0 {
-		c.HoldDown = 2 * time.Duration(c.TTL) * time.Second
-	}
-	if c.HoldDown < 2*time.Duration(c.TTL)*time.Second {
-		return fmt.Errorf("certificate %s: hold-down %s is shorter than twice the TTL (%ds): resolvers may still hold the old records (RFC 7671 §8.1)", c.ID, c.HoldDown, c.TTL)
-	}
-	if c.HoldDown%time.Second != 0 {
-		c.HoldDown = c.HoldDown.Truncate(time.Second) + time.Second
-	}
-	return nil
+	return c.SetRecordDefaults()
 }
 
 // entry is one configured certificate.

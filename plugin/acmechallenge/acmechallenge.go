@@ -14,6 +14,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -253,10 +254,10 @@ func opKind(c grants.Change) kind {
 func (a *AcmeChallenge) prereqView(ctx context.Context, z *zone, k kind) string {
 	s := z.set(k)
 	views := s.viewNames(s.src.Zone())
-	if v := zonemodel.ViewFromContext(ctx); v != "" && contains(views, v) {
+	if v := zonemodel.ViewFromContext(ctx); v != "" && slices.Contains(views, v) {
 		return v
 	}
-	return views[len(views)-1]
+	return zonemodel.DefaultViewOf(views)
 }
 
 func logChange(origin, identity, via string, added, removed []string) {

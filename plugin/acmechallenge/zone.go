@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -171,7 +172,7 @@ func (s *recSet) reconcile(m *zonemodel.Zone, origin string) error {
 	}
 	var stray []string
 	for _, v := range m.ViewNames() {
-		if !contains(views, v) && len(s.src.Records(v)) > 0 {
+		if !slices.Contains(views, v) && len(s.src.Records(v)) > 0 {
 			stray = append(stray, v)
 		}
 	}
@@ -258,15 +259,6 @@ func (s *recSet) viewNames(m *zonemodel.Zone) []string {
 func (z *zone) setGauges() {
 	liveRecords.WithLabelValues(z.origin).Set(float64(len(z.ch.recs)))
 	persistRecords.WithLabelValues(z.origin).Set(float64(len(z.persist.recs)))
-}
-
-func contains(l []string, s string) bool {
-	for _, x := range l {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 func (z *zone) shutdown() {

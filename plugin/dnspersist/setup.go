@@ -11,6 +11,7 @@ import (
 	clog "github.com/coredns/coredns/plugin/pkg/log"
 	"github.com/miekg/dns"
 
+	"github.com/dnspki/dnspki/plugin/pkg/corefile"
 	"github.com/dnspki/dnspki/plugin/pkg/persist"
 	"github.com/dnspki/dnspki/plugin/pkg/zonemodel"
 )
@@ -108,12 +109,12 @@ func parse(c *caddy.Controller, now time.Time) ([]*config, error) {
 		for _, a := range cfg.auths {
 			for _, n := range append(append([]string{}, a.names...), a.also...) {
 				if !zonemodel.InZone(n, cfg.origin) {
-					return nil, fmt.Errorf("%s:%d - Error during parsing: %s is not in zone %s", cfg.file, a.line, n, cfg.origin)
+					return nil, corefile.Errorf(cfg.file, a.line, "%s is not in zone %s", n, cfg.origin)
 				}
 				for _, iss := range a.issuers {
 					k := n + " " + iss
 					if l, dup := seen[k]; dup {
-						return nil, fmt.Errorf("%s:%d - Error during parsing: %s is authorized for %s twice (also at line %d); one account per issuer and name", cfg.file, a.line, n, iss, l)
+						return nil, corefile.Errorf(cfg.file, a.line, "%s is authorized for %s twice (also at line %d); one account per issuer and name", n, iss, l)
 					}
 					seen[k] = a.line
 				}

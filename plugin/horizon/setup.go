@@ -3,6 +3,7 @@ package horizon
 import (
 	"fmt"
 	"net/netip"
+	"slices"
 	"strings"
 
 	"github.com/coredns/caddy"
@@ -11,7 +12,9 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/dnspki/dnspki/plugin/authzone"
+	"github.com/dnspki/dnspki/plugin/pkg/corefile"
 	"github.com/dnspki/dnspki/plugin/pkg/tsigauth"
+	"github.com/dnspki/dnspki/plugin/pkg/zonemodel"
 )
 
 const pluginName = "horizon"
@@ -43,24 +46,24 @@ func setup(c *caddy.Controller) error {
 	c.OnStartup(func() error {
 		h.traced = cfg.Handler("trace") != nil
 		if err := checkKeys(h, block); err != nil {
-			return c.Errf("%s:%d: %v", file, line, err)
+			return corefile.Errorf(file, line, "%v", err)
 		}
 		if err := checkNeighbours(cfg.Handler); err != nil {
-			return c.Errf("%s:%d: %v", file, line, err)
+			return corefile.Errorf(file, line, "%v", err)
 		}
 		for _, z := range reg.Zones() {
 			zv := z.ViewNames()
-			if len(zv) == 1 && zv[0] == "default" {
+			if len(zv) == 1 && zv[0] == zonemodel.DefaultView {
 				continue
 			}
 			for _, n := range zv {
-				if !contains(names, n) {
-					return c.Errf("%s:%d: zone %s has view %q that horizon never selects (horizon views: %s)", file, line, z.Origin, n, strings.Join(names, " "))
+				if !slices.Contains(names, n) {
+					return corefile.Errorf(file, line, "zone %s has view %q that horizon never selects (horizon views: %s)", z.Origin, n, strings.Join(names, " "))
 				}
 			}
 			for _, n := range names {
-				if !contains(zv, n) {
-					return c.Errf("%s:%d: horizon view %q is not a view of zone %s (its views: %s); queries of that view would get the zone's default view", file, line, n, z.Origin, strings.Join(zv, " "))
+				if !slices.Contains(zv, n) {
+					return corefile.Errorf(file, line, "horizon view %q is not a view of zone %s (its views: %s); queries of that view would get the zone's default view", n, z.Origin, strings.Join(zv, " "))
 				}
 			}
 		}
@@ -137,15 +140,6 @@ func checkListeners(h *Horizon, transport string, hosts []string) error {
 		}
 	}
 	return nil
-}
-
-func contains(l []string, s string) bool {
-	for _, x := range l {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 func parse(c *caddy.Controller) (*Horizon, error) {

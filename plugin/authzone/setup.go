@@ -189,7 +189,11 @@ func build(c *caddy.Controller) (*AuthZone, *zonemodel.Registry, error) {
 			zs.sec = newSecondary(z, src, sp.primaries, sp.allowNotify)
 		}
 		for _, p := range sp.notifies {
-			v := z.View(p.view) // "": the default view
+			v := z.View(p.view)
+			if p.view == "" {
+				views := z.Views()
+				v = views[len(views)-1]
+			}
 			zs.notifiers = append(zs.notifiers, newNotifier(v, p))
 		}
 		zs.registerTargets()

@@ -2,6 +2,7 @@ package certs
 
 import (
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -253,10 +254,8 @@ func readNames(c *caddy.Controller, args []string, cc *certConfig) error {
 		if _, ok := dns.IsDomainName(base); !ok || base == "" || strings.Contains(base, "*") {
 			return c.Errf("names: %q is not a host name (a wildcard is *.NAME)", n)
 		}
-		for _, x := range cc.names {
-			if x == n {
-				return c.Errf("names: %s listed twice", n)
-			}
+		if slices.Contains(cc.names, n) {
+			return c.Errf("names: %s listed twice", n)
 		}
 		cc.names = append(cc.names, n)
 	}

@@ -386,14 +386,11 @@ func ttl(c *caddy.Controller, args []string) (uint32, error) {
 	if len(args) != 1 {
 		return 0, c.ArgErr()
 	}
-	if n, err := strconv.ParseUint(args[0], 10, 32); err == nil && n > 0 && n <= 1<<31-1 {
-		return uint32(n), nil
+	t, err := corefile.TTL(args[0])
+	if err != nil {
+		return 0, c.Errf("ttl %v", err)
 	}
-	d, err := time.ParseDuration(args[0])
-	if err != nil || d < time.Second || d%time.Second != 0 {
-		return 0, c.Errf("ttl %q: want seconds (60) or a duration in whole seconds (1m)", args[0])
-	}
-	return uint32(d / time.Second), nil
+	return t, nil
 }
 
 // exists reports whether a file exists.

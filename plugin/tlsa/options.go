@@ -2,11 +2,13 @@ package tlsa
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/coredns/caddy"
+	"github.com/dnspki/dnspki/plugin/pkg/corefile"
 )
 
 // RecordOption reads one of the properties that say which TLSA records a
@@ -73,10 +75,8 @@ func readForm(c *caddy.Controller, args []string, _ func(string) string, cfg *Ce
 	if err != nil {
 		return c.Errf("form: %v", err)
 	}
-	for _, x := range cfg.Forms {
-		if x == f {
-			return c.Errf("form %s listed twice", f)
-		}
+	if slices.Contains(cfg.Forms, f) {
+		return c.Errf("form %s listed twice", f)
 	}
 	cfg.Forms = append(cfg.Forms, f)
 	return nil
@@ -105,19 +105,12 @@ func readViews(c *caddy.Controller, args []string, _ func(string) string, cfg *C
 	return nil
 }
 
-// ttlOf reads a TTL in seconds ("60") or as a duration ("1m").
+// ttlOf reads one TTL (corefile.TTL).
 func ttlOf(args []string) (uint32, error) {
 	if len(args) != 1 {
 		return 0, fmt.Errorf("want one TTL")
 	}
-	if n, err := strconv.ParseUint(args[0], 10, 32); err == nil && n > 0 && n <= 1<<31-1 {
-		return uint32(n), nil
-	}
-	d, err := time.ParseDuration(args[0])
-	if err != nil || d < time.Second || d%time.Second != 0 {
-		return 0, fmt.Errorf("%q: want seconds (60) or a duration in whole seconds (1m)", args[0])
-	}
-	return uint32(d / time.Second), nil
+	return corefile.TTL(args[0])
 }
 
 // SetRecordDefaults fills in the defaults of the record properties (form 3

@@ -6,6 +6,8 @@ package corefile
 
 import (
 	"fmt"
+	"strconv"
+	"time"
 
 	"github.com/coredns/caddy"
 	clog "github.com/coredns/coredns/plugin/pkg/log"
@@ -49,3 +51,16 @@ func Option(c *caddy.Controller, plugin string) string {
 // Renamed returns the current spelling of a deprecated option of plugin
 // ("" if old is not one).
 func Renamed(plugin, old string) string { return renamed[plugin][old] }
+
+// TTL reads a TTL in seconds ("60") or as a duration in whole seconds
+// ("1m"), at least 1 second.
+func TTL(s string) (uint32, error) {
+	if n, err := strconv.ParseUint(s, 10, 32); err == nil && n > 0 && n <= 1<<31-1 {
+		return uint32(n), nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d < time.Second || d%time.Second != 0 {
+		return 0, fmt.Errorf("%q: want seconds (60) or a duration in whole seconds (1m)", s)
+	}
+	return uint32(d / time.Second), nil
+}

@@ -70,3 +70,16 @@ func TestRenamedTable(t *testing.T) {
 		}
 	}
 }
+
+func TestTTL(t *testing.T) {
+	for s, want := range map[string]uint32{"60": 60, "1m": 60, "2h": 7200, "2147483647": 1<<31 - 1} {
+		if got, err := TTL(s); err != nil || got != want {
+			t.Errorf("TTL(%q) = %d, %v; want %d", s, got, err, want)
+		}
+	}
+	for _, s := range []string{"0", "-1", "1500ms", "0s", "2147483648", "x", ""} {
+		if got, err := TTL(s); err == nil {
+			t.Errorf("TTL(%q) = %d, want an error", s, got)
+		}
+	}
+}

@@ -7,7 +7,6 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"os"
 	"strings"
 	"time"
 
@@ -18,12 +17,7 @@ func init() {
 	cli.Register(cli.Command{Name: "certs", Summary: "list the certificates the certs plugin manages; 'certs check': ask the CA's renewal information now", Run: runCerts})
 }
 
-func defaultAddr() string {
-	if a := os.Getenv("DNSPKI_CERTS_HTTP"); a != "" {
-		return a
-	}
-	return DefaultHTTPAddr
-}
+func defaultAddr() string { return cli.Addr("DNSPKI_CERTS_HTTP", DefaultHTTPAddr) }
 
 const (
 	exitOK    = 0

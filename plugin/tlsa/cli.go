@@ -21,12 +21,7 @@ func init() {
 	cli.Register(cli.Command{Name: "tlsa-status", Summary: "print the TLSA records the tlsa plugin publishes, with their history", Run: runStatus})
 }
 
-func defaultAddr() string {
-	if a := os.Getenv("DNSPKI_TLSA_HTTP"); a != "" {
-		return a
-	}
-	return DefaultHTTPAddr
-}
+func defaultAddr() string { return cli.Addr("DNSPKI_TLSA_HTTP", DefaultHTTPAddr) }
 
 // Exit statuses of tlsa-ready.
 const (

@@ -544,8 +544,9 @@ func (m *Manager) desired(states map[string]*entryState) map[string][]dns.RR {
 	return out
 }
 
-// refreshLocked re-reads every certificate and commits what changed.
-func (m *Manager) refreshLocked() error {
+// evaluateAll re-reads every certificate: the state each should have now
+// (a certificate no longer configured retires its records).
+func (m *Manager) evaluateAll() map[string]*entryState {
 	next := m.copyStates()
 	for id, e := range m.entries {
 		next[id] = m.evaluate(e, m.states[id])
@@ -555,6 +556,12 @@ func (m *Manager) refreshLocked() error {
 			next[id] = retireOrphan(st, m.now())
 		}
 	}
+	return next
+}
+
+// refreshLocked re-reads every certificate and commits what changed.
+func (m *Manager) refreshLocked() error {
+	next := m.evaluateAll()
 	return m.applyLocked(next, false)
 }
 
@@ -719,15 +726,7 @@ func (m *Manager) attach(z *zonemodel.Zone) error {
 		st.Records = kept
 		m.states[id] = st
 	}
-	next := m.copyStates()
-	for id, e := range m.entries {
-		next[id] = m.evaluate(e, m.states[id])
-	}
-	for id, st := range m.states {
-		if m.entries[id] == nil {
-			next[id] = retireOrphan(st, m.now())
-		}
-	}
+	next := m.evaluateAll()
 	m.fresh = map[string]bool{}
 	for _, st := range next {
 		for _, r := range st.Records {

@@ -50,9 +50,9 @@ type secondary struct {
 	hintFrom netip.Addr
 	expired  atomic.Bool
 
-	mu        sync.Mutex
-	pserial   uint32 // the primary's serial of the data we hold
-	known     bool   // pserial is known
+	mu          sync.Mutex
+	pserial     uint32 // the primary's serial of the data we hold
+	known       bool   // pserial is known
 	lastOK      time.Time
 	lastError   string
 	nextRefresh time.Time // when the refresh timer fires next (status)

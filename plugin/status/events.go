@@ -1,0 +1,181 @@
+package status
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+)
+
+// Kinds of events (the timeline's lanes, in order).
+const (
+	KindDNSSEC      = "dnssec"
+	KindCertificate = "certificate"
+	KindTLSA        = "tlsa"
+	KindChallenge   = "challenge"
+	KindZone        = "zone"
+)
+
+// kinds are the lanes of the timeline with their titles.
+var kinds = []struct{ kind, title string }{
+	{KindDNSSEC, "DNSSEC keys"},
+	{KindCertificate, "Certificates"},
+	{KindTLSA, "TLSA"},
+	{KindChallenge, "Challenges"},
+	{KindZone, "Zones"},
+}
+
+// grace is how late an event may be before it counts as overdue: a step
+// due a moment ago is being run, not missed (a challenge sweeper runs
+// every minute).
+const grace = 2 * time.Minute
+
+// Event is one scheduled event: something a plugin will do (or something
+// that will happen unless it does) at At. An event whose time has passed
+// is still pending: it is overdue.
+type Event struct {
+	ID      string    `json:"id"`
+	At      time.Time `json:"at"`
+	Kind    string    `json:"kind"`
+	Subject string    `json:"subject"` // zone or certificate id
+	What    string    `json:"what"`
+	Overdue bool      `json:"overdue"`
+}
+
+// events lists the report's scheduled events up to end, earliest first.
+func events(r *Report, now, end time.Time) []Event {
+	var out []Event
+	add := func(at time.Time, kind, subject, what string) {
+		if at.IsZero() || at.After(end) {
+			return
+		}
+		e := Event{At: at.UTC(), Kind: kind, Subject: subject, What: what, Overdue: at.Before(now.Add(-grace))}
+		sum := sha256.Sum256([]byte(kind + "\x00" + subject + "\x00" + what + "\x00" + at.UTC().Format(time.RFC3339)))
+		e.ID = kind + "-" + hex.EncodeToString(sum[:6])
+		out = append(out, e)
+	}
+	for _, z := range r.DNSSEC {
+		for _, s := range z.Steps {
+			if !s.WaitingDS {
+				add(s.At, KindDNSSEC, z.Zone, s.What)
+			}
+		}
+	}
+	managed := map[string]bool{}
+	for _, c := range r.Certificates {
+		managed[c.ID] = true
+		add(c.NotAfter, KindCertificate, c.ID, "certificate expires")
+		if c.ARI != nil && !c.ARI.End.IsZero() {
+			if c.ARI.Start.After(now) {
+				add(c.ARI.Start, KindCertificate, c.ID, "ARI renewal window opens")
+			}
+			if c.ARI.Past {
+				add(c.ARI.End, KindCertificate, c.ID, "past the ARI window: the CA asks to replace it")
+			} else {
+				add(c.ARI.End, KindCertificate, c.ID, "ARI renewal window ends")
+			}
+		}
+		add(c.RenewAt, KindCertificate, c.ID, "renewal ("+orDash(c.RenewWhy)+")")
+		if !c.NextAt.Equal(c.RenewAt) {
+			add(c.NextAt, KindCertificate, c.ID, "next: "+c.Next)
+		}
+		add(c.CAPausedUntil, KindCertificate, c.ID, "CA pause ends")
+	}
+	for _, cs := range r.TLSA {
+		if !managed[cs.Cert] {
+			add(cs.NotAfter, KindCertificate, cs.Cert, "certificate expires")
+		}
+		// One event per record and kind (the record is the same at every
+		// name and view; the latest time counts).
+		ready, gone := map[string]time.Time{}, map[string]time.Time{}
+		for _, rec := range cs.Records {
+			if !rec.Until.IsZero() {
+				if rec.Until.After(gone[rec.Record]) {
+					gone[rec.Record] = rec.Until
+				}
+			} else if rec.ReadyAt.After(now) && rec.ReadyAt.After(ready[rec.Record]) {
+				ready[rec.Record] = rec.ReadyAt
+			}
+		}
+		for rec, at := range ready {
+			add(at, KindTLSA, cs.Cert, "hold-down ends: "+abbrev(rec)+" ready")
+		}
+		for rec, at := range gone {
+			add(at, KindTLSA, cs.Cert, "retiring "+abbrev(rec)+" removed")
+		}
+	}
+	for _, z := range r.Challenges {
+		for _, c := range z.Challenges {
+			add(c.Expires, KindChallenge, z.Zone, "challenge "+c.Owner+" expires")
+		}
+	}
+	for _, z := range r.Zones {
+		if s := z.Secondary; s != nil && !s.ExpiresAt.IsZero() {
+			what := "expires unless refreshed from " + strings.Join(s.Primaries, ", ")
+			if s.Expired {
+				what = "expired: no primary reached"
+			}
+			add(s.ExpiresAt, KindZone, z.Zone, what)
+		}
+	}
+	sort.SliceStable(out, func(i, j int) bool {
+		if !out[i].At.Equal(out[j].At) {
+			return out[i].At.Before(out[j].At)
+		}
+		return out[i].ID < out[j].ID
+	})
+	// The same event reported twice (two views, two generations) once.
+	dedup := out[:0]
+	for i, e := range out {
+		if i > 0 && e.ID == out[i-1].ID {
+			continue
+		}
+		dedup = append(dedup, e)
+	}
+	return dedup
+}
+
+// abbrev shortens the digest of "u s m hex".
+func abbrev(r string) string {
+	f := strings.Fields(r)
+	if len(f) == 4 && len(f[3]) > 12 {
+		f[3] = f[3][:12] + "…"
+	}
+	return strings.Join(f, " ")
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+// when says a time relative to now in words.
+func when(t, now time.Time) string {
+	if t.IsZero() {
+		return "-"
+	}
+	d := t.Sub(now)
+	a := d
+	if a < 0 {
+		a = -a
+	}
+	var s string
+	switch {
+	case a < time.Minute:
+		s = fmt.Sprintf("%ds", int(a.Seconds()))
+	case a < 2*time.Hour:
+		s = fmt.Sprintf("%dm", int(a.Minutes()))
+	case a < 48*time.Hour:
+		s = fmt.Sprintf("%dh", int(a.Hours()))
+	default:
+		s = fmt.Sprintf("%dd", int(a.Hours()/24))
+	}
+	if d < 0 {
+		return s + " ago"
+	}
+	return "in " + s
+}

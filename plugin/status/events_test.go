@@ -1,0 +1,80 @@
+package status
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestEvents: every scheduled event of the report up to the horizon, and
+// nothing beyond it or without a date; past ones overdue; earliest first.
+func TestEvents(t *testing.T) {
+	now := time.Date(2027, 3, 1, 12, 0, 0, 0, time.UTC)
+	r := sampleReport(now)
+	want := map[string]bool{ // kind|subject|what -> overdue
+		"dnssec|example.test.|CSK rollover starts (end of lifetime)":                       false,
+		"certificate|www|certificate expires":                                              false,
+		"certificate|www|past the ARI window: the CA asks to replace it":                   true,
+		"certificate|www|renewal (ari)":                                                    true,
+		"certificate|mail|certificate expires":                                             false,
+		"tlsa|www|hold-down ends: 3 1 1 bbbbbbbbbbbb… ready":                               false,
+		"tlsa|www|retiring 3 1 1 cccccccccccc… removed":                                    false,
+		"challenge|example.test.|challenge _acme-challenge.<b>x</b>.example.test. expires": false,
+		"zone|copy.test.|expired: no primary reached":                                      true,
+	}
+	got := map[string]bool{}
+	var prev time.Time
+	for _, e := range r.Events {
+		k := e.Kind + "|" + e.Subject + "|" + e.What
+		if _, dup := got[k]; dup {
+			t.Errorf("event twice: %s", k)
+		}
+		got[k] = e.Overdue
+		if e.At.Before(prev) {
+			t.Errorf("events out of order at %s", k)
+		}
+		prev = e.At
+		if e.ID == "" || !strings.HasPrefix(e.ID, e.Kind+"-") {
+			t.Errorf("event %s: id %q", k, e.ID)
+		}
+	}
+	for k, over := range want {
+		g, ok := got[k]
+		if !ok {
+			t.Errorf("missing event %s", k)
+		} else if g != over {
+			t.Errorf("%s: overdue %v, want %v", k, g, over)
+		}
+	}
+	for k := range got {
+		if _, ok := want[k]; !ok {
+			t.Errorf("unexpected event %s", k)
+		}
+	}
+}
+
+// TestEventGrace: a step due a moment ago is not overdue yet; one due
+// longer ago is.
+func TestEventGrace(t *testing.T) {
+	now := time.Now()
+	r := &Report{}
+	r.Challenges = nil
+	for _, tc := range []struct {
+		at   time.Time
+		over bool
+	}{{now.Add(-grace / 2), false}, {now.Add(-2 * grace), true}, {now.Add(time.Hour), false}} {
+		r.Certificates = nil
+		r.TLSA = nil
+		evs := events(&Report{Certificates: sampleReport(now).Certificates[:0]}, now, now.Add(time.Hour*2))
+		_ = evs
+		rep := sampleReport(now)
+		rep.Certificates = rep.Certificates[:1]
+		rep.Certificates[0].ARI = nil
+		rep.Certificates[0].RenewAt, rep.Certificates[0].NextAt = tc.at, tc.at
+		for _, e := range events(rep, now, now.Add(DefaultHorizon)) {
+			if e.What == "renewal (ari)" && e.Overdue != tc.over {
+				t.Errorf("renewal due %s: overdue %v, want %v", now.Sub(tc.at), e.Overdue, tc.over)
+			}
+		}
+	}
+}

@@ -4,10 +4,12 @@ import (
 	"crypto/tls"
 	"encoding/json"
 	"fmt"
+	stdlog "log"
 	"net"
 	"net/http"
 	"net/netip"
 	"runtime/debug"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -60,7 +62,7 @@ func start(cfg *config) error {
 	mux.HandleFunc("/status.css", handleAsset("text/css; charset=utf-8", pageCSS))
 	mux.HandleFunc("/favicon.svg", handleAsset("image/svg+xml", []byte(favicon)))
 	mux.HandleFunc("/favicon.ico", handleAsset("image/svg+xml", []byte(favicon)))
-	ep.srv = &http.Server{Handler: ep.guard(mux), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second, WriteTimeout: 60 * time.Second, ErrorLog: nil}
+	ep.srv = &http.Server{Handler: ep.guard(mux), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second, WriteTimeout: 60 * time.Second, ErrorLog: stdlog.New(debugWriter{}, "", 0)}
 	if ep.tls {
 		ln = tls.NewListener(ln, &tls.Config{MinVersion: tls.VersionTLS12, GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) { return ep.cert.Load(), nil }})
 	}
@@ -71,7 +73,7 @@ func start(cfg *config) error {
 	if ep.tls {
 		scheme = "https"
 	}
-	log.Infof("status page on %s://%s/", scheme, cfg.addr)
+	log.Infof("status page on %s://%s/", scheme, ln.Addr())
 	return nil
 }
 
@@ -203,4 +205,13 @@ func handleAsset(ctype string, b []byte) http.HandlerFunc {
 		w.Header().Set("Cache-Control", "max-age=300")
 		w.Write(b)
 	}
+}
+
+// debugWriter takes the HTTP server's own messages (a client's failed TLS
+// handshake, ...) to the debug log: a client cannot fill the server's log.
+type debugWriter struct{}
+
+func (debugWriter) Write(b []byte) (int, error) {
+	log.Debug(strings.TrimSpace(string(b)))
+	return len(b), nil
 }

@@ -47,11 +47,13 @@ type Event struct {
 // events lists the report's scheduled events up to end, earliest first.
 func events(r *Report, now, end time.Time) []Event {
 	var out []Event
-	add := func(at time.Time, kind, subject, what string) {
+	// failed marks an event that is a failure already (an expired zone, a
+	// certificate past its ARI window): overdue without the grace.
+	add := func(at time.Time, kind, subject, what string, failed ...bool) {
 		if at.IsZero() || at.After(end) {
 			return
 		}
-		e := Event{At: at.UTC(), Kind: kind, Subject: subject, What: what, Overdue: at.Before(now.Add(-grace))}
+		e := Event{At: at.UTC(), Kind: kind, Subject: subject, What: what, Overdue: at.Before(now.Add(-grace)) || (len(failed) > 0 && failed[0] && !at.After(now))}
 		sum := sha256.Sum256([]byte(kind + "\x00" + subject + "\x00" + what + "\x00" + at.UTC().Format(time.RFC3339)))
 		e.ID = kind + "-" + hex.EncodeToString(sum[:6])
 		out = append(out, e)
@@ -72,7 +74,7 @@ func events(r *Report, now, end time.Time) []Event {
 				add(c.ARI.Start, KindCertificate, c.ID, "ARI renewal window opens")
 			}
 			if c.ARI.Past {
-				add(c.ARI.End, KindCertificate, c.ID, "past the ARI window: the CA asks to replace it")
+				add(c.ARI.End, KindCertificate, c.ID, "past the ARI window: the CA asks to replace it", true)
 			} else {
 				add(c.ARI.End, KindCertificate, c.ID, "ARI renewal window ends")
 			}
@@ -100,10 +102,10 @@ func events(r *Report, now, end time.Time) []Event {
 			}
 		}
 		for rec, at := range ready {
-			add(at, KindTLSA, cs.Cert, "hold-down ends: "+abbrev(rec)+" ready")
+			add(at, KindTLSA, cs.Cert, "hold-down over: "+abbrev(rec))
 		}
 		for rec, at := range gone {
-			add(at, KindTLSA, cs.Cert, "retiring "+abbrev(rec)+" removed")
+			add(at, KindTLSA, cs.Cert, "retired, removed: "+abbrev(rec))
 		}
 	}
 	for _, z := range r.Challenges {
@@ -117,7 +119,7 @@ func events(r *Report, now, end time.Time) []Event {
 			if s.Expired {
 				what = "expired: no primary reached"
 			}
-			add(s.ExpiresAt, KindZone, z.Zone, what)
+			add(s.ExpiresAt, KindZone, z.Zone, what, s.Expired)
 		}
 	}
 	sort.SliceStable(out, func(i, j int) bool {
@@ -137,11 +139,12 @@ func events(r *Report, now, end time.Time) []Event {
 	return dedup
 }
 
-// abbrev shortens the digest of "u s m hex".
+// abbrev shortens the digest of "u s m hex" (the whole record is in the
+// JSON).
 func abbrev(r string) string {
 	f := strings.Fields(r)
-	if len(f) == 4 && len(f[3]) > 12 {
-		f[3] = f[3][:12] + "…"
+	if len(f) == 4 && len(f[3]) > 8 {
+		f[3] = f[3][:8] + "…"
 	}
 	return strings.Join(f, " ")
 }

@@ -17,8 +17,8 @@ func TestEvents(t *testing.T) {
 		"certificate|www|past the ARI window: the CA asks to replace it":                   true,
 		"certificate|www|renewal (ari)":                                                    true,
 		"certificate|mail|certificate expires":                                             false,
-		"tlsa|www|hold-down ends: 3 1 1 bbbbbbbbbbbb… ready":                               false,
-		"tlsa|www|retiring 3 1 1 cccccccccccc… removed":                                    false,
+		"tlsa|www|hold-down over: 3 1 1 bbbbbbbb…":                                         false,
+		"tlsa|www|retired, removed: 3 1 1 cccccccc…":                                       false,
 		"challenge|example.test.|challenge _acme-challenge.<b>x</b>.example.test. expires": false,
 		"zone|copy.test.|expired: no primary reached":                                      true,
 	}
@@ -77,5 +77,25 @@ func TestEventGrace(t *testing.T) {
 		if !found {
 			t.Errorf("renewal due %s ago: no event", now.Sub(tc.at))
 		}
+	}
+}
+
+// TestEventFailedNow: a zone that expired a moment ago is overdue at once
+// (a failure, not a step being run).
+func TestEventFailedNow(t *testing.T) {
+	now := time.Now()
+	rep := sampleReport(now)
+	rep.Zones[1].Secondary.ExpiresAt = now.Add(-time.Second)
+	found := false
+	for _, e := range events(rep, now, now.Add(DefaultHorizon)) {
+		if e.Kind == KindZone {
+			found = true
+			if !e.Overdue {
+				t.Errorf("%s: not overdue", e.What)
+			}
+		}
+	}
+	if !found {
+		t.Fatal("no zone event")
 	}
 }

@@ -176,12 +176,13 @@ const (
 	nLabelX = 74.0
 	nTop    = 40.0
 	nSpan   = 760.0 // height of the time axis from now to the end
-	nRow    = 18.0
-	nLabelN = 38
+	nLine   = 15.0  // from the first line of a label to the second
+	nLabelN = 36    // characters of a line (13px text fits 286 units)
 )
 
 // narrowTimeline renders the timeline along a vertical axis (time runs
-// down) with one label per event, pushed down where they would overlap.
+// down) with one label per event (two short lines, for a phone's width),
+// pushed down where they would overlap.
 func narrowTimeline(evs []Event, now, end time.Time) string {
 	span := end.Sub(now).Seconds()
 	var over, ahead []Event
@@ -192,9 +193,13 @@ func narrowTimeline(evs []Event, now, end time.Time) string {
 			ahead = append(ahead, e)
 		}
 	}
+	// A label's first line sits labelTop below the bottom of the one
+	// above; bottom is how far its second line reaches below its first's
+	// baseline.
+	const labelTop, bottom = 16.0, nLine + 4
 	nowY := nTop + 10
 	if len(over) > 0 {
-		nowY = nTop + 24 + float64(len(over))*nRow
+		nowY = nTop + 14 + float64(len(over))*(labelTop+bottom) + 14
 	}
 	yOf := func(t time.Time) float64 { return nowY + nSpan*t.Sub(now).Seconds()/span }
 	var body svgBuf
@@ -204,25 +209,26 @@ func narrowTimeline(evs []Event, now, end time.Time) string {
 		body.f(`<title>%s</title>`, esc(fullText(e, now)))
 		body.f(`<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" stroke="%s" stroke-width="1" opacity="0.5"/>`, nAxisX, dotY, nLabelX-4, ly-4, col)
 		body.f(`<circle cx="%.1f" cy="%.1f" r="5" fill="%s"/>`, nAxisX, dotY, col)
-		body.f(`<text x="%.1f" y="%.1f" fill="%s" class="ev-label">%s %s</text>`, nLabelX, ly, col, esc(e.At.Format("Jan 2")), esc(truncate(label(e), nLabelN)))
+		// Two lines: the date and subject, then what happens.
+		body.f(`<text x="%.1f" y="%.1f" fill="%s" class="ev-label"><tspan class="ev-head">%s %s</tspan><tspan x="%.1f" dy="%.0f">%s</tspan></text>`,
+			nLabelX, ly, col, esc(e.At.Format("Jan 2")), esc(truncate(e.Subject, nLabelN-7)), nLabelX, nLine, esc(truncate(e.What, nLabelN)))
 		body.f(`</g>`)
 	}
-	last := nTop
 	if len(over) > 0 {
 		body.f(`<text x="%.1f" y="%.1f" class="overdue-title">overdue</text>`, nLabelX, nTop+8)
-		last = nTop + 10
+		last := nTop + 14
 		for _, e := range over {
-			ly := last + nRow
+			ly := last + labelTop
 			item(e, nTop+14, ly)
-			last = ly
+			last = ly + bottom
 		}
 	}
-	last = max(last, nowY)
+	last := nowY + 2
 	for _, e := range ahead {
 		dy := yOf(e.At)
-		ly := max(dy+4, last+nRow)
+		ly := max(dy+4, last+labelTop)
 		item(e, dy, ly)
-		last = ly
+		last = ly + bottom
 	}
 	height := max(nowY+nSpan, last) + 24
 	var b svgBuf

@@ -9,6 +9,9 @@
 package status
 
 import (
+	"crypto/ecdsa"
+	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -58,7 +61,14 @@ type scenario struct {
 	srv       *harness.Server
 	knot      *harness.Peer // secondary of example.test
 	statusURL string
+	metrics   string // the prometheus plugin's /metrics
+	// secrets are what must never be on the page: the TSIG secret, the
+	// HTTP API password, the challenge value, private keys.
+	secrets []string
 }
+
+// challengeValue is the dns-01 value the test presents.
+const challengeValue = "LoqXcYV8q5ONbJQxbmR7SCTNo3tiAXDfowyjxAjEuX0"
 
 // start runs the scenario: the Knot primary of copy.test, dnspki, the Knot
 // secondary of example.test; it returns once the secondary holds dnspki's
@@ -67,7 +77,8 @@ type scenario struct {
 func start(t *testing.T) *scenario {
 	t.Helper()
 	s := &scenario{t: t, dir: t.TempDir()}
-	dnsPort, knotPort, acmePort, statusPort := harness.FreePort(t), harness.FreePort(t), harness.FreePort(t), harness.FreePort(t)
+	dnsPort, knotPort, acmePort, statusPort, metricsPort := harness.FreePort(t), harness.FreePort(t), harness.FreePort(t), harness.FreePort(t), harness.FreePort(t)
+	s.metrics = fmt.Sprintf("http://127.0.0.1:%d/metrics", metricsPort)
 
 	primary := harness.StartKnot(t, 0, harness.PeerZone{Name: copyZone, File: copyFile})
 	harness.WaitServes(t, primary.Addr, copyZone, 7, 30*time.Second, primary.Proc)
@@ -78,7 +89,12 @@ func start(t *testing.T) *scenario {
 	certs := filepath.Join(s.dir, "certs", "www")
 	harness.WriteFile(t, filepath.Join(certs, "fullchain.pem"), harness.CertsPEM(ca.Issue(t, key, 30*24*time.Hour, "www.example.test")...))
 	harness.WriteFile(t, filepath.Join(certs, "privkey.pem"), harness.KeyPEM(t, key))
-	harness.WriteFile(t, filepath.Join(certs, "privkey.next.pem"), harness.KeyPEM(t, harness.NewKey(t)))
+	next := harness.NewKey(t)
+	harness.WriteFile(t, filepath.Join(certs, "privkey.next.pem"), harness.KeyPEM(t, next))
+	s.secrets = []string{xfrKey.Secret, "lego-pass", challengeValue, "PRIVATE KEY"}
+	for _, k := range []*ecdsa.PrivateKey{key, next} {
+		s.secrets = append(s.secrets, base64.StdEncoding.EncodeToString(k.D.Bytes())[:16], hex.EncodeToString(k.D.Bytes())[:16])
+	}
 	if err := os.WriteFile(filepath.Join(s.dir, "db.zone"), []byte(zoneFile), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -86,6 +102,7 @@ func start(t *testing.T) *scenario {
 	corefile := fmt.Sprintf(`example.test:%[1]d copy.test:%[1]d {
     bind 127.0.0.1
     errors
+    prometheus 127.0.0.1:%[9]d
     authzone example.test {
         file db.zone
         key %[2]s %[3]s %[4]s
@@ -113,7 +130,7 @@ func start(t *testing.T) *scenario {
     }
     status 127.0.0.1:%[8]d
 }
-`, dnsPort, xfrKey.Name, xfrKey.Algorithm, xfrKey.Secret, knotPort, primary.Addr, acmePort, statusPort)
+`, dnsPort, xfrKey.Name, xfrKey.Algorithm, xfrKey.Secret, knotPort, primary.Addr, acmePort, statusPort, metricsPort)
 	s.srv = harness.StartDnspki(t, s.dir, corefile, dnsPort)
 	serial := harness.WaitServes(t, s.srv.Addr, zone, 0, 30*time.Second, s.srv.Proc)
 	harness.WaitServes(t, s.srv.Addr, copyZone, 7, 30*time.Second, s.srv.Proc)
@@ -123,7 +140,7 @@ func start(t *testing.T) *scenario {
 	harness.WaitServes(t, s.knot.Addr, zone, serial, 30*time.Second, s.knot.Proc)
 
 	// A challenge, as lego's httpreq sets it.
-	body := `{"fqdn":"_acme-challenge.www.example.test.","value":"LoqXcYV8q5ONbJQxbmR7SCTNo3tiAXDfowyjxAjEuX0"}`
+	body := `{"fqdn":"_acme-challenge.www.example.test.","value":"` + challengeValue + `"}`
 	req, _ := http.NewRequest("POST", fmt.Sprintf("http://127.0.0.1:%d/present", acmePort), strings.NewReader(body))
 	req.SetBasicAuth("lego", "lego-pass")
 	req.Header.Set("Content-Type", "application/json")
@@ -189,9 +206,10 @@ func (s *scenario) statusJSON() report {
 }
 
 // TestStatusPage: the JSON and text of `dnspki status` report every kind
-// of event and the secondary's acknowledged serial; the page, in headless
-// Chromium, shows the same events, overdue in red, without a console
-// error, at 1280 px and at 375 px width.
+// of event and the secondary's acknowledged serial; the metrics the
+// alerting rules read say the same; no secret is on the page, in the JSON
+// or the SVG; the page, in headless Chromium, shows the same events,
+// overdue in red, without a console error, at 1280 px and at 375 px width.
 func TestStatusPage(t *testing.T) {
 	chromium := harness.Need(t, "chromium-headless-shell")[0]
 	s := start(t)
@@ -215,6 +233,8 @@ func TestStatusPage(t *testing.T) {
 	if len(rep.Errors) > 0 {
 		t.Fatalf("errors: %v", rep.Errors)
 	}
+	s.checkMetrics(t, rep)
+	s.checkNoSecret(t)
 	kinds := map[string]int{}
 	overdue := 0
 	for _, e := range rep.Events {
@@ -331,4 +351,53 @@ func sameIDs(a, b []event) bool {
 		}
 	}
 	return true
+}
+
+// checkMetrics: the metrics the alerting rules use say what the page says
+// (they are fed by the same accessors).
+func (s *scenario) checkMetrics(t *testing.T, rep report) {
+	t.Helper()
+	var serial uint32
+	for _, z := range rep.Zones {
+		if z.Zone == zone {
+			serial = z.Views[0].Serial
+		}
+	}
+	for _, c := range []struct {
+		name   string
+		labels map[string]string
+		want   float64
+	}{
+		{"coredns_dnspki_xfr_downstream_serial", map[string]string{"zone": zone, "peer": s.knot.Addr}, float64(serial)},
+		{"coredns_dnspki_tlsa_deployed_match", map[string]string{"cert": "www"}, 1},
+		{"coredns_dnspki_acme_identity_records", map[string]string{"zone": zone, "identity": "http:lego"}, 1},
+		{"coredns_dnspki_acme_identity_records_limit", map[string]string{"zone": zone}, 100},
+		{"coredns_dnspki_xfr_secondary_expired", map[string]string{"zone": copyZone}, 1},
+	} {
+		if got := harness.Metric(t, s.metrics, c.name, c.labels); got != c.want {
+			t.Errorf("%s%v = %v, want %v", c.name, c.labels, got, c.want)
+		}
+	}
+}
+
+// checkNoSecret: no secret of the configuration is on the page, in its
+// JSON or in the timeline.
+func (s *scenario) checkNoSecret(t *testing.T) {
+	t.Helper()
+	for _, path := range []string{"/", "/status.json", "/timeline.svg"} {
+		resp, err := http.Get(s.statusURL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK || len(b) < 500 {
+			t.Fatalf("%s: %s, %d bytes", path, resp.Status, len(b))
+		}
+		for _, secret := range s.secrets {
+			if strings.Contains(string(b), secret) {
+				t.Errorf("%s shows a secret: %q", path, secret)
+			}
+		}
+	}
 }

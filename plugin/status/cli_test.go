@@ -4,9 +4,12 @@ import (
 	"bytes"
 	"encoding/json"
 	"net"
+	"os"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/coredns/caddy"
 )
 
 // TestCLI: dnspki status prints every event (overdue ones marked), each
@@ -65,5 +68,33 @@ func TestCLI(t *testing.T) {
 	}
 	if rc := runStatus([]string{"extra"}, &out, &errb); rc != exitError {
 		t.Fatalf("an argument: exit %d", rc)
+	}
+}
+
+// TestDefaultURL: with no flag and no DNSPKI_STATUS, dnspki status reads
+// the address the directive listens on by default, the one
+// corefile-examples/signed.Corefile turns the page on at.
+func TestDefaultURL(t *testing.T) {
+	t.Setenv("DNSPKI_STATUS", "")
+	if got := defaultURL(); got != "http://"+DefaultAddr {
+		t.Fatalf("default URL %s", got)
+	}
+	b, err := os.ReadFile("../../corefile-examples/signed.Corefile")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var line string
+	for _, l := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(l); len(f) > 0 && f[0] == "status" {
+			line = strings.TrimSpace(l)
+		}
+	}
+	cfg, err := parse(caddy.NewTestController("dns", line))
+	if err != nil || cfg.addr != DefaultAddr {
+		t.Fatalf("signed.Corefile's %q: %+v %v", line, cfg, err)
+	}
+	t.Setenv("DNSPKI_STATUS", "https://192.0.2.1:8054")
+	if got := defaultURL(); got != "https://192.0.2.1:8054" {
+		t.Fatalf("with DNSPKI_STATUS: %s", got)
 	}
 }

@@ -327,6 +327,10 @@ func (s *scenario) checkPage(t *testing.T, b *browser, width int64) {
 		if l.FontPx < 10 {
 			t.Errorf("label %q is drawn at %.1f px", l.Text, l.FontPx)
 		}
+		if l.Right-l.Left < 5*l.FontPx || l.Bottom-l.Top < l.FontPx {
+			// No font, or not laid out: the checks above would be empty.
+			t.Errorf("label %q takes %.1f x %.1f px", l.Text, l.Right-l.Left, l.Bottom-l.Top)
+		}
 		for _, m := range got.Labels[:i] {
 			if l.Left < m.Right-0.5 && m.Left < l.Right-0.5 && l.Top < m.Bottom-0.5 && m.Top < l.Bottom-0.5 {
 				t.Errorf("labels %q and %q overlap", l.Text, m.Text)

@@ -1,0 +1,72 @@
+package authzone
+
+import (
+	"context"
+	"testing"
+
+	"github.com/miekg/dns"
+)
+
+// downstreamOf returns the status of the secondary labelled peer in the
+// zone's status (nil when absent).
+func downstreamOf(t *testing.T, peer string) *DownstreamStatus {
+	t.Helper()
+	for _, z := range Status() {
+		if z.Zone != "example.test." {
+			continue
+		}
+		for _, d := range z.Downstream {
+			if d.Peer == peer {
+				return &d
+			}
+		}
+	}
+	return nil
+}
+
+// TestDownstreamStatus: a secondary's acknowledged serial is the one its
+// IXFR request names when it is current, the one a transfer sent it
+// otherwise; its lag is how many serials the zone moved since (RFC 1982);
+// the zone's status lists its views with serial and last change.
+func TestDownstreamStatus(t *testing.T) {
+	p := startPrimary(t, "transfer to * key "+testKey)
+	z := p.zone()
+	base := z.View("").Snapshot().Serial
+	k, _ := p.a.block.Ring.Get(testKey)
+	pr := &peer{addr: p.addr, key: &k}
+	if d := downstreamOf(t, testKey); d != nil {
+		t.Fatalf("a secondary before any transfer: %+v", d)
+	}
+
+	if res, err := xfrIn(context.Background(), pr, "example.test.", dns.TypeIXFR, base); err != nil || res.kind != "uptodate" {
+		t.Fatalf("IXFR when current: %v %+v", err, res)
+	}
+	d := downstreamOf(t, testKey)
+	if d == nil || !d.SerialKnown || d.Serial != base || d.SerialFrom != "uptodate" || d.Lag != 0 || d.Key != testKey || d.SeenAt.IsZero() {
+		t.Fatalf("after an up-to-date IXFR: %+v", d)
+	}
+
+	addTXT(t, z, "a.example.test.", 1, 10)
+	addTXT(t, z, "b.example.test.", 1, 10)
+	if d := downstreamOf(t, testKey); d == nil || d.Serial != base || d.Lag != 2 {
+		t.Fatalf("two changes later: %+v, want serial %d lag 2", d, base)
+	}
+
+	if res, err := xfrIn(context.Background(), pr, "example.test.", dns.TypeIXFR, base); err != nil || res.kind != "ixfr" {
+		t.Fatalf("IXFR: %v %+v", err, res)
+	}
+	if d := downstreamOf(t, testKey); d == nil || d.Serial != base+2 || d.SerialFrom != "ixfr" || d.Lag != 0 {
+		t.Fatalf("after the IXFR: %+v, want serial %d lag 0", d, base+2)
+	}
+
+	for _, zs := range Status() {
+		if zs.Zone != "example.test." {
+			continue
+		}
+		if len(zs.Views) != 1 || zs.Views[0].Serial != base+2 || !zs.Views[0].Loaded || zs.Views[0].LastChange.IsZero() {
+			t.Fatalf("views: %+v", zs.Views)
+		}
+		return
+	}
+	t.Fatal("example.test. not in the status")
+}

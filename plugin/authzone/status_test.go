@@ -3,6 +3,7 @@ package authzone
 import (
 	"context"
 	"testing"
+	"time"
 
 	"github.com/miekg/dns"
 )
@@ -41,6 +42,9 @@ func TestDownstreamStatus(t *testing.T) {
 	if res, err := xfrIn(context.Background(), pr, "example.test.", dns.TypeIXFR, base); err != nil || res.kind != "uptodate" {
 		t.Fatalf("IXFR when current: %v %+v", err, res)
 	}
+	// The server records the transfer once it has written it: the client
+	// may read the answer first.
+	waitFor(t, 10*time.Second, "the up-to-date IXFR recorded", func() bool { return downstreamOf(t, testKey) != nil })
 	d := downstreamOf(t, testKey)
 	if d == nil || !d.SerialKnown || d.Serial != base || d.SerialFrom != "uptodate" || d.Lag != 0 || d.Key != testKey || d.SeenAt.IsZero() {
 		t.Fatalf("after an up-to-date IXFR: %+v", d)
@@ -55,6 +59,10 @@ func TestDownstreamStatus(t *testing.T) {
 	if res, err := xfrIn(context.Background(), pr, "example.test.", dns.TypeIXFR, base); err != nil || res.kind != "ixfr" {
 		t.Fatalf("IXFR: %v %+v", err, res)
 	}
+	waitFor(t, 10*time.Second, "the IXFR recorded", func() bool {
+		d := downstreamOf(t, testKey)
+		return d != nil && d.SerialFrom == "ixfr"
+	})
 	if d := downstreamOf(t, testKey); d == nil || d.Serial != base+2 || d.SerialFrom != "ixfr" || d.Lag != 0 {
 		t.Fatalf("after the IXFR: %+v, want serial %d lag 0", d, base+2)
 	}

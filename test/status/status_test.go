@@ -1,6 +1,7 @@
 // Package status tests the status page end to end: dnspki with a signed
-// zone, a certificate with its TLSA records and a staged next key, a
-// pending ACME challenge, a Knot secondary copying the signed zone, and a
+// zone, a certificate file with its TLSA records and a staged next key, a
+// certificate it obtains itself from Pebble (the certs plugin), a pending
+// ACME challenge, a Knot secondary copying the signed zone, and a
 // zone dnspki copies from a Knot primary that goes away (so that something
 // is overdue). `dnspki status --json` reports the scheduled events; headless
 // Chromium (Debian's chromium-headless-shell, driven by chromedp) loads the
@@ -80,6 +81,11 @@ func start(t *testing.T) *scenario {
 	dnsPort, knotPort, acmePort, statusPort, metricsPort := harness.FreePort(t), harness.FreePort(t), harness.FreePort(t), harness.FreePort(t), harness.FreePort(t)
 	s.metrics = fmt.Sprintf("http://127.0.0.1:%d/metrics", metricsPort)
 
+	// Pebble issues the managed certificate (30 days) by dns-01, asking
+	// dnspki for the challenge.
+	pebble := harness.StartPebble(t, harness.PebbleOpts{DNSServer: harness.Addr(dnsPort),
+		Profiles: map[string]harness.PebbleProfile{"month": {Description: "30 days", ValidityPeriod: 30 * 86400}}})
+
 	primary := harness.StartKnot(t, 0, harness.PeerZone{Name: copyZone, File: copyFile})
 	harness.WaitServes(t, primary.Addr, copyZone, 7, 30*time.Second, primary.Proc)
 
@@ -128,9 +134,17 @@ func start(t *testing.T) *scenario {
         grant lego name www.example.test
         http 127.0.0.1:%[7]d
     }
+    certs example.test {
+        directory %[10]s
+        ca-root %[11]s
+        cert api {
+            names api.example.test
+            challenge dns-01
+        }
+    }
     status 127.0.0.1:%[8]d
 }
-`, dnsPort, xfrKey.Name, xfrKey.Algorithm, xfrKey.Secret, knotPort, primary.Addr, acmePort, statusPort, metricsPort)
+`, dnsPort, xfrKey.Name, xfrKey.Algorithm, xfrKey.Secret, knotPort, primary.Addr, acmePort, statusPort, metricsPort, pebble.Directory, pebble.RootPEM)
 	s.srv = harness.StartDnspki(t, s.dir, corefile, dnsPort)
 	serial := harness.WaitServes(t, s.srv.Addr, zone, 0, 30*time.Second, s.srv.Proc)
 	harness.WaitServes(t, s.srv.Addr, copyZone, 7, 30*time.Second, s.srv.Proc)
@@ -178,6 +192,14 @@ type report struct {
 			Serial uint32 `json:"serial"`
 		} `json:"views"`
 	} `json:"zones"`
+	Certificates []struct {
+		ID       string    `json:"id"`
+		Serial   string    `json:"serial"`
+		NotAfter time.Time `json:"not_after"`
+		ARI      *struct {
+			End time.Time `json:"end"`
+		} `json:"ari"`
+	} `json:"certificates"`
 	Events []event  `json:"events"`
 	Errors []string `json:"errors"`
 }
@@ -214,8 +236,19 @@ func TestStatusPage(t *testing.T) {
 	chromium := harness.Need(t, "chromium-headless-shell")[0]
 	s := start(t)
 
-	// The Knot secondary acknowledged dnspki's serial (its transfer).
+	// The certs plugin obtained its certificate from Pebble and has its
+	// renewal information.
 	var rep report
+	harness.Eventually(t, 120*time.Second, "the managed certificate and its ARI window", func() bool {
+		rep = s.statusJSON()
+		for _, c := range rep.Certificates {
+			if c.ID == "api" && c.Serial != "" && c.ARI != nil && !c.ARI.End.IsZero() {
+				return true
+			}
+		}
+		return false
+	})
+	// The Knot secondary acknowledged dnspki's serial (its transfer).
 	harness.Eventually(t, 30*time.Second, "the secondary's acknowledged serial", func() bool {
 		rep = s.statusJSON()
 		for _, z := range rep.Zones {
@@ -236,9 +269,12 @@ func TestStatusPage(t *testing.T) {
 	s.checkMetrics(t, rep)
 	s.checkNoSecret(t)
 	kinds := map[string]int{}
-	overdue := 0
+	overdue, managed := 0, 0
 	for _, e := range rep.Events {
 		kinds[e.Kind]++
+		if e.Kind == "certificate" && e.Subject == "api" {
+			managed++
+		}
 		if e.Overdue {
 			overdue++
 			if e.Kind != "zone" || e.Subject != copyZone {
@@ -250,6 +286,9 @@ func TestStatusPage(t *testing.T) {
 		if kinds[k] == 0 {
 			t.Errorf("no %s event in %+v", k, rep.Events)
 		}
+	}
+	if managed < 3 { // expiry, ARI window, renewal
+		t.Errorf("%d events of the managed certificate: %+v", managed, rep.Events)
 	}
 	if overdue != 1 {
 		t.Errorf("%d overdue events, want 1 (copy.test expired)", overdue)

@@ -7,31 +7,42 @@ import (
 	"time"
 )
 
-// printReport writes the text form of a report (`dnspki status`).
+// printReport writes the text form of a report (`dnspki status`): the
+// errors, the events (overdue ones marked), then each part.
 func printReport(w io.Writer, r *Report, now time.Time) {
-	ts := func(t time.Time) string { return stamp(t, now) }
 	for _, e := range r.Errors {
 		fmt.Fprintf(w, "ERROR: %s\n", e)
 	}
-	fmt.Fprintf(w, "Events to %s:\n", r.HorizonEnd.Format("2006-01-02"))
-	if len(r.Events) == 0 {
-		fmt.Fprintln(w, "  none")
+	ts := func(t time.Time) string { return stamp(t, now) }
+	for _, part := range []func(io.Writer, *Report, func(time.Time) string, time.Time){
+		printEvents, printZones, printDNSSEC, printCertificates, printTLSA, printChallenges,
+	} {
+		part(w, r, ts, now)
 	}
+}
+
+// heading starts a part; none says it is empty.
+func heading(w io.Writer, title string, n int, none string) {
+	fmt.Fprintf(w, "%s:\n", title)
+	if n == 0 {
+		fmt.Fprintf(w, "  %s\n", none)
+	}
+}
+
+func printEvents(w io.Writer, r *Report, ts func(time.Time) string, _ time.Time) {
+	heading(w, "Events to "+r.HorizonEnd.Format("2006-01-02"), len(r.Events), "none")
 	for _, e := range r.Events {
-		mark := "  "
+		mark, over := "  ", ""
 		if e.Overdue {
-			mark = "! "
-		}
-		over := ""
-		if e.Overdue {
-			over = " OVERDUE"
+			mark, over = "! ", " OVERDUE"
 		}
 		fmt.Fprintf(w, "%s%s%s  %-11s %s: %s\n", mark, ts(e.At), over, e.Kind, e.Subject, e.What)
 	}
-	fmt.Fprintln(w, "\nZones:")
-	if len(r.Zones) == 0 {
-		fmt.Fprintln(w, "  none")
-	}
+}
+
+func printZones(w io.Writer, r *Report, ts func(time.Time) string, _ time.Time) {
+	fmt.Fprintln(w)
+	heading(w, "Zones", len(r.Zones), "none")
 	for _, z := range r.Zones {
 		signed := ""
 		if z.Signed {
@@ -49,7 +60,11 @@ func printReport(w io.Writer, r *Report, now time.Time) {
 			if s.Expired {
 				state = "EXPIRED"
 			}
-			fmt.Fprintf(w, "    secondary of %s: primary serial %d, last refresh %s, next %s, %s\n", strings.Join(s.Primaries, ", "), s.PrimarySerial, ts(s.LastRefresh), ts(s.NextRefresh), state)
+			primary := "unknown"
+			if s.SerialKnown {
+				primary = fmt.Sprint(s.PrimarySerial)
+			}
+			fmt.Fprintf(w, "    secondary of %s: primary serial %s, last refresh %s, next %s, %s\n", strings.Join(s.Primaries, ", "), primary, ts(s.LastRefresh), ts(s.NextRefresh), state)
 		}
 		for _, d := range z.Downstream {
 			held := "not seen since start"
@@ -59,25 +74,22 @@ func printReport(w io.Writer, r *Report, now time.Time) {
 			fmt.Fprintf(w, "    secondary %s (view %s): %s, last seen %s\n", d.Peer, d.View, held, ts(d.SeenAt))
 		}
 	}
-	fmt.Fprintln(w, "\nDNSSEC:")
-	if len(r.DNSSEC) == 0 {
-		fmt.Fprintln(w, "  none")
-	}
+}
+
+func printDNSSEC(w io.Writer, r *Report, ts func(time.Time) string, _ time.Time) {
+	fmt.Fprintln(w)
+	heading(w, "DNSSEC", len(r.DNSSEC), "none")
 	for _, z := range r.DNSSEC {
 		fmt.Fprintf(w, "  %s (%s, %s)\n", z.Zone, z.Algorithm, z.Scheme)
 		for _, k := range z.Keys {
 			var does []string
-			if k.Published {
-				does = append(does, "published")
-			}
-			if k.SignsZone {
-				does = append(does, "signs zone")
-			}
-			if k.SignsKeys {
-				does = append(does, "signs keys")
-			}
-			if k.CDS {
-				does = append(does, "in CDS")
+			for _, f := range []struct {
+				on   bool
+				what string
+			}{{k.Published, "published"}, {k.SignsZone, "signs zone"}, {k.SignsKeys, "signs keys"}, {k.CDS, "in CDS"}} {
+				if f.on {
+					does = append(does, f.what)
+				}
 			}
 			fmt.Fprintf(w, "    %s %s tag %d: %s; current since %s\n", k.Role, k.Key, k.Tag, strings.Join(does, ", "), ts(k.Active))
 		}
@@ -89,10 +101,11 @@ func printReport(w io.Writer, r *Report, now time.Time) {
 			}
 		}
 	}
-	fmt.Fprintln(w, "\nCertificates:")
-	if len(r.Certificates) == 0 {
-		fmt.Fprintln(w, "  none")
-	}
+}
+
+func printCertificates(w io.Writer, r *Report, ts func(time.Time) string, _ time.Time) {
+	fmt.Fprintln(w)
+	heading(w, "Certificates", len(r.Certificates), "none")
 	for _, c := range r.Certificates {
 		fmt.Fprintf(w, "  %s: %s\n", c.ID, strings.Join(c.Names, " "))
 		if c.Serial != "" {
@@ -107,30 +120,34 @@ func printReport(w io.Writer, r *Report, now time.Time) {
 		}
 		fmt.Fprintf(w, "    next: %s, %s\n", c.Next, ts(c.NextAt))
 	}
-	fmt.Fprintln(w, "\nTLSA:")
-	if len(r.TLSA) == 0 {
-		fmt.Fprintln(w, "  none")
-	}
+}
+
+func printTLSA(w io.Writer, r *Report, ts func(time.Time) string, now time.Time) {
+	fmt.Fprintln(w)
+	heading(w, "TLSA", len(r.TLSA), "none")
 	v := view{Now: now}
 	for _, c := range r.TLSA {
 		fmt.Fprintf(w, "  %s (zone %s)\n", c.Cert, c.Zone)
 		for _, rec := range c.Records {
 			ready := ""
-			if !rec.ReadyAt.IsZero() && rec.ReadyAt.After(now) {
+			if rec.ReadyAt.After(now) {
 				ready = ", ready " + ts(rec.ReadyAt)
 			}
 			fmt.Fprintf(w, "    %s view %s: %s: %s since %s%s\n", rec.Name, rec.View, abbrev(rec.Record), v.Role(rec), ts(rec.Since), ready)
 		}
 	}
-	fmt.Fprintln(w, "\nChallenges:")
+}
+
+func printChallenges(w io.Writer, r *Report, ts func(time.Time) string, _ time.Time) {
+	fmt.Fprintln(w)
 	n := 0
 	for _, z := range r.Challenges {
+		n += len(z.Challenges)
+	}
+	heading(w, "Challenges", n, "none pending")
+	for _, z := range r.Challenges {
 		for _, c := range z.Challenges {
-			n++
 			fmt.Fprintf(w, "  %s by %s, added %s, expires %s\n", c.Owner, c.By, ts(c.Added), ts(c.Expires))
 		}
-	}
-	if n == 0 {
-		fmt.Fprintln(w, "  none pending")
 	}
 }

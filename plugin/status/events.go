@@ -44,91 +44,46 @@ type Event struct {
 	Overdue bool      `json:"overdue"`
 }
 
-// events lists the report's scheduled events up to end, earliest first.
+// events lists the report's scheduled events up to end, earliest first,
+// each part's from its own function.
 func events(r *Report, now, end time.Time) []Event {
-	var out []Event
-	// failed marks an event that is a failure already (an expired zone, a
-	// certificate past its ARI window): overdue without the grace.
-	add := func(at time.Time, kind, subject, what string, failed ...bool) {
-		if at.IsZero() || at.After(end) {
-			return
-		}
-		e := Event{At: at.UTC(), Kind: kind, Subject: subject, What: what, Overdue: at.Before(now.Add(-grace)) || (len(failed) > 0 && failed[0] && !at.After(now))}
-		sum := sha256.Sum256([]byte(kind + "\x00" + subject + "\x00" + what + "\x00" + at.UTC().Format(time.RFC3339)))
-		e.ID = kind + "-" + hex.EncodeToString(sum[:6])
-		out = append(out, e)
+	l := &eventList{now: now, end: end}
+	dnssecEvents(l, r)
+	managed := certificateEvents(l, r)
+	tlsaEvents(l, r, managed)
+	challengeEvents(l, r)
+	zoneEvents(l, r)
+	return l.sorted()
+}
+
+// eventList collects the events of a report.
+type eventList struct {
+	now, end time.Time
+	out      []Event
+}
+
+// add adds an event at a time up to the horizon (none without a time).
+// failed marks one that is a failure already (an expired zone, a
+// certificate past its ARI window): overdue without the grace.
+func (l *eventList) add(at time.Time, kind, subject, what string, failed ...bool) {
+	if at.IsZero() || at.After(l.end) {
+		return
 	}
-	for _, z := range r.DNSSEC {
-		for _, s := range z.Steps {
-			if !s.WaitingDS {
-				add(s.At, KindDNSSEC, z.Zone, s.What)
-			}
-		}
-	}
-	managed := map[string]bool{}
-	for _, c := range r.Certificates {
-		managed[c.ID] = true
-		add(c.NotAfter, KindCertificate, c.ID, "certificate expires")
-		if c.ARI != nil && !c.ARI.End.IsZero() {
-			if c.ARI.Start.After(now) {
-				add(c.ARI.Start, KindCertificate, c.ID, "ARI renewal window opens")
-			}
-			if c.ARI.Past {
-				add(c.ARI.End, KindCertificate, c.ID, "past the ARI window: the CA asks to replace it", true)
-			} else {
-				add(c.ARI.End, KindCertificate, c.ID, "ARI renewal window ends")
-			}
-		}
-		add(c.RenewAt, KindCertificate, c.ID, "renewal ("+orDash(c.RenewWhy)+")")
-		if !c.NextAt.Equal(c.RenewAt) {
-			add(c.NextAt, KindCertificate, c.ID, "next: "+c.Next)
-		}
-		add(c.CAPausedUntil, KindCertificate, c.ID, "CA pause ends")
-	}
-	for _, cs := range r.TLSA {
-		if !managed[cs.Cert] {
-			add(cs.NotAfter, KindCertificate, cs.Cert, "certificate expires")
-		}
-		// One event per record and kind (the record is the same at every
-		// name and view; the latest time counts).
-		ready, gone := map[string]time.Time{}, map[string]time.Time{}
-		for _, rec := range cs.Records {
-			if !rec.Until.IsZero() {
-				if rec.Until.After(gone[rec.Record]) {
-					gone[rec.Record] = rec.Until
-				}
-			} else if rec.ReadyAt.After(now) && rec.ReadyAt.After(ready[rec.Record]) {
-				ready[rec.Record] = rec.ReadyAt
-			}
-		}
-		for rec, at := range ready {
-			add(at, KindTLSA, cs.Cert, "hold-down over: "+abbrev(rec))
-		}
-		for rec, at := range gone {
-			add(at, KindTLSA, cs.Cert, "retired, removed: "+abbrev(rec))
-		}
-	}
-	for _, z := range r.Challenges {
-		for _, c := range z.Challenges {
-			add(c.Expires, KindChallenge, z.Zone, "challenge "+c.Owner+" expires")
-		}
-	}
-	for _, z := range r.Zones {
-		if s := z.Secondary; s != nil && !s.ExpiresAt.IsZero() {
-			what := "expires unless refreshed from " + strings.Join(s.Primaries, ", ")
-			if s.Expired {
-				what = "expired: no primary reached"
-			}
-			add(s.ExpiresAt, KindZone, z.Zone, what, s.Expired)
-		}
-	}
+	overdue := at.Before(l.now.Add(-grace)) || (len(failed) > 0 && failed[0] && !at.After(l.now))
+	sum := sha256.Sum256([]byte(kind + "\x00" + subject + "\x00" + what + "\x00" + at.UTC().Format(time.RFC3339)))
+	l.out = append(l.out, Event{ID: kind + "-" + hex.EncodeToString(sum[:6]), At: at.UTC(), Kind: kind, Subject: subject, What: what, Overdue: overdue})
+}
+
+// sorted returns the events earliest first, each once (the same event
+// reported twice, by two views or generations, has one id).
+func (l *eventList) sorted() []Event {
+	out := l.out
 	sort.SliceStable(out, func(i, j int) bool {
 		if !out[i].At.Equal(out[j].At) {
 			return out[i].At.Before(out[j].At)
 		}
 		return out[i].ID < out[j].ID
 	})
-	// The same event reported twice (two views, two generations) once.
 	dedup := out[:0]
 	for i, e := range out {
 		if i > 0 && e.ID == out[i-1].ID {
@@ -137,6 +92,94 @@ func events(r *Report, now, end time.Time) []Event {
 		dedup = append(dedup, e)
 	}
 	return dedup
+}
+
+// dnssecEvents: each dated step of the keys (a DS wait has no date).
+func dnssecEvents(l *eventList, r *Report) {
+	for _, z := range r.DNSSEC {
+		for _, s := range z.Steps {
+			if !s.WaitingDS {
+				l.add(s.At, KindDNSSEC, z.Zone, s.What)
+			}
+		}
+	}
+}
+
+// certificateEvents: each managed certificate's expiry, ARI window,
+// renewal, next action and CA pause; it returns the managed ids.
+func certificateEvents(l *eventList, r *Report) map[string]bool {
+	managed := map[string]bool{}
+	for _, c := range r.Certificates {
+		managed[c.ID] = true
+		l.add(c.NotAfter, KindCertificate, c.ID, "certificate expires")
+		if c.ARI != nil && !c.ARI.End.IsZero() {
+			if c.ARI.Start.After(l.now) {
+				l.add(c.ARI.Start, KindCertificate, c.ID, "ARI renewal window opens")
+			}
+			if c.ARI.Past {
+				l.add(c.ARI.End, KindCertificate, c.ID, "past the ARI window: the CA asks to replace it", true)
+			} else {
+				l.add(c.ARI.End, KindCertificate, c.ID, "ARI renewal window ends")
+			}
+		}
+		l.add(c.RenewAt, KindCertificate, c.ID, "renewal ("+orDash(c.RenewWhy)+")")
+		if !c.NextAt.Equal(c.RenewAt) {
+			l.add(c.NextAt, KindCertificate, c.ID, "next: "+c.Next)
+		}
+		l.add(c.CAPausedUntil, KindCertificate, c.ID, "CA pause ends")
+	}
+	return managed
+}
+
+// tlsaEvents: the expiry of certificate files no certs block manages, and
+// per record when its hold-down ends (still ahead) or when a retiring one
+// is removed (the record is the same at every name and view: one event,
+// the latest time).
+func tlsaEvents(l *eventList, r *Report, managed map[string]bool) {
+	for _, cs := range r.TLSA {
+		if !managed[cs.Cert] {
+			l.add(cs.NotAfter, KindCertificate, cs.Cert, "certificate expires")
+		}
+		ready, gone := map[string]time.Time{}, map[string]time.Time{}
+		for _, rec := range cs.Records {
+			if !rec.Until.IsZero() {
+				if rec.Until.After(gone[rec.Record]) {
+					gone[rec.Record] = rec.Until
+				}
+			} else if rec.ReadyAt.After(l.now) && rec.ReadyAt.After(ready[rec.Record]) {
+				ready[rec.Record] = rec.ReadyAt
+			}
+		}
+		for rec, at := range ready {
+			l.add(at, KindTLSA, cs.Cert, "hold-down over: "+abbrev(rec))
+		}
+		for rec, at := range gone {
+			l.add(at, KindTLSA, cs.Cert, "retired, removed: "+abbrev(rec))
+		}
+	}
+}
+
+// challengeEvents: when each pending challenge record expires.
+func challengeEvents(l *eventList, r *Report) {
+	for _, z := range r.Challenges {
+		for _, c := range z.Challenges {
+			l.add(c.Expires, KindChallenge, z.Zone, "challenge "+c.Owner+" expires")
+		}
+	}
+}
+
+// zoneEvents: when a secondary zone expires unless refreshed (overdue at
+// once when it has).
+func zoneEvents(l *eventList, r *Report) {
+	for _, z := range r.Zones {
+		if s := z.Secondary; s != nil && !s.ExpiresAt.IsZero() {
+			what := "expires unless refreshed from " + strings.Join(s.Primaries, ", ")
+			if s.Expired {
+				what = "expired: no primary reached"
+			}
+			l.add(s.ExpiresAt, KindZone, z.Zone, what, s.Expired)
+		}
+	}
 }
 
 // abbrev shortens the digest of "u s m hex" (the whole record is in the

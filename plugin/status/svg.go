@@ -74,83 +74,102 @@ const (
 	wMarkerY = 12.0
 )
 
+// placed is an event's marker and label in the wide timeline.
+type placed struct {
+	e      Event
+	x      float64 // the marker
+	row    int     // the label's row below the marker
+	anchor string  // the label's text-anchor
+}
+
+// placeLane lays out one lane's events: each marker at its time, its label
+// in the first row where it overlaps no other label (labels that would run
+// past the right edge end at their marker). It returns the rows used.
+func placeLane(evs []Event, xOf func(Event) float64) ([]placed, int) {
+	var lane []placed
+	var rows [][][2]float64 // per row, the occupied label intervals
+	for _, e := range evs {
+		x := xOf(e)
+		w := float64(len([]rune(truncate(label(e), wLabelN)))) * wChar
+		anchor, lo, hi := "start", x-2, x+w+4
+		if x+w > wWidth-2 {
+			anchor, lo, hi = "end", x-w-4, x+2
+		}
+		row := 0
+		for ; ; row++ {
+			if row == len(rows) {
+				rows = append(rows, nil)
+			}
+			free := true
+			for _, iv := range rows[row] {
+				if lo < iv[1] && iv[0] < hi {
+					free = false
+					break
+				}
+			}
+			if free {
+				rows[row] = append(rows[row], [2]float64{lo, hi})
+				break
+			}
+		}
+		lane = append(lane, placed{e: e, x: x, row: row, anchor: anchor})
+	}
+	return lane, len(rows)
+}
+
+// drawLane draws a lane at y and returns its height.
+func drawLane(body *svgBuf, title, kind string, lane []placed, rows int, y float64, now time.Time) float64 {
+	h := 30.0 + float64(max(rows, 1))*wRow
+	body.f(`<g class="lane" data-kind="%s">`, kind)
+	body.f(`<rect x="0" y="%.1f" width="%.0f" height="%.1f" class="lane-bg"/>`, y, wWidth, h)
+	body.f(`<text x="6" y="%.1f" class="lane-title">%s</text>`, y+wMarkerY+4, esc(title))
+	if len(lane) == 0 {
+		body.f(`<text x="%.1f" y="%.1f" class="none">nothing scheduled</text>`, wLeft+wGutter+6, y+wMarkerY+4)
+	}
+	for _, p := range lane {
+		my := y + wMarkerY
+		ly := y + 26 + float64(p.row)*wRow
+		col := colorOf(p.e)
+		body.f(`<g class="%s" data-event="%s" data-at="%s">`, eventClass(p.e), esc(p.e.ID), p.e.At.Format(time.RFC3339))
+		body.f(`<title>%s</title>`, esc(fullText(p.e, now)))
+		body.f(`<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" stroke="%s" stroke-width="1" opacity="0.5"/>`, p.x, my, p.x, ly-4, col)
+		body.f(`<circle cx="%.1f" cy="%.1f" r="6" fill="%s"/>`, p.x, my, col)
+		body.f(`<text x="%.1f" y="%.1f" text-anchor="%s" fill="%s" class="ev-label">%s</text>`, p.x, ly+4, p.anchor, col, esc(truncate(label(p.e), wLabelN)))
+		body.f(`</g>`)
+	}
+	body.f(`</g>`)
+	return h
+}
+
 // wideTimeline renders the timeline as lanes (one per kind) along a
-// horizontal time axis from now to end; overdue events sit left of "now".
+// horizontal time axis from now to end, with a tick a week; overdue events
+// sit left of "now".
 func wideTimeline(evs []Event, now, end time.Time) string {
 	x0 := wLeft + wGutter
 	x1 := wWidth - wRight
 	span := end.Sub(now).Seconds()
+	xAt := func(t time.Time) float64 { return x0 + (x1-x0)*t.Sub(now).Seconds()/span }
 	xOf := func(e Event) float64 {
 		if e.Overdue || !e.At.After(now) {
 			return wLeft + wGutter/2
 		}
-		return x0 + (x1-x0)*e.At.Sub(now).Seconds()/span
-	}
-	type placed struct {
-		e      Event
-		x, lx  float64
-		row    int
-		anchor string
+		return xAt(e.At)
 	}
 	var body svgBuf
 	y := wAxis
 	for _, k := range kinds {
-		var lane []placed
-		var rows [][][2]float64 // per row, the occupied label intervals
+		var mine []Event
 		for _, e := range evs {
-			if e.Kind != k.kind {
-				continue
+			if e.Kind == k.kind {
+				mine = append(mine, e)
 			}
-			x := xOf(e)
-			w := float64(len([]rune(truncate(label(e), wLabelN)))) * wChar
-			lx, anchor, lo, hi := x, "start", x-2, x+w+4
-			if x+w > wWidth-2 {
-				anchor, lo, hi = "end", x-w-4, x+2
-			}
-			row := 0
-			for ; ; row++ {
-				if row == len(rows) {
-					rows = append(rows, nil)
-				}
-				free := true
-				for _, iv := range rows[row] {
-					if lo < iv[1] && iv[0] < hi {
-						free = false
-						break
-					}
-				}
-				if free {
-					rows[row] = append(rows[row], [2]float64{lo, hi})
-					break
-				}
-			}
-			lane = append(lane, placed{e: e, x: x, lx: lx, row: row, anchor: anchor})
 		}
-		h := 30.0 + float64(max(len(rows), 1))*wRow
-		body.f(`<g class="lane" data-kind="%s">`, k.kind)
-		body.f(`<rect x="0" y="%.1f" width="%.0f" height="%.1f" class="lane-bg"/>`, y, wWidth, h)
-		body.f(`<text x="6" y="%.1f" class="lane-title">%s</text>`, y+wMarkerY+4, esc(k.title))
-		if len(lane) == 0 {
-			body.f(`<text x="%.1f" y="%.1f" class="none">nothing scheduled</text>`, x0+6, y+wMarkerY+4)
-		}
-		for _, p := range lane {
-			my := y + wMarkerY
-			ly := y + 26 + float64(p.row)*wRow
-			col := colorOf(p.e)
-			body.f(`<g class="%s" data-event="%s" data-at="%s">`, eventClass(p.e), esc(p.e.ID), p.e.At.Format(time.RFC3339))
-			body.f(`<title>%s</title>`, esc(fullText(p.e, now)))
-			body.f(`<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" stroke="%s" stroke-width="1" opacity="0.5"/>`, p.x, my, p.x, ly-4, col)
-			body.f(`<circle cx="%.1f" cy="%.1f" r="6" fill="%s"/>`, p.x, my, col)
-			body.f(`<text x="%.1f" y="%.1f" text-anchor="%s" fill="%s" class="ev-label">%s</text>`, p.lx, ly+4, p.anchor, col, esc(truncate(label(p.e), wLabelN)))
-			body.f(`</g>`)
-		}
-		body.f(`</g>`)
-		y += h
+		lane, rows := placeLane(mine, xOf)
+		y += drawLane(&body, k.title, k.kind, lane, rows, y, now)
 	}
 	height := y + 6
 	var b svgBuf
 	b.f(`<svg class="timeline tl-wide" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 %.0f %.0f" width="100%%" role="img" aria-label="Timeline of the scheduled events from now to %s">`, wWidth, height, end.Format("2006-01-02"))
-	// Axis: a tick per week, dated.
 	b.f(`<rect x="%.1f" y="0" width="%.1f" height="%.1f" class="overdue-zone"/>`, wLeft, wGutter, height)
 	b.f(`<text x="%.1f" y="14" text-anchor="middle" class="overdue-title">overdue</text>`, wLeft+wGutter/2)
 	for d := 7; ; d += 7 {
@@ -158,7 +177,7 @@ func wideTimeline(evs []Event, now, end time.Time) string {
 		if t.After(end) {
 			break
 		}
-		x := x0 + (x1-x0)*t.Sub(now).Seconds()/span
+		x := xAt(t)
 		b.f(`<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" class="tick"/>`, x, wAxis-6, x, height)
 		b.f(`<text x="%.1f" y="%.1f" text-anchor="middle" class="tick-label">%s</text>`, x, wAxis-10, t.Format("Jan 2"))
 	}

@@ -82,10 +82,19 @@ type downstream struct {
 // else its address.
 func label(key string, ip netip.Addr) string { return peerLabel(key, ip) }
 
+// maxDownstream bounds the secondaries remembered per zone: a transfer ACL
+// open to many addresses must not let clients grow the table without end
+// (the notify targets are entered first, so they always have their place).
+const maxDownstream = 256
+
+// entry returns the secondary's entry, made if there is room (nil if not).
 func (d *downstream) entry(view, lbl string) *DownstreamStatus {
 	k := view + "|" + lbl
 	e := d.peers[k]
 	if e == nil {
+		if len(d.peers) >= maxDownstream {
+			return nil
+		}
 		e = &DownstreamStatus{Peer: lbl, View: view}
 		d.peers[k] = e
 	}
@@ -98,6 +107,9 @@ func (d *downstream) transferred(view, key string, ip netip.Addr, held uint32, i
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	e := d.entry(view, label(key, ip))
+	if e == nil {
+		return
+	}
 	e.SeenAt = time.Now().UTC()
 	if key != "" {
 		e.Key = key
@@ -129,6 +141,9 @@ func (d *downstream) notifyAcked(n *notifier, serial uint32) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	e := d.entry(n.view.Name, targetLabel(n.peer))
+	if e == nil {
+		return
+	}
 	e.Notified, e.NotifiedAt = serial, time.Now().UTC()
 }
 
@@ -146,8 +161,9 @@ func (zs *zoneState) down() *downstream {
 	}
 	d := &downstream{peers: map[string]*DownstreamStatus{}}
 	for _, n := range zs.notifiers {
-		e := d.entry(n.view.Name, targetLabel(n.peer))
-		e.Peer, e.Key = n.peer.addr, n.peer.keyName()
+		if e := d.entry(n.view.Name, targetLabel(n.peer)); e != nil {
+			e.Peer, e.Key = n.peer.addr, n.peer.keyName()
+		}
 	}
 	v, _ := downstreams.LoadOrStore(zs, d)
 	return v.(*downstream)

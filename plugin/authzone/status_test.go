@@ -2,6 +2,7 @@ package authzone
 
 import (
 	"context"
+	"net/netip"
 	"testing"
 	"time"
 
@@ -77,4 +78,24 @@ func TestDownstreamStatus(t *testing.T) {
 		return
 	}
 	t.Fatal("example.test. not in the status")
+}
+
+// TestDownstreamBounded: clients transferring from ever new addresses fill
+// the table up to its bound and no further; the secondaries already in it
+// keep being updated.
+func TestDownstreamBounded(t *testing.T) {
+	d := &downstream{peers: map[string]*DownstreamStatus{}}
+	first := netip.MustParseAddr("2001:db8::1")
+	d.transferred("default", "", first, 1, true, "", 0)
+	for i := 0; i < 3*maxDownstream; i++ {
+		ip := netip.AddrFrom16([16]byte{0x20, 0x01, 0x0d, 0xb8, 1, 2, 3, 4, 0, 0, 0, 0, byte(i >> 16), byte(i >> 8), byte(i), 0})
+		d.transferred("default", "", ip, 1, true, "", 0)
+	}
+	if len(d.peers) != maxDownstream {
+		t.Fatalf("%d secondaries remembered, want the bound %d", len(d.peers), maxDownstream)
+	}
+	d.transferred("default", "", first, 7, true, "", 0)
+	if e := d.peers["default|"+first.String()]; e == nil || e.Serial != 7 {
+		t.Fatalf("the first secondary after the table filled: %+v", e)
+	}
 }

@@ -123,6 +123,7 @@ func (z *zone) started(m *zonemodel.Zone) error {
 	}
 	z.ready.Store(true)
 	z.setGauges()
+	z.publishStatus()
 	if z.p.cfg.expire > 0 {
 		z.wg.Add(1)
 		go z.sweeper()
@@ -262,6 +263,7 @@ func (z *zone) setGauges() {
 }
 
 func (z *zone) shutdown() {
+	z.forgetStatus()
 	z.stopOnce.Do(func() {
 		if z.stop != nil {
 			close(z.stop)

@@ -19,6 +19,7 @@ import (
 	"github.com/coredns/coredns/core/dnsserver"
 	"github.com/coredns/coredns/plugin"
 	clog "github.com/coredns/coredns/plugin/pkg/log"
+	"github.com/dnspki/dnspki/plugin/pkg/corefile"
 )
 
 const pluginName = "status"
@@ -119,10 +120,10 @@ func parse(c *caddy.Controller) (*config, error) {
 		}
 		if !loopback(cfg.addr) {
 			if cfg.certFile == "" {
-				return nil, fmt.Errorf("%s:%d - Error during parsing: status on %s: not a loopback address, so the page needs 'tls CERT KEY' (it would cross the network in clear)", c.File(), line, cfg.addr)
+				return nil, corefile.Errorf(c.File(), line, "status on %s: not a loopback address, so the page needs 'tls CERT KEY' (it would cross the network in clear)", cfg.addr)
 			}
 			if len(cfg.allow) == 0 {
-				return nil, fmt.Errorf("%s:%d - Error during parsing: status on %s: not a loopback address, so the page needs 'allow PREFIX...' (the networks that may read it)", c.File(), line, cfg.addr)
+				return nil, corefile.Errorf(c.File(), line, "status on %s: not a loopback address, so the page needs 'allow PREFIX...' (the networks that may read it)", cfg.addr)
 			}
 		}
 	}

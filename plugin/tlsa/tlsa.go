@@ -372,55 +372,77 @@ func (m *Manager) evaluate(e *entry, old *entryState) *entryState {
 	e.problem = ""
 	if e.cfg.Path != "" {
 		in := resolveInputs(e.cfg.Path, e.cfg.Layout, e.cfg.Key, e.cfg.Next, e.cfg.Next != nil)
-		cur, keySPKI, keyPath, err := readCert(in, now)
-		if err == nil && keySPKI != nil && !bytes.Equal(keySPKI, cur.SPKI) {
-			err = &readError{reason: reasonKeyMismatch, err: fmt.Errorf("the key in %s does not belong to the certificate %s in %s (mid-renewal? the files are read again at the next change)", keyPath, cur.Leaf().Subject, in.cert)}
-			pending = append(pending, cur, Material{SPKI: keySPKI})
+		pending = m.readCurrent(e, st, in, now)
+		m.readNextKeys(e, st, in, now)
+	}
+	reconcile(st, m.wanted(e, st, pending), e.cfg.TTL, e.cfg.HoldDown, m.now())
+	return st
+}
+
+// readCurrent reads the certificate and its key into st.Current (kept as it
+// was when they cannot be read: the error is reported). A key that does not
+// belong to the certificate (mid-renewal) makes both pending.
+func (m *Manager) readCurrent(e *entry, st *entryState, in inputs, now time.Time) (pending []Material) {
+	cur, keySPKI, keyPath, err := readCert(in, now)
+	if err == nil && keySPKI != nil && !bytes.Equal(keySPKI, cur.SPKI) {
+		err = &readError{reason: reasonKeyMismatch, err: fmt.Errorf("the key in %s does not belong to the certificate %s in %s (mid-renewal? the files are read again at the next change)", keyPath, cur.Leaf().Subject, in.cert)}
+		pending = append(pending, cur, Material{SPKI: keySPKI})
+	}
+	if err != nil {
+		var re *readError
+		reason := reasonGarbage
+		if errors.As(err, &re) {
+			reason = re.reason
 		}
+		m.report(e, "cert", reason, err)
+		e.problem = err.Error()
+		return pending
+	}
+	m.clear(e, "cert")
+	s := storeMaterial(cur)
+	st.Current = &s
+	if leaf := cur.Leaf(); leaf != nil {
+		expiryGauge.WithLabelValues(e.cfg.ID).Set(float64(leaf.NotAfter.Unix()))
+	}
+	return pending
+}
+
+// readNextKeys reads the next-key files into st.Next: a missing or empty
+// one has no next key staged (acme.sh empties the file after use), an
+// invalid or unreadable one is reported and keeps what was read before.
+func (m *Manager) readNextKeys(e *entry, st *entryState, in inputs, now time.Time) {
+	seen := map[string]bool{}
+	for _, p := range in.next {
+		seen[p] = true
+		mat, err := readNext(p, now)
 		if err != nil {
 			var re *readError
-			reason := reasonGarbage
-			if errors.As(err, &re) {
-				reason = re.reason
-			}
-			m.report(e, "cert", reason, err)
-			e.problem = err.Error()
-		} else {
-			m.clear(e, "cert")
-			s := storeMaterial(cur)
-			st.Current = &s
-			if leaf := cur.Leaf(); leaf != nil {
-				expiryGauge.WithLabelValues(e.cfg.ID).Set(float64(leaf.NotAfter.Unix()))
-			}
-		}
-		seen := map[string]bool{}
-		for _, p := range in.next {
-			seen[p] = true
-			mat, err := readNext(p, now)
-			if err != nil {
-				var re *readError
-				if errors.As(err, &re) && (re.reason == reasonMissing || re.reason == reasonEmpty) {
-					// No next key staged (acme.sh empties the file after use).
-					delete(st.Next, p)
-					m.clear(e, "next:"+p)
-					continue
-				}
-				reason := reasonNextInvalid
-				if errors.As(err, &re) && re.reason == reasonUnreadable {
-					reason = reasonUnreadable // a next key there, that dnspki cannot read
-				}
-				m.report(e, "next:"+p, reason, err)
+			if errors.As(err, &re) && (re.reason == reasonMissing || re.reason == reasonEmpty) {
+				delete(st.Next, p)
+				m.clear(e, "next:"+p)
 				continue
 			}
-			m.clear(e, "next:"+p)
-			st.Next[p] = storeMaterial(mat)
-		}
-		for p := range st.Next {
-			if !seen[p] {
-				delete(st.Next, p)
+			reason := reasonNextInvalid
+			if errors.As(err, &re) && re.reason == reasonUnreadable {
+				reason = reasonUnreadable // a next key there, that dnspki cannot read
 			}
+			m.report(e, "next:"+p, reason, err)
+			continue
+		}
+		m.clear(e, "next:"+p)
+		st.Next[p] = storeMaterial(mat)
+	}
+	for p := range st.Next {
+		if !seen[p] {
+			delete(st.Next, p)
 		}
 	}
+}
+
+// wanted are the records the entry wants now: the current certificate's
+// forms, the next keys' and staged material's announcements, and the
+// pending material's.
+func (m *Manager) wanted(e *entry, st *entryState, pending []Material) wantSet {
 	ws := wantSet{}
 	if st.Current != nil {
 		if mat, err := st.Current.material(); err == nil {
@@ -443,8 +465,7 @@ func (m *Manager) evaluate(e *entry, old *entryState) *entryState {
 	for _, p := range pending {
 		m.addWanted(ws, e, nextRecords(p, e.cfg.Forms), RolePending)
 	}
-	reconcile(st, ws, e.cfg.TTL, e.cfg.HoldDown, m.now())
-	return st
+	return ws
 }
 
 // addWanted wants the records at each of the certificate's names in that

@@ -20,6 +20,7 @@ import (
 	"github.com/coredns/coredns/plugin"
 	clog "github.com/coredns/coredns/plugin/pkg/log"
 	"github.com/dnspki/dnspki/plugin/pkg/corefile"
+	"github.com/dnspki/dnspki/plugin/pkg/localapi"
 )
 
 const pluginName = "status"
@@ -132,12 +133,9 @@ func parse(c *caddy.Controller) (*config, error) {
 
 // checkAddr accepts HOST:PORT with an IP address or localhost as HOST.
 func checkAddr(addr string) error {
-	host, port, err := net.SplitHostPort(addr)
+	host, err := localapi.SplitAddr(addr)
 	if err != nil {
-		return fmt.Errorf("address %q: %v", addr, err)
-	}
-	if port == "" {
-		return fmt.Errorf("address %q: no port", addr)
+		return err
 	}
 	if host == "localhost" {
 		return nil

@@ -16,15 +16,25 @@ import (
 	clog "github.com/coredns/coredns/plugin/pkg/log"
 )
 
+// SplitAddr checks the syntax of an endpoint's address, HOST:PORT with a
+// port, and returns its host.
+func SplitAddr(addr string) (string, error) {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "", fmt.Errorf("address %q: %v", addr, err)
+	}
+	if port == "" {
+		return "", fmt.Errorf("address %q: no port", addr)
+	}
+	return host, nil
+}
+
 // CheckLoopback refuses an address that is not on a loopback interface
 // (what: the endpoint's name, for the error).
 func CheckLoopback(addr, what string) error {
-	host, port, err := net.SplitHostPort(addr)
+	host, err := SplitAddr(addr)
 	if err != nil {
-		return fmt.Errorf("address %q: %v", addr, err)
-	}
-	if port == "" {
-		return fmt.Errorf("address %q: no port", addr)
+		return err
 	}
 	if host == "localhost" {
 		return nil

@@ -161,8 +161,7 @@ func (zs *zoneState) stop() {
 // Corefiles that use it; authzone's own `notify` targets have their own
 // notifiers); bursts are coalesced (one round in flight per zone).
 func (a *AuthZone) notifier(zs *zoneState) {
-	views := zs.zone.Views()
-	def := views[len(views)-1].Name
+	def := zs.zone.DefaultView().Name
 	for {
 		select {
 		case <-zs.done:
@@ -368,8 +367,7 @@ func (a *AuthZone) defaultView(ctx context.Context, zs *zoneState) *zonemodel.Vi
 	if v := stockView(ctx, zs); v != nil {
 		return v
 	}
-	views := zs.zone.Views()
-	return views[len(views)-1]
+	return zs.zone.DefaultView()
 }
 
 // lowerName lowercases an ASCII name (without allocating when it already is

@@ -141,8 +141,7 @@ func (a *AuthZone) Transfer(zone string, serial uint32) (<-chan []dns.RR, error)
 	if zs.sec != nil && zs.sec.isExpired() {
 		return nil, transfer.ErrNotAuthoritative
 	}
-	views := zs.zone.Views()
-	return TransferView(views[len(views)-1], serial, serial != 0)
+	return TransferView(zs.zone.DefaultView(), serial, serial != 0)
 }
 
 // TransferView streams a transfer of view v in batches of records: for IXFR
@@ -189,8 +188,7 @@ func (zs *zoneState) transferView(ctxView string, e *aclEntry) *zonemodel.View {
 	if e != nil && e.view != "" {
 		return zs.zone.View(e.view)
 	}
-	views := zs.zone.Views()
-	return views[len(views)-1]
+	return zs.zone.DefaultView()
 }
 
 // matchTransfer returns the first transfer ACL entry that allows a request

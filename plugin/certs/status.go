@@ -109,7 +109,7 @@ func (c *cert) publishStatus(now, at time.Time, action string, asked bool) {
 	if c.tm != nil {
 		t := &TLSA{Zone: c.tlsaZone, Names: slices.Clone(c.cfg.tlsaNames)}
 		if c.next != nil && !c.cfg.reuseKey {
-			t.NextKey = spki311(c.next.Public())
+			t.NextKey = keyRecord(c.next.Public())
 			st.nextPub = c.next.Public()
 			if len(c.st.Seen) > 0 {
 				t.Checks = map[string]time.Time{}

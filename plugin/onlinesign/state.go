@@ -269,33 +269,7 @@ func (st *State) start(p Policy, e env, logf func(string, ...any)) bool {
 		if len(st.Rolls) > 0 {
 			return false // let running rollovers finish first
 		}
-		var old []string
-		for _, k := range st.Keys {
-			old = append(old, k.Key)
-		}
-		roles := []string{RoleCSK}
-		if p.Scheme == SchemeSplit {
-			roles = []string{RoleKSK, RoleZSK}
-		}
-		r := &Roll{Kind: "keyset", Old: old}
-		for _, role := range roles {
-			k, err := e.NewKey(role, p.Algorithm)
-			if err != nil {
-				logf("keyset rollover: %v", err)
-				return false
-			}
-			// Step 1: the new keys sign, unpublished, so that every cached
-			// RRset carries signatures of both algorithms before the new
-			// DNSKEYs appear (RFC 6781 §4.1.4).
-			k.SignsZone = role != RoleKSK
-			k.SignsKeys = role != RoleZSK
-			st.Keys = append(st.Keys, k)
-			r.New = append(r.New, k.Key)
-		}
-		r.Step, r.Since, r.Due = 1, now, now.Add(maxTTL(p, e)+p.Propagation)
-		st.Rolls = append(st.Rolls, r)
-		logf("keyset rollover to %s %s started (new keys %s sign, unpublished, until %s)", p.Scheme, dns.AlgorithmToString[p.Algorithm], strings.Join(r.New, " "), r.Due.UTC().Format(time.RFC3339))
-		return true
+		return st.startKeyset(p, e, now, logf)
 	}
 	started := false
 	kskRole := RoleCSK
@@ -303,36 +277,77 @@ func (st *State) start(p Policy, e env, logf func(string, ...any)) bool {
 		kskRole = RoleKSK
 	}
 	if p.KSKLifetime > 0 && st.roll(kskRole) == nil {
-		if k := st.current(kskRole); k != nil && !now.Before(k.Active.Add(p.KSKLifetime)) {
-			nk, err := e.NewKey(kskRole, p.Algorithm)
-			if err != nil {
-				logf("%s rollover: %v", kskRole, err)
-			} else {
-				nk.Published = true
-				st.Keys = append(st.Keys, nk)
-				r := &Roll{Kind: kskRole, Old: []string{k.Key}, New: []string{nk.Key}, Step: 1, Since: now, Due: now.Add(p.DNSKEYTTL + p.Propagation)}
-				st.Rolls = append(st.Rolls, r)
-				logf("%s rollover started: %s published beside %s; it becomes current at %s", strings.ToUpper(kskRole), nk.Key, k.Key, r.Due.UTC().Format(time.RFC3339))
-				started = true
-			}
+		old, r, err := st.startLifetime(kskRole, p.KSKLifetime, p, e, now)
+		switch {
+		case err != nil:
+			logf("%s rollover: %v", kskRole, err)
+		case r != nil:
+			logf("%s rollover started: %s published beside %s; it becomes current at %s", strings.ToUpper(kskRole), r.New[0], old, r.Due.UTC().Format(time.RFC3339))
+			started = true
 		}
 	}
 	if cur == SchemeSplit && p.ZSKLifetime > 0 && st.roll(RoleZSK) == nil {
-		if k := st.current(RoleZSK); k != nil && !now.Before(k.Active.Add(p.ZSKLifetime)) {
-			nk, err := e.NewKey(RoleZSK, p.Algorithm)
-			if err != nil {
-				logf("ZSK rollover: %v", err)
-			} else {
-				nk.Published = true
-				st.Keys = append(st.Keys, nk)
-				r := &Roll{Kind: RoleZSK, Old: []string{k.Key}, New: []string{nk.Key}, Step: 1, Since: now, Due: now.Add(p.DNSKEYTTL + p.Propagation)}
-				st.Rolls = append(st.Rolls, r)
-				logf("ZSK rollover started: %s pre-published; it signs from %s", nk.Key, r.Due.UTC().Format(time.RFC3339))
-				started = true
-			}
+		_, r, err := st.startLifetime(RoleZSK, p.ZSKLifetime, p, e, now)
+		switch {
+		case err != nil:
+			logf("ZSK rollover: %v", err)
+		case r != nil:
+			logf("ZSK rollover started: %s pre-published; it signs from %s", r.New[0], r.Due.UTC().Format(time.RFC3339))
+			started = true
 		}
 	}
 	return started
+}
+
+// startKeyset starts a rollover of the whole key set to the policy's scheme
+// and algorithm.
+func (st *State) startKeyset(p Policy, e env, now time.Time, logf func(string, ...any)) bool {
+	var old []string
+	for _, k := range st.Keys {
+		old = append(old, k.Key)
+	}
+	roles := []string{RoleCSK}
+	if p.Scheme == SchemeSplit {
+		roles = []string{RoleKSK, RoleZSK}
+	}
+	r := &Roll{Kind: "keyset", Old: old}
+	for _, role := range roles {
+		k, err := e.NewKey(role, p.Algorithm)
+		if err != nil {
+			logf("keyset rollover: %v", err)
+			return false
+		}
+		// Step 1: the new keys sign, unpublished, so that every cached
+		// RRset carries signatures of both algorithms before the new
+		// DNSKEYs appear (RFC 6781 §4.1.4).
+		k.SignsZone = role != RoleKSK
+		k.SignsKeys = role != RoleZSK
+		st.Keys = append(st.Keys, k)
+		r.New = append(r.New, k.Key)
+	}
+	r.Step, r.Since, r.Due = 1, now, now.Add(maxTTL(p, e)+p.Propagation)
+	st.Rolls = append(st.Rolls, r)
+	logf("keyset rollover to %s %s started (new keys %s sign, unpublished, until %s)", p.Scheme, dns.AlgorithmToString[p.Algorithm], strings.Join(r.New, " "), r.Due.UTC().Format(time.RFC3339))
+	return true
+}
+
+// startLifetime starts the rollover of role's current key when its lifetime
+// is over: a new key published beside it (pre-publication). It returns the
+// old key and the rollover (nil when none is due).
+func (st *State) startLifetime(role string, lifetime time.Duration, p Policy, e env, now time.Time) (string, *Roll, error) {
+	k := st.current(role)
+	if k == nil || now.Before(k.Active.Add(lifetime)) {
+		return "", nil, nil
+	}
+	nk, err := e.NewKey(role, p.Algorithm)
+	if err != nil {
+		return "", nil, err
+	}
+	nk.Published = true
+	st.Keys = append(st.Keys, nk)
+	r := &Roll{Kind: role, Old: []string{k.Key}, New: []string{nk.Key}, Step: 1, Since: now, Due: now.Add(p.DNSKEYTTL + p.Propagation)}
+	st.Rolls = append(st.Rolls, r)
+	return k.Key, r, nil
 }
 
 func maxTTL(p Policy, e env) time.Duration {

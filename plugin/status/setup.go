@@ -19,6 +19,8 @@ import (
 	"github.com/coredns/coredns/core/dnsserver"
 	"github.com/coredns/coredns/plugin"
 	clog "github.com/coredns/coredns/plugin/pkg/log"
+	"github.com/dnspki/dnspki/plugin/pkg/corefile"
+	"github.com/dnspki/dnspki/plugin/pkg/localapi"
 )
 
 const pluginName = "status"
@@ -119,10 +121,10 @@ func parse(c *caddy.Controller) (*config, error) {
 		}
 		if !loopback(cfg.addr) {
 			if cfg.certFile == "" {
-				return nil, fmt.Errorf("%s:%d - Error during parsing: status on %s: not a loopback address, so the page needs 'tls CERT KEY' (it would cross the network in clear)", c.File(), line, cfg.addr)
+				return nil, corefile.Errorf(c.File(), line, "status on %s: not a loopback address, so the page needs 'tls CERT KEY' (it would cross the network in clear)", cfg.addr)
 			}
 			if len(cfg.allow) == 0 {
-				return nil, fmt.Errorf("%s:%d - Error during parsing: status on %s: not a loopback address, so the page needs 'allow PREFIX...' (the networks that may read it)", c.File(), line, cfg.addr)
+				return nil, corefile.Errorf(c.File(), line, "status on %s: not a loopback address, so the page needs 'allow PREFIX...' (the networks that may read it)", cfg.addr)
 			}
 		}
 	}
@@ -131,12 +133,9 @@ func parse(c *caddy.Controller) (*config, error) {
 
 // checkAddr accepts HOST:PORT with an IP address or localhost as HOST.
 func checkAddr(addr string) error {
-	host, port, err := net.SplitHostPort(addr)
+	host, err := localapi.SplitAddr(addr)
 	if err != nil {
-		return fmt.Errorf("address %q: %v", addr, err)
-	}
-	if port == "" {
-		return fmt.Errorf("address %q: no port", addr)
+		return err
 	}
 	if host == "localhost" {
 		return nil

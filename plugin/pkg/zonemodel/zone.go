@@ -156,10 +156,10 @@ func New(cfg Config) *Zone {
 // Config returns the zone's configuration.
 func (z *Zone) Config() Config { return z.cfg }
 
-// View returns the named view ("" is the first view), or nil.
+// View returns the named view ("" is the default view), or nil.
 func (z *Zone) View(name string) *View {
 	if name == "" {
-		return z.views[z.viewNames[0]]
+		return z.DefaultView()
 	}
 	return z.views[name]
 }

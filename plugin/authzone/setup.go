@@ -421,6 +421,12 @@ func parse(c *caddy.Controller, block *tsigauth.Block) ([]*zoneSpec, error) {
 					seen[n] = true
 				}
 				sp.cfg.Views = v
+			case "zone-digest":
+				alg, err := parseZoneDigest(c.RemainingArgs())
+				if err != nil {
+					return nil, c.Errf("zone-digest: %v", err)
+				}
+				sp.cfg.Digest = alg
 			case "state":
 				if !c.NextArg() {
 					return nil, c.ArgErr()

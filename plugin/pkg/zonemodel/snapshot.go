@@ -84,6 +84,7 @@ type Snapshot struct {
 	cuts    int
 	dnames  int
 	records int
+	digest  uint8 // hash algorithm of the apex ZONEMD the model made, 0: none (digest.go)
 
 	sortOnce sync.Once
 	sorted   []*Node

@@ -92,39 +92,66 @@ func Excluded(origin, owner string, t, covered uint16) bool {
 }
 
 // AddRRset adds one RRset (one owner, type and class). An RRSIG set may
-// cover several types: the signatures over the apex ZONEMD are skipped.
+// cover several types: the signatures over the apex ZONEMD are skipped, as
+// is the apex ZONEMD set.
 func (d *Digester) AddRRset(rrs []dns.RR) error {
 	if len(rrs) == 0 {
 		return nil
 	}
 	h := rrs[0].Header()
-	if h.Rrtype == dns.TypeZONEMD && Excluded(d.origin, h.Name, h.Rrtype, 0) {
+	if Excluded(d.origin, h.Name, h.Rrtype, 0) {
 		return nil
 	}
-	d.wires = d.wires[:0]
+	var err error
+	d.buf, err = appendSet(d.buf[:0], &d.wires, rrs, d.origin)
+	if err != nil {
+		return err
+	}
+	d.h.Write(d.buf)
+	return nil
+}
+
+// Write adds the output of AppendRRset for one RRset (computed earlier,
+// e.g. cached with the set). The caller leaves out what Excluded names.
+func (d *Digester) Write(canonical []byte) { d.h.Write(canonical) }
+
+// AppendRRset appends an RRset in the form the digest hashes: each record
+// in canonical form, in canonical order, duplicates once.
+func AppendRRset(buf []byte, rrs []dns.RR) ([]byte, error) {
+	var wires [][]byte
+	return appendSet(buf, &wires, rrs, "")
+}
+
+// appendSet appends the canonical records of one RRset, sorted and without
+// duplicates; with origin set, signatures covering the apex ZONEMD are left
+// out. wires is scratch space.
+func appendSet(buf []byte, wires *[][]byte, rrs []dns.RR, origin string) ([]byte, error) {
+	h := rrs[0].Header()
+	var scratch []byte
+	*wires = (*wires)[:0]
 	for _, rr := range rrs {
-		if sig, ok := rr.(*dns.RRSIG); ok && Excluded(d.origin, h.Name, dns.TypeRRSIG, sig.TypeCovered) {
+		if sig, ok := rr.(*dns.RRSIG); ok && origin != "" && Excluded(origin, h.Name, dns.TypeRRSIG, sig.TypeCovered) {
 			continue
 		}
-		start := len(d.buf)
+		start := len(scratch)
 		var err error
-		d.buf, err = appendCanonical(d.buf, rr)
+		scratch, err = appendCanonical(scratch, rr)
 		if err != nil {
-			return fmt.Errorf("%s/%s: %w", h.Name, dns.TypeToString[h.Rrtype], err)
+			return buf, fmt.Errorf("%s/%s: %w", h.Name, dns.TypeToString[h.Rrtype], err)
 		}
-		d.wires = append(d.wires, d.buf[start:])
+		*wires = append(*wires, scratch[start:len(scratch):len(scratch)])
 	}
+	ws := *wires
 	// RFC 4034 §6.3: by RDATA (after the fixed header of owner, type,
 	// class, TTL, RDLENGTH, which all members share but the TTL).
-	sort.Slice(d.wires, func(i, j int) bool { return bytes.Compare(rdata(d.wires[i]), rdata(d.wires[j])) < 0 })
-	for i, w := range d.wires {
-		if i > 0 && bytes.Equal(rdata(w), rdata(d.wires[i-1])) {
+	sort.Slice(ws, func(i, j int) bool { return bytes.Compare(rdata(ws[i]), rdata(ws[j])) < 0 })
+	for i, w := range ws {
+		if i > 0 && bytes.Equal(rdata(w), rdata(ws[i-1])) {
 			continue // duplicates are digested once
 		}
-		d.h.Write(w)
+		buf = append(buf, w...)
 	}
-	d.buf = d.buf[:0]
-	return nil
+	return buf, nil
 }
 
 // rdata is the RDATA of one canonical wire record: after the owner name

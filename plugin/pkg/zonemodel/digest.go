@@ -1,6 +1,8 @@
 package zonemodel
 
 import (
+	"fmt"
+
 	"github.com/miekg/dns"
 	bolt "go.etcd.io/bbolt"
 
@@ -77,12 +79,32 @@ func digestSnapshot(s *Snapshot, alg uint8) ([]byte, error) {
 	}
 	for _, n := range s.Sorted() {
 		for _, set := range n.Sets {
-			if err := d.AddRRset(set.RRs); err != nil {
+			if set.Type == dns.TypeZONEMD && set.Name == s.Origin {
+				continue // excluded (RFC 8976 §3.3.1)
+			}
+			w, err := set.canonical()
+			if err != nil {
 				return nil, err
 			}
+			d.Write(w)
 		}
 	}
 	return d.Sum(), nil
+}
+
+// canonical returns the set's records in canonical form and order, as the
+// digest hashes them, computed once per RRset (a set unchanged by a change
+// is shared by the next snapshot, with this cache).
+func (s *RRset) canonical() ([]byte, error) {
+	if p := s.canon.Load(); p != nil {
+		return *p, nil
+	}
+	w, err := zonemd.AppendRRset(nil, s.RRs)
+	if err != nil {
+		return nil, fmt.Errorf("%s/%s: %w", s.Name, dns.TypeToString[s.Type], err)
+	}
+	s.canon.Store(&w)
+	return w, nil
 }
 
 // Digest returns the snapshot's apex ZONEMD record made by the model, or

@@ -8,7 +8,7 @@ import (
 	"github.com/dnspki/dnspki/plugin/pkg/zonemd"
 )
 
-func openDigestZone(t *testing.T, dir string, alg uint8, text string, views ...string) (*Zone, *Source) {
+func openDigestZone(t testing.TB, dir string, alg uint8, text string, views ...string) (*Zone, *Source) {
 	t.Helper()
 	z := New(Config{Origin: "example.test", StateDir: dir, Views: views, Digest: alg})
 	base, err := z.AddSource("file", SourceOptions{Base: true})
@@ -134,4 +134,49 @@ func applyEntry(t *testing.T, rrs []dns.RR, e *JournalEntry) []dns.RR {
 	}
 	out = append(out, e.NewSOA)
 	return append(out, e.Add...)
+}
+
+// The canonical order a snapshot derives from the previous one's equals a
+// full sort, through additions, removals (empty non-terminals going too)
+// and changes.
+func TestDerivedOrderMatchesSort(t *testing.T) {
+	z, acme := openDigestZone(t, t.TempDir(), zonemd.HashSHA384, testZone)
+	defer z.Close()
+	v := z.View("")
+	steps := []func(tx *Tx){
+		func(tx *Tx) { tx.Add(rr(t, `a.b.c.example.test. 60 IN TXT "1"`)) },
+		func(tx *Tx) { tx.Add(rr(t, `Z.example.test. 60 IN TXT "2"`)); tx.Add(rr(t, `\001.example.test. 60 IN TXT "3"`)) },
+		func(tx *Tx) { tx.Add(rr(t, `*.example.test. 60 IN TXT "4"`)); tx.Add(rr(t, `www.example.test. 60 IN TXT "5"`)) },
+		func(tx *Tx) { tx.DeleteName("a.b.c.example.test.") },
+		func(tx *Tx) { tx.Add(rr(t, `b.c.example.test. 60 IN TXT "6"`)); tx.DeleteName("z.example.test.") },
+	}
+	for i, step := range steps {
+		if err := acme.Update(nil, func(tx *Tx) error { step(tx); return nil }); err != nil {
+			t.Fatal(err)
+		}
+		s := v.Snapshot()
+		var want []string
+		for name := range s.nodes {
+			want = append(want, name)
+		}
+		sortNames(want)
+		got := s.Sorted()
+		if len(got) != len(want) {
+			t.Fatalf("step %d: %d nodes in order, %d in the snapshot", i, len(got), len(want))
+		}
+		for j := range got {
+			if got[j].Name != want[j] || got[j] != s.nodes[want[j]] {
+				t.Fatalf("step %d: position %d is %s, want %s", i, j, got[j].Name, want[j])
+			}
+		}
+		checkDigest(t, s)
+	}
+}
+
+func sortNames(names []string) {
+	for i := 1; i < len(names); i++ {
+		for j := i; j > 0 && CanonicalCompare(names[j-1], names[j]) > 0; j-- {
+			names[j-1], names[j] = names[j], names[j-1]
+		}
+	}
 }

@@ -389,6 +389,9 @@ func (z *Zone) prepare(v *View, cur *Snapshot, tx *Tx) (*viewResult, error) {
 	sortKeys(sorted)
 
 	b := cur.edit()
+	if z.cfg.Digest != 0 {
+		b.sortFromParent(cur) // the digest walks the canonical order
+	}
 	var del, add []dns.RR
 	names := map[string]bool{}
 	soaKey := rrKey{z.Origin, dns.TypeSOA}

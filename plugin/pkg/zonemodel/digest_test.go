@@ -145,8 +145,14 @@ func TestDerivedOrderMatchesSort(t *testing.T) {
 	v := z.View("")
 	steps := []func(tx *Tx){
 		func(tx *Tx) { tx.Add(rr(t, `a.b.c.example.test. 60 IN TXT "1"`)) },
-		func(tx *Tx) { tx.Add(rr(t, `Z.example.test. 60 IN TXT "2"`)); tx.Add(rr(t, `\001.example.test. 60 IN TXT "3"`)) },
-		func(tx *Tx) { tx.Add(rr(t, `*.example.test. 60 IN TXT "4"`)); tx.Add(rr(t, `www.example.test. 60 IN TXT "5"`)) },
+		func(tx *Tx) {
+			tx.Add(rr(t, `Z.example.test. 60 IN TXT "2"`))
+			tx.Add(rr(t, `\001.example.test. 60 IN TXT "3"`))
+		},
+		func(tx *Tx) {
+			tx.Add(rr(t, `*.example.test. 60 IN TXT "4"`))
+			tx.Add(rr(t, `www.example.test. 60 IN TXT "5"`))
+		},
 		func(tx *Tx) { tx.DeleteName("a.b.c.example.test.") },
 		func(tx *Tx) { tx.Add(rr(t, `b.c.example.test. 60 IN TXT "6"`)); tx.DeleteName("z.example.test.") },
 	}

@@ -376,3 +376,50 @@ func mustRead(t *testing.T, path string) []byte {
 }
 
 func regexpQuote(s string) string { return regexp.QuoteMeta(s) }
+
+// TestExample runs corefile-examples/xot.Corefile as documented (ports
+// rewritten): the certificate generated into ./state/tls/, its pin printed
+// by 'dnspki spki'; a dnspki secondary pinning it transfers the zone over
+// TLS with xfr-key.; a plain-TCP transfer is refused.
+func TestExample(t *testing.T) {
+	port, tlsPort, secPort := harness.FreePort(t), harness.FreePort(t), harness.FreePort(t)
+	p := harness.StartExampleAt(t, port, "xot.Corefile", "example.test.", map[string]string{
+		":1853": fmt.Sprintf(":%d", tlsPort), "127.0.0.1:1054": harness.Addr(secPort),
+	})
+	pin := strings.TrimSpace(harness.MustRun(t, 30*time.Second, p.Dir, harness.Dnspki(t), "spki", "state/tls/xot.crt"))
+	if l := p.LogLines(regexp.QuoteMeta(pin)); len(l) == 0 {
+		t.Fatalf("dnspki spki printed %q, not the pin logged at start:\n%s", pin, p.Output())
+	}
+	exampleSecret := "eGZyLWtleS1zZWNyZXQtZm9yLXRlc3RzLTAxMjM0NTY="
+	s := harness.StartDnspki(t, t.TempDir(), fmt.Sprintf(`example.test:%[1]d {
+    bind 127.0.0.1
+    authzone example.test {
+        primary 127.0.0.1:%[2]d key xfr-key. tls-spki %[3]s
+        key xfr-key. hmac-sha256 %[4]s
+    }
+}
+`, secPort, tlsPort, pin, exampleSecret), secPort)
+	harness.WaitServes(t, s.Addr, "example.test.", 2026010100, 30*time.Second, s.Proc)
+	if l := p.LogLines(`AXFR to 127\.0\.0\.1 key xfr-key\. over TLS`); len(l) == 0 {
+		t.Fatalf("no AXFR over TLS:\n%s", p.Output())
+	}
+	// The zone carries its digest, with the SOA serial.
+	r, err := harness.Query(s.Addr, "example.test.", dns.TypeZONEMD, true, false)
+	if err != nil || len(r.Answer) != 1 || r.Answer[0].(*dns.ZONEMD).Serial != 2026010100 {
+		t.Fatalf("ZONEMD at the secondary: %v %v", r, err)
+	}
+	m := new(dns.Msg)
+	m.SetAxfr("example.test.")
+	m.SetTsig("xfr-key.", dns.HmacSHA256, 300, time.Now().Unix())
+	tr := &dns.Transfer{TsigSecret: map[string]string{"xfr-key.": exampleSecret}}
+	ch, err := tr.In(m, p.Addr)
+	if err == nil {
+		env := <-ch
+		err = env.Error
+		for range ch {
+		}
+	}
+	if err == nil {
+		t.Fatal("a plain-TCP AXFR of the example was not refused")
+	}
+}

@@ -232,10 +232,68 @@ func TestZoneDigestIndependentlyVerified(t *testing.T) {
 		t.Fatalf("ldns-verify-zone -ZZZ accepts a wrong digest:\n%s", out)
 	}
 
+	// The plain AXFR of the zone signed online (DNSKEY, CDS, CDNSKEY and
+	// no signatures): its digest, checked by dnspython.
+	plainFile, plain := axfrFile(t, s.Addr, "signed.test.", "", "")
+	if pmd, _ := zonemdOf(t, "signed.test.", plain); pmd.Digest == md.Digest {
+		t.Fatal("the plain and the signed transfer carry the same digest")
+	}
+	if out, ok := dnspythonVerify(t, "signed.test.", plainFile); !ok {
+		t.Fatalf("dnspython rejects the plain AXFR of signed.test:\n%s", out)
+	}
+
 	// The online answer: ZONEMD signed and validated by delv.
 	anchors := filepath.Join(dir, "state", "keys", "signed.test.trust-anchor")
 	out, ok := harness.Delv(t, s.Addr, anchors, "signed.test", "signed.test", "ZONEMD")
 	if !ok || !strings.Contains(out, "ZONEMD") {
 		t.Fatalf("delv does not validate the ZONEMD answer:\n%s", out)
+	}
+}
+
+// dnspythonVerify verifies the ZONEMD of a zone file with dnspython
+// (Debian's python3-dnspython, Zone.verify_digest): an implementation
+// independent of dnspki's and of ldns, which (unlike ldns-verify-zone)
+// checks the digest of a zone with DNSKEY records and no signatures, such
+// as the plain AXFR of a zone signed online.
+func dnspythonVerify(t *testing.T, zone, file string) (string, bool) {
+	t.Helper()
+	harness.NeedDeb(t, "python3-dnspython")
+	const script = `import sys, dns.zone
+z = dns.zone.from_file(sys.argv[1], origin=sys.argv[2], relativize=False)
+z.verify_digest()
+print("ZONEMD verified")
+`
+	out, err := harness.Run(t, time.Minute, "", "/usr/bin/python3", "-c", script, file, zone)
+	return out, err == nil && strings.Contains(out, "ZONEMD verified")
+}
+
+// TestSignedExample: corefile-examples/signed.Corefile carries a ZONEMD
+// with the SOA serial, over exactly what its AXFR returns (dnspython
+// verifies it; a changed record fails), and the ZONEMD answer validates
+// (delv, from the example's trust anchor).
+func TestSignedExample(t *testing.T) {
+	harness.Need(t, "delv")
+	s := harness.StartExample(t, "signed.Corefile", "example.test.", nil)
+	file, rrs := axfrFile(t, s.Addr, "example.test.", "", "")
+	zonemdOf(t, "example.test.", rrs)
+	if out, ok := dnspythonVerify(t, "example.test.", file); !ok {
+		t.Fatalf("dnspython rejects the ZONEMD of the AXFR:\n%s", out)
+	}
+	var bad []dns.RR
+	for _, rr := range rrs {
+		if a, ok := rr.(*dns.A); ok && a.Hdr.Name == "www.example.test." {
+			c := dns.Copy(a).(*dns.A)
+			c.A = c.A.To4()
+			c.A[3]++
+			rr = c
+		}
+		bad = append(bad, rr)
+	}
+	if out, ok := dnspythonVerify(t, "example.test.", writeZone(t, bad)); ok {
+		t.Fatalf("dnspython accepts a changed zone:\n%s", out)
+	}
+	anchor := filepath.Join(s.Dir, "state", "keys", "example.test.trust-anchor")
+	if out, ok := harness.Delv(t, s.Addr, anchor, "example.test", "example.test", "ZONEMD"); !ok || !strings.Contains(out, "ZONEMD") {
+		t.Fatalf("delv does not validate the example's ZONEMD:\n%s", out)
 	}
 }

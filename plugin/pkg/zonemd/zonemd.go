@@ -144,7 +144,15 @@ func appendSet(buf []byte, wires *[][]byte, rrs []dns.RR, origin string) ([]byte
 	ws := *wires
 	// RFC 4034 §6.3: by RDATA (after the fixed header of owner, type,
 	// class, TTL, RDLENGTH, which all members share but the TTL).
-	sort.Slice(ws, func(i, j int) bool { return bytes.Compare(rdata(ws[i]), rdata(ws[j])) < 0 })
+	// Equal RDATA (duplicates) with different TTLs, which an RRset should
+	// not have (RFC 2181 §5.2): the whole record decides which is kept, so
+	// that the digest does not depend on the order records came in.
+	sort.Slice(ws, func(i, j int) bool {
+		if c := bytes.Compare(rdata(ws[i]), rdata(ws[j])); c != 0 {
+			return c < 0
+		}
+		return bytes.Compare(ws[i], ws[j]) < 0
+	})
 	for i, w := range ws {
 		if i > 0 && bytes.Equal(rdata(w), rdata(ws[i-1])) {
 			continue // duplicates are digested once

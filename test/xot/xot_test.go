@@ -267,6 +267,20 @@ zone "example.test" {
 		t.Logf("BIND's log:\n%s", b.Output())
 	}
 
+	// Opportunistic TLS: encrypted, the primary not authenticated.
+	t.Run("opportunistic", func(t *testing.T) {
+		port := harness.FreePort(t)
+		o := harness.StartDnspki(t, t.TempDir(), fmt.Sprintf(`example.test:%[1]d {
+    bind 127.0.0.1
+    authzone example.test {
+        primary 127.0.0.1:%[2]d key %[3]s tls
+        key %[3]s hmac-sha256 %[4]s
+    }
+}
+`, port, bindTLS, xfrKey, xfrSecret), port)
+		harness.WaitServes(t, o.Addr, "example.test.", 201, 30*time.Second, o.Proc)
+	})
+
 	// Wrong certificates: a pin of another key, a CA that did not issue it.
 	for _, tc := range []struct{ name, opts, why string }{
 		{"wrong pin", "tls-spki " + otherPin, "is not pinned"},
@@ -421,5 +435,49 @@ func TestExample(t *testing.T) {
 	}
 	if err == nil {
 		t.Fatal("a plain-TCP AXFR of the example was not refused")
+	}
+}
+
+// dnspki's XoT listener asks for client certificates (mutual TLS) from a
+// CA. BIND 9.18 does not present a client certificate for XoT, even with
+// key-file and cert-file in its tls block (mutual TLS with a secondary that
+// does is TestXoTMutualTLS, between two dnspki): such a BIND secondary is
+// refused during the handshake, dnspki's log names it and why, and BIND
+// gets nothing.
+func TestXoTMutualTLSRefusesBind(t *testing.T) {
+	harness.Need(t, "named")
+	dir := t.TempDir()
+	ca := harness.NewTestCA(t, "BIND secondaries")
+	ccert, ckey, root, _ := certFiles(t, ca, dir, "bind-secondary.test")
+	write(t, filepath.Join(dir, "example.test.zone"), zoneText(400, ""))
+	port, tlsPort := harness.FreePort(t), harness.FreePort(t)
+	p := harness.StartDnspki(t, dir, fmt.Sprintf(`example.test:%[1]d tls://example.test:%[2]d {
+    bind 127.0.0.1
+    xot {
+        client-ca %[3]s
+    }
+    authzone example.test {
+        file example.test.zone
+        key %[4]s hmac-sha256 %[5]s
+        transfer to 127.0.0.1 key %[4]s tls
+    }
+}
+`, port, tlsPort, root, xfrKey, xfrSecret), port)
+	harness.WaitDNS(t, p.Addr, "example.test.", 30*time.Second, p.Proc)
+
+	bdir := t.TempDir()
+	bport := harness.FreePort(t)
+	mark := p.LogMark()
+	b := startNamed(t, bdir, namedOptions(bdir, bport, 0)+fmt.Sprintf(`tls client { key-file "%s"; cert-file "%s"; };
+zone "example.test" { type secondary; file "example.test.db"; primaries { 127.0.0.1 port %d key "%s" tls client; }; };
+`, ckey, ccert, tlsPort, xfrKey))
+	if l := p.WaitLog(mark, `refused TLS client 127\.0\.0\.1:\d+: client certificate refused: no certificate`, 1, 30*time.Second); len(l) == 0 {
+		t.Fatalf("dnspki did not log the refused BIND secondary:\n%s", p.Output())
+	}
+	if l := b.WaitLog(0, `transfer of 'example.test/IN' from 127\.0\.0\.1#\d+: failed`, 1, 30*time.Second); len(l) == 0 {
+		t.Fatalf("BIND did not fail its transfer:\n%s", b.Output())
+	}
+	if _, ok := harness.SOASerial(harness.Addr(bport), "example.test."); ok {
+		t.Fatal("BIND got the zone without a client certificate")
 	}
 }

@@ -11,10 +11,16 @@ package xot
 
 import (
 	"context"
+	"crypto/sha256"
 	"crypto/tls"
+	"encoding/hex"
+	"fmt"
 	"net"
+	"os"
 	"path/filepath"
+	"slices"
 	"strings"
+	"sync"
 
 	"github.com/coredns/caddy"
 	"github.com/coredns/coredns/core/dnsserver"
@@ -44,7 +50,44 @@ func init() { plugin.Register(pluginName, setup) }
 type config struct {
 	certFile, keyFile string
 	clients           xotls.Auth
+	clientCAFile      []byte // the client-ca file's content, for fingerprint
 	state             string
+}
+
+// Server blocks that share a tls:// listener (two zones on one port) must
+// have one TLS policy: CoreDNS compares certificates and client CAs, and
+// accepts the per-connection callbacks only from configurations that carry
+// the same identity. Blocks whose xot configurations are the same (the
+// certificate, the client CA, the pinned client keys) share one.
+var identities = struct {
+	sync.Mutex
+	m map[string]*dnsserver.TLSConfigIdentity
+}{m: map[string]*dnsserver.TLSConfigIdentity{}}
+
+func identityFor(fp string) *dnsserver.TLSConfigIdentity {
+	identities.Lock()
+	defer identities.Unlock()
+	id := identities.m[fp]
+	if id == nil {
+		id = dnsserver.NewTLSConfigIdentity()
+		identities.m[fp] = id
+	}
+	return id
+}
+
+// fingerprint identifies the TLS policy of a configuration.
+func fingerprint(cert tls.Certificate, cfg *config) string {
+	h := sha256.New()
+	for _, der := range cert.Certificate {
+		fmt.Fprintf(h, "cert %d:", len(der))
+		h.Write(der)
+	}
+	fmt.Fprintf(h, "ca %d:", len(cfg.clientCAFile))
+	h.Write(cfg.clientCAFile)
+	pins := slices.Clone(cfg.clients.Pins)
+	slices.Sort(pins)
+	fmt.Fprintf(h, "pins %q", pins)
+	return hex.EncodeToString(h.Sum(nil))
 }
 
 func setup(c *caddy.Controller) error {
@@ -79,6 +122,7 @@ func setup(c *caddy.Controller) error {
 		return c.Errf("xot: the server block already has a TLS configuration")
 	}
 	dcfg.TLSConfig = srv.Config()
+	dcfg.SetTLSConfigIdentity(identityFor(fingerprint(srv.Cert, cfg)))
 	log.Infof("XoT on %s: TLS 1.3, ALPN %q, clients %s", strings.Join(tlsKeys(c.ServerBlockKeys), " "), xotls.ALPN, clientProfile(cfg.clients))
 	dcfg.AddPlugin(func(next plugin.Handler) plugin.Handler { return &handler{next: next} })
 	return nil
@@ -127,11 +171,13 @@ func parse(c *caddy.Controller) (*config, error) {
 				if len(args) != 1 {
 					return nil, c.Errf("client-ca: want one PEM file")
 				}
-				pool, err := xotls.LoadCAs(rooted(c, args[0]))
+				path := rooted(c, args[0])
+				pool, err := xotls.LoadCAs(path)
 				if err != nil {
 					return nil, c.Errf("client-ca: %v", err)
 				}
 				cfg.clients.CAs = pool
+				cfg.clientCAFile, _ = os.ReadFile(path)
 			case "client-spki":
 				if len(args) == 0 {
 					return nil, c.Errf("client-spki: want one or more SPKI pins (base64 SHA-256; 'dnspki spki CERT' prints one)")

@@ -80,3 +80,30 @@ func FuzzSetup(f *testing.F) {
 		}
 	})
 }
+
+// Blocks with the same xot configuration share one TLS policy identity
+// (so they can share a tls:// listener); another configuration has its own.
+func TestIdentity(t *testing.T) {
+	dir := t.TempDir()
+	ids := map[string]string{}
+	for _, tc := range []struct{ name, body string }{
+		{"a", "xot {\n state " + dir + "\n}"},
+		{"b", "xot {\n state " + dir + "\n}"},
+		{"pinned", "xot {\n state " + dir + "\n client-spki " + strings.Repeat("A", 43) + "=\n}"},
+	} {
+		c := caddy.NewTestController("dns", tc.body)
+		c.ServerBlockKeys = []string{"tls://" + tc.name + ".test.:1853"}
+		cfg, err := parse(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cert, _, _, err := xotls.SelfSigned(filepath.Join(dir, "tls"), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids[tc.name] = fingerprint(cert, cfg)
+	}
+	if identityFor(ids["a"]) != identityFor(ids["b"]) || identityFor(ids["a"]) == identityFor(ids["pinned"]) {
+		t.Fatalf("identities: %v", ids)
+	}
+}

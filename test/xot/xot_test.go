@@ -481,3 +481,40 @@ zone "example.test" { type secondary; file "example.test.db"; primaries { 127.0.
 		t.Fatal("BIND got the zone without a client certificate")
 	}
 }
+
+// Two server blocks (two zones) share one tls:// port: same xot
+// configuration, one TLS policy; both zones transfer over it.
+func TestXoTSharedListener(t *testing.T) {
+	dir := t.TempDir()
+	write(t, filepath.Join(dir, "a.zone"), strings.ReplaceAll(zoneText(500, ""), "example.test.", "a.test."))
+	write(t, filepath.Join(dir, "b.zone"), strings.ReplaceAll(zoneText(600, ""), "example.test.", "b.test."))
+	port, tlsPort := harness.FreePort(t), harness.FreePort(t)
+	block := func(zone, file string) string {
+		return fmt.Sprintf(`%[1]s:%[2]d tls://%[1]s:%[3]d {
+    bind 127.0.0.1
+    xot
+    authzone %[1]s {
+        file %[4]s
+        key %[5]s hmac-sha256 %[6]s
+        transfer to 127.0.0.1 key %[5]s tls
+    }
+}
+`, zone, port, tlsPort, file, xfrKey, xfrSecret)
+	}
+	p := harness.StartDnspki(t, dir, block("a.test", "a.zone")+block("b.test", "b.zone"), port)
+	harness.WaitDNS(t, p.Addr, "a.test.", 30*time.Second, p.Proc)
+	harness.WaitDNS(t, p.Addr, "b.test.", 30*time.Second, p.Proc)
+	pin := spkiPin(harness.ParseCerts(t, mustRead(t, filepath.Join(dir, "state", "tls", "xot.crt")))[0])
+	for zone, serial := range map[string]uint32{"a.test": 500, "b.test": 600} {
+		port := harness.FreePort(t)
+		s := harness.StartDnspki(t, t.TempDir(), fmt.Sprintf(`%[1]s:%[2]d {
+    bind 127.0.0.1
+    authzone %[1]s {
+        primary 127.0.0.1:%[3]d key %[4]s tls-spki %[6]s
+        key %[4]s hmac-sha256 %[5]s
+    }
+}
+`, zone, port, tlsPort, xfrKey, xfrSecret, pin), port)
+		harness.WaitServes(t, s.Addr, zone+".", serial, 30*time.Second, s.Proc)
+	}
+}

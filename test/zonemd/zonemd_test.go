@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -295,5 +296,78 @@ func TestSignedExample(t *testing.T) {
 	anchor := filepath.Join(s.Dir, "state", "keys", "example.test.trust-anchor")
 	if out, ok := harness.Delv(t, s.Addr, anchor, "example.test", "example.test", "ZONEMD"); !ok || !strings.Contains(out, "ZONEMD") {
 		t.Fatalf("delv does not validate the example's ZONEMD:\n%s", out)
+	}
+}
+
+// Turning zone-digest on and off by a configuration reload (SIGUSR1) is a
+// change of the zone: the next serial, the ZONEMD added (verified by
+// dnspython) or removed, and secondaries see it by IXFR.
+func TestZoneDigestToggledByReload(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "plain.zone"), []byte(fmt.Sprintf(zoneText, "plain.test.", "")), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	port := harness.FreePort(t)
+	corefile := func(digest string) string {
+		return fmt.Sprintf(`plain.test:%d {
+    bind 127.0.0.1
+    authzone plain.test {
+        file plain.zone
+        %s
+        transfer to 127.0.0.1
+    }
+}
+`, port, digest)
+	}
+	s := harness.StartDnspki(t, dir, corefile(""), port)
+	harness.WaitServes(t, s.Addr, "plain.test.", 2026010100, 30*time.Second, s.Proc)
+	hasZONEMD := func() bool {
+		r, err := harness.Query(s.Addr, "plain.test.", dns.TypeZONEMD, true, false)
+		return err == nil && len(r.Answer) == 1
+	}
+	if hasZONEMD() {
+		t.Fatal("a ZONEMD without zone-digest")
+	}
+	for i, digest := range []string{"zone-digest sha384", ""} {
+		if err := os.WriteFile(filepath.Join(dir, "Corefile"), []byte(corefile(digest)), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		s.Signal(syscall.SIGUSR1)
+		serial := uint32(2026010101 + i)
+		harness.WaitServes(t, s.Addr, "plain.test.", serial, 30*time.Second, s.Proc)
+		if got := hasZONEMD(); got != (digest != "") {
+			t.Fatalf("after the reload with %q: ZONEMD served %v", digest, got)
+		}
+		if digest != "" {
+			file, rrs := axfrFile(t, s.Addr, "plain.test.", "", "")
+			if md, _ := zonemdOf(t, "plain.test.", rrs); md.Serial != serial {
+				t.Fatalf("ZONEMD serial %d, want %d", md.Serial, serial)
+			}
+			if out, ok := dnspythonVerify(t, "plain.test.", file); !ok {
+				t.Fatalf("dnspython rejects the ZONEMD after the reload:\n%s", out)
+			}
+		}
+		// IXFR from the previous serial carries the ZONEMD's addition or
+		// removal.
+		m := new(dns.Msg)
+		m.SetIxfr("plain.test.", serial-1, "ns1.plain.test.", "hostmaster.plain.test.")
+		ch, err := (&dns.Transfer{}).In(m, s.Addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		found := false
+		for env := range ch {
+			if env.Error != nil {
+				t.Fatal(env.Error)
+			}
+			for _, rr := range env.RR {
+				if rr.Header().Rrtype == dns.TypeZONEMD {
+					found = true
+				}
+			}
+		}
+		if !found {
+			t.Fatalf("IXFR %d -> %d does not carry the ZONEMD change", serial-1, serial)
+		}
 	}
 }

@@ -274,7 +274,9 @@ print("ZONEMD verified")
 // (delv, from the example's trust anchor).
 func TestSignedExample(t *testing.T) {
 	harness.Need(t, "delv")
-	s := harness.StartExample(t, "signed.Corefile", "example.test.", nil)
+	s := harness.StartExample(t, "signed.Corefile", "example.test.", map[string]string{
+		"127.0.0.1:8054": harness.Addr(harness.FreePort(t)), // the status page
+	})
 	file, rrs := axfrFile(t, s.Addr, "example.test.", "", "")
 	zonemdOf(t, "example.test.", rrs)
 	if out, ok := dnspythonVerify(t, "example.test.", file); !ok {

@@ -40,6 +40,7 @@ import (
 	_ "github.com/dnspki/dnspki/plugin/rrl"
 	_ "github.com/dnspki/dnspki/plugin/status"
 	_ "github.com/dnspki/dnspki/plugin/tlsa"
+	_ "github.com/dnspki/dnspki/plugin/xot"
 )
 
 // directives is the order of the plugin chain (and of setup). A query passes
@@ -55,6 +56,7 @@ var directives = []string{
 	"nsid",
 	"bufsize",
 	"bind",
+	"xot", // dnspki: the TLS of tls:// listeners (XoT, RFC 9103); marks requests that came over TLS
 	"debug",
 	"ready",
 	"health",

@@ -360,6 +360,13 @@ func (s *secondary) commit(p *peer, res *xfrResult, from uint32) error {
 			tx.DeleteRRset(origin, dns.TypeSOA)
 			tx.Add(res.soa)
 		}
+		if kind != "uptodate" {
+			// RFC 8976 §4: the primary's zone as it now stands must match
+			// its digest, if it carries one; else nothing is applied.
+			if err := verifyDigest(origin, p.addr, tx.All("")); err != nil {
+				return err
+			}
+		}
 		tx.SetMeta(metaPrimarySerial, binary.BigEndian.AppendUint32(nil, newSerial))
 		tx.SetMeta(metaRefreshed, binary.BigEndian.AppendUint64(nil, uint64(now.UnixMilli())))
 		tx.SetMeta(metaPrimary, []byte(p.addr))

@@ -15,6 +15,7 @@ import (
 
 	"github.com/dnspki/dnspki/plugin/pkg/loglimit"
 	"github.com/dnspki/dnspki/plugin/pkg/tsigauth"
+	"github.com/dnspki/dnspki/plugin/pkg/xotls"
 	"github.com/dnspki/dnspki/plugin/pkg/zonemodel"
 )
 
@@ -194,7 +195,7 @@ func (zs *zoneState) transferView(ctxView string, e *aclEntry) *zonemodel.View {
 // matchTransfer returns the first transfer ACL entry that allows a request
 // from ip signed with key ("" unsigned) for the view the context selected
 // ("" none), or why none does.
-func (zs *zoneState) matchTransfer(ip netip.Addr, key, ctxView string) (*aclEntry, string) {
+func (zs *zoneState) matchTransfer(ip netip.Addr, key, ctxView string, overTLS bool) (*aclEntry, string) {
 	reason := "no transfer is allowed"
 	if len(zs.spec.transfers) > 0 {
 		reason = "address not allowed"
@@ -212,6 +213,10 @@ func (zs *zoneState) matchTransfer(ip netip.Addr, key, ctxView string) (*aclEntr
 			} else {
 				reason = "TSIG key " + key + " not allowed"
 			}
+			continue
+		}
+		if e.tls && !overTLS {
+			reason = "transfer over TLS (XoT) required"
 			continue
 		}
 		return e, ""
@@ -291,8 +296,12 @@ func (a *AuthZone) serveTransfer(ctx context.Context, w dns.ResponseWriter, r *d
 	if key != "" {
 		who += " key " + key
 	}
+	overTLS := xotls.State(ctx) != nil
+	if overTLS {
+		who += " over TLS"
+	}
 
-	e, why := zs.matchTransfer(ip, key, ctxView)
+	e, why := zs.matchTransfer(ip, key, ctxView, overTLS)
 	if e == nil {
 		vn := ctxView
 		if vn == "" {

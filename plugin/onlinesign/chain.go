@@ -137,6 +137,11 @@ func (s *signer) SignedZone(ctx context.Context, view *zonemodel.View, snap *zon
 		return l.rrs, nil
 	}
 	sz, made, err := s.buildSigned(ctx, cs, snap, ks, cfg, now)
+	if err == nil {
+		var refresh int64
+		sz.rrs, refresh, err = s.digestSigned(sz.rrs, snap, ks, now)
+		sz.refresh = min(sz.refresh, refresh)
+	}
 	if err != nil {
 		signedZones.WithLabelValues(s.origin, "failed").Inc()
 		s.failures.Inc()

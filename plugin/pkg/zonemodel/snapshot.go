@@ -18,6 +18,9 @@ type RRset struct {
 	RRs  []dns.RR
 
 	aux atomic.Pointer[any]
+	// canon caches the set's canonical wire form for the zone digest
+	// (digest.go); shared, like the set, by consecutive snapshots.
+	canon atomic.Pointer[[]byte]
 }
 
 // TTL of the set (all members carry the same TTL).
@@ -84,9 +87,17 @@ type Snapshot struct {
 	cuts    int
 	dnames  int
 	records int
+	digest  uint8 // hash algorithm of the apex ZONEMD the model made, 0: none (digest.go)
 
 	sortOnce sync.Once
 	sorted   []*Node
+	sortDone atomic.Bool
+	// sortFrom, when set, is the snapshot this one was edited from, whose
+	// canonical order Sorted adapts instead of sorting again (sortorder.go);
+	// sortTouched the names the edit created, changed or removed. Both are
+	// dropped once Sorted ran.
+	sortFrom    *Snapshot
+	sortTouched map[string]bool
 }
 
 // Node returns the node for a lowercase fully qualified name, or nil.
@@ -136,6 +147,14 @@ func (s *Snapshot) Get(name string, t uint16) *RRset {
 // snapshot). Empty non-terminals are included.
 func (s *Snapshot) Sorted() []*Node {
 	s.sortOnce.Do(func() {
+		defer s.sortDone.Store(true)
+		if from, touched := s.sortFrom, s.sortTouched; from != nil {
+			s.sortFrom, s.sortTouched = nil, nil
+			if from.sortDone.Load() {
+				s.sorted = s.deriveSorted(from, touched)
+				return
+			}
+		}
 		out := make([]*Node, 0, len(s.nodes))
 		for _, n := range s.nodes {
 			out = append(out, n)
@@ -305,6 +324,7 @@ func (b *builder) account(name string, s *RRset, sign int) {
 func (b *builder) prune(n *Node) {
 	for n != nil && n.Name != b.s.Origin && len(n.Sets) == 0 && n.children == 0 {
 		delete(b.s.nodes, n.Name)
+		b.copied[n.Name] = true // touched: gone from the canonical order
 		p := b.node(Parent(n.Name), false)
 		if p == nil {
 			return

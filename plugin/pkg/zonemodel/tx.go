@@ -23,7 +23,11 @@ type Tx struct {
 	dropped map[*View][]string
 	meta    map[string][]byte // nil value: delete
 	bump    bool              // give the views a new serial even without changes
-	err     error
+	// redigest: the zone digest setting differs from what the views serve
+	// (Open after a configuration change): a new serial with the digest
+	// made, or removed, even without other changes.
+	redigest bool
+	err      error
 }
 
 func newTx(s *Source, views []*View) *Tx {
@@ -103,6 +107,25 @@ func (tx *Tx) Count(view string) int {
 		n += len(rrs)
 	}
 	return n
+}
+
+// All returns all of the source's records in a view, with the
+// transaction's edits so far, in name/type order.
+func (tx *Tx) All(view string) []dns.RR {
+	v := tx.src.zone.View(view)
+	if v == nil {
+		return nil
+	}
+	keys := make([]rrKey, 0, len(v.content[tx.src.Name]))
+	for k := range tx.keysOf(v, tx.src.Name) {
+		keys = append(keys, k)
+	}
+	sortKeys(keys)
+	var out []dns.RR
+	for _, k := range keys {
+		out = append(out, tx.cur(v, tx.src.Name, k)...)
+	}
+	return out
 }
 
 // normalize returns rr with a lowercase owner (a copy when it had to change).
@@ -338,7 +361,8 @@ func (z *Zone) nextSerial(cur, base uint32) uint32 {
 func (z *Zone) prepare(v *View, cur *Snapshot, tx *Tx) (*viewResult, error) {
 	work := tx.work[v]
 	res := &viewResult{v: v, old: cur, snap: cur}
-	if len(work) == 0 && !(tx.bump && cur.soa != nil) {
+	force := (tx.bump || tx.redigest) && cur.soa != nil
+	if len(work) == 0 && !force {
 		return res, nil
 	}
 	keys := map[rrKey]bool{}
@@ -365,6 +389,9 @@ func (z *Zone) prepare(v *View, cur *Snapshot, tx *Tx) (*viewResult, error) {
 	sortKeys(sorted)
 
 	b := cur.edit()
+	if z.cfg.Digest != 0 {
+		b.sortFromParent(cur) // the digest walks the canonical order
+	}
 	var del, add []dns.RR
 	names := map[string]bool{}
 	soaKey := rrKey{z.Origin, dns.TypeSOA}
@@ -377,6 +404,9 @@ func (z *Zone) prepare(v *View, cur *Snapshot, tx *Tx) (*viewResult, error) {
 		}
 		if k.t == dns.TypeSOA {
 			return nil, fmt.Errorf("SOA record at %s, not at the zone apex %s", k.name, z.Origin)
+		}
+		if z.modelDigest(k) {
+			continue // the model's own (digest.go)
 		}
 		m := merged(k)
 		var old []dns.RR
@@ -427,7 +457,7 @@ func (z *Zone) prepare(v *View, cur *Snapshot, tx *Tx) (*viewResult, error) {
 		return nil, fmt.Errorf("the SOA record of %s would be removed", z.Origin)
 	}
 
-	if len(del) == 0 && len(add) == 0 && !soaChanged && !(tx.bump && cur.soa != nil) {
+	if len(del) == 0 && len(add) == 0 && !soaChanged && !force {
 		return res, nil
 	}
 	if err := validateNames(b.s, names); err != nil {
@@ -455,6 +485,13 @@ func (z *Zone) prepare(v *View, cur *Snapshot, tx *Tx) (*viewResult, error) {
 		serial = z.nextSerial(cur.Serial, baseSerial)
 	}
 	res.snap = b.finish(serial)
+	if z.cfg.Digest != 0 || tx.redigest {
+		dd, da, err := z.setDigest(b, z.cfg.Digest, merged(z.digestKey()))
+		if err != nil {
+			return nil, fmt.Errorf("zone digest: %w", err)
+		}
+		del, add = append(del, dd...), append(add, da...)
+	}
 	if !res.first {
 		res.entry = &JournalEntry{
 			From: cur.Serial, To: serial,
@@ -638,6 +675,9 @@ func (z *Zone) store(st *store, tx *Tx, results []*viewResult) error {
 			}
 			if r.snap.soa != nil {
 				if err := meta.Put(kSerial, u32(r.snap.Serial)); err != nil {
+					return err
+				}
+				if err := putDigestMeta(meta, r.snap); err != nil {
 					return err
 				}
 			}

@@ -55,7 +55,11 @@ type Config struct {
 	// oldest entries are dropped first (IXFR then falls back to AXFR).
 	JournalMaxEntries int
 	JournalMaxBytes   int
-	Logf              func(format string, args ...any)
+	// Digest is the hash algorithm of the zone digest (RFC 8976 ZONEMD,
+	// zonemd.HashSHA384 or HashSHA512) the model computes into every
+	// view's snapshot; 0: none (digest.go).
+	Digest uint8
+	Logf   func(format string, args ...any)
 }
 
 // Zone is one zone of one configuration generation.
@@ -463,6 +467,7 @@ func (z *Zone) Opened() bool { return z.opened.Load() }
 type storedView struct {
 	serial   uint32
 	hasState bool
+	digest   uint8 // hash algorithm of the model's ZONEMD it served, 0: none
 	content  map[string]map[rrKey][]dns.RR
 	jFirst   uint64
 	jNext    uint64
@@ -482,6 +487,9 @@ func (z *Zone) openLocked(st *store) error {
 			if v := b.Bucket(bMeta).Get(kSerial); len(v) == 4 {
 				sv.serial = uint32(v[0])<<24 | uint32(v[1])<<16 | uint32(v[2])<<8 | uint32(v[3])
 				sv.hasState = true
+			}
+			if v := b.Bucket(bMeta).Get(kDigest); len(v) == 1 {
+				sv.digest = v[0]
 			}
 			c := b.Bucket(bJournal).Cursor()
 			if k, _ := c.First(); k != nil {
@@ -554,9 +562,18 @@ func (z *Zone) openLocked(st *store) error {
 			sort.Slice(srcOrder, func(i, j int) bool { return z.srcRank(srcOrder[i]) < z.srcRank(srcOrder[j]) })
 			b := prev.edit()
 			for k := range keys {
+				if sv.digest != 0 && k == z.digestKey() {
+					continue
+				}
 				b.set(k.name, k.t, z.mergeKey(sv.content, srcOrder, k))
 			}
 			prev = b.finish(sv.serial)
+			if sv.digest != 0 && prev.soa != nil {
+				// The digest it served: computed again, same serial.
+				if _, _, err := z.setDigest(b, sv.digest, nil); err != nil {
+					return fmt.Errorf("view %s: zone digest: %w", name, err)
+				}
+			}
 		}
 		v.content = sv.content
 		v.jFirst, v.jNext, v.jBytes = sv.jFirst, sv.jNext, sv.jBytes
@@ -564,6 +581,7 @@ func (z *Zone) openLocked(st *store) error {
 
 		tx := newTx(nil, []*View{v})
 		tx.open = true
+		tx.redigest = sv.digest != z.cfg.Digest
 		z.adoptBase(tx, v, sv.content)
 		for srcName := range sv.content {
 			if z.byName[srcName] == nil {

@@ -8,6 +8,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/coredns/coredns/plugin"
@@ -28,6 +29,9 @@ type AuthZone struct {
 	// block is the server block's TSIG trust (its keys; its gate, first in
 	// the chain, decides who signed each request: tsigauth).
 	block *tsigauth.Block
+	// members are the zones of consumed catalogs (origin -> zone), replaced
+	// whole on every change of a catalog.
+	members atomic.Pointer[map[string]*zoneState]
 }
 
 type zoneState struct {
@@ -54,26 +58,40 @@ func (a *AuthZone) Zone(origin string) *zonemodel.Zone {
 	return nil
 }
 
-// match returns the zone that encloses the lowercase name, or nil. (Not
-// inlined: its map iterator would enlarge ServeDNS's frame.)
+// match returns the zone that encloses the lowercase name, or nil: the
+// longest origin among the configured zones and the members of consumed
+// catalogs, found by walking up the name's labels (one map lookup per
+// label, whatever the number of zones). (Not inlined: keeps ServeDNS's
+// frame small.)
 //
 //go:noinline
 func (a *AuthZone) match(name string) *zoneState {
-	if len(a.zones) == 1 {
-		for o, zs := range a.zones {
-			if zonemodel.InZone(name, o) {
+	dyn := a.members.Load()
+	for off := 0; ; {
+		if zs := a.zones[name[off:]]; zs != nil {
+			return zs
+		}
+		if dyn != nil {
+			if zs := (*dyn)[name[off:]]; zs != nil {
 				return zs
 			}
-			return nil
 		}
-	}
-	var best *zoneState
-	for o, zs := range a.zones {
-		if zonemodel.InZone(name, o) && (best == nil || len(o) > len(best.zone.Origin)) {
-			best = zs
+		next, end := dns.NextLabel(name, off)
+		if end {
+			break
 		}
+		off = next
 	}
-	return best
+	if name == "." {
+		return nil
+	}
+	if zs := a.zones["."]; zs != nil {
+		return zs
+	}
+	if dyn != nil {
+		return (*dyn)["."]
+	}
+	return nil
 }
 
 // start opens a zone once every plugin's setup has run: bindings attach their
@@ -115,9 +133,16 @@ func (a *AuthZone) start(reg *zonemodel.Registry, zs *zoneState) error {
 		log.Infof("zone %s view %s: serial %d, %d records", z.Origin, v.Name, v.Snapshot().Serial, v.Snapshot().Records())
 	}
 	zs.started = true
-	zs.wg.Add(2)
-	go func() { defer zs.wg.Done(); a.notifier(zs) }()
-	go func() { defer zs.wg.Done(); zs.watch() }()
+	// Goroutines only for what the zone has (thousands of zones: no idle
+	// goroutine or file watcher per zone).
+	if a.xfer != nil {
+		zs.wg.Add(1)
+		go func() { defer zs.wg.Done(); a.notifier(zs) }()
+	}
+	if len(zs.files) > 0 {
+		zs.wg.Add(1)
+		go func() { defer zs.wg.Done(); zs.watch() }()
+	}
 	for _, n := range zs.notifiers {
 		n := n
 		zs.wg.Add(1)

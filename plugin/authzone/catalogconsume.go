@@ -1,0 +1,253 @@
+package authzone
+
+import (
+	"maps"
+	"sync"
+
+	"github.com/coredns/caddy"
+	"github.com/coredns/coredns/plugin"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
+
+	"github.com/dnspki/dnspki/plugin/pkg/loglimit"
+	"github.com/dnspki/dnspki/plugin/pkg/zonemodel"
+)
+
+var (
+	catalogMembers = promauto.NewGaugeVec(prometheus.GaugeOpts{
+		Namespace: plugin.Namespace, Subsystem: "dnspki",
+		Name: "catalog_members", Help: "Member zones dnspki serves from a consumed catalog zone, per catalog.",
+	}, []string{"catalog"})
+	catalogRefused = promauto.NewCounterVec(prometheus.CounterOpts{
+		Namespace: plugin.Namespace, Subsystem: "dnspki",
+		Name: "catalog_refused_total", Help: "Refusals while reading a consumed catalog zone, per catalog and what was refused (catalog: the whole catalog, e.g. its version; member: one member or property).",
+	}, []string{"catalog", "what"})
+)
+
+// consumer follows a catalog zone dnspki holds as a secondary (RFC 9432
+// §5): after every change of the catalog it provisions the member zones it
+// lists (secondaries configured from the 'member' template), removes those
+// it no longer lists (and their stored state) and resets a member whose
+// unique ID changed. One goroutine per catalog, whatever the number of
+// members; the members' data are their own zones' stores, so a restart
+// serves them at once from the stored catalog.
+type consumer struct {
+	a    *AuthZone
+	cat  *zoneState
+	tmpl *zoneSpec // the member template (origin and cfg.Origin unset)
+	kick chan struct{}
+	done chan struct{}
+	wg   sync.WaitGroup
+
+	// members is only used by the consumer's goroutine (and stop, after it).
+	members map[string]*consumedMember
+}
+
+type consumedMember struct {
+	id string
+	zs *zoneState
+}
+
+// membersMu serializes the publication of AuthZone.members by the
+// consumers of one configuration (several catalogs in one server block).
+var membersMu sync.Mutex
+
+// buildConsumer sets up a consumed catalog: the member template (the
+// catalog's primaries and keys unless 'member primary' says otherwise), and
+// the consumer started once the catalog zone is open.
+func (a *AuthZone) buildConsumer(c *caddy.Controller, reg *zonemodel.Registry, zs *zoneState) error {
+	sp := zs.spec
+	t := sp.cat.member
+	if t == nil {
+		t = &zoneSpec{cfg: sp.cfg, reload: sp.reload}
+	}
+	tmpl := *t
+	tmpl.cfg.StateDir = sp.cfg.StateDir
+	tmpl.cfg.Logf = sp.cfg.Logf
+	if len(tmpl.primaries) == 0 {
+		tmpl.primaries = sp.primaries
+	}
+	tmpl.keys = sp.keys
+	tmpl.cat = nil
+	tmpl.files = nil
+	cn := &consumer{a: a, cat: zs, tmpl: &tmpl, kick: make(chan struct{}, 1), done: make(chan struct{}), members: map[string]*consumedMember{}}
+	reg.Bind(zs.zone.Origin, zonemodel.Binding{Plugin: pluginName, Started: func(z *zonemodel.Zone) error {
+		z.Subscribe(func(zonemodel.Change) { cn.poke() })
+		cn.wg.Add(1)
+		go func() { defer cn.wg.Done(); cn.run() }()
+		cn.poke()
+		return nil
+	}})
+	c.OnShutdown(func() error { cn.stop(); return nil })
+	return nil
+}
+
+func (cn *consumer) poke() {
+	select {
+	case cn.kick <- struct{}{}:
+	default:
+	}
+}
+
+func (cn *consumer) run() {
+	for {
+		select {
+		case <-cn.done:
+			return
+		case <-cn.kick:
+		}
+		cn.reconcile()
+	}
+}
+
+// stop ends the consumer and stops its member zones (their state stays).
+func (cn *consumer) stop() {
+	select {
+	case <-cn.done:
+		return
+	default:
+	}
+	close(cn.done)
+	cn.wg.Wait()
+	cn.publish(nil, mapsKeys(cn.members))
+	for _, m := range cn.members {
+		m.zs.stop()
+	}
+}
+
+func mapsKeys(m map[string]*consumedMember) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	return out
+}
+
+// reconcile makes the served members what the catalog lists now.
+func (cn *consumer) reconcile() {
+	origin := cn.cat.zone.Origin
+	snap := cn.cat.zone.Views()[0].Snapshot()
+	if snap.SOA() == nil {
+		return // not transferred yet
+	}
+	held := func(zone string) string {
+		if m := cn.members[zone]; m != nil {
+			return m.id
+		}
+		return ""
+	}
+	parsed, err := parseCatalog(origin, snap.RRs(), held)
+	if err != nil {
+		catalogRefused.WithLabelValues(origin, "catalog").Inc()
+		log.Errorf("catalog %s serial %d: %v; keeping its %d member zones", origin, snap.Serial, err, len(cn.members))
+		return
+	}
+	for _, why := range parsed.Refused {
+		catalogRefused.WithLabelValues(origin, "member").Inc()
+		if loglimit.Refusals.Allow() {
+			log.Warningf("catalog %s serial %d: %s%s", origin, snap.Serial, why, loglimit.Refusals.Suppressed())
+		}
+	}
+	want := make(map[string]catalogMember, len(parsed.Members))
+	for _, m := range parsed.Members {
+		want[m.Zone] = m
+	}
+	var gone []*consumedMember
+	var goneNames []string
+	for z, m := range cn.members {
+		w, ok := want[z]
+		if ok && w.ID == m.id {
+			continue
+		}
+		// Removed, or its unique ID changed (RFC 9432 §5.4: reset, the
+		// member's data are dropped and transferred afresh).
+		gone = append(gone, m)
+		goneNames = append(goneNames, z)
+		delete(cn.members, z)
+		if ok {
+			log.Infof("catalog %s: member %s has a new unique ID (%s -> %s): reset", origin, z, m.id, w.ID)
+		} else {
+			log.Infof("catalog %s: member %s removed", origin, z)
+		}
+	}
+	cn.publish(nil, goneNames)
+	for _, m := range gone {
+		m.zs.stop()
+		if err := zonemodel.RemoveState(m.zs.spec.cfg.StateDir, m.zs.zone.Origin); err != nil {
+			log.Warningf("catalog %s: member %s: %v", origin, m.zs.zone.Origin, err)
+		}
+	}
+	added := map[string]*zoneState{}
+	for _, m := range parsed.Members {
+		if cn.members[m.Zone] != nil {
+			continue
+		}
+		if why := cn.conflict(m.Zone); why != "" {
+			catalogRefused.WithLabelValues(origin, "member").Inc()
+			if loglimit.Refusals.Allow() {
+				log.Warningf("catalog %s: member %s (ID %s) refused: %s%s", origin, m.Zone, m.ID, why, loglimit.Refusals.Suppressed())
+			}
+			continue
+		}
+		zs, err := cn.startMember(m)
+		if err != nil {
+			catalogRefused.WithLabelValues(origin, "member").Inc()
+			log.Errorf("catalog %s: member %s (ID %s): %v", origin, m.Zone, m.ID, err)
+			continue
+		}
+		cn.members[m.Zone] = &consumedMember{id: m.ID, zs: zs}
+		added[m.Zone] = zs
+	}
+	cn.publish(added, nil)
+	if len(added) > 0 || len(gone) > 0 {
+		log.Infof("catalog %s serial %d: %d member zones (%d added, %d removed)", origin, snap.Serial, len(cn.members), len(added), len(gone))
+	}
+	catalogMembers.WithLabelValues(origin).Set(float64(len(cn.members)))
+}
+
+// conflict says why zone cannot be a member here ("" if it can): it is
+// configured in the Corefile, or another catalog of the block has it.
+func (cn *consumer) conflict(zone string) string {
+	if cn.a.zones[zone] != nil {
+		return "the zone is configured in the Corefile"
+	}
+	if cur := cn.a.members.Load(); cur != nil && (*cur)[zone] != nil {
+		return "another catalog of this server block lists it"
+	}
+	return ""
+}
+
+// startMember makes, opens and starts a member zone from the template.
+func (cn *consumer) startMember(m catalogMember) (*zoneState, error) {
+	sp := *cn.tmpl
+	sp.origin = m.Zone
+	sp.cfg.Origin = m.Zone
+	zs, err := newZoneState(&sp)
+	if err != nil {
+		return nil, err
+	}
+	if err := cn.a.start(zonemodel.NewRegistry(), zs); err != nil {
+		zs.stop()
+		return nil, err
+	}
+	return zs, nil
+}
+
+// publish adds and removes members in the server block's map of served
+// member zones (replaced whole: lookups never lock).
+func (cn *consumer) publish(add map[string]*zoneState, remove []string) {
+	if len(add) == 0 && len(remove) == 0 {
+		return
+	}
+	membersMu.Lock()
+	defer membersMu.Unlock()
+	next := map[string]*zoneState{}
+	if cur := cn.a.members.Load(); cur != nil {
+		next = maps.Clone(*cur)
+	}
+	for _, z := range remove {
+		delete(next, z)
+	}
+	maps.Copy(next, add)
+	cn.a.members.Store(&next)
+}

@@ -146,7 +146,17 @@ func (a *AuthZone) start(reg *zonemodel.Registry, zs *zoneState) error {
 	for _, n := range zs.notifiers {
 		n := n
 		zs.wg.Add(1)
-		go func() { defer zs.wg.Done(); n.run(zs.done) }()
+		go func() {
+			defer zs.wg.Done()
+			// After a reload, NOTIFY once the old generation no longer
+			// answers (it would give the old serial to the SOA query).
+			select {
+			case <-z.PreviousClosed():
+			case <-zs.done:
+				return
+			}
+			n.run(zs.done)
+		}()
 		// A (re)start announces the zone to the secondaries.
 		n.poke()
 	}

@@ -76,6 +76,13 @@ type Zone struct {
 	subs   []func(Change)
 
 	signer atomic.Pointer[signerBox]
+
+	// prevClosed is the closed channel of the previous configuration
+	// generation's zone this one took the store from (nil if none); closed
+	// is closed by Close.
+	prevClosed <-chan struct{}
+	closed     chan struct{}
+	closeOnce  sync.Once
 }
 
 // View is one view of a zone.
@@ -143,7 +150,7 @@ func New(cfg Config) *Zone {
 	if cfg.Logf == nil {
 		cfg.Logf = func(string, ...any) {}
 	}
-	z := &Zone{cfg: cfg, Origin: cfg.Origin, views: map[string]*View{}, byName: map[string]*Source{}}
+	z := &Zone{cfg: cfg, Origin: cfg.Origin, views: map[string]*View{}, byName: map[string]*Source{}, closed: make(chan struct{})}
 	for _, name := range cfg.Views {
 		v := &View{zone: z, Name: name, content: map[string]map[rrKey][]dns.RR{}}
 		v.snap.Store(newSnapshot(cfg.Origin))
@@ -435,6 +442,7 @@ func (z *Zone) Open() error {
 	}
 	if st.current != nil && st.current != z {
 		st.current.superseded.Store(true)
+		z.prevClosed = st.current.closed
 	}
 	st.current = z
 	z.st = st
@@ -455,6 +463,7 @@ func (z *Zone) Close() {
 	}
 	st.mu.Unlock()
 	st.release()
+	z.closeOnce.Do(func() { close(z.closed) })
 }
 
 // Opened reports whether the zone is open.

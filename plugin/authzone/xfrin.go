@@ -290,14 +290,17 @@ func rcodeError(r *dns.Msg) error {
 	return e
 }
 
-// querySOA asks the peer for the zone's SOA over UDP (TCP when truncated),
-// signed with the peer's key; a signed query needs a signed, valid answer.
+// querySOA asks the peer for the zone's SOA over UDP (TCP when truncated or
+// refused: Knot answers the SOA of a catalog zone it generates only over
+// TCP), signed with the peer's key; a signed query needs a signed, valid
+// answer.
 func querySOA(ctx context.Context, p *peer, origin string) (*dns.SOA, error) {
 	m := new(dns.Msg)
 	m.SetQuestion(origin, dns.TypeSOA)
 	m.RecursionDesired = false
 	r, err := exchange(ctx, p, m, "udp")
-	if err == nil && r.Truncated {
+	var re *rcodeErr
+	if (err == nil && (r.Truncated || r.Rcode == dns.RcodeRefused)) || (errors.As(err, &re) && re.rcode == dns.RcodeRefused) {
 		r, err = exchange(ctx, p, m, "tcp")
 	}
 	if err != nil {

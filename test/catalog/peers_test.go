@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 
 	"github.com/dnspki/dnspki/test/harness"
@@ -137,4 +138,49 @@ zone "%[3]s" {
 	write(t, path, conf)
 	p := harness.Start(t, "named", []string{bins[0], "-f", "-c", path, "-n", "1"}, harness.StartOpts{Dir: dir})
 	return &harness.Peer{Proc: p, Kind: "bind", Dir: dir, Port: port, Addr: harness.Addr(port)}
+}
+
+// knotPrimaryConf configures Knot as the primary of zones (origin -> zone
+// file content, written to dir) on port, transfers with xfr-key., NOTIFY to
+// notify. With generate, the zones are members of the catalog Knot
+// generates (catalog-role generate); otherwise the catalog, if among the
+// zones, is an ordinary zone served from its file.
+func knotPrimaryConf(t testing.TB, dir string, port, notify int, generate bool, zones map[string]string) string {
+	t.Helper()
+	conf := knotHeader(dir, port) + fmt.Sprintf(`remote:
+  - id: secondary
+    address: 127.0.0.1@%[1]d
+    key: %[2]s
+acl:
+  - id: transfer
+    key: %[2]s
+    action: transfer
+template:
+  - id: default
+    storage: "%[3]s"
+    zonefile-sync: -1
+    zonefile-load: whole
+    journal-content: changes
+    semantic-checks: on
+    acl: transfer
+    notify: secondary
+zone:
+`, notify, xfrKey.Name, dir)
+	if generate {
+		conf += fmt.Sprintf("  - domain: %s\n    catalog-role: generate\n", catalogZone)
+	}
+	names := make([]string, 0, len(zones))
+	for z := range zones {
+		names = append(names, z)
+	}
+	slices.Sort(names)
+	for _, z := range names {
+		file := filepath.Join(dir, z+"zone")
+		write(t, file, zones[z])
+		conf += fmt.Sprintf("  - domain: %s\n    file: \"%s\"\n", z, file)
+		if generate {
+			conf += fmt.Sprintf("    catalog-role: member\n    catalog-zone: %s\n", catalogZone)
+		}
+	}
+	return conf
 }

@@ -32,6 +32,8 @@ type AuthZone struct {
 	// members are the zones of consumed catalogs (origin -> zone), replaced
 	// whole on every change of a catalog.
 	members atomic.Pointer[map[string]*zoneState]
+	// files watches the zone files of every zone of the block.
+	files *fileWatcher
 }
 
 type zoneState struct {
@@ -41,6 +43,7 @@ type zoneState struct {
 	notifyCh  chan struct{} // the stock transfer plugin's NOTIFY
 	notifiers []*notifier   // authzone's own NOTIFY targets
 	sec       *secondary    // nil unless the zone is a secondary
+	watcher   *fileWatcher  // the server block's, once the zone's files are watched
 	done      chan struct{}
 	stopOnce  sync.Once
 	started   bool
@@ -140,8 +143,8 @@ func (a *AuthZone) start(reg *zonemodel.Registry, zs *zoneState) error {
 		go func() { defer zs.wg.Done(); a.notifier(zs) }()
 	}
 	if len(zs.files) > 0 {
-		zs.wg.Add(1)
-		go func() { defer zs.wg.Done(); zs.watch() }()
+		zs.watcher = a.files
+		a.files.add(zs)
 	}
 	for _, n := range zs.notifiers {
 		n := n
@@ -182,6 +185,9 @@ func (a *AuthZone) start(reg *zonemodel.Registry, zs *zoneState) error {
 
 func (zs *zoneState) stop() {
 	zs.stopOnce.Do(func() {
+		if zs.watcher != nil {
+			zs.watcher.remove(zs)
+		}
 		close(zs.done)
 		zs.wg.Wait()
 		zs.zone.Close()

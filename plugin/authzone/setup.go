@@ -108,9 +108,9 @@ func setup(c *caddy.Controller) error {
 		}
 		return nil
 	})
+	c.OnStartup(func() error { return a.startAll(reg) })
 	for _, zs := range a.zones {
 		zs := zs
-		c.OnStartup(func() error { return a.start(reg, zs) })
 		c.OnShutdown(func() error { zs.stop(); return nil })
 	}
 	cfg.AddPlugin(func(next plugin.Handler) plugin.Handler {
@@ -174,7 +174,8 @@ func build(c *caddy.Controller) (*AuthZone, *zonemodel.Registry, error) {
 		return nil, nil, err
 	}
 	reg := Registry(c)
-	a := &AuthZone{zones: map[string]*zoneState{}, block: block}
+	a := &AuthZone{zones: map[string]*zoneState{}, block: block, files: newFileWatcher()}
+	c.OnShutdown(func() error { a.files.close(); return nil })
 	for _, sp := range specs {
 		zs, err := newZoneState(sp)
 		if err != nil {

@@ -45,6 +45,8 @@ type zoneState struct {
 	sec       *secondary    // nil unless the zone is a secondary
 	watcher   *fileWatcher  // the server block's, once the zone's files are watched
 	done      chan struct{}
+	ctx       context.Context // ends when the zone stops (with done)
+	cancel    context.CancelFunc
 	stopOnce  sync.Once
 	started   bool
 	wg        sync.WaitGroup
@@ -158,7 +160,7 @@ func (a *AuthZone) start(reg *zonemodel.Registry, zs *zoneState) error {
 			case <-zs.done:
 				return
 			}
-			n.run(zs.done)
+			n.run(zs.ctx)
 		}()
 		// A (re)start announces the zone to the secondaries.
 		n.poke()
@@ -167,7 +169,7 @@ func (a *AuthZone) start(reg *zonemodel.Registry, zs *zoneState) error {
 		// Expired already (stored refresh time) before the first answer.
 		zs.sec.load(time.Now())
 		zs.wg.Add(1)
-		go func() { defer zs.wg.Done(); zs.sec.run(zs.done) }()
+		go func() { defer zs.wg.Done(); zs.sec.run(zs.ctx) }()
 	}
 	select {
 	case zs.notifyCh <- struct{}{}:
@@ -187,6 +189,9 @@ func (zs *zoneState) stop() {
 	zs.stopOnce.Do(func() {
 		if zs.watcher != nil {
 			zs.watcher.remove(zs)
+		}
+		if zs.cancel != nil {
+			zs.cancel()
 		}
 		close(zs.done)
 		zs.wg.Wait()

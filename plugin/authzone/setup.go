@@ -1,6 +1,7 @@
 package authzone
 
 import (
+	"context"
 	"fmt"
 	"path/filepath"
 	"slices"
@@ -219,6 +220,7 @@ func build(c *caddy.Controller) (*AuthZone, *zonemodel.Registry, error) {
 func newZoneState(sp *zoneSpec) (*zoneState, error) {
 	z := zonemodel.New(sp.cfg)
 	zs := &zoneState{zone: z, spec: sp, notifyCh: make(chan struct{}, 1), done: make(chan struct{})}
+	zs.ctx, zs.cancel = context.WithCancel(context.Background())
 	if len(sp.primaries) > 0 {
 		src, err := z.AddSource(primarySource, zonemodel.SourceOptions{Base: true, Dynamic: true})
 		if err != nil {

@@ -107,6 +107,7 @@ trap cleanup EXIT
 rss() { awk '/^VmRSS/ {printf "%.0f", $2/1024}' "/proc/$1/status"; }
 hwm() { awk '/^VmHWM/ {printf "%.0f", $2/1024}' "/proc/$1/status"; }
 goroutines() { curl -s "http://127.0.0.1:$MPORT/metrics" | awk '/^go_goroutines / {print $2}'; }
+heap() { curl -s "http://127.0.0.1:$MPORT/metrics" | awk '/^go_memstats_heap_inuse_bytes / {printf "%.0f", $2/1048576}'; }
 now() { date +%s%N; }
 
 # start_dnspki: starts dnspki (DPID) and waits until every zone answers;
@@ -123,7 +124,7 @@ log "cold start: $N zones, no state"
 start_dnspki
 COLD=$STARTED
 sleep 2
-COLD_RSS=$(rss "$DPID") COLD_HWM=$(hwm "$DPID") COLD_G=$(goroutines)
+COLD_RSS=$(rss "$DPID") COLD_HWM=$(hwm "$DPID") COLD_G=$(goroutines) COLD_HEAP=$(heap)
 log "cold start ${COLD}s, RSS ${COLD_RSS} MB (peak ${COLD_HWM} MB), $COLD_G goroutines"
 
 log "Knot provisioning $N zones from the catalog"
@@ -156,7 +157,7 @@ log "warm start ${WARM}s, RSS ${WARM_RSS} MB"
 STATE=$(du -sm "$OUT/state" | cut -f1)
 {
 	echo "zones:        $((M - 1)) (+1 by reload), one authzone stanza each, one catalog"
-	echo "cold start:   ${COLD} s until every zone answers; RSS ${COLD_RSS} MB (peak ${COLD_HWM} MB); ${COLD_G} goroutines"
+	echo "cold start:   ${COLD} s until every zone answers; RSS ${COLD_RSS} MB (peak ${COLD_HWM} MB; Go heap in use ${COLD_HEAP} MB); ${COLD_G} goroutines"
 	echo "Knot:         ${KNOT} s from start until it answers every member (catalog + $((M - 1)) AXFRs); Knot RSS ${KNOT_RSS} MB"
 	echo "after Knot:   dnspki RSS ${AFTER_RSS} MB; ${AFTER_G} goroutines"
 	echo "reload:       ${RELOAD} s from SIGUSR1 until Knot serves the added zone"

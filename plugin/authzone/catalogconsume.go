@@ -33,6 +33,7 @@ var (
 // serves them at once from the stored catalog.
 type consumer struct {
 	a    *AuthZone
+	reg  *zonemodel.Registry // the configuration's zones
 	cat  *zoneState
 	tmpl *zoneSpec // the member template (origin and cfg.Origin unset)
 	kick chan struct{}
@@ -70,7 +71,7 @@ func (a *AuthZone) buildConsumer(c *caddy.Controller, reg *zonemodel.Registry, z
 	tmpl.keys = sp.keys
 	tmpl.cat = nil
 	tmpl.files = nil
-	cn := &consumer{a: a, cat: zs, tmpl: &tmpl, kick: make(chan struct{}, 1), done: make(chan struct{}), members: map[string]*consumedMember{}}
+	cn := &consumer{a: a, reg: reg, cat: zs, tmpl: &tmpl, kick: make(chan struct{}, 1), done: make(chan struct{}), members: map[string]*consumedMember{}}
 	reg.Bind(zs.zone.Origin, zonemodel.Binding{Plugin: pluginName, Started: func(z *zonemodel.Zone) error {
 		z.Subscribe(func(zonemodel.Change) { cn.poke() })
 		cn.wg.Add(1)
@@ -208,7 +209,7 @@ func (cn *consumer) reconcile() {
 // conflict says why zone cannot be a member here ("" if it can): it is
 // configured in the Corefile, or another catalog of the block has it.
 func (cn *consumer) conflict(zone string) string {
-	if cn.a.zones[zone] != nil {
+	if cn.a.zones[zone] != nil || cn.reg.Zone(zone) != nil {
 		return "the zone is configured in the Corefile"
 	}
 	if cur := cn.a.members.Load(); cur != nil && (*cur)[zone] != nil {

@@ -143,6 +143,18 @@ func checkCatalog(c *caddy.Controller, sp *zoneSpec, base int) error {
 	case len(sp.cfg.Views) > 0:
 		return errf("a catalog zone has one view")
 	}
+	if t := cs.member; t != nil {
+		for _, e := range t.transfers {
+			if e.view != "" {
+				return errf("member transfer: a member zone has one view; remove 'view %s'", e.view)
+			}
+		}
+		for _, p := range t.notifies {
+			if p.view != "" {
+				return errf("member notify: a member zone has one view; remove 'view %s'", p.view)
+			}
+		}
+	}
 	for z := range cs.groups {
 		if cs.members != nil && !slices.Contains(cs.members, z) {
 			return errf("group %s: not a member of this catalog (catalog produce %s)", z, strings.Join(cs.members, " "))

@@ -164,6 +164,9 @@ func TestParseCatalogLines(t *testing.T) {
 		{"authzone catalog.invalid {\nfile db\ngroup a.test g\n}", "need 'catalog produce' or 'catalog consume'"},
 		{"authzone catalog.invalid {\ncatalog produce\ncoo a.test\n}", "want 'coo ZONE CATALOG'"},
 		{"authzone catalog.invalid {\nprimary 127.0.0.1:53\ncatalog consume\nmember transfer to * view x\n}", "a member zone has one view"},
+		{"authzone catalog.invalid {\nprimary 127.0.0.1:53\ncatalog consume\nmember group g transfer to *\n}", ""},
+		{"authzone catalog.invalid {\nprimary 127.0.0.1:53\ncatalog consume\nmember group g\n}", "want a PROPERTY after the group"},
+		{"authzone catalog.invalid {\ncatalog produce\nmember group g transfer to *\n}", "'member' lines are for 'catalog consume'"},
 	} {
 		c := caddy.NewTestController("dns", tc.input)
 		_, err := parse(c, tsigauth.ForBlock(c))

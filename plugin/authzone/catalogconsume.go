@@ -36,6 +36,8 @@ type consumer struct {
 	reg  *zonemodel.Registry // the configuration's zones
 	cat  *zoneState
 	tmpl *zoneSpec // the member template (origin and cfg.Origin unset)
+	// groupTmpl are the templates of members with a group property.
+	groupTmpl map[string]*zoneSpec
 	kick chan struct{}
 	done chan struct{}
 	wg   sync.WaitGroup
@@ -45,8 +47,9 @@ type consumer struct {
 }
 
 type consumedMember struct {
-	id string
-	zs *zoneState
+	id    string
+	group string // the group whose template configured it ("": the default)
+	zs    *zoneState
 }
 
 // membersMu serializes the publication of AuthZone.members by the
@@ -58,7 +61,26 @@ var membersMu sync.Mutex
 // the consumer started once the catalog zone is open.
 func (a *AuthZone) buildConsumer(c *caddy.Controller, reg *zonemodel.Registry, zs *zoneState) error {
 	sp := zs.spec
-	t := sp.cat.member
+	cn := &consumer{a: a, reg: reg, cat: zs, tmpl: memberTemplate(sp, sp.cat.member), groupTmpl: map[string]*zoneSpec{},
+		kick: make(chan struct{}, 1), done: make(chan struct{}), members: map[string]*consumedMember{}}
+	for g, t := range sp.cat.groupTemplates {
+		cn.groupTmpl[g] = memberTemplate(sp, t)
+	}
+	reg.Bind(zs.zone.Origin, zonemodel.Binding{Plugin: pluginName, Started: func(z *zonemodel.Zone) error {
+		z.Subscribe(func(zonemodel.Change) { cn.poke() })
+		cn.wg.Add(1)
+		go func() { defer cn.wg.Done(); cn.run() }()
+		cn.poke()
+		return nil
+	}})
+	c.OnShutdown(func() error { cn.stop(); return nil })
+	return nil
+}
+
+// memberTemplate completes the template t (nil: none) of a consumed
+// catalog sp's members: the catalog's state directory, keys and, unless it
+// names its own, primaries.
+func memberTemplate(sp *zoneSpec, t *zoneSpec) *zoneSpec {
 	if t == nil {
 		t = &zoneSpec{cfg: sp.cfg, reload: sp.reload}
 	}
@@ -71,16 +93,18 @@ func (a *AuthZone) buildConsumer(c *caddy.Controller, reg *zonemodel.Registry, z
 	tmpl.keys = sp.keys
 	tmpl.cat = nil
 	tmpl.files = nil
-	cn := &consumer{a: a, reg: reg, cat: zs, tmpl: &tmpl, kick: make(chan struct{}, 1), done: make(chan struct{}), members: map[string]*consumedMember{}}
-	reg.Bind(zs.zone.Origin, zonemodel.Binding{Plugin: pluginName, Started: func(z *zonemodel.Zone) error {
-		z.Subscribe(func(zonemodel.Change) { cn.poke() })
-		cn.wg.Add(1)
-		go func() { defer cn.wg.Done(); cn.run() }()
-		cn.poke()
-		return nil
-	}})
-	c.OnShutdown(func() error { cn.stop(); return nil })
-	return nil
+	return &tmpl
+}
+
+// template returns the template of a member: that of its first group that
+// has one, else the default, and the group ("" for the default).
+func (cn *consumer) template(m catalogMember) (*zoneSpec, string) {
+	for _, g := range m.Groups {
+		if t := cn.groupTmpl[g]; t != nil {
+			return t, g
+		}
+	}
+	return cn.tmpl, ""
 }
 
 func (cn *consumer) poke() {
@@ -153,11 +177,18 @@ func (cn *consumer) reconcile() {
 	for _, m := range parsed.Members {
 		want[m.Zone] = m
 	}
-	var gone []*consumedMember
+	var gone, regroup []*consumedMember
 	var goneNames []string
 	for z, m := range cn.members {
 		w, ok := want[z]
 		if ok && w.ID == m.id {
+			if _, g := cn.template(w); g != m.group {
+				// Another group's template: configured again, its data kept.
+				log.Infof("catalog %s: member %s now configured by the template of group %q (was %q)", origin, z, g, m.group)
+				regroup = append(regroup, m)
+				goneNames = append(goneNames, z)
+				delete(cn.members, z)
+			}
 			continue
 		}
 		// Removed, or its unique ID changed (RFC 9432 §5.4: reset, the
@@ -172,6 +203,9 @@ func (cn *consumer) reconcile() {
 		}
 	}
 	cn.publish(nil, goneNames)
+	for _, m := range regroup {
+		m.zs.stop()
+	}
 	for _, m := range gone {
 		m.zs.stop()
 		if err := zonemodel.RemoveState(m.zs.spec.cfg.StateDir, m.zs.zone.Origin); err != nil {
@@ -196,7 +230,8 @@ func (cn *consumer) reconcile() {
 			log.Errorf("catalog %s: member %s (ID %s): %v", origin, m.Zone, m.ID, err)
 			continue
 		}
-		cn.members[m.Zone] = &consumedMember{id: m.ID, zs: zs}
+		_, group := cn.template(m)
+		cn.members[m.Zone] = &consumedMember{id: m.ID, group: group, zs: zs}
 		added[m.Zone] = zs
 	}
 	cn.publish(added, nil)
@@ -220,7 +255,8 @@ func (cn *consumer) conflict(zone string) string {
 
 // startMember makes, opens and starts a member zone from the template.
 func (cn *consumer) startMember(m catalogMember) (*zoneState, error) {
-	sp := *cn.tmpl
+	t, _ := cn.template(m)
+	sp := *t
 	sp.origin = m.Zone
 	sp.cfg.Origin = m.Zone
 	zs, err := newZoneState(&sp)

@@ -20,9 +20,11 @@ import (
 //	coo ZONE CATALOG            change of ownership of a member (producer)
 //	catalog consume             this secondary zone is a catalog: dnspki
 //	                            serves every member it lists
-//	member PROPERTY ARGS...     a line of every member zone's configuration
+//	member [group GROUP] PROPERTY ARGS...
+//	                            a line of every member zone's configuration
 //	                            (consumer): primary, transfer, notify,
-//	                            allow-notify, journal, serial
+//	                            allow-notify, journal, serial; with group,
+//	                            of the members with that group property
 
 type catalogSpec struct {
 	produce bool
@@ -31,6 +33,9 @@ type catalogSpec struct {
 	coo     map[string]string   // producer: member -> new catalog
 	consume bool
 	member  *zoneSpec // consumer: the template of member zones
+	// consumer: the templates of members with a group property (a member
+	// gets the template of its first group that has one, else member's).
+	groupTemplates map[string]*zoneSpec
 	line    int
 }
 
@@ -52,16 +57,36 @@ func memberTarget(c *caddy.Controller, sp *zoneSpec) (*zoneSpec, error) {
 		return sp, nil
 	}
 	if !c.NextArg() {
-		return nil, c.Errf("member: want 'member PROPERTY ARGS...' (one of: %s)", strings.Join(memberProperties, ", "))
+		return nil, c.Errf("member: want 'member [group GROUP] PROPERTY ARGS...' (one of: %s)", strings.Join(memberProperties, ", "))
+	}
+	cs := sp.catalogSpec()
+	group := ""
+	if c.Val() == "group" {
+		if !c.NextArg() {
+			return nil, c.Errf("member group: want 'member group GROUP PROPERTY ARGS...'")
+		}
+		group = c.Val()
+		if !c.NextArg() {
+			return nil, c.Errf("member group %s: want a PROPERTY after the group", group)
+		}
 	}
 	if !slices.Contains(memberProperties, c.Val()) {
 		return nil, c.Errf("member %s: a member zone's template takes %s", c.Val(), strings.Join(memberProperties, ", "))
 	}
-	cs := sp.catalogSpec()
-	if cs.member == nil {
-		cs.member = &zoneSpec{cfg: sp.cfg, reload: sp.reload}
+	fresh := func() *zoneSpec { return &zoneSpec{cfg: sp.cfg, reload: sp.reload} }
+	if group == "" {
+		if cs.member == nil {
+			cs.member = fresh()
+		}
+		return cs.member, nil
 	}
-	return cs.member, nil
+	if cs.groupTemplates == nil {
+		cs.groupTemplates = map[string]*zoneSpec{}
+	}
+	if cs.groupTemplates[group] == nil {
+		cs.groupTemplates[group] = fresh()
+	}
+	return cs.groupTemplates[group], nil
 }
 
 // parseCatalogLine parses the catalog lines of a zone block; ok is false for
@@ -134,7 +159,7 @@ func checkCatalog(c *caddy.Controller, sp *zoneSpec, base int) error {
 		return errf("'group', 'coo' and 'member' lines need 'catalog produce' or 'catalog consume'")
 	case cs.produce && (len(sp.primaries) > 0 || base > 0):
 		return errf("'catalog produce': dnspki writes this zone; it has no 'file' or 'primary'")
-	case cs.produce && cs.member != nil:
+	case cs.produce && (cs.member != nil || cs.groupTemplates != nil):
 		return errf("'member' lines are for 'catalog consume'")
 	case cs.consume && len(sp.primaries) == 0:
 		return errf("'catalog consume' follows a catalog from a primary: add 'primary ADDRESS [key NAME]'")
@@ -143,7 +168,10 @@ func checkCatalog(c *caddy.Controller, sp *zoneSpec, base int) error {
 	case len(sp.cfg.Views) > 0:
 		return errf("a catalog zone has one view")
 	}
-	if t := cs.member; t != nil {
+	for _, t := range append([]*zoneSpec{cs.member}, mapsValues(cs.groupTemplates)...) {
+		if t == nil {
+			continue
+		}
 		for _, e := range t.transfers {
 			if e.view != "" {
 				return errf("member transfer: a member zone has one view; remove 'view %s'", e.view)
@@ -166,4 +194,12 @@ func checkCatalog(c *caddy.Controller, sp *zoneSpec, base int) error {
 		}
 	}
 	return nil
+}
+
+func mapsValues(m map[string]*zoneSpec) []*zoneSpec {
+	out := make([]*zoneSpec, 0, len(m))
+	for _, v := range m {
+		out = append(out, v)
+	}
+	return out
 }

@@ -16,7 +16,8 @@ import (
 
 // consumerCorefile: dnspki on port follows catalog.invalid. from the
 // primary on pport with xfr-key.; members may be transferred from it by
-// 127.0.0.0/8 with xfr-key. (the 'member' template). The server block is
+// 127.0.0.0/8 with xfr-key. (the 'member' template), members of group
+// "open" by 127.0.0.0/8 without a key. The server block is
 // the root: it must take queries for any member the catalog may list.
 func consumerCorefile(dir string, port, pport int) string {
 	return fmt.Sprintf(`.:%[1]d {
@@ -27,6 +28,7 @@ func consumerCorefile(dir string, port, pport int) string {
         state %[7]s
         catalog consume
         member transfer to 127.0.0.0/8 key %[4]s
+        member group open transfer to 127.0.0.0/8
     }
 }
 `, port, catalogZone, pport, xfrKey.Name, xfrKey.Algorithm, xfrKey.Secret, filepath.Join(dir, "state"))
@@ -43,7 +45,8 @@ func gone(path string) bool {
 
 // TestCatalogConsumedFromKnot: Knot generates a catalog of its zones
 // (catalog-role generate); dnspki consumes it and serves every member,
-// with the template's transfer ACL. A zone added on Knot appears on
+// with the template's transfer ACL (the group's template for a member of
+// a group). A zone added on Knot appears on
 // dnspki, a removed one disappears (with its stored state), and after a
 // restart with Knot down dnspki serves the members it stored.
 func TestCatalogConsumedFromKnot(t *testing.T) {
@@ -52,7 +55,8 @@ func TestCatalogConsumedFromKnot(t *testing.T) {
 	kdir := t.TempDir()
 	port, kport := harness.FreePort(t), harness.FreePort(t)
 	zones := map[string]string{"a.test.": memberZone("a.test.", 1, ""), "b.test.": memberZone("b.test.", 1, "")}
-	knot := startKnot(t, kdir, kport, knotPrimaryConf(t, kdir, kport, port, true, zones))
+	groups := map[string]string{"b.test.": "open"}
+	knot := startKnot(t, kdir, kport, knotPrimaryConf(t, kdir, kport, port, true, zones, groups))
 	harness.WaitServes(t, knot.Addr, "a.test.", 1, 30*time.Second, knot.Proc)
 	srv := harness.StartDnspki(t, dir, consumerCorefile(dir, port, kport), port)
 	for z := range zones {
@@ -68,10 +72,16 @@ func TestCatalogConsumedFromKnot(t *testing.T) {
 	if !strings.Contains(out, "Transfer failed") {
 		t.Errorf("AXFR of a member without a key was not refused:\n%s", out)
 	}
+	// b.test has the group "open": its template allows transfers without a
+	// key.
+	out, _ = harness.Run(t, 30*time.Second, "", bins[0], "@127.0.0.1", "-p", fmt.Sprint(port), "b.test.", "AXFR", "+nocmd", "+nostats")
+	if !strings.Contains(out, "www.b.test.") {
+		t.Errorf("AXFR of a member of group open without a key:\n%s", out)
+	}
 
 	// A new zone on Knot: it reaches dnspki through the catalog.
 	zones["c.test."] = memberZone("c.test.", 1, "")
-	write(t, filepath.Join(kdir, "knot.conf"), knotPrimaryConf(t, kdir, kport, port, true, zones))
+	write(t, filepath.Join(kdir, "knot.conf"), knotPrimaryConf(t, kdir, kport, port, true, zones, groups))
 	knot.Knotc(t, "reload")
 	waitTXT(t, srv.Addr, "www.c.test.", "c.test.")
 
@@ -80,7 +90,7 @@ func TestCatalogConsumedFromKnot(t *testing.T) {
 		t.Fatalf("no stored state for b.test. at %s", stateFile(dir, "b.test."))
 	}
 	delete(zones, "b.test.")
-	write(t, filepath.Join(kdir, "knot.conf"), knotPrimaryConf(t, kdir, kport, port, true, zones))
+	write(t, filepath.Join(kdir, "knot.conf"), knotPrimaryConf(t, kdir, kport, port, true, zones, groups))
 	knot.Knotc(t, "reload")
 	harness.Eventually(t, 60*time.Second, "dnspki removing b.test.", func() bool { return refused(srv.Addr, "b.test.") })
 	harness.Eventually(t, 30*time.Second, "b.test.'s state removed", func() bool { return gone(stateFile(dir, "b.test.")) })
@@ -132,7 +142,7 @@ func TestCatalogConsumerRefusesBadMembers(t *testing.T) {
 	for _, z := range []string{"a.test.", "b.test.", "x.test.", "y.test.", "dup.test."} {
 		zones[z] = memberZone(z, 1, "")
 	}
-	knot := startKnot(t, kdir, kport, knotPrimaryConf(t, kdir, kport, port, false, zones))
+	knot := startKnot(t, kdir, kport, knotPrimaryConf(t, kdir, kport, port, false, zones, nil))
 	harness.WaitServes(t, knot.Addr, catalogZone, 1, 30*time.Second, knot.Proc)
 	srv := harness.StartDnspki(t, dir, consumerCorefile(dir, port, kport), port)
 	waitTXT(t, srv.Addr, "www.a.test.", "a.test.")

@@ -143,9 +143,10 @@ zone "%[3]s" {
 // knotPrimaryConf configures Knot as the primary of zones (origin -> zone
 // file content, written to dir) on port, transfers with xfr-key., NOTIFY to
 // notify. With generate, the zones are members of the catalog Knot
-// generates (catalog-role generate); otherwise the catalog, if among the
-// zones, is an ordinary zone served from its file.
-func knotPrimaryConf(t testing.TB, dir string, port, notify int, generate bool, zones map[string]string) string {
+// generates (catalog-role generate), with the group of groups[zone] if any;
+// otherwise the catalog, if among the zones, is an ordinary zone served
+// from its file.
+func knotPrimaryConf(t testing.TB, dir string, port, notify int, generate bool, zones, groups map[string]string) string {
 	t.Helper()
 	conf := knotHeader(dir, port) + fmt.Sprintf(`remote:
   - id: secondary
@@ -180,6 +181,9 @@ zone:
 		conf += fmt.Sprintf("  - domain: %s\n    file: \"%s\"\n", z, file)
 		if generate {
 			conf += fmt.Sprintf("    catalog-role: member\n    catalog-zone: %s\n", catalogZone)
+			if g := groups[z]; g != "" {
+				conf += fmt.Sprintf("    catalog-group: %s\n", g)
+			}
 		}
 	}
 	return conf

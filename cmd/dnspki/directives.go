@@ -38,6 +38,7 @@ import (
 	_ "github.com/dnspki/dnspki/plugin/horizon"
 	_ "github.com/dnspki/dnspki/plugin/onlinesign"
 	_ "github.com/dnspki/dnspki/plugin/rrl"
+	_ "github.com/dnspki/dnspki/plugin/status"
 	_ "github.com/dnspki/dnspki/plugin/tlsa"
 )
 
@@ -77,6 +78,7 @@ var directives = []string{
 	"dnspersist",    // dnspki: _validation-persist and CAA
 	"tlsa",          // dnspki: TLSA from certificate files
 	"certs",         // dnspki: ACME client
+	"status",        // dnspki: the status page (no handler)
 	"onlinesign",    // dnspki: online DNSSEC signing
 	"transfer",
 	"authzone", // dnspki: the zones and their model

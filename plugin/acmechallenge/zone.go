@@ -122,6 +122,7 @@ func (z *zone) started(m *zonemodel.Zone) error {
 	}
 	z.ready.Store(true)
 	z.setGauges()
+	z.publishStatus()
 	if z.p.cfg.expire > 0 {
 		z.wg.Add(1)
 		go z.sweeper()
@@ -270,6 +271,7 @@ func contains(l []string, s string) bool {
 }
 
 func (z *zone) shutdown() {
+	z.forgetStatus()
 	z.stopOnce.Do(func() {
 		if z.stop != nil {
 			close(z.stop)

@@ -137,6 +137,7 @@ func (a *AuthZone) start(reg *zonemodel.Registry, zs *zoneState) error {
 		observe(zonemodel.Change{View: v, New: v.Snapshot()})
 		log.Infof("zone %s view %s: serial %d, %d records", z.Origin, v.Name, v.Snapshot().Serial, v.Snapshot().Records())
 	}
+	zs.publishStatus()
 	zs.started = true
 	// Goroutines only for what the zone has (thousands of zones: no idle
 	// goroutine or file watcher per zone).
@@ -150,6 +151,7 @@ func (a *AuthZone) start(reg *zonemodel.Registry, zs *zoneState) error {
 	}
 	for _, n := range zs.notifiers {
 		n := n
+		n.onAck = func(serial uint32) { zs.down().notifyAcked(n, serial) }
 		zs.wg.Add(1)
 		go func() {
 			defer zs.wg.Done()
@@ -197,6 +199,7 @@ func (zs *zoneState) stop() {
 		zs.wg.Wait()
 		zs.zone.Close()
 		targets.Delete(zs.zone)
+		zs.forgetStatus()
 	})
 }
 
@@ -277,6 +280,9 @@ func (a *AuthZone) serveOther(ctx context.Context, w dns.ResponseWriter, r *dns.
 	key := id.KeyName()
 	if r.Opcode == dns.OpcodeNotify {
 		return a.serveNotify(ctx, w, r, zs, key)
+	}
+	if key != "" && q.Qtype == dns.TypeSOA && name == zs.zone.Origin {
+		zs.down().askedSOA(key) // a secondary checking for a new serial
 	}
 	if r.Opcode != dns.OpcodeQuery {
 		// UPDATE reaches here only when no plugin before authzone handles it.

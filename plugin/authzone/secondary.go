@@ -50,11 +50,12 @@ type secondary struct {
 	hintFrom netip.Addr
 	expired  atomic.Bool
 
-	mu        sync.Mutex
-	pserial   uint32 // the primary's serial of the data we hold
-	known     bool   // pserial is known
-	lastOK    time.Time
-	lastError string
+	mu          sync.Mutex
+	pserial     uint32 // the primary's serial of the data we hold
+	known       bool   // pserial is known
+	lastOK      time.Time
+	lastError   string
+	nextRefresh time.Time // when the refresh timer fires next (status)
 }
 
 func newSecondary(z *zonemodel.Zone, src *zonemodel.Source, primaries []*peer, allow []*aclEntry) *secondary {
@@ -233,6 +234,9 @@ func (s *secondary) run(ctx context.Context) {
 			failures++
 		}
 		refresh.Reset(next)
+		s.mu.Lock()
+		s.nextRefresh = time.Now().Add(next).UTC()
+		s.mu.Unlock()
 	}
 }
 

@@ -360,6 +360,7 @@ func (a *AuthZone) serveTransfer(ctx context.Context, w dns.ResponseWriter, r *d
 			return fail(dns.RcodeServerFailure, dns.ExtendedErrorCodeOther, "error", "writing the answer: %v", err)
 		}
 		xfrOut.WithLabelValues(origin, v.Name, peer, qt, result).Inc()
+		zs.down().transferred(v.Name, key, ip, serial, ixfr, result, p.soa.(*dns.SOA).Serial)
 		log.Debugf("zone %s view %s: IXFR over UDP from %s, serial %d: %s", origin, v.Name, who, serial, result)
 		return dns.RcodeSuccess, nil
 	}
@@ -404,6 +405,7 @@ func (a *AuthZone) serveTransfer(ctx context.Context, w dns.ResponseWriter, r *d
 		return dns.RcodeSuccess, nil
 	}
 	xfrOut.WithLabelValues(origin, v.Name, peer, qt, p.kind).Inc()
+	zs.down().transferred(v.Name, key, ip, serial, ixfr, p.kind, p.soa.(*dns.SOA).Serial)
 	xfrDuration.WithLabelValues(origin, "out").Observe(time.Since(start).Seconds())
 	switch p.kind {
 	case "uptodate":

@@ -163,6 +163,10 @@ func (c *cert) snapshot() Status {
 	return st
 }
 
+// Statuses lists the managed certificates of the serving configuration,
+// by id, as `dnspki certs` shows them (the status page's certificates).
+func Statuses() []Status { return statuses() }
+
 // statuses lists the serving certificates (optionally only ids), by id.
 func statuses(ids ...string) []Status {
 	var out []Status

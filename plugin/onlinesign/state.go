@@ -422,36 +422,94 @@ func (st *State) step(r *Roll, p Policy, e env, logf func(string, ...any)) ([]st
 }
 
 // nextEvent is the earliest due time of the rollovers and of the keys'
-// lifetimes (zero when nothing is scheduled).
+// lifetimes (zero when nothing is scheduled), and whether a rollover waits
+// for the DS at the parent.
 func (st *State) nextEvent(p Policy) (time.Time, bool) {
 	var t time.Time
 	waitingDS := false
-	consider := func(x time.Time) {
-		if !x.IsZero() && (t.IsZero() || x.Before(t)) {
-			t = x
+	for _, s := range st.schedule(p) {
+		if s.WaitingDS {
+			waitingDS = true
+			continue
+		}
+		if t.IsZero() || s.At.Before(t) {
+			t = s.At
 		}
 	}
+	return t, waitingDS
+}
+
+// Step is a scheduled step of a zone's keys: the next step of a rollover in
+// progress (At zero and WaitingDS while it waits for the parent's DS), or
+// the start of a rollover when a key's lifetime ends.
+type Step struct {
+	At        time.Time `json:"at,omitzero"`
+	Kind      string    `json:"kind"` // zsk, ksk, csk, keyset
+	What      string    `json:"what"`
+	Keys      []string  `json:"keys,omitempty"`
+	WaitingDS bool      `json:"waiting_ds,omitempty"`
+}
+
+// schedule lists the scheduled steps: each rollover's next step (its due
+// time), and each current key's end of lifetime (a rollover starts then).
+func (st *State) schedule(p Policy) []Step {
+	var out []Step
 	for _, r := range st.Rolls {
+		s := Step{At: r.Due, Kind: r.Kind, What: nextStepOf(r), Keys: slices.Clone(r.New)}
 		if r.Due.IsZero() {
-			waitingDS = true
+			s.WaitingDS = true
 		}
-		consider(r.Due)
+		out = append(out, s)
 	}
 	if st.roll("keyset") == nil {
 		if p.KSKLifetime > 0 {
 			for _, role := range []string{RoleCSK, RoleKSK} {
 				if k := st.current(role); k != nil && st.roll(role) == nil {
-					consider(k.Active.Add(p.KSKLifetime))
+					out = append(out, Step{At: k.Active.Add(p.KSKLifetime), Kind: role, What: strings.ToUpper(role) + " rollover starts (end of lifetime)", Keys: []string{k.Key}})
 				}
 			}
 		}
 		if p.ZSKLifetime > 0 && st.roll(RoleZSK) == nil {
 			if k := st.current(RoleZSK); k != nil {
-				consider(k.Active.Add(p.ZSKLifetime))
+				out = append(out, Step{At: k.Active.Add(p.ZSKLifetime), Kind: RoleZSK, What: "ZSK rollover starts (end of lifetime)", Keys: []string{k.Key}})
 			}
 		}
 	}
-	return t, waitingDS
+	return out
+}
+
+// nextStepOf says what the next step of r does (step runs it).
+func nextStepOf(r *Roll) string {
+	switch r.Kind {
+	case RoleZSK:
+		if r.Step == 1 {
+			return "ZSK rollover: the new ZSK signs the zone"
+		}
+		return "ZSK rollover: the old ZSK is removed"
+	case RoleKSK, RoleCSK:
+		if r.Step == 1 {
+			return strings.ToUpper(r.Kind) + " rollover: the new key becomes current (CDS/CDNSKEY)"
+		}
+		if r.Due.IsZero() {
+			return strings.ToUpper(r.Kind) + " rollover: waiting for the new DS at the parent"
+		}
+		return strings.ToUpper(r.Kind) + " rollover: the old key is removed"
+	case "keyset":
+		switch r.Step {
+		case 1:
+			return "keyset rollover: the new keys are published"
+		case 2:
+			return "keyset rollover: the new keys go to CDS/CDNSKEY"
+		case 3:
+			if r.Due.IsZero() {
+				return "keyset rollover: waiting for the new DS at the parent"
+			}
+			return "keyset rollover: the old keys are unpublished"
+		default:
+			return "keyset rollover: the old keys are removed"
+		}
+	}
+	return r.Kind + " rollover step " + fmt.Sprint(r.Step+1)
 }
 
 // published lists the keys whose DNSKEY is in the zone, by tag.

@@ -343,6 +343,10 @@ type RecordStatus struct {
 	Role   string    `json:"role"`
 	Since  time.Time `json:"since"`
 	Until  time.Time `json:"until,omitzero"` // retiring: removed then
+	// ReadyAt (a record still wanted) is when it will have been served for
+	// the hold-down: from then on it no longer holds back a switch to what
+	// it matches.
+	ReadyAt time.Time `json:"ready_at,omitzero"`
 }
 
 // Status reports every certificate's published records (certificates no
@@ -359,7 +363,8 @@ func (m *Manager) Status() []CertStatus {
 	for _, id := range ids {
 		st := m.states[id]
 		cs := CertStatus{Zone: m.origin, Cert: id, Records: []RecordStatus{}}
-		if e := m.entries[id]; e != nil {
+		e := m.entries[id]
+		if e != nil {
 			cs.Names, cs.Views, cs.TTL, cs.HoldDown, cs.Problem = e.cfg.Names, e.views, e.cfg.TTL, e.cfg.HoldDown.Seconds(), e.problem
 		}
 		if st.Changed != 0 {
@@ -374,6 +379,8 @@ func (m *Manager) Status() []CertStatus {
 			rs := RecordStatus{View: r.View, Name: r.Name, Record: r.rdata().String(), Role: r.Role, Since: time.Unix(r.Since, 0).UTC()}
 			if at := r.removeAt(); at != 0 {
 				rs.Until = time.Unix(at, 0).UTC()
+			} else if e != nil {
+				rs.ReadyAt = rs.Since.Add(e.cfg.HoldDown)
 			}
 			cs.Records = append(cs.Records, rs)
 		}

@@ -420,7 +420,11 @@ func (m *Manager) evaluate(e *entry, old *entryState) *entryState {
 					m.clear(e, "next:"+p)
 					continue
 				}
-				m.report(e, "next:"+p, reasonNextInvalid, err)
+				reason := reasonNextInvalid
+				if errors.As(err, &re) && re.reason == reasonUnreadable {
+					reason = reasonUnreadable // a next key there, that dnspki cannot read
+				}
+				m.report(e, "next:"+p, reason, err)
 				continue
 			}
 			m.clear(e, "next:"+p)

@@ -38,9 +38,9 @@ type consumer struct {
 	tmpl *zoneSpec // the member template (origin and cfg.Origin unset)
 	// groupTmpl are the templates of members with a group property.
 	groupTmpl map[string]*zoneSpec
-	kick chan struct{}
-	done chan struct{}
-	wg   sync.WaitGroup
+	kick      chan struct{}
+	done      chan struct{}
+	wg        sync.WaitGroup
 
 	// members is only used by the consumer's goroutine (and stop, after it).
 	members map[string]*consumedMember

@@ -36,7 +36,7 @@ type catalogSpec struct {
 	// consumer: the templates of members with a group property (a member
 	// gets the template of its first group that has one, else member's).
 	groupTemplates map[string]*zoneSpec
-	line    int
+	line           int
 }
 
 func (sp *zoneSpec) catalogSpec() *catalogSpec {

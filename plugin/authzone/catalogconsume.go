@@ -1,6 +1,7 @@
 package authzone
 
 import (
+	"fmt"
 	"maps"
 	"sync"
 
@@ -44,6 +45,9 @@ type consumer struct {
 
 	// members is only used by the consumer's goroutine (and stop, after it).
 	members map[string]*consumedMember
+	// stored is the member list saved before this start (zone -> ID), until
+	// the first catalog processed; nil after.
+	stored map[string]string
 }
 
 type consumedMember struct {
@@ -67,6 +71,11 @@ func (a *AuthZone) buildConsumer(c *caddy.Controller, reg *zonemodel.Registry, z
 		cn.groupTmpl[g] = memberTemplate(sp, t)
 	}
 	reg.Bind(zs.zone.Origin, zonemodel.Binding{Plugin: pluginName, Started: func(z *zonemodel.Zone) error {
+		stored, err := loadMembers(cn.file())
+		if err != nil {
+			return fmt.Errorf("catalog %s: %v", z.Origin, err)
+		}
+		cn.stored = stored
 		z.Subscribe(func(zonemodel.Change) { cn.poke() })
 		cn.wg.Add(1)
 		go func() { defer cn.wg.Done(); cn.run() }()
@@ -159,7 +168,7 @@ func (cn *consumer) reconcile() {
 		if m := cn.members[zone]; m != nil {
 			return m.id
 		}
-		return ""
+		return cn.stored[zone]
 	}
 	parsed, err := parseCatalog(origin, snap.RRs(), held)
 	if err != nil {
@@ -235,10 +244,59 @@ func (cn *consumer) reconcile() {
 		added[m.Zone] = zs
 	}
 	cn.publish(added, nil)
+	cn.forgetDropped(want)
+	if len(added) > 0 || len(gone) > 0 || len(regroup) > 0 {
+		cn.save()
+	}
 	if len(added) > 0 || len(gone) > 0 {
 		log.Infof("catalog %s serial %d: %d member zones (%d added, %d removed)", origin, snap.Serial, len(cn.members), len(added), len(gone))
 	}
 	catalogMembers.WithLabelValues(origin).Set(float64(len(cn.members)))
+}
+
+func (cn *consumer) file() string {
+	return membersFile(cn.tmpl.cfg.StateDir, cn.cat.zone.Origin)
+}
+
+// forgetDropped removes, after the first catalog processed since the start,
+// the stored state of members the catalog (want: the members it lists)
+// dropped while dnspki was down.
+func (cn *consumer) forgetDropped(want map[string]catalogMember) {
+	if cn.stored == nil {
+		return
+	}
+	changed := false
+	for z := range cn.stored {
+		if cn.members[z] != nil {
+			continue
+		}
+		changed = true
+		if _, listed := want[z]; listed {
+			continue // listed but not served (refused, or failed to start)
+		}
+		if cn.conflict(z) != "" {
+			continue // served otherwise now: not ours to remove
+		}
+		log.Infof("catalog %s: member %s was removed while dnspki was down: its state goes", cn.cat.zone.Origin, z)
+		if err := zonemodel.RemoveState(cn.tmpl.cfg.StateDir, z); err != nil {
+			log.Warningf("catalog %s: member %s: %v", cn.cat.zone.Origin, z, err)
+		}
+	}
+	cn.stored = nil
+	if changed {
+		cn.save()
+	}
+}
+
+// save writes the member list the consumer serves.
+func (cn *consumer) save() {
+	m := make(map[string]string, len(cn.members))
+	for z, cm := range cn.members {
+		m[z] = cm.id
+	}
+	if err := saveMembers(cn.file(), m); err != nil {
+		log.Warningf("catalog %s: saving its member list: %v", cn.cat.zone.Origin, err)
+	}
 }
 
 // conflict says why zone cannot be a member here ("" if it can): it is

@@ -118,11 +118,15 @@ func TestPebble(t *testing.T) {
 		// dnspki refuses a persistUntil already past, so the record is
 		// published while valid, with a persistUntil a few seconds ahead,
 		// and asked for once that has passed (a bounded wait).
+		// A fresh account: acct holds a valid authorization for
+		// mail.example.test, which Pebble reuses 1 time in 100 even with
+		// PEBBLE_AUTHZREUSE=0 (wfe.go: rand.Intn(100) > 0 is false for 0).
+		fresh := newClient(t)
 		until := time.Now().Add(8 * time.Second).Truncate(time.Second)
 		mustNsupdate(t, addr,
 			"update delete "+mailVP+" TXT",
-			fmt.Sprintf("update add %s 3600 TXT %s", mailVP, quoteTXT(fmt.Sprintf("%s; accounturi=%s; persistUntil=%d", issuer, acct.AccountURI(), until.Unix()))))
+			fmt.Sprintf("update add %s 3600 TXT %s", mailVP, quoteTXT(fmt.Sprintf("%s; accounturi=%s; persistUntil=%d", issuer, fresh.AccountURI(), until.Unix()))))
 		time.Sleep(time.Until(until.Add(1500 * time.Millisecond)))
-		refused(t, acct, harness.DNSPersistOpts{PersistUntil: until}, "is after persistUntil", "mail.example.test")
+		refused(t, fresh, harness.DNSPersistOpts{PersistUntil: until}, "is after persistUntil", "mail.example.test")
 	})
 }

@@ -31,7 +31,11 @@ const floodRate = 500
 //     queries are counted).
 func TestResolversUnderFlood(t *testing.T) {
 	s := startHardened(t)
-	u := harness.StartUnbound(t, harness.UnboundConfig{Stubs: map[string][]string{zone: {s.Addr}}})
+	// infra-keep-probing: a dropped answer (slip 2 drops every other limited
+	// one) that also times out on a loaded machine can make unbound mark
+	// dnspki as down and answer SERVFAIL at once until it probes again;
+	// keep probing, as a resolver facing RRL is advised to.
+	u := harness.StartUnbound(t, harness.UnboundConfig{Stubs: map[string][]string{zone: {s.Addr}}, Extra: []string{"infra-keep-probing: yes"}})
 	b := startBindResolver(t, s.Addr)
 
 	f := startFlood(t, s.Addr, floodRate, func(int) string { return randomName("flood-") }, dns.TypeA)

@@ -72,8 +72,8 @@ type signer struct {
 func newSigner(m *manager, cfg zoneConfig) *signer {
 	s := &signer{
 		m: m, origin: cfg.origin,
-		ring:     newAuxRing(cfg.cacheSet),
-		den:      newDenialCache(cfg.cacheDen),
+		ring:     newAuxRing(cfg.cacheSet, cfg.cacheSetBytes),
+		den:      newDenialCache(cfg.cacheDen, cfg.cacheDenBytes),
 		changes:  make(chan zonemodel.Change, 64),
 		quit:     make(chan struct{}),
 		hitSet:   cacheLookups.WithLabelValues(cfg.origin, "rrset", "hit"),
@@ -94,8 +94,8 @@ func newSigner(m *manager, cfg zoneConfig) *signer {
 func (s *signer) configure(cfg zoneConfig) {
 	c := cfg.sig
 	s.cfg.Store(&c)
-	s.ring.resize(cfg.cacheSet)
-	s.den.resize(cfg.cacheDen)
+	s.ring.resize(cfg.cacheSet, cfg.cacheSetBytes)
+	s.den.resize(cfg.cacheDen, cfg.cacheDenBytes)
 }
 
 func (s *signer) setKeys(ks *keySet) { s.ks.Store(ks) }
@@ -144,6 +144,7 @@ type sigEntry struct {
 	neg     []dns.RR // for the SOA: RRSIG TTL = the negative-answer TTL
 	ref     atomic.Bool
 	slot    int
+	size    int64 // memory, estimated (entrySize)
 }
 
 // sigsOf returns the signatures of set with the current keys, from the cache
@@ -184,11 +185,23 @@ func (s *signer) signSet(set *zonemodel.RRset, snap *zonemodel.Snapshot, ks *key
 			e.neg = append(e.neg, &c)
 		}
 	}
+	e.size = entrySize(e)
 	s.ring.add(set, e)
 	if s.setPuts.Add(1)%1024 == 1 {
-		cacheEntries.WithLabelValues(s.origin, "rrset").Set(float64(s.ring.len()))
+		s.cacheMetrics("rrset")
 	}
 	return e, nil
+}
+
+// cacheMetrics updates the gauges of one cache ("rrset" or "denial").
+func (s *signer) cacheMetrics(kind string) {
+	if kind == "rrset" {
+		cacheEntries.WithLabelValues(s.origin, kind).Set(float64(s.ring.len()))
+		cacheBytes.WithLabelValues(s.origin, kind).Set(float64(s.ring.bytes()))
+		return
+	}
+	cacheEntries.WithLabelValues(s.origin, kind).Set(float64(s.den.len()))
+	cacheBytes.WithLabelValues(s.origin, kind).Set(float64(s.den.bytes()))
 }
 
 // render is one signed answer in the making.
@@ -416,7 +429,7 @@ func (r *render) denial(d zonemodel.Denial) ([]dns.RR, error) {
 	}
 	r.s.den.put(key, &denEntry{ks: r.ks, refresh: refresh, ttl: ttl, types: types, rrs: rrs})
 	if r.s.denPuts.Add(1)%1024 == 1 {
-		cacheEntries.WithLabelValues(r.s.origin, "denial").Set(float64(r.s.den.len()))
+		r.s.cacheMetrics("denial")
 	}
 	return rrs, nil
 }
@@ -497,7 +510,7 @@ func (s *signer) presign(snap *zonemodel.Snapshot, ks *keySet, names []string) b
 	}
 	close(jobs)
 	wg.Wait()
-	cacheEntries.WithLabelValues(s.origin, "rrset").Set(float64(s.ring.len()))
+	s.cacheMetrics("rrset")
 	return ok
 }
 

@@ -69,7 +69,7 @@ func TestCacheSizeEstimate(t *testing.T) {
 	ks := s.ks.Load()
 	var sets []*zonemodel.RRset
 	snap.Each(func(set *zonemodel.RRset) bool {
-		if strings.HasPrefix(set.Name, "host") {
+		if strings.HasPrefix(set.Name(), "host") {
 			sets = append(sets, set)
 		}
 		return true

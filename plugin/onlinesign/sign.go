@@ -326,7 +326,7 @@ func (r *render) entry(dst []dns.RR, e zonemodel.Entry) ([]dns.RR, error) {
 	}
 	dst = append(dst, e.RRs()...)
 	set := e.Set
-	if set.Type == dns.TypeRRSIG || (set.Type != dns.TypeDS && r.snap.Delegated(set.Name)) {
+	if set.Type == dns.TypeRRSIG || (set.Type != dns.TypeDS && r.snap.Delegated(set.Name())) {
 		return dst, nil // not authoritative: NS at a cut, glue
 	}
 	se, err := r.s.sigsOf(set, r.snap, r.ks, r.now)
@@ -485,7 +485,7 @@ func (s *signer) presign(snap *zonemodel.Snapshot, ks *keySet, names []string) b
 			return false
 		default:
 		}
-		if set.Type == dns.TypeRRSIG || (set.Type != dns.TypeDS && snap.Delegated(set.Name)) {
+		if set.Type == dns.TypeRRSIG || (set.Type != dns.TypeDS && snap.Delegated(set.Name())) {
 			return true
 		}
 		if e, isE := set.Aux().(*sigEntry); isE && e.ks == ks && now < e.refresh {

@@ -2,6 +2,7 @@ package zonemodel
 
 import (
 	"cmp"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -31,6 +32,7 @@ type delta struct {
 type srcOps struct {
 	drop    bool      // the source is gone: its stored records go
 	rewrite bool      // many changes: rewrite the source's records from the snapshot
+	written bool      // rewritten already, before the commit (a first load)
 	ops     []storeOp // else the changed keys, in key order
 	n       int       // how many keys changed
 }
@@ -135,7 +137,7 @@ func soaSet(old *RRset, merged []dns.RR, c []srcRecs, changed bool, origin strin
 	if !changed && old != nil {
 		rrs = old.RRs
 	}
-	set := &RRset{Name: origin, Type: dns.TypeSOA, RRs: rrs}
+	set := &RRset{Type: dns.TypeSOA, RRs: rrs}
 	set.setContribs(c)
 	return set
 }
@@ -286,7 +288,7 @@ func (z *Zone) incDelta(v *View, cur *Snapshot, stages map[srcID]*stage) (*delta
 		if len(merged) == 0 {
 			d.b.put(k.name, x.ck, k.t, nil)
 		} else {
-			set := &RRset{Name: k.name, Type: k.t, RRs: merged}
+			set := &RRset{Type: k.t, RRs: merged}
 			set.setContribs(c)
 			d.b.put(k.name, x.ck, k.t, set)
 		}
@@ -366,6 +368,9 @@ func stageChanges(origin string, st *stage) ([]chg, error) {
 // read by ParseZone, a transfer, the store) is not sorted again. The sets
 // are slices of recs (no allocation per set).
 func groupBulk(origin string, recs []dns.RR, replace bool) ([]chg, error) {
+	// An ordered pass that found them out of order left the duplicates it
+	// had removed as holes.
+	recs = slices.DeleteFunc(recs, func(rr dns.RR) bool { return rr == nil })
 	keys := make([]string, len(recs))
 	sorted := true
 	prevName, prevKey := "", ""
@@ -413,38 +418,120 @@ func groupBulk(origin string, recs []dns.RR, replace bool) ([]chg, error) {
 		for j < len(recs) && keys[j] == keys[i] && recs[j].Header().Rrtype == t {
 			j++
 		}
-		w := i + 1
-		for r := i + 1; r < j; r++ {
-			dup := -1
-			for x := i; x < w; x++ {
-				if dns.IsDuplicate(recs[x], recs[r]) {
-					dup = x
-					break
-				}
-			}
-			switch {
-			case dup < 0:
-				recs[w] = recs[r]
-				w++
-			case replace:
-				recs[dup] = recs[r]
-			}
-		}
-		clear(recs[w:j])
+		w := dedupe(recs, i, j, replace)
 		out = append(out, chg{keys[i], t, recs[i:w:w]})
 		i = j
 	}
 	return out, nil
 }
 
-// stream is one staged source's changes during the ordered pass.
+// stream is one staged source's changes during the ordered pass, in key
+// order: a list (edits, unsorted records grouped by groupBulk, stored
+// records), or records already in key order (a zone file read by ParseZone,
+// a transfer) grouped as the pass goes, without a list.
 type stream struct {
 	src     srcID
 	st      *stage
-	chgs    []chg
-	pos     int
 	maxOps  int
 	cleared bool
+
+	chgs []chg
+	pos  int
+
+	recs    []dns.RR // lazy: the records, grouped in place from rpos on
+	rpos    int
+	replace bool // lazy: a later duplicate replaces an earlier one
+	origin  string
+	next    chg // lazy: the group at rpos (valid when ready)
+	ready   bool
+	keyName string // lazy: the name the last key was made for
+	err     error  // lazy: records out of order, or outside the zone
+
+	here []chg // the changes at the walker's current name
+}
+
+// peek returns the stream's next change.
+func (s *stream) peek() (chg, bool) {
+	if s.recs == nil {
+		if s.pos < len(s.chgs) {
+			return s.chgs[s.pos], true
+		}
+		return chg{}, false
+	}
+	if !s.ready {
+		s.group()
+	}
+	return s.next, s.ready
+}
+
+// pop moves past the change peek returned.
+func (s *stream) pop() {
+	if s.recs == nil {
+		s.pos++
+		return
+	}
+	s.ready = false
+}
+
+// group makes the next group of the lazy records: the records at rpos with
+// its name and type, duplicates removed in place.
+func (s *stream) group() {
+	recs := s.recs
+	i := s.rpos
+	if i >= len(recs) || s.err != nil {
+		return
+	}
+	h := recs[i].Header()
+	key := s.next.key
+	if h.Name != s.keyName || i == 0 {
+		if !InZone(h.Name, s.origin) {
+			s.err = fmt.Errorf("%s/%s is outside zone %s", h.Name, dns.TypeToString[h.Rrtype], s.origin)
+			return
+		}
+		key, s.keyName = nameKey(h.Name, s.origin), h.Name
+	}
+	if i > 0 {
+		if c := strings.Compare(s.next.key, key); c > 0 || (c == 0 && s.next.t >= h.Rrtype) {
+			s.err = errUnsorted
+			return
+		}
+	}
+	t := h.Rrtype
+	j := i + 1
+	for j < len(recs) && recs[j].Header().Rrtype == t && recs[j].Header().Name == h.Name {
+		j++
+	}
+	w := dedupe(recs, i, j, s.replace)
+	s.next, s.ready, s.rpos = chg{key, t, recs[i:w:w]}, true, j
+}
+
+// errUnsorted stops an ordered pass over records that are not in key order
+// after all: they are sorted and the pass made again.
+var errUnsorted = errors.New("records not in canonical order")
+
+// dedupe removes duplicates from recs[i:j] in place (a later one replaces
+// an earlier one when replace is set, else it is dropped) and returns the
+// end of the kept records; the slots after it are cleared.
+func dedupe(recs []dns.RR, i, j int, replace bool) int {
+	w := i + 1
+	for r := i + 1; r < j; r++ {
+		dup := -1
+		for x := i; x < w; x++ {
+			if dns.IsDuplicate(recs[x], recs[r]) {
+				dup = x
+				break
+			}
+		}
+		switch {
+		case dup < 0:
+			recs[w] = recs[r]
+			w++
+		case replace:
+			recs[dup] = recs[r]
+		}
+	}
+	clear(recs[w:j])
+	return w
 }
 
 // walker applies staged changes to a view in one ordered pass over its
@@ -466,29 +553,61 @@ type walker struct {
 	sets  []*RRset
 	cbuf  []srcRecs
 	types []uint16
-	at    [][2]int // per stream: its changes at the current name
 }
 
 func (z *Zone) bulkDelta(v *View, cur *Snapshot, stages map[srcID]*stage, load bool) (*delta, error) {
 	w := &walker{z: z, origin: z.Origin, cur: cur, stages: stages, load: load, l: newLoader(),
 		d: &delta{ops: map[srcID]*srcOps{}, keys: map[srcID]int{}, names: map[srcID]map[string]int{}}}
 	for src, st := range stages {
-		chgs, err := stageChanges(z.Origin, st)
-		if err != nil {
-			return nil, err
-		}
 		old := 0
 		if v != nil {
 			old = v.srcKeys[src]
 		}
-		w.streams = append(w.streams, &stream{src: src, st: st, chgs: chgs, cleared: st.cleared, maxOps: max(4096, old/4)})
+		s := &stream{src: src, st: st, cleared: st.cleared, maxOps: max(4096, old/4), origin: z.Origin}
+		if len(st.bulk) > 0 {
+			s.recs, s.replace = st.bulk, st.bulkAdd
+		} else {
+			var err error
+			if s.chgs, err = stageChanges(z.Origin, st); err != nil {
+				return nil, err
+			}
+		}
+		w.streams = append(w.streams, s)
 		if st.drop {
 			w.d.ops[src] = &srcOps{drop: true}
 		}
 	}
 	slices.SortFunc(w.streams, func(a, b *stream) int { return cmp.Compare(a.src, b.src) })
-	w.at = make([][2]int, len(w.streams))
+	d, err := w.run()
+	if err != errUnsorted {
+		return d, err
+	}
+	// Records out of key order: sorted and grouped first, and again.
+	for _, s := range w.streams {
+		if s.recs != nil {
+			if s.chgs, err = groupBulk(z.Origin, s.st.bulk, s.replace); err != nil {
+				return nil, err
+			}
+			s.recs = nil
+		}
+	}
+	w.restart()
 	return w.run()
+}
+
+// restart makes the walker ready for a new pass over the same streams.
+func (w *walker) restart() {
+	w.l, w.path, w.snap, w.err = newLoader(), nil, Snapshot{}, nil
+	ops := map[srcID]*srcOps{}
+	for src, so := range w.d.ops {
+		if so.drop {
+			ops[src] = &srcOps{drop: true}
+		}
+	}
+	w.d = &delta{ops: ops, keys: map[srcID]int{}, names: map[srcID]map[string]int{}}
+	for _, s := range w.streams {
+		s.pos, s.here, s.err, s.ready = 0, nil, nil, false
+	}
 }
 
 // run makes the pass and returns the delta with the new content.
@@ -502,6 +621,11 @@ func (w *walker) run() (*delta, error) {
 		return w.err == nil
 	})
 	w.flush("", false)
+	for _, s := range w.streams {
+		if w.err == nil && s.err != nil {
+			w.err = s.err
+		}
+	}
 	if w.err != nil {
 		return nil, w.err
 	}
@@ -517,10 +641,13 @@ func (w *walker) flush(limit string, bounded bool) {
 	for w.err == nil {
 		next, ok := "", false
 		for _, s := range w.streams {
-			if s.pos < len(s.chgs) {
-				if k := s.chgs[s.pos].key; !ok || k < next {
-					next, ok = k, true
+			if c, has := s.peek(); has {
+				if !ok || c.key < next {
+					next, ok = c.key, true
 				}
+			} else if s.err != nil {
+				w.err = s.err
+				return
 			}
 		}
 		if !ok || (bounded && next >= limit) {
@@ -534,13 +661,21 @@ func (w *walker) flush(limit string, bounded bool) {
 // changes there, and emits it.
 func (w *walker) name(k string, old *Node) {
 	any := false
-	for i, s := range w.streams {
-		lo := s.pos
-		for s.pos < len(s.chgs) && s.chgs[s.pos].key == k {
-			s.pos++
+	for _, s := range w.streams {
+		s.here = s.here[:0]
+		for {
+			c, has := s.peek()
+			if !has || c.key != k {
+				break
+			}
+			s.here = append(s.here, c)
+			s.pop()
 		}
-		w.at[i] = [2]int{lo, s.pos}
-		any = any || s.pos > lo
+		if s.err != nil {
+			w.err = s.err
+			return
+		}
+		any = any || len(s.here) > 0
 	}
 	if !any && !w.touchesCleared(old) {
 		if old != nil && (len(old.Sets) > 0 || k == "") {
@@ -560,8 +695,8 @@ func (w *walker) name(k string, old *Node) {
 			w.types = append(w.types, set.Type)
 		}
 	}
-	for i, s := range w.streams {
-		for _, c := range s.chgs[w.at[i][0]:w.at[i][1]] {
+	for _, s := range w.streams {
+		for _, c := range s.here {
 			if !slices.Contains(w.types, c.t) {
 				w.types = append(w.types, c.t)
 			}
@@ -644,7 +779,7 @@ func (w *walker) staged(src srcID) *stream {
 // the stream decides them (a change there, or the source was cleared).
 func (w *walker) chgAt(i int, t uint16) ([]dns.RR, bool) {
 	s := w.streams[i]
-	for _, c := range s.chgs[w.at[i][0]:w.at[i][1]] {
+	for _, c := range s.here {
 		if c.t == t {
 			return c.rrs, true
 		}
@@ -724,7 +859,7 @@ func (w *walker) set(k, name string, t uint16, old *RRset) (set *RRset, changed 
 		}
 	}
 	if len(merged) > 0 {
-		set = &RRset{Name: name, Type: t, RRs: merged}
+		set = &RRset{Type: t, RRs: merged}
 		set.setContribs(c)
 	}
 	w.count(set)
@@ -740,15 +875,15 @@ func (w *walker) count(set *RRset) {
 	switch {
 	case set.Type == dns.TypeDNAME:
 		w.snap.dnames++
-	case set.Type == dns.TypeNS && set.Name != w.origin:
+	case set.Type == dns.TypeNS && set.Name() != w.origin:
 		w.snap.cuts++
 	}
 	if set.srcs == nil {
-		w.countSrc(set.src, set.Name)
+		w.countSrc(set.src, set.Name())
 		return
 	}
 	for _, x := range *set.srcs {
-		w.countSrc(x.src, set.Name)
+		w.countSrc(x.src, set.Name())
 	}
 }
 

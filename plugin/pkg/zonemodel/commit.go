@@ -139,6 +139,9 @@ func (z *Zone) store(st *store, tx *Tx, results []*viewResult) error {
 	}
 	trims := map[*View]journalTrim{}
 	var p packer
+	if err := z.storeFirstLoads(st, results, &p); err != nil {
+		return fmt.Errorf("zone %s: storing change: %w", z.Origin, err)
+	}
 	err := st.db.Update(func(btx *bolt.Tx) error {
 		for _, r := range results {
 			v := r.v
@@ -260,6 +263,9 @@ func (z *Zone) storeRecords(vb *bolt.Bucket, tx *Tx, r *viewResult, p *packer) e
 		}
 	} else if r.d != nil {
 		for src, so := range r.d.ops {
+			if so.written {
+				continue
+			}
 			if err := writeSource(vb, z.tbl.names[src], src, so, r.snap, p); err != nil {
 				return err
 			}
@@ -279,6 +285,29 @@ func (z *Zone) storeRecords(vb *bolt.Bucket, tx *Tx, r *viewResult, p *packer) e
 		}
 		if err != nil {
 			return err
+		}
+	}
+	return nil
+}
+
+// storeFirstLoads writes the records of sources rewritten in a view that
+// had no stored state (a first load) in transactions of a bounded size
+// before the commit, so that a large zone does not hold its whole store
+// image in memory at once. Until the commit stores the view's serial, a
+// restart takes the view for never loaded and writes them again.
+func (z *Zone) storeFirstLoads(st *store, results []*viewResult, p *packer) error {
+	for _, r := range results {
+		if !r.first || r.d == nil || r.v.zone.cfg.StateDir == "" {
+			continue
+		}
+		for src, so := range r.d.ops {
+			if !so.rewrite || so.drop {
+				continue
+			}
+			if err := writeSourceBatched(st.db, r.v.Name, z.tbl.names[src], src, r.snap, p); err != nil {
+				return err
+			}
+			so.written = true
 		}
 	}
 	return nil

@@ -46,6 +46,7 @@ type fastParser struct {
 
 	owner, ownerTok string // the last owner (absolute, lowercase) and its token
 	delegated       int
+	names           [256]string // recent names: a target naming an owner shares its string
 	line            int
 	nl              bool // the current line ends with a newline
 	toks            [][]byte
@@ -216,12 +217,28 @@ func (p *fastParser) absolute(tok []byte) (string, bool) {
 		return "", false
 	}
 	if dns.IsFqdn(name) {
-		return name, true
+		return p.intern(name), true
 	}
 	if p.origin == "." {
-		return name + ".", true
+		return p.intern(name + "."), true
 	}
-	return name + "." + p.origin, true
+	return p.intern(name + "." + p.origin), true
+}
+
+// intern returns a recent equal name's string instead of name: the targets
+// of MX, CNAME and NS records are often the names of nearby records, and a
+// zone of a million records keeps them all.
+func (p *fastParser) intern(name string) string {
+	h := uint32(2166136261)
+	for i := 0; i < len(name); i++ {
+		h = (h ^ uint32(name[i])) * 16777619
+	}
+	slot := &p.names[h&255]
+	if *slot == name {
+		return *slot
+	}
+	*slot = name
+	return name
 }
 
 // header reads the owner, TTL and class of a record line: the rest of the
@@ -236,7 +253,7 @@ func (p *fastParser) header(line []byte, toks [][]byte) (h dns.RR_Header, rest [
 			if !ok {
 				return h, nil, false, false
 			}
-			p.ownerTok, p.owner = string(toks[0]), canonicalName(name)
+			p.ownerTok, p.owner = string(toks[0]), p.intern(canonicalName(name))
 		}
 		toks = toks[1:]
 	} else if p.owner == "" {

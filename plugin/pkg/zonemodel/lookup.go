@@ -173,7 +173,7 @@ func (l *lookup) dname(d *RRset, name string, depth int) {
 	r := l.r
 	r.Answer = append(r.Answer, Entry{Set: d})
 	dn := d.RRs[0].(*dns.DNAME)
-	target := name[:len(name)-len(d.Name)] + lower(dn.Target)
+	target := name[:len(name)-len(d.Name())] + lower(dn.Target)
 	if _, ok := dns.IsDomainName(target); !ok || len(target) > 255 {
 		r.Rcode = dns.RcodeYXDomain
 		return

@@ -18,13 +18,16 @@ import (
 // common case one source's records are served as they are (src), else the
 // contributions are listed (srcs).
 type RRset struct {
-	Name string // lowercase, fully qualified owner
 	Type uint16
 	src  srcID // the only contributor, when srcs is nil: RRs are its records
 	RRs  []dns.RR
 	srcs *[]srcRecs // every contributor's records, when RRs are not one source's
 	aux  atomic.Pointer[any]
 }
+
+// Name is the set's owner, lowercase and fully qualified (its records'
+// owner; a wildcard set's is "*.…").
+func (s *RRset) Name() string { return s.RRs[0].Header().Name }
 
 // TTL of the set (all members carry the same TTL).
 func (s *RRset) TTL() uint32 { return s.RRs[0].Header().Ttl }
@@ -185,7 +188,7 @@ func (s *Snapshot) RRs() []dns.RR {
 	out := make([]dns.RR, 0, s.records)
 	out = append(out, s.soa.RRs...)
 	s.Each(func(set *RRset) bool {
-		if set.Type != dns.TypeSOA || set.Name != s.Origin {
+		if set.Type != dns.TypeSOA || set.Name() != s.Origin {
 			out = append(out, set.RRs...)
 		}
 		return true
@@ -368,7 +371,7 @@ func finishSnapshot(s *Snapshot, serial uint32, replace func(*RRset)) {
 	if set.RRs[0].(*dns.SOA).Serial != serial {
 		soa := dns.Copy(set.RRs[0]).(*dns.SOA)
 		soa.Serial = serial
-		ns := &RRset{Name: s.Origin, Type: dns.TypeSOA, RRs: []dns.RR{soa}}
+		ns := &RRset{Type: dns.TypeSOA, RRs: []dns.RR{soa}}
 		ns.setContribs(set.contribs())
 		replace(ns)
 		set = ns

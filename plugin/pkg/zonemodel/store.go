@@ -207,6 +207,36 @@ func (p *packer) pack(dst []byte, rrs []dns.RR) ([]byte, error) {
 	return dst, nil
 }
 
+// packEach packs rrs and appends each one's wire form to dst (slices of
+// the packer's buffer, valid until its next use).
+func (p *packer) packEach(dst [][]byte, rrs []dns.RR) ([][]byte, error) {
+	n := min(len(rrs), 4096)
+	if n == 0 {
+		return dst, nil
+	}
+	p.m.Answer = rrs[:n]
+	b, err := p.m.PackBuffer(p.buf)
+	p.m.Answer = nil
+	if err != nil {
+		return nil, err
+	}
+	p.buf = b[:0]
+	off := 12
+	for range n {
+		start := off
+		if off, err = skipRR(b, off); err != nil {
+			return nil, err
+		}
+		dst = append(dst, b[start:off:off])
+	}
+	if n < len(rrs) {
+		// The first ones stay valid: the rest go through another buffer.
+		var q packer
+		return q.packEach(dst, rrs[n:])
+	}
+	return dst, nil
+}
+
 // skipRR returns the offset after the uncompressed record at off in msg.
 func skipRR(msg []byte, off int) (int, error) {
 	for {

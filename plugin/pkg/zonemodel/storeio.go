@@ -2,6 +2,8 @@ package zonemodel
 
 import (
 	"bytes"
+	"encoding/binary"
+	"errors"
 	"fmt"
 	"slices"
 
@@ -73,52 +75,122 @@ func readView(b *bolt.Bucket, origin string) (*storedView, error) {
 	return sv, nil
 }
 
-// readChunks reads a source's records, in key order. Records at one name
-// share its owner name string, and the key strings are shared by the types
-// of a name.
+// readChunks reads a source's records, in key order: a first pass counts
+// them (so that the changes and the records are each one array, the sets
+// slices of it), the second decodes them. Records at one name share its
+// owner name string, decoded once, and the types of a name share its key.
 func readChunks(sb *bolt.Bucket) ([]chg, error) {
-	var blocks [][]chg // one per chunk, joined at the end (no regrowing)
-	var out []chg
+	sets, recs := 0, 0
 	var entries []chunkEntry
-	var lastKey, lastName string
 	c := sb.Cursor()
 	for k, v := c.First(); k != nil; k, v = c.Next() {
 		var err error
 		if entries, err = decodeChunk(v, entries[:0]); err != nil {
 			return nil, fmt.Errorf("chunk %q: %w", k, err)
 		}
+		sets += len(entries)
+		for _, e := range entries {
+			recs += countRRs(e.val)
+		}
+	}
+	out := make([]chg, 0, sets)
+	all := make([]dns.RR, 0, recs)
+	var lastKey, lastName string
+	for k, v := c.First(); k != nil; k, v = c.Next() {
+		entries, _ = decodeChunk(v, entries[:0])
 		for _, e := range entries {
 			key, t, err := splitStoreKey(e.key)
 			if err != nil {
 				return nil, err
 			}
-			rrs, err := unpackRRs(e.val)
-			if err != nil {
+			name := lastName
+			if lastName == "" || string(key) != lastKey {
+				lastKey, name = string(key), ""
+			}
+			start := len(all)
+			if all, name, err = unpackInto(all, e.val, name); err != nil {
 				return nil, fmt.Errorf("records of %q: %w", key, err)
 			}
-			if len(rrs) == 0 {
+			if len(all) == start {
 				continue
 			}
-			if lastName == "" || string(key) != lastKey {
-				lastKey, lastName = string(key), lower(rrs[0].Header().Name)
-			}
-			for _, rr := range rrs {
-				rr.Header().Name = lastName
-			}
-			out = append(out, chg{key: lastKey, t: t, rrs: rrs})
+			lastName = name
+			out = append(out, chg{key: lastKey, t: t, rrs: all[start:len(all):len(all)]})
 		}
-		blocks = append(blocks, out)
-		out = nil
 	}
+	return out, nil
+}
+
+// countRRs counts the records of a packed list.
+func countRRs(b []byte) int {
 	n := 0
-	for _, b := range blocks {
-		n += len(b)
+	for len(b) >= 2 {
+		l := int(binary.BigEndian.Uint16(b))
+		if len(b) < 2+l {
+			break
+		}
+		b = b[2+l:]
+		n++
 	}
-	all := make([]chg, 0, n)
-	for _, b := range blocks {
-		all = append(all, b...)
+	return n
+}
+
+// unpackInto appends the records of a packed list to dst. Their owner name
+// is name when given (the records of one key), else the first record's,
+// decoded once and lowercased; it is returned.
+func unpackInto(dst []dns.RR, b []byte, name string) ([]dns.RR, string, error) {
+	for len(b) > 0 {
+		if len(b) < 2 {
+			return nil, "", errors.New("truncated record list")
+		}
+		n := int(binary.BigEndian.Uint16(b))
+		if len(b) < 2+n {
+			return nil, "", errors.New("truncated record")
+		}
+		msg := b[2 : 2+n]
+		off, err := skipName(msg, 0)
+		if err != nil || off+10 > len(msg) {
+			return nil, "", errors.New("truncated record")
+		}
+		if name == "" {
+			nm, _, err := dns.UnpackDomainName(msg, 0)
+			if err != nil {
+				return nil, "", err
+			}
+			name = lower(nm)
+		}
+		h := dns.RR_Header{
+			Name:     name,
+			Rrtype:   binary.BigEndian.Uint16(msg[off:]),
+			Class:    binary.BigEndian.Uint16(msg[off+2:]),
+			Ttl:      binary.BigEndian.Uint32(msg[off+4:]),
+			Rdlength: binary.BigEndian.Uint16(msg[off+8:]),
+		}
+		rr, _, err := dns.UnpackRRWithHeader(h, msg, off+10)
+		if err != nil {
+			return nil, "", err
+		}
+		dst = append(dst, rr)
+		b = b[2+n:]
 	}
-	return all, nil
+	return dst, name, nil
+}
+
+// skipName returns the offset after the uncompressed name at off.
+func skipName(msg []byte, off int) (int, error) {
+	for {
+		if off >= len(msg) {
+			return 0, errors.New("truncated name")
+		}
+		l := int(msg[off])
+		if l == 0 {
+			return off + 1, nil
+		}
+		if l&0xC0 != 0 {
+			return 0, errors.New("compressed name in a stored record")
+		}
+		off += 1 + l
+	}
 }
 
 // readKeys reads a source's records stored one key per RRset (the layout
@@ -143,40 +215,68 @@ func readKeys(sb *bolt.Bucket, origin string) ([]chg, error) {
 	return out, err
 }
 
-// chunkWriter writes a source's records in key order into an empty bucket.
+// chunkWriter writes a source's records in key order into an empty bucket,
+// a chunk at a time: the records of a chunk are packed together (one
+// message for all of them), then cut into the chunk's entries.
 type chunkWriter struct {
-	b     *bolt.Bucket
-	p     *packer
-	first []byte
+	b       *bolt.Bucket
+	p       *packer
+	written int // octets put in this transaction
+
+	keys  []byte   // the store keys of the pending sets, one after the other
+	kends []int    // where each ends in keys
+	ns    []int    // how many records each has
+	rrs   []dns.RR // their records
+	size  int      // estimate of the chunk's size
+	wire  [][]byte
 	buf   []byte
-	kbuf  []byte
-	vbuf  []byte
 }
 
 func (w *chunkWriter) add(key string, t uint16, rrs []dns.RR) error {
-	w.kbuf = storeKey(w.kbuf[:0], key, t)
-	v, err := w.p.pack(w.vbuf[:0], rrs)
-	if err != nil {
-		return fmt.Errorf("%s: %w", rrs[0].Header().Name, err)
+	w.keys = storeKey(w.keys, key, t)
+	w.kends = append(w.kends, len(w.keys))
+	w.ns = append(w.ns, len(rrs))
+	w.rrs = append(w.rrs, rrs...)
+	w.size += len(key) + 8
+	for _, rr := range rrs {
+		w.size += 2 + dns.Len(rr)
 	}
-	w.vbuf = v
-	if len(w.buf) == 0 {
-		w.first = append(w.first[:0], w.kbuf...)
-	}
-	w.buf = appendEntry(w.buf, w.kbuf, v)
-	if len(w.buf) >= chunkTarget {
+	if w.size >= chunkTarget {
 		return w.flush()
 	}
 	return nil
 }
 
 func (w *chunkWriter) flush() error {
-	if len(w.buf) == 0 {
+	if len(w.kends) == 0 {
 		return nil
 	}
+	var err error
+	if w.wire, err = w.p.packEach(w.wire[:0], w.rrs); err != nil {
+		return fmt.Errorf("%s: %w", w.rrs[0].Header().Name, err)
+	}
 	// bbolt keeps the value until the transaction ends: a new buffer each.
-	err := w.b.Put(w.first, w.buf)
-	w.buf = make([]byte, 0, chunkTarget+chunkTarget/4)
+	buf := make([]byte, 0, w.size+w.size/8)
+	r, kstart := 0, 0
+	for i, kend := range w.kends {
+		vlen := 0
+		for _, x := range w.wire[r : r+w.ns[i]] {
+			vlen += 2 + len(x)
+		}
+		buf = binary.AppendUvarint(buf, uint64(kend-kstart))
+		buf = append(buf, w.keys[kstart:kend]...)
+		buf = binary.AppendUvarint(buf, uint64(vlen))
+		for _, x := range w.wire[r : r+w.ns[i]] {
+			buf = binary.BigEndian.AppendUint16(buf, uint16(len(x)))
+			buf = append(buf, x...)
+		}
+		r += w.ns[i]
+		kstart = kend
+	}
+	w.written += len(buf)
+	err = w.b.Put(slices.Clone(w.keys[:w.kends[0]]), buf)
+	clear(w.rrs)
+	w.keys, w.kends, w.ns, w.rrs, w.size = w.keys[:0], w.kends[:0], w.ns[:0], w.rrs[:0], 0
 	return err
 }
 
@@ -199,7 +299,7 @@ func writeSource(vb *bolt.Bucket, name string, src srcID, so *srcOps, snap *Snap
 			return err
 		}
 		sb.FillPercent = 1
-		w := &chunkWriter{b: sb, p: p, buf: make([]byte, 0, chunkTarget+chunkTarget/4)}
+		w := &chunkWriter{b: sb, p: p}
 		snap.tree.each(func(k string, n *Node) bool {
 			for _, set := range n.Sets {
 				if rrs := set.recsOf(src); len(rrs) > 0 {
@@ -220,6 +320,74 @@ func writeSource(vb *bolt.Bucket, name string, src srcID, so *srcOps, snap *Snap
 		return err
 	}
 	return applyOps(sb, so.ops, p)
+}
+
+// firstLoadBatch is how much record data one transaction of a first load
+// writes.
+var firstLoadBatch = 8 << 20
+
+// writeSourceBatched writes a source's records in a view from the snapshot
+// into a new bucket, in transactions of about firstLoadBatch each.
+func writeSourceBatched(db *bolt.DB, view, name string, src srcID, snap *Snapshot, p *packer) error {
+	bn := []byte(name)
+	var btx *bolt.Tx
+	var w *chunkWriter
+	begin := func(first bool) error {
+		var err error
+		if btx, err = db.Begin(true); err != nil {
+			return err
+		}
+		vb, err := viewBucket(btx, view)
+		if err != nil {
+			return err
+		}
+		srcb := vb.Bucket(bSrc)
+		if first && srcb.Bucket(bn) != nil {
+			if err := srcb.DeleteBucket(bn); err != nil {
+				return err
+			}
+		}
+		sb, err := srcb.CreateBucketIfNotExists(bn)
+		if err != nil {
+			return err
+		}
+		sb.FillPercent = 1
+		if w == nil {
+			w = &chunkWriter{p: p}
+		}
+		w.b, w.written = sb, 0
+		return nil
+	}
+	if err := begin(true); err != nil {
+		return err
+	}
+	var err error
+	snap.tree.each(func(k string, n *Node) bool {
+		for _, set := range n.Sets {
+			if rrs := set.recsOf(src); len(rrs) > 0 {
+				if err = w.add(k, set.Type, rrs); err != nil {
+					return false
+				}
+			}
+		}
+		if w.written >= firstLoadBatch {
+			if err = btx.Commit(); err != nil {
+				return false
+			}
+			if err = begin(false); err != nil {
+				return false
+			}
+		}
+		return true
+	})
+	if err == nil {
+		err = w.flush()
+	}
+	if err != nil {
+		btx.Rollback()
+		return err
+	}
+	return btx.Commit()
 }
 
 // applyOps writes changed keys (in key order) into the chunks they fall in.

@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"slices"
 	"testing"
+	"unsafe"
 )
 
 // checkTree compares a tree with the sorted keys it should hold, and checks
@@ -163,5 +164,16 @@ func TestTreeLoaderAndQueries(t *testing.T) {
 			t.Fatalf("emptied tree has %d entries", e.Len())
 		}
 		checkTree(t, tr, orig) // the loaded tree is untouched by the edit
+	}
+}
+
+// The per-name and per-RRset structures stay in their allocation size
+// classes: a zone of a million records has a million of each.
+func TestStructSizes(t *testing.T) {
+	if n := unsafe.Sizeof(RRset{}); n > 48 {
+		t.Errorf("RRset is %d bytes, more than 48", n)
+	}
+	if n := unsafe.Sizeof(Node{}); n > 48 {
+		t.Errorf("Node is %d bytes, more than 48", n)
 	}
 }

@@ -293,7 +293,8 @@ func (s *Source) views(explicit []string) ([]*View, error) {
 
 // SetInitial stages the content a static source has at start, in the given
 // views (nil: the source's views). Called before Open; calling it again for the
-// same views replaces the staged content.
+// same views adds to the staged content. The model keeps rrs until Open: the
+// caller does not change it.
 func (s *Source) SetInitial(views []string, rrs []dns.RR) error {
 	vs, err := s.views(views)
 	if err != nil {
@@ -303,6 +304,12 @@ func (s *Source) SetInitial(views []string, rrs []dns.RR) error {
 		s.initial = map[string][]dns.RR{}
 	}
 	for _, v := range vs {
+		if len(s.initial[v.Name]) == 0 {
+			// Kept until Open, not copied (a zone file's records); the
+			// length-capped slice makes a later call copy.
+			s.initial[v.Name] = rrs[:len(rrs):len(rrs)]
+			continue
+		}
 		s.initial[v.Name] = append(s.initial[v.Name], rrs...)
 	}
 	return nil
@@ -410,7 +417,7 @@ func (v *View) eachKeyOf(src srcID, fn func(rrKey, []dns.RR)) {
 	}
 	snap.Each(func(set *RRset) bool {
 		if rrs := set.recsOf(src); len(rrs) > 0 {
-			fn(rrKey{set.Name, set.Type}, rrs)
+			fn(rrKey{set.Name(), set.Type}, rrs)
 		}
 		return true
 	})
@@ -574,6 +581,7 @@ func (z *Zone) openLocked(st *store) error {
 				continue
 			}
 			tx.replaceView(v, s, s.initial[name])
+			delete(s.initial, name) // staged in the transaction (a copy)
 			if tx.digests == nil {
 				tx.digests = map[srcID][]byte{}
 			}
@@ -601,7 +609,6 @@ func (z *Zone) loadDelta(empty *Snapshot, sv *storedView) (*delta, error) {
 		w.streams = append(w.streams, &stream{src: z.tbl.id(src), st: &stage{}, chgs: recs})
 	}
 	slices.SortFunc(w.streams, func(a, b *stream) int { return int(a.src) - int(b.src) })
-	w.at = make([][2]int, len(w.streams))
 	return w.run()
 }
 

@@ -161,7 +161,7 @@ func parseZone(r io.Reader, origin, file string, fragment bool) (*ZoneData, erro
 func parseZoneBytes(data []byte, origin, file string, fragment bool) (*ZoneData, error) {
 	origin = Fqdn(origin)
 	zd := &ZoneData{Origin: origin}
-	hint := len(data) / 32 // records: lines are rarely shorter
+	hint := bytes.Count(data, []byte{'\n'}) + 1 // records: at most one per line
 	recs, fast := fastRecords(data, origin, file, hint)
 	if fast {
 		for _, x := range recs {

@@ -15,7 +15,7 @@ import (
 // optionally, by a number of entries.
 const (
 	defaultCacheBytes  = 64 << 20 // RRset signatures
-	defaultDenialBytes = 16 << 20 // denial NSECs and their signatures
+	defaultDenialBytes = 32 << 20 // denial NSECs and their signatures
 	noEntryBound       = 1 << 40
 )
 

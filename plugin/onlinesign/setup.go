@@ -216,7 +216,7 @@ func parse(c *caddy.Controller) ([]zoneConfig, error) {
 					}
 					n[i] = x
 				}
-				zc.cacheSetBytes, zc.cacheDenBytes = n[0], n[0]/4
+				zc.cacheSetBytes, zc.cacheDenBytes = n[0], n[0]/2
 				if len(n) == 2 {
 					zc.cacheDenBytes = n[1]
 				}

@@ -100,7 +100,7 @@ func TestParseCacheSize(t *testing.T) {
 	for input, want := range map[string][2]int64{
 		"onlinesign example.test":                           {defaultCacheBytes, defaultDenialBytes},
 		"onlinesign example.test {\n cache-size 32MB 8M\n}": {32 << 20, 8 << 20},
-		"onlinesign example.test {\n cache-size 1G\n}":      {1 << 30, 1 << 28},
+		"onlinesign example.test {\n cache-size 1G\n}":      {1 << 30, 1 << 29},
 		"onlinesign example.test {\n cache-size 0\n}":       {0, 0},
 	} {
 		cfgs, err := parse(caddy.NewTestController("dns", input))

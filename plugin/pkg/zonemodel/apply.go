@@ -793,6 +793,22 @@ func (w *walker) set(k, name string, t uint16, old *RRset) (set *RRset, changed 
 	if t == dns.TypeSOA && k != "" {
 		return nil, false, fmt.Errorf("SOA record at %s, not at the zone apex %s", name, w.origin)
 	}
+	if old == nil && t != dns.TypeSOA && len(w.streams) == 1 {
+		// A new set from one source (a first load): served as it is
+		// when its TTLs agree.
+		if rrs, ok := w.chgAt(0, t); ok && len(rrs) > 0 && sameTTL(rrs) {
+			set = &RRset{Type: t, src: w.streams[0].src, RRs: rrs}
+			if !w.load {
+				w.d.op(w.streams[0].src, storeOp{key: k, name: name, t: t, rrs: rrs}, w.streams[0].maxOps)
+				if w.cur.soa != nil {
+					w.d.diff(nil, rrs)
+				}
+			}
+			w.d.changed, w.d.served = true, true
+			w.count(set)
+			return set, true, nil
+		}
+	}
 	c := w.cbuf[:0]
 	if old != nil {
 		if old.srcs == nil {
@@ -937,4 +953,13 @@ func (w *walker) emit(k string, n *Node) {
 	}
 	w.l.add(k, n)
 	w.path = append(w.path, k)
+}
+
+func sameTTL(rrs []dns.RR) bool {
+	for _, rr := range rrs[1:] {
+		if rr.Header().Ttl != rrs[0].Header().Ttl {
+			return false
+		}
+	}
+	return true
 }

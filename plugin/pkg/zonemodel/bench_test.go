@@ -96,3 +96,18 @@ func BenchmarkOpen(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkParse reads and checks a zone file (the fast reader).
+func BenchmarkParse(b *testing.B) {
+	for _, n := range benchSizes {
+		data := []byte(bigZone(n))
+		b.Run(fmt.Sprint(n), func(b *testing.B) {
+			b.SetBytes(int64(len(data)))
+			for i := 0; i < b.N; i++ {
+				if _, err := parseZoneBytes(data, "example.test.", "z", false); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

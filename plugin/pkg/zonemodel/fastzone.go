@@ -44,12 +44,14 @@ type fastParser struct {
 	hasDef      bool
 	byDirective bool
 
-	owner, ownerTok string // the last owner (absolute, lowercase) and its token
-	delegated       int
-	names           [256]string // recent names: a target naming an owner shares its string
-	line            int
-	nl              bool // the current line ends with a newline
-	toks            [][]byte
+	owner     string // the last owner (absolute, lowercase)
+	ownerTok  []byte // its token (a slice of data; nil: none)
+	scratch   []byte
+	delegated int
+	names     [256]string // recent names: a target naming an owner shares its string
+	line      int
+	nl        bool // the current line ends with a newline
+	toks      [][]byte
 }
 
 const (
@@ -111,7 +113,8 @@ func (p *fastParser) run() bool {
 }
 
 // stripComment returns the line without its comment, whether it has a
-// parenthesis outside quotes, and false for a quote left open.
+// parenthesis outside quotes, and false for a quote left open or a long
+// comment.
 func stripComment(line []byte) ([]byte, bool, bool) {
 	quote, paren := false, false
 	for i, c := range line {
@@ -120,7 +123,9 @@ func stripComment(line []byte) ([]byte, bool, bool) {
 			quote = !quote
 		case ';':
 			if !quote {
-				return line[:i], paren, true
+				// ZoneParser fails on some long comments (its buffer);
+				// leave those to it.
+				return line[:i], paren, len(line)-i < 256
 			}
 		case '(', ')':
 			if !quote {
@@ -209,36 +214,69 @@ func parseTTL(b []byte) (uint32, bool) {
 
 // absolute is ZoneParser's toAbsoluteName.
 func (p *fastParser) absolute(tok []byte) (string, bool) {
+	return p.absoluteName(tok, false)
+}
+
+// absoluteLower is absolute, lowercased (an owner name, as normalize makes
+// it).
+func (p *fastParser) absoluteLower(tok []byte) (string, bool) {
+	return p.absoluteName(tok, true)
+}
+
+func (p *fastParser) absoluteName(tok []byte, low bool) (string, bool) {
 	if len(tok) == 1 && tok[0] == '@' {
+		if low {
+			return p.intern(canonicalName(p.origin)), true
+		}
 		return p.origin, true
 	}
-	name := string(tok)
-	if _, ok := dns.IsDomainName(name); !ok {
+	if _, ok := dns.IsDomainName(unsafeString(tok)); !ok {
 		return "", false
 	}
-	if dns.IsFqdn(name) {
-		return p.intern(name), true
+	b := append(p.scratch[:0], tok...)
+	if tok[len(tok)-1] != '.' {
+		if p.origin != "." {
+			b = append(b, '.')
+		}
+		b = append(b, p.origin...)
 	}
-	if p.origin == "." {
-		return p.intern(name + "."), true
+	if low {
+		for i, c := range b {
+			b[i] = toLowerByte(c)
+		}
 	}
-	return p.intern(name + "." + p.origin), true
+	p.scratch = b
+	return p.internBytes(b), true
 }
 
 // intern returns a recent equal name's string instead of name: the targets
 // of MX, CNAME and NS records are often the names of nearby records, and a
 // zone of a million records keeps them all.
 func (p *fastParser) intern(name string) string {
-	h := uint32(2166136261)
-	for i := 0; i < len(name); i++ {
-		h = (h ^ uint32(name[i])) * 16777619
-	}
-	slot := &p.names[h&255]
+	slot := &p.names[nameHash(name)&255]
 	if *slot == name {
 		return *slot
 	}
 	*slot = name
 	return name
+}
+
+// internBytes is intern of a name being built (copied only when new).
+func (p *fastParser) internBytes(b []byte) string {
+	slot := &p.names[nameHash(unsafeString(b))&255]
+	if *slot == string(b) {
+		return *slot
+	}
+	*slot = string(b)
+	return *slot
+}
+
+func nameHash(s string) uint32 {
+	h := uint32(2166136261)
+	for i := 0; i < len(s); i++ {
+		h = (h ^ uint32(s[i])) * 16777619
+	}
+	return h
 }
 
 // header reads the owner, TTL and class of a record line: the rest of the
@@ -248,12 +286,12 @@ func (p *fastParser) header(line []byte, toks [][]byte) (h dns.RR_Header, rest [
 		if len(toks[0]) > 0 && toks[0][0] == '"' {
 			return h, nil, false, false
 		}
-		if string(toks[0]) != p.ownerTok {
-			name, ok := p.absolute(toks[0])
+		if p.ownerTok == nil || !bytes.Equal(toks[0], p.ownerTok) {
+			name, ok := p.absoluteLower(toks[0])
 			if !ok {
 				return h, nil, false, false
 			}
-			p.ownerTok, p.owner = string(toks[0]), p.intern(canonicalName(name))
+			p.ownerTok, p.owner = toks[0], name
 		}
 		toks = toks[1:]
 	} else if p.owner == "" {
@@ -431,16 +469,17 @@ func (p *fastParser) directive(toks [][]byte) bool {
 			return false
 		}
 		p.origin = name
-		p.ownerTok = "" // relative owners now mean other names
+		p.ownerTok = nil // relative owners now mean other names
 		return true
 	}
 	return false // $INCLUDE, $GENERATE: ZoneParser's
 }
 
 type fastState struct {
-	defTTL          uint32
-	hasDef          bool
-	owner, ownerTok string
+	defTTL   uint32
+	hasDef   bool
+	owner    string
+	ownerTok []byte
 }
 
 func (p *fastParser) state() fastState {
@@ -511,7 +550,7 @@ func (p *fastParser) delegate(first, text []byte) bool {
 		if toks[0][0] == '"' {
 			return false
 		}
-		p.ownerTok, p.owner = string(toks[0]), canonicalName(rr.Header().Name)
+		p.ownerTok, p.owner = toks[0], p.intern(canonicalName(rr.Header().Name))
 		toks = toks[1:]
 	}
 	// Before the type come the class and the TTL: a token that is neither

@@ -11,7 +11,7 @@ import (
 // Fqdn returns name lowercased and fully qualified: the form every map key in
 // the model uses.
 func Fqdn(name string) string {
-	return strings.ToLower(dns.Fqdn(name))
+	return lower(dns.Fqdn(name))
 }
 
 // canonicalName returns name lowercase, fully qualified and with escapes as
@@ -37,11 +37,17 @@ func canonicalName(name string) string {
 	return Fqdn(out)
 }
 
-// lower lowercases an ASCII domain name without allocating when it already is.
+// lower lowercases the ASCII letters of a domain name (RFC 4343: other
+// octets are not letters; strings.ToLower would also rewrite invalid UTF-8),
+// without allocating when there are none.
 func lower(s string) string {
 	for i := 0; i < len(s); i++ {
 		if c := s[i]; c >= 'A' && c <= 'Z' {
-			return strings.ToLower(s)
+			b := []byte(s)
+			for j := i; j < len(b); j++ {
+				b[j] = toLowerByte(b[j])
+			}
+			return string(b)
 		}
 	}
 	return s

@@ -22,10 +22,14 @@
 #   signed     dnspki onlinesign vs Knot mod-onlinesign (one ECDSA P-256 CSK),
 #              dnsperf with DO after the server settled (its CPU idle: dnspki
 #              pre-signs in the background); QPS and VmHWM
+#   flood      with FLOOD_SECONDS > 0, at the largest size: signed dnspki
+#              under distinct random NXDOMAIN names (queries-nxdomain.sh)
+#              for that long; its RSS before and the most during, against
+#              the caches' configured bound (onlinesign cache-size)
 # The table prints each dnspki figure with its ratio to Knot's.
 #
 # Knobs (defaults in brackets): QPS_SECONDS [10] UPD_SECONDS [10]
-# START_TIMEOUT [300] SETTLE_MAX [180] SERVER_CPUS [1] CLIENT_CPUS [0]
+# START_TIMEOUT [300] SETTLE_MAX [180] SERVER_CPUS [1] CLIENT_CPUS [0] FLOOD_SECONDS [0]
 # SERVERS [dnspki knot nsd] PORT_BASE [15400]
 # Results: $BENCH_OUT/scale/<timestamp>/ (summary.txt, results.raw, logs).
 set -uo pipefail
@@ -39,6 +43,7 @@ QPS_SECONDS=${QPS_SECONDS:-10}
 UPD_SECONDS=${UPD_SECONDS:-10}
 START_TIMEOUT=${START_TIMEOUT:-300}
 SETTLE_MAX=${SETTLE_MAX:-180}
+FLOOD_SECONDS=${FLOOD_SECONDS:-0}
 SERVER_CPUS=${SERVER_CPUS:-1}
 CLIENT_CPUS=${CLIENT_CPUS:-0}
 PORT_BASE=${PORT_BASE:-15400}
@@ -329,7 +334,29 @@ bench_signed() {
 	put "$n" "$srv" sqpc "$c"
 	put "$n" "$srv" s_hwm_mb "$(peak_rss_kb "$PID" | awk '{printf "%.0f", $1 / 1024}')"
 	put "$n" "$srv" s_rss_mb "$(mb "$PID" VmRSS)"
+	if [ "$FLOOD_SECONDS" -gt 0 ] && [ "$srv" = dnspki ] && [ "$n" = "${SIZES[-1]}" ]; then
+		flood "$n" "$srv"
+	fi
 	stop
+}
+
+# flood SIZE SERVER: distinct random NXDOMAIN names with DO for FLOOD_SECONDS;
+# RSS sampled every 5 s.
+flood() {
+	log "  NXDOMAIN flood, ${FLOOD_SECONDS}s"
+	local nx=$OUT/data/queries-nxdomain.txt max=0 r i
+	[ -f "$nx" ] || DATA_DIR=$OUT/data "$BENCH_DIR/queries-nxdomain.sh" 12000000 >&2
+	put "$1" "$2" flood_before_mb "$(mb "$PID" VmRSS)"
+	"${PIN_CLI[@]}" dnsperf -s "$BENCH_ADDR" -p $P_SRV -d "$nx" -c 4 -T 1 -q 100 -t 2 -D -l "$FLOOD_SECONDS" > "$OUT/flood.txt" 2>&1 &
+	local fp=$!
+	for ((i = 0; i < FLOOD_SECONDS; i += 5)); do
+		sleep 5
+		r=$(mb "$PID" VmRSS)
+		[ -n "$r" ] && [ "$r" -gt "$max" ] && max=$r
+	done
+	wait $fp
+	put "$1" "$2" flood_max_mb "$max"
+	put "$1" "$2" flood_qps "$(awk '/Queries per second:/ {printf "%.0f", $4}' "$OUT/flood.txt")"
 }
 
 PID=

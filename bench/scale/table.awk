@@ -50,6 +50,8 @@ END {
 		row("AXFR after UPDATE: 1st msg / last ms", n, "xfr_first_ms xfr_all_ms", 1)
 		row("IXFR at a Knot secondary ms", n, "ixfr_lag_ms", 1)
 		row("signed QPS / per CPU-s / peak RSS MiB", n, "sqps sqpc s_hwm_mb", 1)
+		if (get(n, "dnspki", "flood_max_mb") != "")
+			row("NXDOMAIN flood: RSS before / max MiB, QPS", n, "flood_before_mb flood_max_mb flood_qps", 0)
 		print ""
 	}
 	# Ratios within a server: queries during UPDATEs vs idle; signed QPS

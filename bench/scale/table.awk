@@ -49,6 +49,7 @@ END {
 		row("  per CPU-second of the server", n, "qpc_idle qpc_upd", 1)
 		row("AXFR after UPDATE: 1st msg / last ms", n, "xfr_first_ms xfr_all_ms", 1)
 		row("IXFR at a Knot secondary ms", n, "ixfr_lag_ms", 1)
+		row("IXFR at a dnspki secondary ms", n, "dixfr_lag_ms", 1)
 		row("signed QPS / per CPU-s / peak RSS MiB", n, "sqps sqpc s_hwm_mb", 1)
 		if (get(n, "dnspki", "flood_max_mb") != "")
 			row("NXDOMAIN flood: RSS before / max MiB, QPS", n, "flood_before_mb flood_max_mb flood_qps", 0)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"runtime"
+	"runtime/debug"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -444,12 +445,25 @@ func (s *signer) presignAll(z *zonemodel.Zone) {
 	if ks == nil {
 		return
 	}
+	before := s.setPuts.Load()
+	defer func() {
+		// Signing a large zone leaves hundreds of MB of garbage (each
+		// ECDSA signature allocates kilobytes) that the heap would keep;
+		// after a pass that big, give it back to the system.
+		if s.setPuts.Load()-before > presignRelease {
+			debug.FreeOSMemory()
+		}
+	}()
 	for _, v := range z.Views() {
 		if !s.presign(v.Snapshot(), ks, nil) {
 			return
 		}
 	}
 }
+
+// presignRelease is the number of signatures after which a pass returns
+// the memory it freed to the system.
+const presignRelease = 20000
 
 // presign signs the RRsets of snap (all, or those at names) that need it.
 // It reports false when it stopped early (cache full, key change, shutdown).

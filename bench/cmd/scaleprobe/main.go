@@ -3,9 +3,10 @@
 // zone transfer takes to send its first message, and how long a secondary
 // takes to serve a change made at its primary.
 //
-//	scaleprobe waitsoa -server ADDR -zone Z [-timeout 300s]
+//	scaleprobe waitsoa -server ADDR -zone Z [-timeout 300s] [-since UNIXNANO]
 //	    polls SOA over UDP every 10 ms until NOERROR; prints the seconds
-//	    since the probe started (the caller starts it with the server).
+//	    since -since (the caller's clock before it started the server), or
+//	    since the probe started.
 //	scaleprobe firstmsg -server ADDR -zone Z [-key ALG:NAME:SECRET] [-ukey ...] [-update]
 //	    with -update first adds one _acme-challenge TXT (UPDATE, TSIG) and
 //	    waits for the answer; then asks AXFR over TCP and prints the
@@ -46,6 +47,7 @@ func main() {
 	timeout := fs.Duration("timeout", 300*time.Second, "give up after")
 	update := fs.Bool("update", false, "firstmsg: make a change first")
 	n := fs.Int("n", 5, "ixfrlag: changes to time")
+	since := fs.Int64("since", 0, "waitsoa: count from this time (Unix nanoseconds)")
 	fs.Parse(os.Args[2:])
 	*zone = dns.Fqdn(*zone)
 	k := parseKey(*keySpec)
@@ -56,7 +58,11 @@ func main() {
 	var err error
 	switch os.Args[1] {
 	case "waitsoa":
-		err = waitSOA(*server, *zone, *timeout)
+		start := time.Now()
+		if *since > 0 {
+			start = time.Unix(0, *since)
+		}
+		err = waitSOA(*server, *zone, start, *timeout)
 	case "firstmsg":
 		err = firstMsg(*server, *zone, k, uk, *update)
 	case "ixfrlag":
@@ -116,8 +122,7 @@ func serial(addr, zone string) (uint32, error) {
 	return soa.Serial, nil
 }
 
-func waitSOA(addr, zone string, timeout time.Duration) error {
-	start := time.Now()
+func waitSOA(addr, zone string, start time.Time, timeout time.Duration) error {
 	for time.Since(start) < timeout {
 		if _, err := serial(addr, zone); err == nil {
 			fmt.Printf("RESULT seconds=%.3f\n", time.Since(start).Seconds())

@@ -40,8 +40,15 @@ func (s *RRset) Aux() any {
 	return nil
 }
 
-// SetAux caches v on this set. Concurrent callers race benignly: last write wins.
-func (s *RRset) SetAux(v any) { s.aux.Store(&v) }
+// SetAux caches v on this set (nil clears it). Concurrent callers race
+// benignly: last write wins.
+func (s *RRset) SetAux(v any) {
+	if v == nil {
+		s.aux.Store(nil)
+		return
+	}
+	s.aux.Store(&v)
+}
 
 // Node is one name of a snapshot: its RRsets in type order. A node without
 // RRsets is an empty non-terminal.

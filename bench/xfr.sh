@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Zone transfer benchmarks (not query QPS), as Go benchmarks in test/xfr:
-#   BenchmarkPropagation  time from a change committed on dnspki to Knot, BIND
-#                         and NSD (TSIG secondaries, notified) answering it:
+#   BenchmarkPropagation  time from a change committed on dnspki to Knot, BIND,
+#                         NSD and dnspki (TSIG secondaries, notified) answering it:
 #                         p50/p95/max per secondary, one change a second
 #   BenchmarkAXFR         TSIG-signed AXFR of 100 000 records: records/s
 #   BenchmarkSignedAXFR   signed transfer (NSEC chain) of 100 000 names: first

@@ -41,3 +41,12 @@ start_dnspki_views() {
 	exec "$S/coredns.sh" "$1" "$2" "$CF/dnspki-views.Corefile" "$DNSPKI_BIN"
 }
 register dnspki-views unsigned start_dnspki_views
+
+# DNS Cookies and response rate limiting on the normal mix (bench/cookie.sh
+# runs them with dnsperf sending no cookie, a client cookie, a valid cookie).
+start_dnspki_cookie() { exec "$S/coredns.sh" "$1" "$2" "$CF/dnspki-cookie.Corefile" "$DNSPKI_BIN"; }
+register dnspki-cookie unsigned start_dnspki_cookie
+start_dnspki_rrl() { exec "$S/coredns.sh" "$1" "$2" "$CF/dnspki-rrl.Corefile" "$DNSPKI_BIN"; }
+register dnspki-rrl unsigned start_dnspki_rrl
+start_dnspki_hardened() { exec "$S/coredns.sh" "$1" "$2" "$CF/dnspki-hardened.Corefile" "$DNSPKI_BIN"; }
+register dnspki-hardened unsigned start_dnspki_hardened

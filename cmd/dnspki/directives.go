@@ -33,9 +33,11 @@ import (
 	_ "github.com/dnspki/dnspki/plugin/acmechallenge"
 	_ "github.com/dnspki/dnspki/plugin/authzone"
 	_ "github.com/dnspki/dnspki/plugin/certs"
+	_ "github.com/dnspki/dnspki/plugin/cookie"
 	_ "github.com/dnspki/dnspki/plugin/dnspersist"
 	_ "github.com/dnspki/dnspki/plugin/horizon"
 	_ "github.com/dnspki/dnspki/plugin/onlinesign"
+	_ "github.com/dnspki/dnspki/plugin/rrl"
 	_ "github.com/dnspki/dnspki/plugin/tlsa"
 )
 
@@ -59,6 +61,11 @@ var directives = []string{
 	"prometheus",
 	"errors",
 	"log",
+	// The TSIG gate (plugin/pkg/tsigauth) is put before everything in a
+	// server block with a dnspki plugin. The observability plugins above
+	// (prometheus, errors, log) see every request, limited or not; then:
+	"cookie",  // dnspki: DNS Cookies (RFC 7873, RFC 9018)
+	"rrl",     // dnspki: response rate limiting (after cookie: a valid cookie is not limited)
 	"horizon", // dnspki: split-horizon view selection
 	"any",
 	"chaos",

@@ -21,8 +21,11 @@ import (
 	clog "github.com/coredns/coredns/plugin/pkg/log"
 	"github.com/miekg/dns"
 
+	"github.com/dnspki/dnspki/plugin/pkg/ede"
 	"github.com/dnspki/dnspki/plugin/pkg/grants"
+	"github.com/dnspki/dnspki/plugin/pkg/loglimit"
 	"github.com/dnspki/dnspki/plugin/pkg/persist"
+	"github.com/dnspki/dnspki/plugin/pkg/tsigauth"
 	"github.com/dnspki/dnspki/plugin/pkg/tsigkey"
 	"github.com/dnspki/dnspki/plugin/pkg/zonemodel"
 )
@@ -116,37 +119,36 @@ func (a *AcmeChallenge) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *d
 		}
 	}
 
-	// TSIG first (RFC 8945 §5.2): nothing of the request is looked at before
-	// its signature checks out.
-	key, fail := a.ring.Verify(r, w.TsigStatus())
-	if fail != nil {
-		keyLabel := "unknown"
-		if t := r.IsTsig(); t != nil {
-			if _, ok := a.ring.Get(t.Hdr.Name); ok {
-				keyLabel = strings.ToLower(t.Hdr.Name)
-			}
-		}
-		reason := map[int]string{dns.RcodeBadKey: "tsig_badkey", dns.RcodeBadSig: "tsig_badsig", dns.RcodeBadTime: "tsig_badtime"}[fail.Rcode]
-		refused(metricZone, keyLabel, reason, via)
-		log.Infof("UPDATE %s from %s refused (NOTAUTH): %s", zname, w.RemoteAddr(), fail.Reason)
-		a.ring.WriteFailure(w, r, fail)
+	// Who signed the request was decided once, by the server block's gate
+	// (package tsigauth: RFC 8945 structure, key bound to its algorithm,
+	// MAC, time, replay); a request it refused never gets here.
+	// Decided answers and logs a request it cannot take as signed by one
+	// of the block's keys.
+	id, ok := tsigauth.Decided(ctx, w, r)
+	if !ok {
+		refused(metricZone, "unknown", "tsig_badkey", via)
 		return dns.RcodeSuccess, nil
 	}
+	key := id.Key
 	if key == nil {
 		refused(metricZone, "none", "unsigned", via)
-		log.Infof("UPDATE %s from %s refused: not signed (a TSIG key is required)", zname, w.RemoteAddr())
-		return a.reply(w, r, nil, dns.RcodeRefused)
+		if loglimit.Refusals.Allow() {
+			log.Infof("UPDATE %s from %s refused: not signed (a TSIG key is required)%s", zname, w.RemoteAddr(), loglimit.Refusals.Suppressed())
+		}
+		return a.reply(ctx, w, r, id, &Refusal{Rcode: dns.RcodeRefused, Reason: "unsigned"})
 	}
 	identity := key.Name
 
 	res := a.update(ctx, z, zname, identity, r)
 	if res != nil {
 		refused(metricZone, identity, res.Reason, via)
-		log.Infof("UPDATE %s by %s from %s refused (%s): %s", zname, identity, w.RemoteAddr(), dns.RcodeToString[res.Rcode], res.Msg)
-		return a.reply(w, r, r, res.Rcode)
+		if loglimit.Refusals.Allow() {
+			log.Infof("UPDATE %s by %s from %s refused (%s): %s%s", zname, identity, w.RemoteAddr(), dns.RcodeToString[res.Rcode], res.Msg, loglimit.Refusals.Suppressed())
+		}
+		return a.reply(ctx, w, r, id, res)
 	}
 	accepted(metricZone, identity, via, time.Since(start))
-	return a.reply(w, r, r, dns.RcodeSuccess)
+	return a.reply(ctx, w, r, id, nil)
 }
 
 // update checks and applies an UPDATE signed by identity. nil means done.
@@ -182,6 +184,9 @@ func (a *AcmeChallenge) update(ctx context.Context, z *zone, zname, identity str
 			return refuse("invalid_value", "%v", err)
 		}
 		return refuse("not_granted", "%v", err)
+	}
+	if f := prereqsGranted(a.policy, identity, r.Answer); f != nil {
+		return f
 	}
 	k, f := kindOf(ops)
 	if f != nil {
@@ -267,38 +272,44 @@ func logChange(origin, identity, via string, added, removed []string) {
 }
 
 // reply answers an UPDATE (RFC 2136 §3.8: the header and the zone section),
-// TSIG-signed with the request's key when signed is the verified request.
-func (a *AcmeChallenge) reply(w dns.ResponseWriter, r, signed *dns.Msg, rcode int) (int, error) {
+// TSIG-signed with the request's key when it was signed with a verified key.
+// A refusal (res; nil: accepted) carries its rcode and, where RFC 8914 has a
+// code for it, an Extended DNS Error whose text is the metrics reason.
+func (a *AcmeChallenge) reply(ctx context.Context, w dns.ResponseWriter, r *dns.Msg, id tsigauth.Identity, res *Refusal) (int, error) {
 	m := new(dns.Msg)
+	rcode := dns.RcodeSuccess
+	if res != nil {
+		rcode = res.Rcode
+	}
 	m.SetRcode(r, rcode)
 	m.Opcode = dns.OpcodeUpdate
 	if o := r.IsEdns0(); o != nil {
 		m.SetEdns0(1232, false)
 	}
-	if signed == nil {
-		w.WriteMsg(m)
-		return dns.RcodeSuccess, nil
+	if code, ok := edeOf(res); ok {
+		ede.Add(r, m, code, res.Reason)
 	}
-	// The DNS server signs a reply that carries a TSIG record, with the
-	// secrets registered at setup. It cannot for hmac-md5 (or a key name
-	// spelled in another case): then the ring signs and the bytes are
-	// written as they are.
-	t := signed.IsTsig()
-	if alg, _ := tsigkey.Algorithm(t.Algorithm); alg != dns.HmacMD5 {
-		mm := m.Copy()
-		mm.SetTsig(t.Hdr.Name, t.Algorithm, 300, time.Now().Unix())
-		if err := w.WriteMsg(mm); err == nil {
-			return dns.RcodeSuccess, nil
-		}
+	if err := tsigauth.WriteReply(ctx, w, id, m); err != nil {
+		log.Errorf("writing the reply to UPDATE %s: %v", r.Question[0].Name, err)
 	}
-	b, err := a.ring.Sign(m, signed)
-	if err != nil {
-		log.Errorf("signing the reply to %s: %v", r.Question[0].Name, err)
-		m.Extra = nil
-		m.Rcode = dns.RcodeServerFailure
-		w.WriteMsg(m)
-		return dns.RcodeSuccess, nil
-	}
-	w.Write(b)
 	return dns.RcodeSuccess, nil
+}
+
+// edeOf is the Extended DNS Error code of a refusal: policy refusals are
+// Prohibited, a zone not served Not Authoritative, a zone not open Not Ready,
+// malformed requests and store errors Other. A prerequisite that does not
+// hold (NXDOMAIN, YXDOMAIN, NXRRSET, YXRRSET) is an answer, not an error.
+func edeOf(res *Refusal) (uint16, bool) {
+	if res == nil || res.Reason == "prerequisite" {
+		return 0, false
+	}
+	switch {
+	case res.Reason == "not_ready" || res.Reason == "reloading":
+		return dns.ExtendedErrorCodeNotReady, true
+	case res.Rcode == dns.RcodeRefused:
+		return dns.ExtendedErrorCodeProhibited, true
+	case res.Rcode == dns.RcodeNotAuth:
+		return dns.ExtendedErrorCodeNotAuthoritative, true
+	}
+	return dns.ExtendedErrorCodeOther, true
 }

@@ -1,13 +1,18 @@
 package acmechallenge
 
 import (
+	"bytes"
+	stdlog "log"
+	"os"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/miekg/dns"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/dnspki/dnspki/plugin/pkg/loglimit"
 	"github.com/dnspki/dnspki/plugin/pkg/tsigkey"
 	"github.com/dnspki/dnspki/plugin/pkg/zonemodel"
 )
@@ -159,6 +164,84 @@ func TestRefused(t *testing.T) {
 	if got := f.txt("_acme-challenge.mail.example.test."); got != nil {
 		t.Fatalf("served %v", got)
 	}
+	// With EDNS the refusal says why (RFC 8914), with the metrics reason;
+	// a prerequisite that does not hold is an answer, without EDE.
+	for _, c := range []struct {
+		name string
+		m    *dns.Msg
+		k    *key
+		code uint16
+		text string
+	}{
+		{"not granted", update(txtRR("_acme-challenge.mail.example.test.", v2)), &wwwKey, dns.ExtendedErrorCodeProhibited, "not_granted"},
+		{"unsigned", update(txtRR(wwwCh, v2)), nil, dns.ExtendedErrorCodeProhibited, "unsigned"},
+		{"zone not served", func() *dns.Msg { m := update(txtRR(wwwCh, v2)); m.Question[0].Name = "www.example.test."; return m }(), &wwwKey, dns.ExtendedErrorCodeNotAuthoritative, "notauth"},
+	} {
+		c.m.SetEdns0(1232, false)
+		r := f.send(c.m, c.k)
+		e := ednsError(r)
+		if e == nil || e.InfoCode != c.code || e.ExtraText != c.text {
+			t.Errorf("%s: EDE %v, want %d %q", c.name, e, c.code, c.text)
+		}
+	}
+	m := update(txtRR(wwwCh, v2))
+	m.NameNotUsed([]dns.RR{txtRR(wwwCh, "")})
+	m.SetEdns0(1232, false)
+	if r := f.send(m, &wwwKey); r.Rcode != dns.RcodeYXDomain || ednsError(r) != nil {
+		t.Errorf("prerequisite: %v", r)
+	}
+}
+
+func ednsError(m *dns.Msg) *dns.EDNS0_EDE {
+	if o := m.IsEdns0(); o != nil {
+		for _, e := range o.Option {
+			if x, ok := e.(*dns.EDNS0_EDE); ok {
+				return x
+			}
+		}
+	}
+	return nil
+}
+
+// A flood of refused UPDATEs (unsigned, not granted) is answered and
+// counted in full but logged within the refusal log budget, the next line
+// saying how many were not: an outsider cannot make the server write a log
+// line per packet.
+func TestRefusalLogBudget(t *testing.T) {
+	f := newFixture(t, "")
+	loglimit.Refusals.Reset()
+	var buf bytes.Buffer
+	stdlog.SetOutput(&buf)
+	defer stdlog.SetOutput(os.Stderr)
+	const n = 100
+	unsigned := refusedTotal.WithLabelValues(origin, "none", "unsigned", "dns")
+	counted := testutil.ToFloat64(unsigned)
+	start := time.Now()
+	for i := 0; i < n; i++ {
+		k := &wwwKey
+		if i%2 == 0 {
+			k = nil
+		}
+		wantRcode(t, f.send(update(txtRR("_acme-challenge.mail.example.test.", v2)), k), dns.RcodeRefused)
+	}
+	if got := testutil.ToFloat64(unsigned) - counted; got != n/2 {
+		t.Fatalf("%v unsigned refusals counted, want %d", got, n/2)
+	}
+	lines := strings.Count(buf.String(), "refused")
+	// The loop may straddle a second boundary or two: a budget each.
+	seconds := int(time.Since(start)/time.Second) + 2
+	if lines == 0 || lines > loglimit.Burst*seconds || lines >= n {
+		t.Fatalf("%d refusal lines for %d refusals in at most %d seconds:\n%s", lines, n, seconds, buf.String())
+	}
+	// A later line (once a second has a budget again) says how many were
+	// not logged.
+	for i := 0; !strings.Contains(buf.String(), "more refusals not logged)"); i++ {
+		if i == 100 {
+			t.Fatalf("no line counts the refusals not logged:\n%s", buf.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+		f.send(update(txtRR("_acme-challenge.mail.example.test.", v2)), nil)
+	}
 }
 
 func TestZoneSection(t *testing.T) {
@@ -195,22 +278,31 @@ func TestPrerequisites(t *testing.T) {
 	f := newFixture(t, "")
 	wantRcode(t, f.send(update(txtRR(wwwCh, v1)), &wwwKey), dns.RcodeSuccess)
 	ch2 := "_acme-challenge.b.intra.example.test."
+	nxCh := "_acme-challenge.nx.intra.example.test."
 	for _, c := range []struct {
 		name   string
 		prereq func(m *dns.Msg)
 		rcode  int
 	}{
-		{"name in use", func(m *dns.Msg) { m.NameUsed([]dns.RR{txtRR("www.example.test.", "")}) }, dns.RcodeSuccess},
-		{"name in use fails", func(m *dns.Msg) { m.NameUsed([]dns.RR{txtRR("nx.example.test.", "")}) }, dns.RcodeNameError},
-		{"name not in use", func(m *dns.Msg) { m.NameNotUsed([]dns.RR{txtRR("nx.example.test.", "")}) }, dns.RcodeSuccess},
-		{"name not in use fails", func(m *dns.Msg) { m.NameNotUsed([]dns.RR{txtRR("www.example.test.", "")}) }, dns.RcodeYXDomain},
+		{"name in use", func(m *dns.Msg) { m.NameUsed([]dns.RR{txtRR(wwwCh, "")}) }, dns.RcodeSuccess},
+		{"name in use fails", func(m *dns.Msg) { m.NameUsed([]dns.RR{txtRR(nxCh, "")}) }, dns.RcodeNameError},
+		{"name not in use", func(m *dns.Msg) { m.NameNotUsed([]dns.RR{txtRR(nxCh, "")}) }, dns.RcodeSuccess},
+		{"name not in use fails", func(m *dns.Msg) { m.NameNotUsed([]dns.RR{txtRR(wwwCh, "")}) }, dns.RcodeYXDomain},
 		{"rrset exists", func(m *dns.Msg) { m.RRsetUsed([]dns.RR{txtRR(wwwCh, "")}) }, dns.RcodeSuccess},
-		{"rrset exists fails", func(m *dns.Msg) { m.RRsetUsed([]dns.RR{rr("www.example.test. 0 IN AAAA ::1")}) }, dns.RcodeNXRrset},
-		{"rrset does not exist", func(m *dns.Msg) { m.RRsetNotUsed([]dns.RR{rr("www.example.test. 0 IN AAAA ::1")}) }, dns.RcodeSuccess},
+		{"rrset exists fails", func(m *dns.Msg) { m.RRsetUsed([]dns.RR{rr(wwwCh + " 0 IN AAAA ::1")}) }, dns.RcodeNXRrset},
+		{"rrset does not exist", func(m *dns.Msg) { m.RRsetNotUsed([]dns.RR{rr(wwwCh + " 0 IN AAAA ::1")}) }, dns.RcodeSuccess},
 		{"rrset does not exist fails", func(m *dns.Msg) { m.RRsetNotUsed([]dns.RR{txtRR(wwwCh, "")}) }, dns.RcodeYXRrset},
 		{"value dependent", func(m *dns.Msg) { m.Used([]dns.RR{txtRR(wwwCh, v1)}) }, dns.RcodeSuccess},
 		{"value dependent fails", func(m *dns.Msg) { m.Used([]dns.RR{txtRR(wwwCh, v2)}) }, dns.RcodeNXRrset},
-		{"value dependent of the zone file", func(m *dns.Msg) { m.Used([]dns.RR{rr("www.example.test. 0 IN A 192.0.2.10")}) }, dns.RcodeSuccess},
+		{"value dependent of the zone file", func(m *dns.Msg) {
+			m.Used([]dns.RR{rr("_acme-challenge.cn.intra.example.test. 0 IN CNAME delegated.example.org.")})
+		}, dns.RcodeSuccess},
+		// A prerequisite about a name the key may not change is refused
+		// like a change that is not granted, whether the name exists or
+		// not: no existence oracle.
+		{"not granted, name exists", func(m *dns.Msg) { m.NameUsed([]dns.RR{txtRR("www.example.test.", "")}) }, dns.RcodeRefused},
+		{"not granted, name does not exist", func(m *dns.Msg) { m.NameUsed([]dns.RR{txtRR("nx.example.test.", "")}) }, dns.RcodeRefused},
+		{"not granted, name exists, not-in-use", func(m *dns.Msg) { m.NameNotUsed([]dns.RR{txtRR("mail.example.test.", "")}) }, dns.RcodeRefused},
 		{"TTL not 0", func(m *dns.Msg) { m.Answer = append(m.Answer, rr("www.example.test. 5 IN A 192.0.2.10")) }, dns.RcodeFormatError},
 		{"outside the zone", func(m *dns.Msg) { m.NameUsed([]dns.RR{txtRR("www.example.org.", "")}) }, dns.RcodeNotZone},
 	} {
@@ -302,9 +394,10 @@ func TestLimits(t *testing.T) {
 func TestExpiryAndRestart(t *testing.T) {
 	f := newFixture(t, "expire 1h")
 	wantRcode(t, f.send(update(txtRR(wwwCh, v1)), &wwwKey), dns.RcodeSuccess)
-	time.Sleep(5 * time.Millisecond)
-	mid := time.Now()
-	time.Sleep(5 * time.Millisecond)
+	// An instant strictly between the two records' times (no fixed sleeps:
+	// the clock is read until it has moved on).
+	mid := clockAfter(t, time.Now())
+	clockAfter(t, mid)
 	wantRcode(t, f.send(update(txtRR("_acme-challenge.mail.example.test.", v2)), &md5Key), dns.RcodeSuccess)
 
 	// A restart keeps both records and their ages.
@@ -398,4 +491,17 @@ func TestSweeper(t *testing.T) {
 	if f.z.count() != 0 {
 		t.Fatal("metadata left")
 	}
+}
+
+// clockAfter returns the first reading of the clock later than prev
+// (bounded: the clock moves within microseconds).
+func clockAfter(t *testing.T, prev time.Time) time.Time {
+	t.Helper()
+	for range 10_000_000 {
+		if now := time.Now(); now.After(prev) {
+			return now
+		}
+	}
+	t.Fatal("the clock did not move")
+	return prev
 }

@@ -9,9 +9,12 @@ import (
 	"time"
 
 	"github.com/coredns/caddy"
+	"github.com/coredns/coredns/core/dnsserver"
+	"github.com/coredns/coredns/plugin"
 	"github.com/miekg/dns"
 
 	"github.com/dnspki/dnspki/plugin/pkg/grants"
+	"github.com/dnspki/dnspki/plugin/pkg/tsigauth"
 	"github.com/dnspki/dnspki/plugin/pkg/tsigkey"
 	"github.com/dnspki/dnspki/plugin/pkg/zonemodel"
 )
@@ -61,6 +64,9 @@ type fixture struct {
 	model *zonemodel.Zone
 	dir   string
 	extra string
+	// block is the server block's TSIG trust with the plugin's keys; its
+	// gate (first in the chain, as in a server) decides who signed.
+	block *tsigauth.Block
 }
 
 func newFixture(t *testing.T, extra string) *fixture {
@@ -76,12 +82,13 @@ func (f *fixture) open() {
 	t.Helper()
 	a, z, m := openZone(t, strings.Replace(testCorefile, "%s", f.extra, 1), f.dir)
 	f.a, f.z, f.model = a, z, m
+	f.block = blockOf(a)
 	t.Cleanup(f.close)
 }
 
 // openZone parses an acmechallenge directive and opens its zone in dir, with
 // baseZone as the base file and the given views (none: the default view).
-func openZone(t *testing.T, corefile, dir string, views ...string) (*AcmeChallenge, *zone, *zonemodel.Zone) {
+func openZone(t testing.TB, corefile, dir string, views ...string) (*AcmeChallenge, *zone, *zonemodel.Zone) {
 	t.Helper()
 	a, err := parse(newController(corefile))
 	if err != nil {
@@ -213,7 +220,9 @@ func (f *fixture) send(m *dns.Msg, k *key) *dns.Msg {
 	if err := in.Unpack(b); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := f.a.ServeDNS(context.Background(), w, in); err != nil {
+	// As CoreDNS serves it: the DNS server holds the block's secrets, the
+	// gate comes first.
+	if _, err := f.block.Gate(f.a).ServeDNS(serverContext(f.a), w, in); err != nil {
 		t.Fatal(err)
 	}
 	if w.msg == nil {
@@ -247,4 +256,27 @@ func newController(corefile string) *caddy.Controller {
 
 func changeAdd(r dns.RR) grants.Change {
 	return grants.Change{Op: grants.Add, Name: r.Header().Name, Type: r.Header().Rrtype, RR: r}
+}
+
+// blockOf is the server block's TSIG trust holding the plugin's keys, as
+// setup makes it.
+func blockOf(a *AcmeChallenge) *tsigauth.Block {
+	b := tsigauth.NewTestBlock()
+	for _, n := range a.ring.Names() {
+		k, _ := a.ring.Get(n)
+		if err := b.AddKey(k, "test"); err != nil {
+			panic(err)
+		}
+	}
+	return b
+}
+
+// gateOf is the plugin behind a gate of its own block (a fresh replay memory).
+func gateOf(a *AcmeChallenge) plugin.Handler { return blockOf(a).Gate(a) }
+
+// serverContext is the context CoreDNS's DNS server gives a request: the
+// server, holding the plugin's secrets (with which w's TSIG status must have
+// been computed).
+func serverContext(a *AcmeChallenge) context.Context {
+	return context.WithValue(context.Background(), dnsserver.Key{}, &dnsserver.Server{Addr: "dns://127.0.0.1:53", TsigSecret: a.ring.Secrets()})
 }

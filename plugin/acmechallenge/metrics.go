@@ -30,6 +30,14 @@ var (
 		Namespace: plugin.Namespace, Subsystem: "dnspki",
 		Name: "acme_persist_records", Help: "dns-persist-01 validation records set over UPDATE, per zone.",
 	}, []string{"zone"})
+	authFailures = promauto.NewCounter(prometheus.CounterOpts{
+		Namespace: plugin.Namespace, Subsystem: "dnspki",
+		Name: "acme_http_auth_failures_total", Help: "Failed logins to the HTTP API (wrong user or password).",
+	})
+	authThrottled = promauto.NewCounterVec(prometheus.CounterOpts{
+		Namespace: plugin.Namespace, Subsystem: "dnspki",
+		Name: "acme_http_auth_throttled_total", Help: "HTTP API requests answered 429 without checking the password after too many failed logins, by what was throttled (address, user).",
+	}, []string{"by"})
 	expired = promauto.NewCounterVec(prometheus.CounterOpts{
 		Namespace: plugin.Namespace, Subsystem: "dnspki",
 		Name: "acme_expired_total", Help: "Stale challenge records removed by expiry, per zone.",

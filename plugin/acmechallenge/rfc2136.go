@@ -99,6 +99,22 @@ func checkPrereqFormat(origin string, prereqs []dns.RR) *Refusal {
 	return nil
 }
 
+// prereqsGranted refuses prerequisites about names the identity may not
+// change (any type). RFC 2136 lets a prerequisite name anything in the zone,
+// but its answer (NXDOMAIN, YXDOMAIN, NXRRSET, YXRRSET) tells whether a name
+// or an RRset exists: an existence oracle for every name of the view,
+// internal ones included, to anyone holding any key. Clients ask about
+// their own names only, so only those are allowed; any other is REFUSED
+// like a change that is not granted, whether the name exists or not.
+func prereqsGranted(p *grants.Policy, identity string, prereqs []dns.RR) *Refusal {
+	for _, rr := range prereqs {
+		if len(p.Types(identity, rr.Header().Name)) == 0 {
+			return refuse("not_granted", "%s may not change %s, so it may not ask about it in a prerequisite", identity, grants.Canonical(rr.Header().Name))
+		}
+	}
+	return nil
+}
+
 // checkPrereqs evaluates the prerequisites (RFC 2136 §3.2) against a served
 // snapshot. It returns nil when all hold, else the rcode of the first that
 // does not (NXDOMAIN, YXDOMAIN, NXRRSET, YXRRSET).

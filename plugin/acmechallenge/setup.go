@@ -15,8 +15,10 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/dnspki/dnspki/plugin/authzone"
+	"github.com/dnspki/dnspki/plugin/pkg/dnsaccount"
 	"github.com/dnspki/dnspki/plugin/pkg/grants"
 	"github.com/dnspki/dnspki/plugin/pkg/persist"
+	"github.com/dnspki/dnspki/plugin/pkg/tsigauth"
 	"github.com/dnspki/dnspki/plugin/pkg/tsigkey"
 	"github.com/dnspki/dnspki/plugin/pkg/zonemodel"
 )
@@ -30,18 +32,13 @@ func setup(c *caddy.Controller) error {
 	}
 	cfg := dnsserver.GetConfig(c)
 	cfg.AllowOpcode(dns.OpcodeUpdate)
-	if cfg.TsigSecret == nil {
-		cfg.TsigSecret = map[string]string{}
-	}
-	if err := a.ring.Register(cfg.TsigSecret); err != nil {
-		return c.Errf("%v", err)
-	}
-	// authzone answers the clients' signed queries (SOA lookups): it must
-	// know these keys too.
-	shared := authzone.KeyRing(c)
+	// The keys are the server block's (tsigauth): its gate verifies
+	// every request signed with them, and authzone answers the clients'
+	// signed queries (SOA lookups) with them too.
+	block := tsigauth.ForBlock(c)
 	for _, n := range a.ring.Names() {
 		k, _ := a.ring.Get(n)
-		if err := shared.Add(k); err != nil {
+		if err := block.AddKey(k, "acmechallenge at "+a.where); err != nil {
 			return c.Errf("%v", err)
 		}
 	}
@@ -94,11 +91,38 @@ func (a *AcmeChallenge) checkTsigPlugin(h plugin.Handler) error {
 }
 
 type grantLine struct {
-	who     string
-	kind    kind
-	match   grants.Match
-	domains []string
-	line    int
+	who      string
+	kind     kind
+	match    grants.Match
+	domains  []string
+	accounts *grants.Accounts // dns-account-01 labels besides _acme-challenge
+	line     int
+}
+
+// parseAccounts reads the values after `account` in a grant line: `any`, or
+// account labels (_ and 16 base32 characters) or ACME account URLs (their
+// label is computed).
+func parseAccounts(args []string) (*grants.Accounts, error) {
+	if len(args) == 0 {
+		return nil, fmt.Errorf("account: want any, or account labels or account URLs")
+	}
+	a := &grants.Accounts{}
+	for _, v := range args {
+		switch {
+		case strings.EqualFold(v, "any"):
+			a.Any = true
+		case strings.HasPrefix(v, "https://"):
+			a.Labels = append(a.Labels, dnsaccount.Label(v))
+		case dnsaccount.IsLabel(strings.ToLower(v)):
+			a.Labels = append(a.Labels, strings.ToLower(v))
+		default:
+			return nil, fmt.Errorf("account %q: want any, an account label (_ and 16 base32 characters, e.g. _ujmmovf2vn55tgye) or the account URL (https://...)", v)
+		}
+	}
+	if a.Any && len(a.Labels) > 0 {
+		return nil, fmt.Errorf("account any already covers every account: no labels beside it")
+	}
+	return a, nil
 }
 
 func parse(c *caddy.Controller) (*AcmeChallenge, error) {
@@ -173,7 +197,7 @@ func parse(c *caddy.Controller) (*AcmeChallenge, error) {
 			case "grant":
 				args := c.RemainingArgs()
 				if len(args) < 2 {
-					return nil, c.Errf("grant: want KEY|USER [challenge|persist] name|subdomain|self [DOMAIN...]")
+					return nil, c.Errf("grant: want KEY|USER [challenge|persist] name|subdomain|self [DOMAIN...] [account any|LABEL|URL...]")
 				}
 				who, k := args[0], kindChallenge
 				args = args[1:]
@@ -191,13 +215,26 @@ func parse(c *caddy.Controller) (*AcmeChallenge, error) {
 				if err != nil {
 					return nil, c.Errf("grant %s: %v", who, err)
 				}
+				var accounts *grants.Accounts
+				for i, v := range args {
+					if strings.EqualFold(v, "account") {
+						if k == kindPersist {
+							return nil, c.Errf("grant %s persist: account labels are for dns-account-01 challenges, not validation records", who)
+						}
+						if accounts, err = parseAccounts(args[i+1:]); err != nil {
+							return nil, c.Errf("grant %s: %v", who, err)
+						}
+						args = args[:i]
+						break
+					}
+				}
 				if m == grants.Self && len(args) > 1 {
 					return nil, c.Errf("grant %s self: takes no domains (the key's own name is the domain)", who)
 				}
 				if m != grants.Self && len(args) == 1 {
 					return nil, c.Errf("grant %s %s: which domains?", who, args[0])
 				}
-				glines = append(glines, grantLine{who: who, kind: k, match: m, domains: args[1:], line: c.Line()})
+				glines = append(glines, grantLine{who: who, kind: k, match: m, domains: args[1:], accounts: accounts, line: c.Line()})
 			case "view":
 				args := c.RemainingArgs()
 				if len(args) == 0 {
@@ -227,6 +264,9 @@ func parse(c *caddy.Controller) (*AcmeChallenge, error) {
 				a.cfg.http = &httpConfig{addr: args[0]}
 				if len(args) == 4 {
 					a.cfg.http.certFile, a.cfg.http.keyFile = args[2], args[3]
+				}
+				if err := checkPlainHTTP(a.cfg.http); err != nil {
+					return nil, c.Errf("%v", err)
 				}
 			case "ttl":
 				n, err := intArg(c, 1, 86400)
@@ -294,7 +334,7 @@ func parse(c *caddy.Controller) (*AcmeChallenge, error) {
 		if len(a.users) == 0 {
 			return nil, c.Err("'http' without any 'user': nobody could use the HTTP API")
 		}
-		a.api = &httpAPI{a: a, cfg: a.cfg.http}
+		a.api = newHTTPAPI(a, a.cfg.http)
 	}
 	var validate grants.Validator
 	if !a.cfg.anyValue {
@@ -305,7 +345,7 @@ func parse(c *caddy.Controller) (*AcmeChallenge, error) {
 		if err != nil {
 			return nil, fmt.Errorf("%s:%d - Error during parsing: grant: %v", c.File(), g.line, err)
 		}
-		gr := grants.Grant{Identity: id, Match: g.match, Label: Label, Types: []uint16{dns.TypeTXT}, Validate: validate}
+		gr := grants.Grant{Identity: id, Match: g.match, Label: Label, Types: []uint16{dns.TypeTXT}, Validate: validate, Accounts: g.accounts}
 		if g.kind == kindPersist {
 			if strings.HasPrefix(id, "http:") {
 				return nil, fmt.Errorf("%s:%d - Error during parsing: grant %s persist: only TSIG keys can set validation records (RFC 2136 UPDATE); the HTTP API sets challenges only", c.File(), g.line, g.who)

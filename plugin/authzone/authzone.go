@@ -14,7 +14,8 @@ import (
 	"github.com/coredns/coredns/plugin/transfer"
 	"github.com/miekg/dns"
 
-	"github.com/dnspki/dnspki/plugin/pkg/tsigkey"
+	"github.com/dnspki/dnspki/plugin/pkg/loglimit"
+	"github.com/dnspki/dnspki/plugin/pkg/tsigauth"
 	"github.com/dnspki/dnspki/plugin/pkg/zonemodel"
 )
 
@@ -24,8 +25,9 @@ type AuthZone struct {
 	zones   map[string]*zoneState
 	origins []string
 	xfer    *transfer.Transfer // the stock transfer plugin, if in the server block
-	ring    *tsigkey.Ring      // TSIG keys of authzone's configuration
-	secrets map[string]string  // the server block's TSIG secrets (all plugins)
+	// block is the server block's TSIG trust (its keys; its gate, first in
+	// the chain, decides who signed each request: tsigauth).
+	block *tsigauth.Block
 }
 
 type zoneState struct {
@@ -194,14 +196,14 @@ func (a *AuthZone) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.Ms
 			// Last in the chain (a catch-all "." block): a name in no zone
 			// of ours is REFUSED, as an authoritative server answers, not
 			// SERVFAIL (NextOrFailure's "no next plugin").
-			return dns.RcodeRefused, nil
+			return writeRcode(ctx, w, r, dns.RcodeRefused, dns.ExtendedErrorCodeNotAuthoritative, "")
 		}
 		return plugin.NextOrFailure(a.Name(), a.Next, ctx, w, r)
 	}
 	if r.Opcode != dns.OpcodeQuery || q.Qclass != dns.ClassINET || !plainType(q.Qtype) || r.IsTsig() != nil {
 		return a.serveOther(ctx, w, r, zs, name)
 	}
-	writeReply(w, r, a.answer(ctx, r, zs, name))
+	writeReply(ctx, w, r, a.answer(ctx, r, zs, name))
 	return dns.RcodeSuccess, nil
 }
 
@@ -219,49 +221,54 @@ func plainType(t uint16) bool {
 // queries (answered like plain ones, with a signed reply).
 func (a *AuthZone) serveOther(ctx context.Context, w dns.ResponseWriter, r *dns.Msg, zs *zoneState, name string) (int, error) {
 	q := r.Question[0]
-	key, fail := a.requestKey(w, r)
-	if fail != nil {
-		ip := remoteIP(w)
-		switch {
-		case r.Opcode == dns.OpcodeNotify:
-			notifyIn.WithLabelValues(zs.zone.Origin, "unauthorized", "notauth").Inc()
-			log.Warningf("zone %s: NOTIFY from %s refused: %s", zs.zone.Origin, ip, fail.Reason)
-		case q.Qtype == dns.TypeAXFR || q.Qtype == dns.TypeIXFR:
-			v := ctxViewName(ctx, zs)
-			if v == "" {
-				v = zs.transferView("", nil).Name
-			}
-			xfrOut.WithLabelValues(zs.zone.Origin, v, "unauthorized", dns.TypeToString[q.Qtype], "notauth").Inc()
-			log.Warningf("zone %s: %s from %s refused: %s", zs.zone.Origin, dns.TypeToString[q.Qtype], ip, fail.Reason)
-		default:
-			log.Debugf("zone %s: query from %s: %s", zs.zone.Origin, ip, fail.Reason)
-		}
-		tsigkey.WriteFailure(w, r, fail)
+	// Who signed the request was decided once, by the server block's
+	// gate (package tsigauth); a request it refused never gets here.
+	id, ok := tsigauth.Decided(ctx, w, r)
+	if !ok {
+		a.refusedKey(ctx, r, zs)
 		return dns.RcodeSuccess, nil
 	}
+	key := id.KeyName()
 	if r.Opcode == dns.OpcodeNotify {
-		return a.serveNotify(w, r, zs, key)
+		return a.serveNotify(ctx, w, r, zs, key)
 	}
 	if r.Opcode != dns.OpcodeQuery {
 		// UPDATE reaches here only when no plugin before authzone handles it.
-		return writeRcode(w, r, dns.RcodeRefused)
+		return writeRcode(ctx, w, r, dns.RcodeRefused, dns.ExtendedErrorCodeNotSupported, dns.OpcodeToString[r.Opcode]+" not accepted for this zone")
 	}
 	if q.Qclass != dns.ClassINET {
-		return writeRcode(w, r, dns.RcodeRefused)
+		return writeRcode(ctx, w, r, dns.RcodeRefused, dns.ExtendedErrorCodeNotSupported, "class "+dns.ClassToString[q.Qclass])
 	}
 	switch q.Qtype {
 	case dns.TypeAXFR, dns.TypeIXFR:
 		if name != zs.zone.Origin {
-			return writeRcode(w, r, dns.RcodeNotAuth)
+			return writeRcode(ctx, w, r, dns.RcodeNotAuth, dns.ExtendedErrorCodeNotAuthoritative, "transfers are asked at the zone's apex")
 		}
 		return a.serveTransfer(ctx, w, r, zs, key)
 	case dns.TypeOPT, dns.TypeTSIG, dns.TypeTKEY, dns.TypeMAILA, dns.TypeMAILB, dns.TypeNXNAME:
 		// Meta types are not queries for data (RFC 6895 §3.1); NXNAME only
 		// appears in compact denial bitmaps (RFC 9824 §3.5: FORMERR).
-		return writeRcode(w, r, dns.RcodeFormatError)
+		return writeRcode(ctx, w, r, dns.RcodeFormatError, dns.ExtendedErrorCodeInvalidQueryType, "")
 	}
-	writeReply(w, r, a.answer(ctx, r, zs, name))
+	writeReply(ctx, w, r, a.answer(ctx, r, zs, name))
 	return dns.RcodeSuccess, nil
+}
+
+// refusedKey counts a request signed with a key that is not one of the
+// block's dnspki keys (tsigauth.Decided has answered and logged it, with
+// the key, the name and why).
+func (a *AuthZone) refusedKey(ctx context.Context, r *dns.Msg, zs *zoneState) {
+	q := r.Question[0]
+	switch {
+	case r.Opcode == dns.OpcodeNotify:
+		notifyIn.WithLabelValues(zs.zone.Origin, "unauthorized", "notauth").Inc()
+	case q.Qtype == dns.TypeAXFR || q.Qtype == dns.TypeIXFR:
+		v := ctxViewName(ctx, zs)
+		if v == "" {
+			v = zs.transferView("", nil).Name
+		}
+		xfrOut.WithLabelValues(zs.zone.Origin, v, "unauthorized", dns.TypeToString[q.Qtype], "notauth").Inc()
+	}
 }
 
 // answer builds the reply to a query for data from the view the query was
@@ -275,12 +282,15 @@ func (a *AuthZone) answer(ctx context.Context, r *dns.Msg, zs *zoneState, name s
 	if v == nil {
 		v = a.defaultView(ctx, zs)
 		if v == nil {
-			return rcodeMsg(r, dns.RcodeRefused)
+			return rcodeMsg(r, dns.RcodeRefused, dns.ExtendedErrorCodeProhibited, "")
 		}
 	}
 	snap := v.Snapshot()
-	if snap.SOA() == nil || (zs.sec != nil && zs.sec.isExpired()) {
-		return rcodeMsg(r, dns.RcodeServerFailure)
+	if snap.SOA() == nil {
+		return rcodeMsg(r, dns.RcodeServerFailure, dns.ExtendedErrorCodeNotReady, "zone not loaded yet")
+	}
+	if zs.sec != nil && zs.sec.isExpired() {
+		return rcodeMsg(r, dns.RcodeServerFailure, dns.ExtendedErrorCodeNoReachableAuthority, "zone expired: no primary reached")
 	}
 	do := false
 	if o := r.IsEdns0(); o != nil {
@@ -292,7 +302,7 @@ func (a *AuthZone) answer(ctx context.Context, r *dns.Msg, zs *zoneState, name s
 	if s := zs.zone.Signer(); s != nil && do {
 		if err := s.Render(ctx, v, r, resp, m); err != nil {
 			signFailed(zs, r, err)
-			return rcodeMsg(r, dns.RcodeServerFailure)
+			return rcodeMsg(r, dns.RcodeServerFailure, dns.ExtendedErrorCodeOther, "DNSSEC signing failed")
 		}
 	} else {
 		resp.Render(m)
@@ -308,24 +318,26 @@ func signFailed(zs *zoneState, r *dns.Msg, err error) {
 // serveNotify answers a NOTIFY (RFC 1996 §3.7): a secondary zone accepts it
 // from its primaries (with their keys) and refreshes at once; a primary zone
 // refuses it.
-func (a *AuthZone) serveNotify(w dns.ResponseWriter, r *dns.Msg, zs *zoneState, key string) (int, error) {
+func (a *AuthZone) serveNotify(ctx context.Context, w dns.ResponseWriter, r *dns.Msg, zs *zoneState, key string) (int, error) {
 	origin := zs.zone.Origin
 	ip := remoteIP(w)
 	q := r.Question[0]
 	if zs.sec == nil || lowerName(q.Name) != origin || q.Qtype != dns.TypeSOA {
 		notifyIn.WithLabelValues(origin, "unauthorized", "refused").Inc()
 		log.Debugf("zone %s: NOTIFY from %s refused: not a secondary zone", origin, ip)
-		return writeRcode(w, r, dns.RcodeRefused)
+		return writeRcode(ctx, w, r, dns.RcodeRefused, dns.ExtendedErrorCodeNotSupported, "not a secondary zone")
 	}
 	if ok, why := zs.sec.allowNotify(ip, key); !ok {
 		notifyIn.WithLabelValues(origin, "unauthorized", "refused").Inc()
-		log.Warningf("zone %s: NOTIFY from %s refused: %s", origin, ip, why)
-		return writeRcode(w, r, dns.RcodeRefused)
+		if loglimit.Refusals.Allow() {
+			log.Warningf("zone %s: NOTIFY from %s refused: %s%s", origin, ip, why, loglimit.Refusals.Suppressed())
+		}
+		return writeRcode(ctx, w, r, dns.RcodeRefused, dns.ExtendedErrorCodeProhibited, "")
 	}
 	m := new(dns.Msg)
 	m.SetReply(r)
 	m.Authoritative = true
-	writeReply(w, r, m)
+	writeReply(ctx, w, r, m)
 	var serial uint32
 	has := false
 	for _, rr := range r.Answer {

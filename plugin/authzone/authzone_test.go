@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/coredns/coredns/plugin/pkg/dnstest"
 	"github.com/coredns/coredns/plugin/test"
 	"github.com/miekg/dns"
 
@@ -91,8 +92,13 @@ func TestServeDNSRcodes(t *testing.T) {
 	a.Next = nil
 	m := new(dns.Msg)
 	m.SetQuestion("www.example.org.", dns.TypeA)
-	if rc, err := a.ServeDNS(context.Background(), &test.ResponseWriter{}, m); rc != dns.RcodeRefused || err != nil {
-		t.Fatalf("not our zone, no next plugin: rcode %s, %v; want REFUSED for the server to write", dns.RcodeToString[rc], err)
+	m.SetEdns0(1232, false)
+	rec := dnstest.NewRecorder(&test.ResponseWriter{})
+	if rc, err := a.ServeDNS(context.Background(), rec, m); rc != dns.RcodeSuccess || err != nil || rec.Msg == nil || rec.Msg.Rcode != dns.RcodeRefused {
+		t.Fatalf("not our zone, no next plugin: rcode %s, %v, answer %v; want REFUSED written", dns.RcodeToString[rc], err, rec.Msg)
+	}
+	if e := edeOf(rec.Msg); e == nil || e.InfoCode != dns.ExtendedErrorCodeNotAuthoritative {
+		t.Fatalf("not our zone: EDE %v, want Not Authoritative", e)
 	}
 	a.Next = test.NextHandler(dns.RcodeRefused, nil)
 	// EDNS is echoed.
@@ -138,4 +144,16 @@ func FuzzServeDNS(f *testing.F) {
 			t.Fatalf("answer does not pack: %v", err)
 		}
 	})
+}
+
+// edeOf is the Extended DNS Error of an answer, or nil.
+func edeOf(m *dns.Msg) *dns.EDNS0_EDE {
+	if o := m.IsEdns0(); o != nil {
+		for _, e := range o.Option {
+			if x, ok := e.(*dns.EDNS0_EDE); ok {
+				return x
+			}
+		}
+	}
+	return nil
 }

@@ -2,6 +2,7 @@ package authzone
 
 import (
 	"net"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -11,12 +12,15 @@ import (
 )
 
 // fakeSecondary receives NOTIFY: it drops the first `drop` messages, takes
-// `delay` to answer, checks the TSIG and records the serials and the
-// largest number of NOTIFYs in flight at once.
+// `delay` to answer, holds NOTIFYs unanswered while a gate is set, checks
+// the TSIG and records the serials and the largest number of NOTIFYs in
+// flight at once.
 type fakeSecondary struct {
 	addr     string
 	drop     atomic.Int32
 	delay    time.Duration
+	gate     atomic.Pointer[chan struct{}] // set: NOTIFYs wait until it is closed
+	held     atomic.Int32                  // NOTIFYs that waited at a gate
 	inflight atomic.Int32
 	maxIn    atomic.Int32
 	mu       sync.Mutex
@@ -45,6 +49,13 @@ func startFakeSecondary(t *testing.T, delay time.Duration, drop int32) *fakeSeco
 			return
 		}
 		time.Sleep(f.delay)
+		if g := f.gate.Load(); g != nil {
+			f.held.Add(1)
+			select {
+			case <-*g:
+			case <-time.After(30 * time.Second):
+			}
+		}
 		f.mu.Lock()
 		if r.IsTsig() == nil || w.TsigStatus() != nil {
 			f.unsigned++
@@ -93,26 +104,47 @@ func TestNotifyRetriesWithBackoff(t *testing.T) {
 	}
 }
 
+// TestNotifyCoalescesBursts: changes made while a NOTIFY is unanswered
+// coalesce into one more NOTIFY with the latest serial, and NOTIFYs go out
+// one at a time. The secondary holds the burst's first NOTIFY until all the
+// changes are made (no dependence on how fast they are made).
 func TestNotifyCoalescesBursts(t *testing.T) {
-	f := startFakeSecondary(t, 50*time.Millisecond, 0)
+	prevTimeout := soaTimeout
+	soaTimeout = 30 * time.Second // the held NOTIFY is not retried meanwhile
+	// Restored after the servers stop (cleanups run last-registered first).
+	t.Cleanup(func() { soaTimeout = prevTimeout })
+	f := startFakeSecondary(t, 0, 0)
 	p := startPrimary(t, "notify "+f.addr+" key "+testKey)
 	z := p.zone()
 	waitFor(t, 5*time.Second, "the startup NOTIFY", func() bool { s, _ := f.got(); return len(s) == 1 })
-	for i := 0; i < 40; i++ {
+	start, _ := f.got()
+
+	gate := make(chan struct{})
+	f.gate.Store(&gate)
+	addTXT(t, z, "burst.example.test.", 1, 0)
+	first := z.View("").Snapshot().Serial
+	waitFor(t, 5*time.Second, "the burst's first NOTIFY held by the secondary", func() bool { return f.held.Load() == 1 })
+	for i := 1; i < 40; i++ {
 		addTXT(t, z, "burst.example.test.", 1, i)
 	}
 	final := z.View("").Snapshot().Serial
+	f.gate.Store(nil)
+	close(gate)
 	waitFor(t, 5*time.Second, "the NOTIFY of the last serial", func() bool {
 		s, _ := f.got()
 		return s[len(s)-1] == final
 	})
-	time.Sleep(100 * time.Millisecond)
-	s, _ := f.got()
-	if len(s) > 10 {
-		t.Errorf("%d NOTIFYs for a burst of 40 changes, want them coalesced: %v", len(s), s)
-	}
-	if s[len(s)-1] != final {
-		t.Errorf("last NOTIFY serial %d, want %d", s[len(s)-1], final)
+	// One more change after the burst: NOTIFYs go out one at a time, so once
+	// its NOTIFY arrived every NOTIFY of the burst has.
+	addTXT(t, z, "after.example.test.", 1, 0)
+	after := z.View("").Snapshot().Serial
+	waitFor(t, 5*time.Second, "the NOTIFY of the change after the burst", func() bool {
+		s, _ := f.got()
+		return s[len(s)-1] == after
+	})
+	s, unsigned := f.got()
+	if want := []uint32{start[0], first, final, after}; !slices.Equal(s, want) || unsigned != 0 {
+		t.Errorf("NOTIFY serials %v (%d unsigned), want %v: the 39 changes made while one NOTIFY was unanswered coalesce into one NOTIFY", s, unsigned, want)
 	}
 	if m := f.maxIn.Load(); m != 1 {
 		t.Errorf("%d NOTIFYs in flight at once, want 1", m)

@@ -16,6 +16,7 @@ import (
 	"github.com/coredns/coredns/plugin/tsig"
 
 	"github.com/dnspki/dnspki/plugin/pkg/size"
+	"github.com/dnspki/dnspki/plugin/pkg/tsigauth"
 	"github.com/dnspki/dnspki/plugin/pkg/tsigkey"
 	"github.com/dnspki/dnspki/plugin/pkg/zonemodel"
 )
@@ -82,21 +83,6 @@ type zoneSpec struct {
 // lines (which the stock transfer plugin would bypass).
 func (sp *zoneSpec) hasXfrConfig() bool { return len(sp.transfers) > 0 || len(sp.notifies) > 0 }
 
-type ringKey struct{}
-
-// KeyRing returns the TSIG keys of the configuration being loaded: every
-// dnspki plugin adds the keys it defines, so authzone verifies (and signs the
-// answers to) queries signed with any of them, e.g. an ACME client's SOA
-// lookups signed with its UPDATE key.
-func KeyRing(c *caddy.Controller) *tsigkey.Ring {
-	if r, ok := c.Get(ringKey{}).(*tsigkey.Ring); ok {
-		return r
-	}
-	r := tsigkey.NewRing()
-	c.Set(ringKey{}, r)
-	return r
-}
-
 func setup(c *caddy.Controller) error {
 	a, reg, err := build(c)
 	if err != nil {
@@ -105,7 +91,6 @@ func setup(c *caddy.Controller) error {
 	cfg := dnsserver.GetConfig(c)
 	file, line := c.File(), c.Line()
 	c.OnStartup(func() error {
-		a.secrets = cfg.TsigSecret
 		if err := checkStockView(a, cfg.ViewName, cfg.Handler("horizon") != nil); err != nil {
 			return fmt.Errorf("%s:%d - plugin/%s: %v", file, line, pluginName, err)
 		}
@@ -180,30 +165,15 @@ func checkTsigPlugin(a *AuthZone, h plugin.Handler) error {
 // build parses the directive, registers its TSIG keys with the server block
 // and makes its zones (not open yet).
 func build(c *caddy.Controller) (*AuthZone, *zonemodel.Registry, error) {
-	ring := KeyRing(c)
-	specs, err := parse(c, ring)
+	// The server block's TSIG trust: keys are defined (and valid) per
+	// server block, and its gate decides who signed each request.
+	block := tsigauth.ForBlock(c)
+	specs, err := parse(c, block)
 	if err != nil {
 		return nil, nil, err
 	}
-	cfg := dnsserver.GetConfig(c)
-	// The server verifies TSIG with the secrets of its server block: register
-	// the keys the zones use (the stock tsig plugin, earlier in setup order,
-	// may have set the map already).
-	if cfg.TsigSecret == nil {
-		cfg.TsigSecret = map[string]string{}
-	}
-	for _, sp := range specs {
-		sub := tsigkey.NewRing()
-		for _, n := range sp.keys {
-			k, _ := ring.Get(n)
-			sub.Add(k)
-		}
-		if err := sub.Register(cfg.TsigSecret); err != nil {
-			return nil, nil, c.Errf("zone %s: %v", sp.origin, err)
-		}
-	}
 	reg := Registry(c)
-	a := &AuthZone{zones: map[string]*zoneState{}, ring: ring}
+	a := &AuthZone{zones: map[string]*zoneState{}, block: block}
 	for _, sp := range specs {
 		z := zonemodel.New(sp.cfg)
 		if err := reg.Add(z); err != nil {
@@ -247,7 +217,6 @@ func build(c *caddy.Controller) (*AuthZone, *zonemodel.Registry, error) {
 			zs.files = append(zs.files, &watchedFile{spec: f, src: src, sig: fileSig(f.path)})
 		}
 	}
-	a.secrets = cfg.TsigSecret
 	return a, reg, nil
 }
 
@@ -258,7 +227,7 @@ func sourceName(f fileSpec) string {
 	return "file:" + strings.Join(f.views, ",")
 }
 
-func parse(c *caddy.Controller, ring *tsigkey.Ring) ([]*zoneSpec, error) {
+func parse(c *caddy.Controller, block *tsigauth.Block) ([]*zoneSpec, error) {
 	var specs []*zoneSpec
 	for c.Next() {
 		args := c.RemainingArgs()
@@ -296,7 +265,7 @@ func parse(c *caddy.Controller, ring *tsigkey.Ring) ([]*zoneSpec, error) {
 				if err != nil {
 					return nil, c.Errf("%v", err)
 				}
-				if err := ring.Add(k); err != nil {
+				if err := block.AddKey(k, fmt.Sprintf("authzone at %s:%d", c.File(), c.Line())); err != nil {
 					return nil, c.Errf("%v", err)
 				}
 				sp.keys = append(sp.keys, k.Name)
@@ -316,7 +285,7 @@ func parse(c *caddy.Controller, ring *tsigkey.Ring) ([]*zoneSpec, error) {
 					return nil, c.Errf("key-file: %v", err)
 				}
 				for _, k := range keys {
-					if err := ring.Add(k); err != nil {
+					if err := block.AddKey(k, fmt.Sprintf("authzone key-file %s at %s:%d", path, c.File(), c.Line())); err != nil {
 						return nil, c.Errf("key-file %s: %v", path, err)
 					}
 					sp.keys = append(sp.keys, k.Name)
@@ -499,7 +468,7 @@ func parse(c *caddy.Controller, ring *tsigkey.Ring) ([]*zoneSpec, error) {
 			}
 		}
 		for _, r := range refs {
-			k, ok := ring.Get(r.name)
+			k, ok := block.Ring.Get(r.name)
 			if !ok {
 				return nil, fmt.Errorf("%s:%d - Error during parsing: zone %s: TSIG key %s is not defined (add 'key %s ALGORITHM SECRET' or 'key-file PATH')", c.File(), r.line, sp.origin, r.name, r.name)
 			}

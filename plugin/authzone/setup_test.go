@@ -9,8 +9,7 @@ import (
 	"github.com/coredns/caddy"
 	"github.com/coredns/coredns/plugin"
 	"github.com/coredns/coredns/plugin/tsig"
-
-	"github.com/dnspki/dnspki/plugin/pkg/tsigkey"
+	"github.com/dnspki/dnspki/plugin/pkg/tsigauth"
 )
 
 func TestParse(t *testing.T) {
@@ -43,7 +42,7 @@ func TestParse(t *testing.T) {
 	}
 	for i, tc := range tests {
 		c := caddy.NewTestController("dns", tc.input)
-		_, err := parse(c, tsigkey.NewRing())
+		_, err := parse(c, tsigauth.ForBlock(c))
 		if tc.wantErr == "" {
 			if err != nil {
 				t.Errorf("%d: unexpected error %v", i, err)

@@ -1,53 +1,14 @@
 package authzone
 
 import (
-	"errors"
-	"fmt"
-	"strings"
-	"time"
+	"context"
 
 	"github.com/coredns/coredns/request"
 	"github.com/miekg/dns"
 
-	"github.com/dnspki/dnspki/plugin/pkg/tsigkey"
+	"github.com/dnspki/dnspki/plugin/pkg/ede"
+	"github.com/dnspki/dnspki/plugin/pkg/tsigauth"
 )
-
-// requestKey checks a request's TSIG (RFC 8945). It returns the name of the
-// key the request is signed with ("" unsigned), or the failure to answer with
-// NOTAUTH. Keys of authzone's own ring are bound to their algorithm; a key
-// another plugin registered with the server (tsig, acmechallenge) is accepted
-// as the server verified it.
-func (a *AuthZone) requestKey(w dns.ResponseWriter, r *dns.Msg) (string, *tsigkey.Failure) {
-	t := r.IsTsig()
-	if t == nil {
-		return "", nil
-	}
-	status := w.TsigStatus()
-	name := strings.ToLower(t.Hdr.Name)
-	if a.ring != nil {
-		if _, ok := a.ring.Get(name); ok {
-			k, f := a.ring.Verify(r, status)
-			if f != nil {
-				return "", f
-			}
-			return k.Name, nil
-		}
-	}
-	if status == nil {
-		if _, ok := a.secrets[name]; ok {
-			return name, nil
-		}
-		return "", &tsigkey.Failure{Rcode: dns.RcodeBadKey, Reason: fmt.Sprintf("unknown TSIG key %s", name)}
-	}
-	switch {
-	case errors.Is(status, dns.ErrSecret):
-		return "", &tsigkey.Failure{Rcode: dns.RcodeBadKey, Reason: fmt.Sprintf("unknown TSIG key %s", name)}
-	case errors.Is(status, dns.ErrTime):
-		return "", &tsigkey.Failure{Rcode: dns.RcodeBadTime, Reason: fmt.Sprintf("TSIG key %s: time outside the fudge window", name)}
-	default:
-		return "", &tsigkey.Failure{Rcode: dns.RcodeBadSig, Reason: fmt.Sprintf("TSIG key %s: bad MAC (%v)", name, status)}
-	}
-}
 
 // tsigOverhead bounds the size a TSIG record adds to a reply to r.
 func tsigOverhead(r *dns.Msg) int {
@@ -63,38 +24,46 @@ func tsigOverhead(r *dns.Msg) int {
 
 // writeReply writes m, a reply to r. The OPT record goes in before the TSIG
 // (which must be last); a request signed with a verified key gets a signed
-// reply (RFC 8945 §5.3), cut to the client's UDP size first if needed since
-// a signed message cannot be truncated afterwards. (The preparation is a
-// function of its own so that its frame is gone when the message is
-// written: see ServeDNS.)
-func writeReply(w dns.ResponseWriter, r, m *dns.Msg) error {
+// reply (RFC 8945 §5.3, tsigauth), cut to the client's UDP size first if
+// needed since a signed message cannot be truncated afterwards. (The
+// preparation is a function of its own so that its frame is gone when the
+// message is written: see ServeDNS.)
+func writeReply(ctx context.Context, w dns.ResponseWriter, r, m *dns.Msg) error {
 	prepareReply(w, r, m)
-	return w.WriteMsg(m)
+	if r.IsTsig() == nil {
+		return w.WriteMsg(m)
+	}
+	return writeSigned(ctx, w, r, m)
+}
+
+//go:noinline
+func writeSigned(ctx context.Context, w dns.ResponseWriter, r, m *dns.Msg) error {
+	id, _ := tsigauth.Of(ctx, r)
+	return tsigauth.WriteReply(ctx, w, id, m)
 }
 
 //go:noinline
 func prepareReply(w dns.ResponseWriter, r, m *dns.Msg) {
 	state := request.Request{W: w, Req: r}
-	t := r.IsTsig()
-	signed := t != nil && w.TsigStatus() == nil
 	state.SizeAndDo(m)
-	if signed && state.Proto() == "udp" {
+	if r.IsTsig() != nil && state.Proto() == "udp" {
 		if size := state.Size() - tsigOverhead(r); m.Len() > size {
 			m.Truncate(size)
 		}
 	}
-	if signed {
-		m.SetTsig(t.Hdr.Name, t.Algorithm, 300, time.Now().Unix())
-	}
 }
 
-func rcodeMsg(r *dns.Msg, rcode int) *dns.Msg {
+// rcodeMsg is an error answer to r, explained by an Extended DNS Error
+// (RFC 8914; when r has EDNS): code and a short text, never anything a
+// view hides.
+func rcodeMsg(r *dns.Msg, rcode int, code uint16, text string) *dns.Msg {
 	m := new(dns.Msg)
 	m.SetRcode(r, rcode)
+	ede.Add(r, m, code, text)
 	return m
 }
 
-func writeRcode(w dns.ResponseWriter, r *dns.Msg, rcode int) (int, error) {
-	writeReply(w, r, rcodeMsg(r, rcode))
+func writeRcode(ctx context.Context, w dns.ResponseWriter, r *dns.Msg, rcode int, code uint16, text string) (int, error) {
+	writeReply(ctx, w, r, rcodeMsg(r, rcode, code, text))
 	return dns.RcodeSuccess, nil
 }

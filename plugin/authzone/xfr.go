@@ -13,6 +13,8 @@ import (
 	"github.com/coredns/coredns/request"
 	"github.com/miekg/dns"
 
+	"github.com/dnspki/dnspki/plugin/pkg/loglimit"
+	"github.com/dnspki/dnspki/plugin/pkg/tsigauth"
 	"github.com/dnspki/dnspki/plugin/pkg/zonemodel"
 )
 
@@ -285,7 +287,7 @@ func (a *AuthZone) serveTransfer(ctx context.Context, w dns.ResponseWriter, r *d
 	ip := remoteIP(w)
 	ctxView := ctxViewName(ctx, zs)
 	if ctxView != "" && zs.zone.View(ctxView) == nil {
-		return writeRcode(w, r, dns.RcodeRefused)
+		return writeRcode(ctx, w, r, dns.RcodeRefused, dns.ExtendedErrorCodeProhibited, "")
 	}
 	who := ip.String()
 	if key != "" {
@@ -298,20 +300,23 @@ func (a *AuthZone) serveTransfer(ctx context.Context, w dns.ResponseWriter, r *d
 		if vn == "" {
 			vn = zs.transferView("", nil).Name
 		}
-		log.Warningf("zone %s: %s from %s refused: %s", origin, qt, who, why)
+		if loglimit.Refusals.Allow() {
+			log.Warningf("zone %s: %s from %s refused: %s%s", origin, qt, who, why, loglimit.Refusals.Suppressed())
+		}
 		xfrOut.WithLabelValues(origin, vn, "unauthorized", qt, "refused").Inc()
-		return writeRcode(w, r, dns.RcodeRefused)
+		return writeRcode(ctx, w, r, dns.RcodeRefused, dns.ExtendedErrorCodeProhibited, "")
 	}
 	v := zs.transferView(ctxView, e)
 	peer := peerLabel(key, ip)
-	fail := func(rcode int, result, format string, args ...any) (int, error) {
-		log.Warningf("zone %s view %s: %s from %s: %s", origin, v.Name, qt, who, fmt.Sprintf(format, args...))
+	fail := func(rcode int, code uint16, result, format string, args ...any) (int, error) {
+		why := fmt.Sprintf(format, args...)
+		log.Warningf("zone %s view %s: %s from %s: %s", origin, v.Name, qt, who, why)
 		xfrOut.WithLabelValues(origin, v.Name, peer, qt, result).Inc()
-		return writeRcode(w, r, rcode)
+		return writeRcode(ctx, w, r, rcode, code, why)
 	}
 	if q.Qtype == dns.TypeAXFR && udp {
 		// AXFR over UDP is not defined (RFC 5936 §4.2).
-		return fail(dns.RcodeFormatError, "formerr", "AXFR over UDP")
+		return fail(dns.RcodeFormatError, dns.ExtendedErrorCodeNotSupported, "formerr", "AXFR over UDP")
 	}
 	var serial uint32
 	ixfr := q.Qtype == dns.TypeIXFR
@@ -324,15 +329,15 @@ func (a *AuthZone) serveTransfer(ctx context.Context, w dns.ResponseWriter, r *d
 			}
 		}
 		if !found {
-			return fail(dns.RcodeFormatError, "formerr", "IXFR without the client's SOA in the authority section (RFC 1995 §3)")
+			return fail(dns.RcodeFormatError, dns.ExtendedErrorCodeOther, "formerr", "IXFR without the client's SOA in the authority section (RFC 1995 §3)")
 		}
 	}
 	if zs.sec != nil && zs.sec.isExpired() {
-		return fail(dns.RcodeServerFailure, "error", "the zone has expired")
+		return fail(dns.RcodeServerFailure, dns.ExtendedErrorCodeNoReachableAuthority, "error", "the zone has expired")
 	}
 	p, err := planTransfer(ctx, v, ixfr, serial, e.signed)
 	if err != nil {
-		return fail(dns.RcodeServerFailure, "error", "%v", err)
+		return fail(dns.RcodeServerFailure, dns.ExtendedErrorCodeOther, "error", "%v", err)
 	}
 
 	if udp {
@@ -351,8 +356,8 @@ func (a *AuthZone) serveTransfer(ctx context.Context, w dns.ResponseWriter, r *d
 			m.Answer = []dns.RR{p.soa}
 			result = "tcp"
 		}
-		if err := writeReply(w, r, m); err != nil {
-			return fail(dns.RcodeServerFailure, "error", "writing the answer: %v", err)
+		if err := writeReply(ctx, w, r, m); err != nil {
+			return fail(dns.RcodeServerFailure, dns.ExtendedErrorCodeOther, "error", "writing the answer: %v", err)
 		}
 		xfrOut.WithLabelValues(origin, v.Name, peer, qt, result).Inc()
 		log.Debugf("zone %s view %s: IXFR over UDP from %s, serial %d: %s", origin, v.Name, who, serial, result)
@@ -360,6 +365,10 @@ func (a *AuthZone) serveTransfer(ctx context.Context, w dns.ResponseWriter, r *d
 	}
 
 	msgs, rrs := 0, 0
+	// Every message signed, each next one over the previous MAC (RFC 8945
+	// §5.3.1), with the request's verified key.
+	id, _ := tsigauth.Of(ctx, r)
+	replies := tsigauth.NewReplies(ctx, w, id)
 	batch := make([]dns.RR, 0, 128)
 	size := 0
 	flush := func() error {
@@ -368,12 +377,8 @@ func (a *AuthZone) serveTransfer(ctx context.Context, w dns.ResponseWriter, r *d
 		m.Authoritative = true
 		m.Compress = true
 		m.Answer = batch
-		if msgs > 0 {
-			// RFC 8945 §5.3.1: every next message's MAC covers the
-			// previous MAC, the message and the timers only.
-			w.TsigTimersOnly(true)
-		}
-		if err := writeReply(w, r, m); err != nil {
+		prepareReply(w, r, m)
+		if err := replies.Write(m); err != nil {
 			return err
 		}
 		msgs++

@@ -1,8 +1,10 @@
 package authzone
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	stdlog "log"
 	"net"
 	"net/netip"
 	"os"
@@ -12,9 +14,13 @@ import (
 	"time"
 
 	"github.com/coredns/caddy"
+	"github.com/coredns/coredns/core/dnsserver"
 	"github.com/coredns/coredns/request"
 	"github.com/miekg/dns"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/dnspki/dnspki/plugin/pkg/loglimit"
+	"github.com/dnspki/dnspki/plugin/pkg/tsigauth"
 	"github.com/dnspki/dnspki/plugin/pkg/zonemodel"
 )
 
@@ -129,7 +135,7 @@ func TestParseErrors(t *testing.T) {
 		{"file db\ntransfer to * signed yes", "no arguments"},
 	} {
 		c := caddy.NewTestController("dns", "authzone example.test {\n"+tc.body+"\n}")
-		_, err := parse(c, KeyRing(c))
+		_, err := parse(c, tsigauth.ForBlock(c))
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%q: got %v, want an error with %q", tc.body, err, tc.want)
 		}
@@ -142,7 +148,7 @@ func TestParseErrors(t *testing.T) {
     transfer to *
     notify 127.0.0.1:1054 key xfr-key.
 }`)
-	specs, err := parse(c, KeyRing(c))
+	specs, err := parse(c, tsigauth.ForBlock(c))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -188,12 +194,17 @@ func serve(t *testing.T, a *AuthZone, reg *zonemodel.Registry, dir, addr string)
 	}
 	l, pc := listen(t, addr)
 	addr = l.Addr().String()
+	// As CoreDNS serves it: the DNS server checks MACs with the block's
+	// secrets, the block's gate comes first and decides who signed.
+	secrets := a.block.Ring.Secrets()
+	ctx := context.WithValue(context.Background(), dnsserver.Key{}, &dnsserver.Server{Addr: "dns://" + addr, TsigSecret: secrets})
+	gate := a.block.Gate(a)
 	h := dns.HandlerFunc(func(w dns.ResponseWriter, r *dns.Msg) {
-		a.ServeDNS(context.Background(), request.NewScrubWriter(r, w), r)
+		gate.ServeDNS(ctx, request.NewScrubWriter(r, w), r)
 	})
 	for _, srv := range []*dns.Server{
-		{Listener: l, Handler: h, TsigSecret: a.secrets},
-		{PacketConn: pc, Handler: h, TsigSecret: a.secrets},
+		{Listener: l, Handler: h, TsigSecret: secrets},
+		{PacketConn: pc, Handler: h, TsigSecret: secrets},
 	} {
 		started := make(chan struct{})
 		srv.NotifyStartedFunc = func() { close(started) }
@@ -270,7 +281,7 @@ func TestTransferACLAndTSIG(t *testing.T) {
 
 	// The secondary's client reads with strict TSIG on every message.
 	pr := &peer{addr: p.addr}
-	k, _ := p.a.ring.Get(testKey)
+	k, _ := p.a.block.Ring.Get(testKey)
 	pr.key = &k
 	res, err := xfrIn(context.Background(), pr, "example.test.", dns.TypeAXFR, 0)
 	if err != nil {
@@ -281,6 +292,36 @@ func TestTransferACLAndTSIG(t *testing.T) {
 	}
 }
 
+// Refused transfers from strangers are logged within the refusal log
+// budget (package loglimit), not a line per request, and counted in full.
+func TestRefusedTransferLogBudget(t *testing.T) {
+	p := startPrimary(t, "transfer to 127.0.0.0/8 key "+testKey)
+	loglimit.Refusals.Reset()
+	var buf bytes.Buffer
+	stdlog.SetOutput(&buf)
+	defer stdlog.SetOutput(os.Stderr)
+	refused := xfrOut.WithLabelValues("example.test.", "default", "unauthorized", "IXFR", "refused")
+	counted := testutil.ToFloat64(refused)
+	const n = 100
+	start := time.Now()
+	for i := 0; i < n; i++ {
+		m := new(dns.Msg)
+		m.SetIxfr("example.test.", 1, "ns1.example.test.", "hostmaster.example.test.")
+		r, err := dns.Exchange(m, p.addr)
+		if err != nil || r.Rcode != dns.RcodeRefused {
+			t.Fatalf("unsigned IXFR over UDP: %v %v", r, err)
+		}
+	}
+	if got := testutil.ToFloat64(refused) - counted; got != n {
+		t.Fatalf("%v refused IXFRs counted, want %d", got, n)
+	}
+	lines := strings.Count(buf.String(), "IXFR from 127.0.0.1 refused")
+	seconds := int(time.Since(start)/time.Second) + 2
+	if lines == 0 || lines > loglimit.Burst*seconds || lines >= n {
+		t.Fatalf("%d log lines for %d refused transfers in at most %d seconds", lines, n, seconds)
+	}
+}
+
 func TestIXFRFromJournal(t *testing.T) {
 	p := startPrimary(t, "transfer to * key "+testKey+"\n    journal 3")
 	z := p.zone()
@@ -288,7 +329,7 @@ func TestIXFRFromJournal(t *testing.T) {
 	base := v.Snapshot().Serial
 	addTXT(t, z, "a.example.test.", 1, 10)
 	addTXT(t, z, "b.example.test.", 1, 10)
-	k, _ := p.a.ring.Get(testKey)
+	k, _ := p.a.block.Ring.Get(testKey)
 	pr := &peer{addr: p.addr, key: &k}
 
 	res, err := xfrIn(context.Background(), pr, "example.test.", dns.TypeIXFR, base)

@@ -5,12 +5,16 @@ import (
 	"crypto"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -18,6 +22,9 @@ import (
 	"github.com/go-acme/lego/v5/acme/api"
 	"github.com/go-acme/lego/v5/certcrypto"
 	"github.com/go-acme/lego/v5/registration"
+	"github.com/go-jose/go-jose/v4"
+
+	"github.com/dnspki/dnspki/plugin/pkg/persist"
 )
 
 const userAgent = "dnspki-certs"
@@ -50,7 +57,7 @@ func fileLock(path string) *sync.Mutex {
 	return v.(*sync.Mutex)
 }
 
-func newAccount(b *blockConfig) (*account, error) {
+func newAccount(b *blockConfig, gate *caGate) (*account, error) {
 	roots, err := loadRoots(b.caRoot)
 	if err != nil {
 		return nil, err
@@ -65,7 +72,7 @@ func newAccount(b *blockConfig) (*account, error) {
 	a := &account{
 		path: accountPath(b.stateDir, b.directory, b.accountKey), directory: b.directory, keyFile: b.accountKey,
 		contact: b.contact, eabKID: b.eabKID, eabHMAC: b.eabHMAC,
-		http: &http.Client{Timeout: time.Minute, Transport: tr},
+		http: &http.Client{Timeout: time.Minute, Transport: &retryAfterTransport{rt: tr, gate: gate}},
 	}
 	st, err := loadAccount(a.path)
 	if err != nil {
@@ -154,6 +161,76 @@ func (a *account) known() (string, []string) {
 	return a.st.URI, slices.Clone(a.st.Issuers)
 }
 
+// hashing is what the account's draft -02 hashed accounturis are computed
+// from (nil while the CA is not known to advertise an accountHashPrefix).
+func (a *account) hashing() *persist.Hashing {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.st.HashPrefix == "" {
+		return nil
+	}
+	thumb, err := thumbprint(a.key)
+	if err != nil {
+		return nil
+	}
+	return &persist.Hashing{Prefix: a.st.HashPrefix, Thumbprint: thumb}
+}
+
+// thumbprint is the base64url SHA-256 JWK thumbprint (RFC 7638) of the
+// account key, as in key authorizations (RFC 8555 §8.1).
+func thumbprint(key crypto.Signer) (string, error) {
+	jwk := jose.JSONWebKey{Key: key.Public()}
+	b, err := jwk.Thumbprint(crypto.SHA256)
+	if err != nil {
+		return "", err
+	}
+	return base64.RawURLEncoding.EncodeToString(b), nil
+}
+
+// directoryMeta is what the certs plugin reads of an ACME directory's meta
+// beyond lego's Meta: dns-persist-01 draft -02's accountHashPrefix and
+// issuerDomainNames.
+type directoryMeta struct {
+	AccountHashPrefix string   `json:"accountHashPrefix"`
+	IssuerDomainNames []string `json:"issuerDomainNames"`
+}
+
+// readDirectoryMeta fetches the directory and decodes those fields; an
+// accountHashPrefix that cannot make a valid hashed URI, or an issuer name
+// that is no valid issuer-domain-name, is an error.
+func readDirectoryMeta(ctx context.Context, client *http.Client, url string) (directoryMeta, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return directoryMeta{}, err
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return directoryMeta{}, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return directoryMeta{}, fmt.Errorf("%s", resp.Status)
+	}
+	var dir struct {
+		Meta directoryMeta `json:"meta"`
+	}
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&dir); err != nil {
+		return directoryMeta{}, err
+	}
+	m := dir.Meta
+	if m.AccountHashPrefix != "" {
+		if err := (persist.Hashing{Prefix: m.AccountHashPrefix, Thumbprint: strings.Repeat("A", 43)}).Check(); err != nil {
+			return directoryMeta{}, err
+		}
+	}
+	for _, iss := range m.IssuerDomainNames {
+		if err := persist.ValidateIssuer(iss); err != nil {
+			return directoryMeta{}, fmt.Errorf("issuerDomainNames: %v", err)
+		}
+	}
+	return m, nil
+}
+
 // user is the account as lego's registrar sees it.
 type user struct {
 	email string
@@ -176,7 +253,20 @@ func (a *account) client(ctx context.Context) (core *api.Core, changed bool, err
 			return nil, false, fmt.Errorf("ACME directory %s: %w", a.directory, err)
 		}
 		a.core = core
-		if iss := core.GetDirectory().Meta.CaaIdentities; len(iss) > 0 && !slices.Equal(iss, a.st.Issuers) {
+		iss := core.GetDirectory().Meta.CaaIdentities
+		meta, err := readDirectoryMeta(ctx, a.http, a.directory)
+		if err != nil {
+			log.Warningf("ACME directory %s: reading its dns-persist-01 metadata: %v", a.directory, err)
+		} else {
+			if len(meta.IssuerDomainNames) > 0 {
+				iss = meta.IssuerDomainNames // draft -02: the names for the validation records
+			}
+			if meta.AccountHashPrefix != a.st.HashPrefix {
+				a.st.HashPrefix = meta.AccountHashPrefix
+				changed = true
+			}
+		}
+		if len(iss) > 0 && !slices.Equal(iss, a.st.Issuers) {
 			a.st.Issuers = slices.Clone(iss)
 			changed = true
 		}

@@ -54,18 +54,31 @@ type cert struct {
 	mu           sync.Mutex
 	cur          *issued
 	extraPersist []extraRecord
+	status       Status // the last step's view, for the status endpoint
+
+	// Set from outside the worker: wakeAt (run now), forceARI (ask ARI now,
+	// whatever the stored next check: `dnspki certs check`), ariAsked
+	// (counts the steps that handled forceARI).
+	wakeAt   atomic.Int32
+	forceARI atomic.Bool
+	ariAsked atomic.Int64
 
 	st         *certState
 	next       crypto.Signer
 	pending    *issued // obtained, not written yet
 	pendingKey string  // which key it is for ("next", "current", "new")
-	staged     bool    // next key staged in the tlsa manager by this run
+	held       *issued // obtained, waiting until its TLSA records are ready
+	heldKey    string
+	forceDone  bool // this step answered an ARI check asked for from outside
+	staged     bool // next key staged in the tlsa manager by this run
 	unstaged   bool
 	currentSet bool // current certificate given to the tlsa manager by this run
 	nextPoll   time.Time
 	ariOff     bool // the CA has no ARI
 	ariErr     string
+	ariFails   int       // ARI questions failed in a row (backoff)
 	lastWait   time.Time // when a "waiting" message was last logged
+	told       bool      // "nothing to order" was logged by this run
 	deployMu   sync.Mutex
 	seen       int64 // the state file's save count this run last read or wrote
 }
@@ -108,7 +121,7 @@ func (c *cert) fingerprint() string {
 	b := c.m.b
 	h := sha256.Sum256([]byte(strings.Join([]string{b.directory, b.caRoot, b.contact, b.accountKey, b.eabKID, b.eabHMAC,
 		strings.Join(b.checks, " "), strings.Join(c.cfg.names, " "), c.cfg.method, string(c.cfg.keyType), c.cfg.profile,
-		strings.Join(c.cfg.issuers, " ")}, "\x00")))
+		strings.Join(c.cfg.issuers, " "), b.persistForm}, "\x00")))
 	return hex.EncodeToString(h[:8])
 }
 
@@ -153,6 +166,8 @@ func (c *cert) load() {
 		st.Pending = time.Time{}
 	}
 	c.staged, c.currentSet, c.unstaged, c.nextPoll = false, false, false, time.Time{}
+	c.held, c.heldKey = nil, ""
+	c.loadHeld()
 }
 
 func (c *cert) current() *issued {
@@ -202,33 +217,85 @@ func (c *cert) step(ctx context.Context, now time.Time) time.Time {
 		// Another configuration (before a reload) changed it.
 		c.load()
 	}
+	force := c.forceARI.Swap(false)
+	c.forceDone = false
+	at, action := c.stepLocked(ctx, now, force)
+	c.publishStatus(time.Now(), at, action, force && !c.forceDone)
+	return at
+}
 
+// stepLocked does the step (the certificate's lock held); action says what
+// the certificate waits for until at.
+func (c *cert) stepLocked(ctx context.Context, now time.Time, force bool) (time.Time, string) {
 	if c.pending != nil {
 		if now.Before(c.st.RetryAt) {
-			return c.st.RetryAt
+			return c.st.RetryAt, "write the obtained certificate's files again"
+		}
+		if !c.stillGood(ctx, c.pending) {
+			c.pending = nil
+			return time.Now(), "order again"
 		}
 		if err := c.install(c.pending, c.pendingKey); err != nil {
-			return c.failed(time.Now(), "writing the files", err)
+			return c.failed(time.Now(), "writing the files", err), "write the obtained certificate's files again"
 		}
-		return time.Now()
+		return time.Now(), "installed"
+	}
+	if c.held != nil {
+		return c.stepHeld(ctx, now, force)
 	}
 	why := c.needsOrder(now)
 	if why == "" {
-		wake := c.maintain(ctx, now)
+		wake := c.maintain(ctx, now, force)
 		if now.Before(c.st.RenewAt) {
 			nextRenewal.WithLabelValues(c.cfg.id).Set(float64(c.st.RenewAt.Unix()))
-			return earliest(wake, c.st.RenewAt)
+			c.tellUpToDate()
+			return earliest(wake, c.st.RenewAt), "renew at " + c.st.RenewAt.UTC().Format(time.RFC3339) + " (" + c.st.RenewWhy + ")"
 		}
 		why = "renewal due (" + c.st.RenewWhy + ")"
+		if c.urgent(now) {
+			why = "renewal due (ari: the CA asks to replace it now)"
+		}
 	}
 	if now.Before(c.st.RetryAt) {
-		return c.st.RetryAt
+		return c.st.RetryAt, "retry the order (" + why + "; last attempt: " + c.st.LastResult + ")"
+	}
+	if ok, at := c.m.gate.enter(now); !ok {
+		until, reason := c.m.gate.pausedUntil()
+		if until.IsZero() {
+			until = at
+		}
+		return at, "order when the CA answers again (" + why + "; paused until " + until.UTC().Format(time.RFC3339) + " after: " + reason + ")"
 	}
 	key, label, wake := c.orderKey(ctx, now)
 	if key == nil {
-		return wake
+		c.m.gate.skip()
+		return wake, "order when the next key's TLSA records are ready (" + why + ")"
 	}
-	return c.order(ctx, key, label, why)
+	at, err := c.order(ctx, key, label, why)
+	c.m.gate.leave(time.Now(), err)
+	switch {
+	case c.held != nil:
+		return at, "install the obtained certificate once its TLSA records are ready"
+	case err != nil:
+		return at, "retry the order (" + c.st.LastResult + ")"
+	}
+	return at, "installed"
+}
+
+// urgent reports that the CA asks (ARI) to replace the certificate now: its
+// suggested window is already over (a revocation, a CA incident).
+func (c *cert) urgent(now time.Time) bool {
+	return c.st.RenewWhy == "ari" && !c.st.WindowEnd.IsZero() && !c.st.WindowEnd.After(now)
+}
+
+// tellUpToDate logs, once per run (start or reload), that the certificate
+// needs no order until its renewal time.
+func (c *cert) tellUpToDate() {
+	if c.told {
+		return
+	}
+	c.told = true
+	log.Infof("cert %s: up to date, nothing to order until the renewal at %s", c.cfg.id, c.st.RenewAt.UTC().Format(time.RFC3339))
 }
 
 func earliest(a, b time.Time) time.Time {
@@ -266,7 +333,7 @@ func (c *cert) needsOrder(now time.Time) string {
 // maintain keeps the next key made and published, the TLSA current, the
 // secondaries' view of the next key checked and the renewal scheduled. It
 // returns when it wants to run again.
-func (c *cert) maintain(ctx context.Context, now time.Time) time.Time {
+func (c *cert) maintain(ctx context.Context, now time.Time, force bool) time.Time {
 	wake := now.Add(time.Hour)
 	cur := c.current()
 	if c.tm != nil && !c.currentSet {
@@ -329,8 +396,20 @@ func (c *cert) maintain(ctx context.Context, now time.Time) time.Time {
 	if c.st.Serial != serialOf(cur) {
 		c.st.Serial, c.st.RenewAt, c.st.WindowStart, c.st.WindowEnd, c.st.ARICheck = serialOf(cur), time.Time{}, time.Time{}, time.Time{}, time.Time{}
 	}
-	if c.st.RenewAt.IsZero() || (!c.ariOff && !c.st.ARICheck.IsZero() && !now.Before(c.st.ARICheck)) {
+	if force {
+		c.ariOff = false // asked to ask: a CA may have added ARI since
+	}
+	if force || c.st.RenewAt.IsZero() || (!c.ariOff && !c.st.ARICheck.IsZero() && !now.Before(c.st.ARICheck)) {
 		c.schedule(ctx, now)
+	}
+	if force {
+		// Answer the check now, before a renewal it may start.
+		next := "renew at " + c.st.RenewAt.UTC().Format(time.RFC3339) + " (" + c.st.RenewWhy + ")"
+		if !now.Before(c.st.RenewAt) {
+			next = "order now (renewal due: " + c.st.RenewWhy + ")"
+		}
+		c.publishStatus(time.Now(), now, next, true)
+		c.forceDone = true
 	}
 	if !c.ariOff && !c.st.ARICheck.IsZero() {
 		wake = earliest(wake, c.st.ARICheck)
@@ -378,6 +457,12 @@ func (c *cert) schedule(ctx context.Context, now time.Time) {
 			if id, err = api.MakeARICertID(leaf); err == nil {
 				info, err = core.Certificates.GetRenewalInfo(actx, id)
 			}
+			// lego (v5.6) also answers ErrNoARI for a window whose end is
+			// not after its start (RFC 9773 §4.2: treat it as no answer):
+			// a CA whose directory has renewalInfo gave a malformed one.
+			if errors.Is(err, api.ErrNoARI) && core.GetDirectory().RenewalInfo != "" {
+				err = errors.New("the CA's renewal information is malformed (its window ends before it starts)")
+			}
 		}
 		cancel()
 	}
@@ -391,16 +476,24 @@ func (c *cert) schedule(ctx context.Context, now time.Time) {
 			c.st.RenewAt, c.st.RenewWhy = lifetimeAt(), "lifetime"
 		}
 	case err != nil:
-		if c.ariErr != err.Error() {
-			c.ariErr = err.Error()
-			log.Warningf("cert %s: renewal information (ARI): %v; meanwhile renewing at two thirds of the lifetime", c.cfg.id, err)
+		// A malformed answer or an unreachable CA: the schedule stays as it
+		// is (the lifetime's without one), asked again with backoff.
+		c.ariFails++
+		d := c.m.b.backoffMin
+		for i := 1; i < c.ariFails && d < c.m.b.backoffMax; i++ {
+			d *= 2
 		}
+		d = clampDur(d, time.Second, min(c.m.b.backoffMax, clampDur(L/10, time.Second, time.Hour)))
 		if c.st.RenewAt.IsZero() {
 			c.st.RenewAt, c.st.RenewWhy = lifetimeAt(), "lifetime"
 		}
-		c.st.ARICheck = now.Add(clampDur(L/10, time.Second, time.Hour))
+		if c.ariErr != err.Error() {
+			c.ariErr = err.Error()
+			log.Warningf("cert %s: renewal information (ARI): %v; the certificate stays, renewal at %s (%s), ARI asked again in %s", c.cfg.id, err, c.st.RenewAt.UTC().Format(time.RFC3339), c.st.RenewWhy, d)
+		}
+		c.st.ARICheck = now.Add(d)
 	default:
-		c.ariErr = ""
+		c.ariErr, c.ariFails = "", 0
 		w := info.SuggestedWindow
 		if !w.Start.Equal(c.st.WindowStart) || !w.End.Equal(c.st.WindowEnd) || c.st.RenewWhy != "ari" || c.st.RenewAt.IsZero() {
 			at := w.Start
@@ -466,6 +559,14 @@ func (c *cert) orderKey(ctx context.Context, now time.Time) (key crypto.Signer, 
 		c.lastWait = time.Time{}
 		return c.next, "next", time.Time{}
 	}
+	refused := c.st.RefusedKey != "" && c.st.RefusedKey == spki311(cur.key.Public())
+	if c.urgent(now) && !refused {
+		// A replacement the CA asks for now (a revoked intermediate does not
+		// concern the key): the current key, whose TLSA records are served,
+		// rather than a next key that is not ready.
+		log.Infof("cert %s: the CA asks to replace the certificate now; the next key's TLSA records are not ready (%s): renewing with the current key, whose TLSA records are served", c.cfg.id, why)
+		return cur.key, "current", time.Time{}
+	}
 	deadline := cur.leaf().NotAfter.Add(-life(cur) / 10)
 	if now.Before(deadline) {
 		c.logWait("renewal due; waiting until the next key's TLSA records are ready: " + why)
@@ -477,6 +578,10 @@ func (c *cert) orderKey(ctx context.Context, now time.Time) (key crypto.Signer, 
 			return nil, "", deadline
 		}
 		return nil, "", now.Add(wait)
+	}
+	if refused {
+		log.Warningf("cert %s: the next key's TLSA records are not ready (%s), the certificate expires at %s and the CA refused the current key: renewing with the next key", c.cfg.id, why, cur.leaf().NotAfter.UTC().Format(time.RFC3339))
+		return c.next, "next", time.Time{}
 	}
 	log.Warningf("cert %s: the next key's TLSA records are not ready (%s) and the certificate expires at %s: renewing with the current key (its TLSA records stay as they are)", c.cfg.id, why, cur.leaf().NotAfter.UTC().Format(time.RFC3339))
 	return cur.key, "current", time.Time{}
@@ -616,8 +721,10 @@ func (c *cert) pollSeen(ctx context.Context, now time.Time) (bool, time.Duration
 	return true, 0, ""
 }
 
-// order places an order for key and installs the certificate.
-func (c *cert) order(ctx context.Context, key crypto.Signer, label, why string) time.Time {
+// order places an order for key and installs the certificate, or holds it
+// until its TLSA records are ready (a new issuer). The error is the order's
+// (for the CA gate).
+func (c *cert) order(ctx context.Context, key crypto.Signer, label, why string) (time.Time, error) {
 	start := time.Now()
 	c.lastWait = time.Time{}
 	c.st.Pending, c.st.PendingKey, c.st.LastTry = start.UTC(), label, start.UTC()
@@ -633,16 +740,29 @@ func (c *cert) order(ctx context.Context, key crypto.Signer, label, why string) 
 			// Shutting down (or replaced by a reload): nothing is installed.
 			log.Infof("cert %s: the order was abandoned (shutdown or reload)", c.cfg.id)
 			c.save()
-			return time.Now().Add(time.Hour) // shutting down
+			return time.Now().Add(time.Hour), nil // shutting down
 		}
-		return c.failed(time.Now(), "the order", err)
+		if label == "current" && isBadKey(err) {
+			c.st.RefusedKey = spki311(key.Public())
+		}
+		return c.failed(time.Now(), "the order", err), err
 	}
 	is := &issued{chain: chain, key: key}
+	if wait, why := c.mustHold(is, time.Now()); why != "" {
+		return c.hold(is, label, why, wait), nil
+	}
 	if err := c.install(is, label); err != nil {
 		c.pending, c.pendingKey = is, label
-		return c.failed(time.Now(), "writing the files", err)
+		return c.failed(time.Now(), "writing the files", err), nil
 	}
-	return time.Now()
+	return time.Now(), nil
+}
+
+// isBadKey reports the CA refusing the key of an order (badPublicKey: a
+// weak or compromised key, e.g. revoked for keyCompromise).
+func isBadKey(err error) bool {
+	var pd *acme.ProblemDetails
+	return errors.As(err, &pd) && pd.Type == acme.BadPublicKeyErrorType
 }
 
 // obtain runs one order through lego: registration (again, if the CA forgot
@@ -720,7 +840,8 @@ func (c *cert) install(is *issued, label string) error {
 	if c.next != nil && samePublic(c.next.Public(), is.key.Public()) {
 		c.next, c.st.NextKey, c.st.NextSince, c.st.Seen, c.staged = nil, "", time.Time{}, nil, false
 	}
-	c.st.Failures, c.st.RetryAt, c.st.LastError, c.st.NoReplaces = 0, time.Time{}, "", false
+	c.st.Failures, c.st.RetryAt, c.st.LastError, c.st.NoReplaces, c.st.RefusedKey = 0, time.Time{}, "", false, ""
+	c.st.WindowStart, c.st.WindowEnd = time.Time{}, time.Time{}
 	c.st.Serial, c.st.RenewAt, c.st.RenewWhy, c.st.ARICheck = serialOf(is), time.Time{}, "", time.Time{}
 	c.setResult("success")
 	c.save()

@@ -10,6 +10,7 @@ import (
 	"crypto/x509/pkix"
 	"errors"
 	"math/big"
+	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -20,7 +21,7 @@ import (
 	"github.com/go-acme/lego/v5/acme"
 )
 
-func newKey(t *testing.T) crypto.Signer {
+func newKey(t testing.TB) crypto.Signer {
 	t.Helper()
 	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -30,7 +31,7 @@ func newKey(t *testing.T) crypto.Signer {
 }
 
 // issue makes a certificate for key signed by a throwaway CA (leaf, CA).
-func issue(t *testing.T, key crypto.Signer, nb, na time.Time, names ...string) *issued {
+func issue(t testing.TB, key crypto.Signer, nb, na time.Time, names ...string) *issued {
 	t.Helper()
 	caKey := newKey(t)
 	caTmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "test CA"}, NotBefore: nb, NotAfter: na.Add(time.Hour), IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign}
@@ -50,7 +51,10 @@ func issue(t *testing.T, key crypto.Signer, nb, na time.Time, names ...string) *
 }
 
 func testManager(t *testing.T) *manager {
-	m := &manager{b: &blockConfig{backoffMin: time.Second, backoffMax: 4 * time.Second, stateDir: t.TempDir(), checks: []string{checkNone}, challengeTTL: 60, origins: []string{"example.test."}}, zones: map[string]*zoneBinding{}}
+	m := &manager{b: &blockConfig{backoffMin: time.Second, backoffMax: 4 * time.Second, stateDir: t.TempDir(), checks: []string{checkNone}, challengeTTL: 60, origins: []string{"example.test."}, concurrency: 2}, zones: map[string]*zoneBinding{}}
+	m.gate, m.kick = newGate(m.b.backoffMin, m.b.backoffMax), make(chan struct{}, 1)
+	// A CA nobody answers for (port 1 refuses at once): ARI questions fail.
+	m.acct = &account{directory: "https://127.0.0.1:1/dir", st: &accountState{}, key: newKey(t), http: &http.Client{Timeout: time.Second}}
 	m.ctx, m.cancel = context.WithCancel(context.Background())
 	t.Cleanup(m.cancel)
 	return m
@@ -192,5 +196,31 @@ func TestScheduleLifetime(t *testing.T) {
 		if c.st.RenewAt.Before(lo) || c.st.RenewAt.After(hi) || c.st.RenewWhy != "lifetime" {
 			t.Fatalf("renewal at %s (%s), want in [%s, %s]", c.st.RenewAt, c.st.RenewWhy, lo, hi)
 		}
+	}
+}
+
+// The CA cannot be asked for renewal information (unreachable, or a
+// malformed answer): the certificate and its schedule stay, and ARI is asked
+// again with backoff (MIN, doubling, at most MAX).
+func TestARIErrorBackoff(t *testing.T) {
+	m := testManager(t) // backoff 1s 4s, a CA that refuses connections
+	nb := time.Now().Add(-time.Hour).Truncate(time.Second)
+	c := &cert{m: m, cfg: &certConfig{id: "unit-ari"}, statePath: filepath.Join(t.TempDir(), "s.json"), st: &certState{}}
+	c.cur = issue(t, newKey(t), nb, nb.Add(90*24*time.Hour), "www.example.test")
+	c.st.RenewAt, c.st.RenewWhy = nb.Add(60*24*time.Hour), "ari"
+	renewAt := c.st.RenewAt
+	var waits []time.Duration
+	for range 4 {
+		now := time.Now()
+		c.schedule(context.Background(), now)
+		waits = append(waits, c.st.ARICheck.Sub(now))
+	}
+	for i, want := range []time.Duration{time.Second, 2 * time.Second, 4 * time.Second, 4 * time.Second} {
+		if waits[i] != want {
+			t.Fatalf("ARI asked again after %v, want 1s 2s 4s 4s", waits)
+		}
+	}
+	if !c.st.RenewAt.Equal(renewAt) || c.st.RenewWhy != "ari" || c.ariErr == "" || c.ariOff {
+		t.Fatalf("schedule changed: %s %s (error %q, off %v)", c.st.RenewAt, c.st.RenewWhy, c.ariErr, c.ariOff)
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -27,6 +28,7 @@ import (
 
 	"github.com/dnspki/dnspki/plugin/authzone"
 	"github.com/dnspki/dnspki/plugin/dnspersist"
+	"github.com/dnspki/dnspki/plugin/pkg/persist"
 	"github.com/dnspki/dnspki/plugin/pkg/zonemodel"
 	"github.com/dnspki/dnspki/plugin/tlsa"
 )
@@ -74,12 +76,45 @@ func (h *Handler) Ready() bool {
 	return true
 }
 
-// zoneBinding is one zone of a certs block in one configuration.
+// zoneBinding is one zone in one configuration, shared by its certs blocks
+// (several ACME accounts may solve challenges in one zone): the source of
+// their challenge records.
 type zoneBinding struct {
 	origin string
 	mu     sync.Mutex
 	z      *zonemodel.Zone
 	src    *zonemodel.Source
+}
+
+type bindingsKey struct{}
+
+// zoneBindingFor returns the zone's binding in the configuration being
+// loaded by c, binding it to the zone (the source, and the removal of
+// challenges an interrupted order left) the first time.
+func zoneBindingFor(c *caddy.Controller, origin string) *zoneBinding {
+	m, ok := c.Get(bindingsKey{}).(map[string]*zoneBinding)
+	if !ok {
+		m = map[string]*zoneBinding{}
+		c.Set(bindingsKey{}, m)
+	}
+	if zb := m[origin]; zb != nil {
+		return zb
+	}
+	zb := &zoneBinding{origin: origin}
+	m[origin] = zb
+	authzone.Bind(c, origin, zonemodel.Binding{Plugin: pluginName, Attach: zb.attach, Started: zb.started})
+	return zb
+}
+
+// started removes challenges left over by an order a crash interrupted
+// (before any certs block of the configuration orders).
+func (zb *zoneBinding) started(z *zonemodel.Zone) error {
+	if src := zb.source(); src != nil && len(src.Records(z.ViewNames()[0])) > 0 {
+		if err := src.Update(nil, func(tx *zonemodel.Tx) error { tx.Clear(); return nil }); err != nil {
+			log.Warningf("zone %s: removing leftover challenges: %v", zb.origin, err)
+		}
+	}
+	return nil
 }
 
 func (zb *zoneBinding) attach(z *zonemodel.Zone) error {
@@ -105,10 +140,13 @@ func (zb *zoneBinding) source() *zonemodel.Source {
 	return zb.src
 }
 
-// manager runs one certs block: its account, its certificates, one worker.
+// manager runs one certs block: its account, its certificates, a scheduler
+// that steps each certificate when it is due, at most concurrency at once,
+// and the gate that pauses all of them while the CA fails.
 type manager struct {
 	b       *blockConfig
 	acct    *account
+	gate    *caGate
 	certs   []*cert
 	zones   map[string]*zoneBinding
 	persist map[string]*dnspersist.Persist // by zone origin
@@ -117,22 +155,26 @@ type manager struct {
 	waiting int // zones not started yet
 	running bool
 	stopped bool
+	httpOn  bool // the status endpoint was started
 
 	ctx    context.Context
 	cancel context.CancelFunc
 	kick   chan struct{}
 	wg     sync.WaitGroup
+	// stepFn steps a certificate (cert.step; a test replaces it).
+	stepFn func(c *cert, ctx context.Context, now time.Time) time.Time
 }
 
 func newManager(c *caddy.Controller, b *blockConfig) (*manager, error) {
-	acct, err := newAccount(b)
+	gate := newGate(b.backoffMin, b.backoffMax)
+	acct, err := newAccount(b, gate)
 	if err != nil {
 		return nil, err
 	}
-	m := &manager{b: b, acct: acct, zones: map[string]*zoneBinding{}, persist: map[string]*dnspersist.Persist{}, kick: make(chan struct{}, 1)}
+	m := &manager{b: b, acct: acct, gate: gate, zones: map[string]*zoneBinding{}, persist: map[string]*dnspersist.Persist{}, kick: make(chan struct{}, 1)}
 	m.ctx, m.cancel = context.WithCancel(context.Background())
 	for _, o := range b.origins {
-		m.zones[o] = &zoneBinding{origin: o}
+		m.zones[o] = zoneBindingFor(c, o)
 	}
 	// The tlsa and dnspersist bindings come before certs' own: their
 	// Started runs first, so the records can be set when certs starts.
@@ -167,8 +209,7 @@ func newManager(c *caddy.Controller, b *blockConfig) (*manager, error) {
 	}
 	m.waiting = len(m.zones)
 	for _, zb := range m.zones {
-		zb := zb
-		authzone.Bind(c, zb.origin, zonemodel.Binding{Plugin: pluginName, Attach: zb.attach, Started: func(*zonemodel.Zone) error { return m.zoneStarted() }})
+		authzone.Bind(c, zb.origin, zonemodel.Binding{Plugin: pluginName, Started: func(*zonemodel.Zone) error { return m.zoneStarted() }})
 	}
 	// A known account's validation records join the zones' first
 	// publication (no gap across restarts).
@@ -197,16 +238,16 @@ func (m *manager) zoneStarted() error {
 		return nil
 	}
 	setLegoDefaults(m.b.resolver)
-	// Challenges left over by an order a crash interrupted.
-	for _, zb := range m.zones {
-		if src := zb.source(); src != nil && len(src.Records(zb.zoneModel().ViewNames()[0])) > 0 {
-			if err := src.Update(nil, func(tx *zonemodel.Tx) error { tx.Clear(); return nil }); err != nil {
-				log.Warningf("zone %s: removing leftover challenges: %v", zb.origin, err)
-			}
-		}
-	}
 	for _, c := range m.certs {
 		register(c)
+	}
+	if m.b.httpAddr != "" {
+		if err := startHTTP(m.b.httpAddr); err != nil {
+			return err
+		}
+		m.mu.Lock()
+		m.httpOn = true
+		m.mu.Unlock()
 	}
 	m.wg.Add(1)
 	go m.run()
@@ -236,9 +277,15 @@ func (m *manager) stop() {
 	for _, c := range m.certs {
 		unregister(c)
 	}
+	m.mu.Lock()
+	httpOn := m.httpOn
+	m.mu.Unlock()
+	if httpOn {
+		stopHTTP(m.b.httpAddr)
+	}
 }
 
-// poke wakes the worker.
+// poke wakes the scheduler.
 func (m *manager) poke() {
 	select {
 	case m.kick <- struct{}{}:
@@ -246,26 +293,74 @@ func (m *manager) poke() {
 	}
 }
 
-// run is the worker: each certificate's step runs when due.
+// wake makes certificates due now (all of them with no ids) and wakes the
+// scheduler.
+func (m *manager) wake(ids ...string) {
+	for _, c := range m.certs {
+		if len(ids) == 0 || slices.Contains(ids, c.cfg.id) {
+			c.wakeAt.Store(1)
+		}
+	}
+	m.poke()
+}
+
+// stepDone is a finished step: when its certificate wants to run again.
+type stepDone struct {
+	c  *cert
+	at time.Time
+}
+
+// run is the scheduler: each certificate's step runs when due, in its own
+// goroutine, at most concurrency at once (the rest wait their turn, in the
+// order of the configuration); a certificate never runs two steps at once.
 func (m *manager) run() {
 	defer m.wg.Done()
 	timer := time.NewTimer(0)
 	defer timer.Stop()
+	done := make(chan stepDone)
+	due := make(map[*cert]time.Time, len(m.certs))
+	busy := map[*cert]bool{}
+	for _, c := range m.certs {
+		due[c] = time.Time{}
+	}
 	for {
 		select {
 		case <-m.ctx.Done():
+			for len(busy) > 0 {
+				d := <-done
+				delete(busy, d.c)
+			}
 			return
 		case <-timer.C:
 		case <-m.kick:
+		case d := <-done:
+			delete(busy, d.c)
+			due[d.c] = d.at
 		}
-		next := time.Now().Add(time.Hour)
+		now := time.Now()
+		next := now.Add(time.Hour)
 		for _, c := range m.certs {
-			if m.ctx.Err() != nil {
-				return
+			if busy[c] {
+				continue // (a wake waits until the step is over)
 			}
-			if at := c.step(m.ctx, time.Now()); at.Before(next) {
-				next = at
+			if c.wakeAt.Swap(0) != 0 {
+				due[c] = now
 			}
+			if now.Before(due[c]) {
+				if due[c].Before(next) {
+					next = due[c]
+				}
+				continue
+			}
+			if len(busy) >= m.b.concurrency {
+				continue // its turn comes when a step finishes
+			}
+			busy[c] = true
+			step := m.stepFn
+			if step == nil {
+				step = (*cert).step
+			}
+			go func(c *cert) { done <- stepDone{c, step(c, m.ctx, time.Now())} }(c)
 		}
 		d := time.Until(next)
 		if d < 10*time.Millisecond {
@@ -284,6 +379,11 @@ func (m *manager) publishPersist() error {
 	}
 	uri, caIssuers := m.acct.known()
 	var errs []string
+	hash, err := m.persistHashing()
+	if err != nil && uri != "" {
+		errs = append(errs, err.Error())
+		uri = "" // nothing the CA would accept: publish nothing
+	}
 	for _, c := range m.certs {
 		if c.cfg.method != methodPersist01 {
 			continue
@@ -310,7 +410,7 @@ func (m *manager) publishPersist() error {
 				zone := m.b.zoneOf(base)
 				byZone[zone] = append(byZone[zone], dnspersist.Authorization{
 					Names: []string{base}, Issuers: issuers, AccountURI: uri, Wildcard: wild[base],
-					PersistUntil: c.cfg.until, CAA: c.cfg.caa,
+					PersistUntil: c.cfg.until, CAA: c.cfg.caa, Hash: hash,
 				})
 			}
 		}
@@ -331,6 +431,25 @@ func (m *manager) publishPersist() error {
 		return fmt.Errorf("dns-persist-01 records: %s", strings.Join(errs, "; "))
 	}
 	return nil
+}
+
+// persistHashing says how the block's dns-persist-01 records name the
+// account: nil for the account URL (draft -01), else how the draft -02
+// hashed accounturi is computed. persist-accounturi auto (the default)
+// follows the CA's directory: hashed when it advertises an
+// accountHashPrefix.
+func (m *manager) persistHashing() (*persist.Hashing, error) {
+	if m.b.persistForm == persistFormURL {
+		return nil, nil
+	}
+	h := m.acct.hashing()
+	if h == nil && m.b.persistForm != persistFormAuto {
+		return nil, fmt.Errorf("persist-accounturi %s: the CA's directory advertises no accountHashPrefix (a draft -01 CA: use url or auto)", m.b.persistForm)
+	}
+	if h != nil && m.b.persistForm == persistFormHashAny {
+		h.AnyName = true
+	}
+	return h, nil
 }
 
 // lego's DNS lookups (the CNAME check before a dns-01 challenge, the lookup

@@ -2,10 +2,9 @@ package certs
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/base64"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -58,9 +57,66 @@ func (s *solver) Solve(ctx context.Context, authzs []acme.Authorization) error {
 	switch s.c.cfg.method {
 	case methodPersist01:
 		return s.solvePersist(ctx, todo)
+	case methodAccount01:
+		return s.solveAccount01(ctx, todo)
 	default:
 		return s.solveDNS01(ctx, todo)
 	}
+}
+
+// byAccount01 splits authorizations into those the CA offers dns-account-01
+// for and the others (which fall back to dns-01, with a log line).
+func (s *solver) byAccount01(todo []acme.Authorization) (account, fallback []acme.Authorization) {
+	for _, a := range todo {
+		if offers(a, challengeDNSAccount01) {
+			account = append(account, a)
+			continue
+		}
+		log.Warningf("cert %s: the CA offers no dns-account-01 challenge for %s (offered: %s): using dns-01", s.c.cfg.id, challenge.GetTargetedDomain(a), offered(a))
+		fallback = append(fallback, a)
+	}
+	return account, fallback
+}
+
+// solveAccount01 solves the authorizations with dns-account-01 where the CA
+// offers it, the others with dns-01 (said in the log).
+func (s *solver) solveAccount01(ctx context.Context, todo []acme.Authorization) error {
+	account, fallback := s.byAccount01(todo)
+	if len(fallback) > 0 {
+		if err := s.solveDNS01(ctx, fallback); err != nil {
+			return err
+		}
+	}
+	p := &dnsProvider{m: s.m, c: s.c}
+	ch := &accountChallenge{
+		core: s.core, validate: validateChallenge,
+		present: func(_ context.Context, owner, value string) error { return p.add(owner, value) },
+		remove:  func(_ context.Context, owner, value string) error { return p.del(owner, value) },
+		served: func(ctx context.Context, owner, value string) (bool, error) {
+			return s.check(ctx, owner, true, matchTXT(value))
+		},
+		timeout: s.m.b.propagation, interval: pollInterval,
+	}
+	var presented []acme.Authorization
+	defer func() {
+		for _, a := range presented {
+			if err := ch.CleanUp(context.WithoutCancel(ctx), a); err != nil {
+				log.Warningf("cert %s: removing the dns-account-01 challenge of %s: %v", s.c.cfg.id, challenge.GetTargetedDomain(a), err)
+			}
+		}
+	}()
+	for _, a := range account {
+		if err := ch.PreSolve(ctx, a); err != nil {
+			return err
+		}
+		presented = append(presented, a)
+	}
+	for _, a := range account {
+		if err := ch.Solve(ctx, a); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func offered(a acme.Authorization) string {
@@ -100,6 +156,11 @@ func (s *solver) solveDNS01(ctx context.Context, todo []acme.Authorization) erro
 }
 
 func (s *solver) solvePersist(ctx context.Context, todo []acme.Authorization) error {
+	if h, err := s.m.persistHashing(); err != nil {
+		return &refusedError{err}
+	} else if h != nil {
+		return s.solvePersist02(ctx, todo, h)
+	}
 	var opts []dnspersist01.ChallengeOption
 	opts = append(opts, dnspersist01.WrapPreCheck(s.checkPersist))
 	if !s.c.cfg.until.IsZero() {
@@ -123,18 +184,72 @@ func (s *solver) solvePersist(ctx context.Context, todo []acme.Authorization) er
 	return nil
 }
 
+// solvePersist02 solves dns-persist-01 with a draft -02 CA (lego v5.6
+// implements -01 only): the validation records (hashed accounturi, one per
+// name) are published before the order; each must be served by every
+// authoritative server, then the CA is asked to validate.
+func (s *solver) solvePersist02(ctx context.Context, todo []acme.Authorization, h *persist.Hashing) error {
+	uri, issuers := s.m.acct.known()
+	for _, a := range todo {
+		chlg, err := challenge.FindChallenge(challenge.DNSPersist01, a)
+		if err != nil {
+			return &refusedError{fmt.Errorf("the CA offers no dns-persist-01 challenge for %s (offered: %s)", challenge.GetTargetedDomain(a), offered(a))}
+		}
+		name := zonemodel.Fqdn(a.Identifier.Value)
+		match := persist02Match(name, uri, issuers, h, a.Wildcard)
+		err = waitServed(ctx, s.m.b.propagation, pollInterval, func() (bool, error) {
+			return s.check(ctx, persist.Owner(name), false, match)
+		})
+		if err != nil {
+			return err
+		}
+		if err := validateChallenge(ctx, s.core, challenge.GetTargetedDomain(a), chlg); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// persist02Match matches an RRset holding a draft -02 validation record of
+// the account for name: one of the issuers, the hashed URI the CA computes
+// for name (or the cross-domain one), policy=wildcard for a wildcard.
+func persist02Match(name, accountURL string, issuers []string, h *persist.Hashing, wildcard bool) func([]dns.RR) bool {
+	return func(rrs []dns.RR) bool {
+		for _, rr := range rrs {
+			t, ok := rr.(*dns.TXT)
+			if !ok {
+				continue
+			}
+			r, err := persist.Parse(persist.Value(t))
+			if err != nil || !slices.Contains(issuers, r.Issuer) || !persist.MatchesAccount(r.AccountURI, name, accountURL, h) {
+				continue
+			}
+			if wildcard && r.Policy != "wildcard" {
+				continue
+			}
+			return true
+		}
+		return false
+	}
+}
+
 // checkDNS01 is lego's propagation check for dns-01: the challenge TXT must
 // be served by dnspki in every view and by every check server.
 func (s *solver) checkDNS01(ctx context.Context, domain, _, value string, _ dns01.PreCheckFunc) (bool, error) {
 	name := "_acme-challenge." + zonemodel.Fqdn(strings.TrimPrefix(domain, "*."))
-	return s.check(ctx, name, true, func(rrs []dns.RR) bool {
+	return s.check(ctx, name, true, matchTXT(value))
+}
+
+// matchTXT matches an RRset holding the TXT value.
+func matchTXT(value string) func([]dns.RR) bool {
+	return func(rrs []dns.RR) bool {
 		for _, rr := range rrs {
 			if t, ok := rr.(*dns.TXT); ok && strings.Join(t.Txt, "") == value {
 				return true
 			}
 		}
 		return false
-	})
+	}
 }
 
 // checkPersist is lego's propagation check for dns-persist-01.
@@ -176,26 +291,40 @@ type dnsProvider struct {
 	c *cert
 }
 
-func challengeRR(domain, keyAuth string, ttl uint32) *dns.TXT {
-	sum := sha256.Sum256([]byte(keyAuth))
+// dns01Owner is the dns-01 challenge owner of a domain.
+func dns01Owner(domain string) string {
+	return "_acme-challenge." + zonemodel.Fqdn(strings.TrimPrefix(domain, "*."))
+}
+
+func challengeTXT(owner, value string, ttl uint32) *dns.TXT {
 	return &dns.TXT{
-		Hdr: dns.RR_Header{Name: "_acme-challenge." + zonemodel.Fqdn(strings.TrimPrefix(domain, "*.")), Rrtype: dns.TypeTXT, Class: dns.ClassINET, Ttl: ttl},
-		Txt: []string{base64.RawURLEncoding.EncodeToString(sum[:])},
+		Hdr: dns.RR_Header{Name: owner, Rrtype: dns.TypeTXT, Class: dns.ClassINET, Ttl: ttl},
+		Txt: []string{value},
 	}
 }
 
 func (p *dnsProvider) Present(_ context.Context, domain, _, keyAuth string) error {
-	rr := challengeRR(domain, keyAuth, p.m.b.challengeTTL)
-	zb := p.m.zoneFor(rr.Hdr.Name)
+	return p.add(dns01Owner(domain), accountValue(keyAuth))
+}
+
+func (p *dnsProvider) CleanUp(_ context.Context, domain, _, keyAuth string) error {
+	return p.del(dns01Owner(domain), accountValue(keyAuth))
+}
+
+// add puts a challenge TXT value into the zone (every view).
+func (p *dnsProvider) add(owner, value string) error {
+	rr := challengeTXT(owner, value, p.m.b.challengeTTL)
+	zb := p.m.zoneFor(owner)
 	if zb == nil || zb.source() == nil {
-		return fmt.Errorf("no zone of this configuration serves %s", rr.Hdr.Name)
+		return fmt.Errorf("no zone of this configuration serves %s", owner)
 	}
 	return zb.source().Update(nil, func(tx *zonemodel.Tx) error { tx.Add(rr); return nil })
 }
 
-func (p *dnsProvider) CleanUp(_ context.Context, domain, _, keyAuth string) error {
-	rr := challengeRR(domain, keyAuth, p.m.b.challengeTTL)
-	zb := p.m.zoneFor(rr.Hdr.Name)
+// del takes a challenge TXT value out of the zone.
+func (p *dnsProvider) del(owner, value string) error {
+	rr := challengeTXT(owner, value, p.m.b.challengeTTL)
+	zb := p.m.zoneFor(owner)
 	if zb == nil || zb.source() == nil {
 		return nil
 	}

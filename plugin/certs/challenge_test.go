@@ -51,7 +51,7 @@ func TestProviderWritesEveryView(t *testing.T) {
 	z := openZone(t, m, "inside", "outside")
 	c := &cert{m: m, cfg: &certConfig{id: "unit-dns01"}}
 	p := &dnsProvider{m: m, c: c}
-	rr := challengeRR("*.www.example.test", "token.thumb", 60)
+	rr := challengeTXT(dns01Owner("*.www.example.test"), accountValue("token.thumb"), 60)
 	if rr.Hdr.Name != "_acme-challenge.www.example.test." {
 		t.Fatalf("owner %s", rr.Hdr.Name)
 	}

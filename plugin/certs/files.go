@@ -149,26 +149,33 @@ func parseChain(data []byte) ([]*x509.Certificate, error) {
 // readIssued reads a certificate's folder (fullchain.pem and privkey.pem) and
 // checks that the key belongs to the certificate.
 func readIssued(dir string) (*issued, error) {
-	full, err := os.ReadFile(filepath.Join(dir, fileFullchain))
+	fullPath, keyPath := filepath.Join(dir, fileFullchain), filepath.Join(dir, filePrivkey)
+	full, err := os.ReadFile(fullPath)
 	if err != nil {
 		return nil, err
 	}
+	kb, err := os.ReadFile(keyPath)
+	if err != nil {
+		return nil, err
+	}
+	return parseIssued(full, kb, fullPath, keyPath)
+}
+
+// parseIssued reads a certificate chain and its key (the contents of the
+// files fullPath and keyPath) and checks that they belong together.
+func parseIssued(full, key []byte, fullPath, keyPath string) (*issued, error) {
 	chain, err := parseChain(full)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %v", filepath.Join(dir, fileFullchain), err)
+		return nil, fmt.Errorf("%s: %v", fullPath, err)
 	}
-	kb, err := os.ReadFile(filepath.Join(dir, filePrivkey))
+	k, err := certcrypto.ParsePEMPrivateKey(key)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%s: %v", keyPath, err)
 	}
-	key, err := certcrypto.ParsePEMPrivateKey(kb)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %v", filepath.Join(dir, filePrivkey), err)
+	if !samePublic(k.Public(), chain[0].PublicKey) {
+		return nil, fmt.Errorf("%s does not belong to the certificate in %s", keyPath, fullPath)
 	}
-	if !samePublic(key.Public(), chain[0].PublicKey) {
-		return nil, fmt.Errorf("%s does not belong to the certificate in %s", filepath.Join(dir, filePrivkey), filepath.Join(dir, fileFullchain))
-	}
-	return &issued{chain: chain, key: key}, nil
+	return &issued{chain: chain, key: k}, nil
 }
 
 func spkiOf(pub crypto.PublicKey) []byte {

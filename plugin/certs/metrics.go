@@ -65,19 +65,50 @@ func unregister(c *cert) {
 	live.Unlock()
 }
 
+var (
+	pastWindowDesc = prometheus.NewDesc(prometheus.BuildFQName(plugin.Namespace, "dnspki", "certs_past_ari_window"),
+		"Certificates whose ARI suggested renewal window is over and that are not replaced yet (the CA asks to replace them now, e.g. after a revocation).", nil, nil)
+	windowStartDesc = prometheus.NewDesc(prometheus.BuildFQName(plugin.Namespace, "dnspki", "certs_ari_window_start_timestamp_seconds"),
+		"Start of the CA's suggested renewal window (ARI) of the certificate in use.", []string{"cert"}, nil)
+	windowEndDesc = prometheus.NewDesc(prometheus.BuildFQName(plugin.Namespace, "dnspki", "certs_ari_window_end_timestamp_seconds"),
+		"End of the CA's suggested renewal window (ARI) of the certificate in use.", []string{"cert"}, nil)
+	heldDesc = prometheus.NewDesc(prometheus.BuildFQName(plugin.Namespace, "dnspki", "certs_held"),
+		"1 while an obtained certificate waits until its TLSA records are ready (a new issuer), else 0.", []string{"cert"}, nil)
+)
+
 type expiryCollector struct{}
 
-func (expiryCollector) Describe(ch chan<- *prometheus.Desc) { ch <- expiryDesc }
+func (expiryCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- expiryDesc
+	ch <- pastWindowDesc
+	ch <- windowStartDesc
+	ch <- windowEndDesc
+	ch <- heldDesc
+}
 
 func (expiryCollector) Collect(ch chan<- prometheus.Metric) {
-	live.Lock()
-	defer live.Unlock()
 	now := time.Now()
-	for id, c := range live.m {
+	past := 0
+	for _, c := range liveCerts() {
+		id := c.cfg.id
 		if cur := c.current(); cur != nil {
 			ch <- prometheus.MustNewConstMetric(expiryDesc, prometheus.GaugeValue, cur.leaf().NotAfter.Sub(now).Seconds(), id)
 		}
+		st := c.lastStatus()
+		if st.ARI != nil && !st.ARI.End.IsZero() {
+			ch <- prometheus.MustNewConstMetric(windowStartDesc, prometheus.GaugeValue, float64(st.ARI.Start.Unix()), id)
+			ch <- prometheus.MustNewConstMetric(windowEndDesc, prometheus.GaugeValue, float64(st.ARI.End.Unix()), id)
+			if !now.Before(st.ARI.End) {
+				past++
+			}
+		}
+		held := 0.0
+		if st.Held != nil {
+			held = 1
+		}
+		ch <- prometheus.MustNewConstMetric(heldDesc, prometheus.GaugeValue, held, id)
 	}
+	ch <- prometheus.MustNewConstMetric(pastWindowDesc, prometheus.GaugeValue, float64(past))
 }
 
 func init() { prometheus.MustRegister(expiryCollector{}) }

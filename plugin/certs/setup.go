@@ -27,6 +27,7 @@ func init() { plugin.Register(pluginName, setup) }
 const (
 	methodDNS01     = "dns-01"
 	methodPersist01 = "dns-persist-01"
+	methodAccount01 = "dns-account-01"
 )
 
 // Defaults.
@@ -39,6 +40,7 @@ const (
 	defaultBackoffMax   = time.Hour
 	defaultOrderTimeout = 10 * time.Minute
 	defaultDeployTO     = 5 * time.Minute
+	defaultConcurrency  = 4
 )
 
 // Check sources: which servers besides dnspki's own model must serve a
@@ -47,6 +49,14 @@ const (
 	checkNotify = "notify" // authzone's notify targets of the zone
 	checkNS     = "ns"     // the zone's NS hosts (in-zone addresses), port 53
 	checkNone   = "none"   // dnspki's own model only
+)
+
+// How dns-persist-01 records name the account (persist-accounturi).
+const (
+	persistFormAuto    = "auto"          // hashed when the CA advertises accountHashPrefix
+	persistFormURL     = "url"           // the account URL (draft -01)
+	persistFormHash    = "hash"          // hashed, bound to each name (draft -02)
+	persistFormHashAny = "hash-any-name" // hashed, the cross-domain value (draft -02)
 )
 
 // blockConfig is one certs directive: an ACME account at one CA and the
@@ -71,6 +81,9 @@ type blockConfig struct {
 	backoffMin   time.Duration
 	backoffMax   time.Duration
 	orderTimeout time.Duration
+	persistForm  string
+	concurrency  int    // certificates stepped (ordering) at once
+	httpAddr     string // the status endpoint; "" off
 	certs        []*certConfig
 }
 
@@ -149,7 +162,7 @@ func parse(c *caddy.Controller) ([]*blockConfig, error) {
 			stateDir: defaultStateDir, outBase: defaultOutDir,
 			propagation: defaultPropagation, challengeTTL: defaultChallengeTTL,
 			backoffMin: defaultBackoffMin, backoffMax: defaultBackoffMax,
-			orderTimeout: defaultOrderTimeout,
+			orderTimeout: defaultOrderTimeout, persistForm: persistFormAuto, concurrency: defaultConcurrency,
 		}
 		for _, o := range plugin.OriginsFromArgsOrServerBlock(c.RemainingArgs(), c.ServerBlockKeys) {
 			b.origins = append(b.origins, zonemodel.Fqdn(o))
@@ -264,6 +277,36 @@ func parse(c *caddy.Controller) ([]*blockConfig, error) {
 				}
 			case "order-timeout":
 				b.orderTimeout, err = duration(c, args)
+			case "concurrency":
+				var v string
+				if v, err = one(); err == nil {
+					n, perr := strconv.Atoi(v)
+					if perr != nil || n < 1 || n > 64 {
+						return nil, c.Errf("concurrency %q: want the number of certificates ordered at once, 1 to 64", v)
+					}
+					b.concurrency = n
+				}
+			case "http":
+				if len(args) > 1 {
+					return nil, c.ArgErr()
+				}
+				b.httpAddr = DefaultHTTPAddr
+				if len(args) == 1 {
+					b.httpAddr = args[0]
+				}
+				if err := checkLoopback(b.httpAddr); err != nil {
+					return nil, c.Errf("http: %v", err)
+				}
+			case "persist-accounturi":
+				var v string
+				if v, err = one(); err == nil {
+					switch v {
+					case persistFormAuto, persistFormURL, persistFormHash, persistFormHashAny:
+						b.persistForm = v
+					default:
+						return nil, c.Errf("persist-accounturi %q: want auto, url, hash or hash-any-name", v)
+					}
+				}
 			default:
 				return nil, c.Errf("unknown property %q", prop)
 			}
@@ -421,8 +464,8 @@ func parseCert(c *caddy.Controller, b *blockConfig) (*certConfig, error) {
 				cc.names = append(cc.names, n)
 			}
 		case "challenge":
-			if len(args) != 1 || (args[0] != methodDNS01 && args[0] != methodPersist01) {
-				return nil, c.Errf("challenge: want dns-01 or dns-persist-01")
+			if len(args) != 1 || (args[0] != methodDNS01 && args[0] != methodPersist01 && args[0] != methodAccount01) {
+				return nil, c.Errf("challenge: want dns-01, dns-account-01 or dns-persist-01")
 			}
 			cc.method = args[0]
 		case "key-type":

@@ -68,7 +68,7 @@ func TestParse(t *testing.T) {
 		"directory ftp://ca/dir\ncert a {\nnames www.example.test\n}":                                                                 "ACME directory URL",
 		"directory https://ca/dir\ncert a {\nnames www.example.org\n}":                                                                "none of the zones",
 		"directory https://ca/dir\ncert a {\n}":                                                                                       "no 'names'",
-		"directory https://ca/dir\ncert a {\nnames www.example.test\nchallenge http-01\n}":                                            "dns-01 or dns-persist-01",
+		"directory https://ca/dir\ncert a {\nnames www.example.test\nchallenge http-01\n}":                                            "dns-01, dns-account-01 or dns-persist-01",
 		"directory https://ca/dir\ncert a {\nnames www.example.test\nkey-type dsa\n}":                                                 "key-type",
 		"directory https://ca/dir\ncert a {\nnames www.example.test\nservice 443/tcp www\nttl 60\nholddown 60s\n}":                    "shorter than twice",
 		"directory https://ca/dir\ncert a {\nnames www.example.test\nttl 60\n}":                                                       "add 'service'",
@@ -87,6 +87,10 @@ func TestParse(t *testing.T) {
 		"directory https://ca/dir\nbackoff 1m 1s\ncert a {\nnames www.example.test\n}":                                                "below the minimum",
 		"directory https://ca/dir\nca-root\ncert a {\nnames www.example.test\n}":                                                      "environment variable",
 		"directory https://ca/dir\ncert a {\nnames www.example.test\nchallenge dns-persist-01\npersist-until 2001-01-01T00:00:00Z\n}": "past",
+		"directory https://ca/dir\npersist-accounturi hashed\ncert a {\nnames www.example.test\n}":                                    "want auto, url, hash or hash-any-name",
+		"directory https://ca/dir\nconcurrency 0\ncert a {\nnames www.example.test\n}":                                                "1 to 64",
+		"directory https://ca/dir\nhttp 0.0.0.0:8554\ncert a {\nnames www.example.test\n}":                                            "loopback",
+		"directory https://ca/dir\nhttp 127.0.0.1:1 x\ncert a {\nnames www.example.test\n}":                                           "Wrong argument count",
 	}
 	for body, want := range bad {
 		c := caddy.NewTestController("dns", "certs example.test {\n"+body+"\n}")

@@ -53,6 +53,16 @@ type certState struct {
 	// Config is a digest of the configuration the failures were with: a
 	// changed configuration is tried at once, not after the backoff.
 	Config string `json:"config,omitempty"`
+	// RefusedKey is the 3 1 1 digest of a current key the CA refused
+	// (badPublicKey): it is not reused.
+	RefusedKey string `json:"refused_key,omitempty"`
+	// Held is a certificate obtained but not installed yet (PEM chain), for
+	// the key HeldKey ("next" or "current"), since HeldSince: its TLSA
+	// records (a new issuer's DANE-TA) are published and it is installed
+	// once they are ready.
+	Held      string    `json:"held,omitempty"`
+	HeldKey   string    `json:"held_key,omitempty"`
+	HeldSince time.Time `json:"held_since,omitzero"`
 }
 
 func loadCertState(path string) (*certState, error) {
@@ -74,6 +84,12 @@ func loadState(path string, st any, version *int) error {
 	if err != nil {
 		return err
 	}
+	return decodeState(b, path, st, version)
+}
+
+// decodeState decodes the JSON state b (of the file path) into st, whose
+// version field is *version.
+func decodeState(b []byte, path string, st any, version *int) error {
 	if err := json.Unmarshal(b, st); err != nil {
 		return fmt.Errorf("%s: %v", path, err)
 	}
@@ -99,12 +115,15 @@ func (st *certState) nextKey() (crypto.Signer, error) {
 // accountState is an ACME account at one CA, in STATE/accounts/HASH.json
 // (mode 0600: it holds the account key unless account-key names a file).
 type accountState struct {
-	Version   int       `json:"v"`
-	Directory string    `json:"directory"`
-	URI       string    `json:"uri,omitempty"`
-	Key       string    `json:"key,omitempty"` // PEM; empty with account-key
-	Issuers   []string  `json:"issuers,omitempty"`
-	Created   time.Time `json:"created,omitzero"`
+	Version   int      `json:"v"`
+	Directory string   `json:"directory"`
+	URI       string   `json:"uri,omitempty"`
+	Key       string   `json:"key,omitempty"` // PEM; empty with account-key
+	Issuers   []string `json:"issuers,omitempty"`
+	// HashPrefix is the CA's accountHashPrefix (dns-persist-01 draft -02;
+	// empty: the CA advertises none, draft -01).
+	HashPrefix string    `json:"hash_prefix,omitempty"`
+	Created    time.Time `json:"created,omitzero"`
 }
 
 // accountPath is the account file of a CA directory (and account key file).

@@ -30,6 +30,9 @@ type Authorization struct {
 	// CAAAccountURI is the account URL the CAA records name when AccountURI
 	// is a draft -02 hashed URI (required then); empty: AccountURI.
 	CAAAccountURI string
+	// Hash, when set, makes the records carry draft -02 hashed URIs
+	// computed from AccountURI (the account URL) for each name.
+	Hash *persist.Hashing
 	// TTL of the records; 0: the zone's dnspersist ttl (default 3600).
 	TTL uint32
 }
@@ -141,10 +144,18 @@ func (a Authorization) check(origin string) error {
 	if err != nil {
 		return err
 	}
+	if a.Hash != nil {
+		if err := a.Hash.Check(); err != nil {
+			return err
+		}
+		if form != persist.AccountURL {
+			return fmt.Errorf("with Hash, AccountURI is the account URL the hashed URIs are computed from")
+		}
+	}
 	if err := checkCAAAccount(a.CAA, form, a.CAAAccountURI); err != nil {
 		return err
 	}
-	for _, r := range a.records() {
+	for _, r := range a.records(a.Names[0]) {
 		if err := r.Validate(); err != nil {
 			return fmt.Errorf("the record %q would be rejected by the CA: %v", r.String(), err)
 		}
@@ -152,10 +163,15 @@ func (a Authorization) check(origin string) error {
 	return nil
 }
 
-func (a Authorization) records() []*persist.Record {
+// records are the validation records at name.
+func (a Authorization) records(name string) []*persist.Record {
+	account := a.AccountURI
+	if a.Hash != nil {
+		account = a.Hash.URI(name, a.AccountURI)
+	}
 	var out []*persist.Record
 	for _, iss := range a.Issuers {
-		r := &persist.Record{Issuer: iss, AccountURI: a.AccountURI, PersistUntil: a.PersistUntil}
+		r := &persist.Record{Issuer: iss, AccountURI: account, PersistUntil: a.PersistUntil}
 		if a.Wildcard {
 			r.Policy = "wildcard"
 		}
@@ -188,7 +204,7 @@ func (p *Persist) apiRecords() []dns.RR {
 			}
 			for _, name := range a.Names {
 				name = zonemodel.Fqdn(name)
-				for _, r := range a.records() {
+				for _, r := range a.records(name) {
 					rrs = append(rrs, r.TXT(name, ttl))
 				}
 				if a.CAA {

@@ -147,7 +147,7 @@ func (p *Persist) untilFor(a *authorization, name, issuer string, now time.Time)
 func (a *authorization) records(now time.Time) []*persist.Record {
 	var out []*persist.Record
 	for _, iss := range a.issuers {
-		r := &persist.Record{Issuer: iss, AccountURI: a.accountURI, PersistUntil: a.until}
+		r := &persist.Record{Issuer: iss, AccountURI: a.accountFor(a.names[0]), PersistUntil: a.until}
 		if a.rolling > 0 {
 			r.PersistUntil = now.Add(a.rolling).UTC().Truncate(time.Second)
 		}
@@ -168,7 +168,7 @@ func (p *Persist) publishLocked(now time.Time) error {
 	for _, a := range p.cfg.auths {
 		for _, name := range append(append([]string{}, a.names...), a.also...) {
 			for _, iss := range a.issuers {
-				r := &persist.Record{Issuer: iss, AccountURI: a.accountURI}
+				r := &persist.Record{Issuer: iss, AccountURI: a.accountFor(name)}
 				if a.wildcard {
 					r.Policy = "wildcard"
 				}

@@ -9,6 +9,7 @@ import (
 	"github.com/coredns/caddy"
 	"github.com/coredns/coredns/plugin"
 	clog "github.com/coredns/coredns/plugin/pkg/log"
+	"github.com/miekg/dns"
 
 	"github.com/dnspki/dnspki/plugin/pkg/persist"
 	"github.com/dnspki/dnspki/plugin/pkg/zonemodel"
@@ -29,12 +30,15 @@ type authorization struct {
 	accountURI string
 	form       persist.AccountForm
 	caaAccount string // the account URL for CAA when accountURI is a hashed URI
-	wildcard   bool
-	until      time.Time     // absolute persistUntil, or zero
-	rolling    time.Duration // persistUntil relative to publication, renewed
-	caa        bool
-	ttl        uint32
-	line       int
+	// hash: the records carry draft -02 hashed URIs computed from accountURI
+	// (the account URL) for each name; nil: accountURI as it is.
+	hash     *persist.Hashing
+	wildcard bool
+	until    time.Time     // absolute persistUntil, or zero
+	rolling  time.Duration // persistUntil relative to publication, renewed
+	caa      bool
+	ttl      uint32
+	line     int
 }
 
 type config struct {
@@ -123,7 +127,11 @@ func parse(c *caddy.Controller, now time.Time) ([]*config, error) {
 func parseAuthorization(c *caddy.Controller, cfg *config, now time.Time) (*authorization, error) {
 	a := &authorization{line: c.Line(), ttl: cfg.ttl, caa: cfg.caa}
 	for _, n := range c.RemainingArgs() {
-		a.names = append(a.names, zonemodel.Fqdn(n))
+		name, err := domainName(c, n)
+		if err != nil {
+			return nil, err
+		}
+		a.names = append(a.names, name)
 	}
 	if len(a.names) == 0 {
 		return nil, c.Errf("authorize needs the name(s) to authorize")
@@ -165,6 +173,15 @@ func parseAuthorization(c *caddy.Controller, cfg *config, now time.Time) (*autho
 				return nil, c.Errf("persist-until %s is already past: the CA would refuse this record", t.Format(time.RFC3339))
 			}
 			a.until = t
+		case "account-hash":
+			args := c.RemainingArgs()
+			if len(args) < 2 || len(args) > 3 || (len(args) == 3 && args[2] != "any-name") {
+				return nil, c.Errf("account-hash PREFIX THUMBPRINT [any-name]: the CA's accountHashPrefix and the account key's JWK thumbprint (draft -02 §4.1)")
+			}
+			a.hash = &persist.Hashing{Prefix: args[0], Thumbprint: args[1], AnyName: len(args) == 3}
+			if err := a.hash.Check(); err != nil {
+				return nil, c.Errf("account-hash: %v", err)
+			}
 		case "caa-accounturi":
 			args := c.RemainingArgs()
 			if len(args) != 1 {
@@ -177,7 +194,11 @@ func parseAuthorization(c *caddy.Controller, cfg *config, now time.Time) (*autho
 				return nil, c.ArgErr()
 			}
 			for _, n := range args {
-				a.also = append(a.also, zonemodel.Fqdn(n))
+				name, err := domainName(c, n)
+				if err != nil {
+					return nil, err
+				}
+				a.also = append(a.also, name)
 			}
 		case "caa":
 			v, err := onOff(c)
@@ -213,6 +234,9 @@ func parseAuthorization(c *caddy.Controller, cfg *config, now time.Time) (*autho
 	if err != nil {
 		return nil, c.Errf("authorize %s: %v", a.names[0], err)
 	}
+	if a.hash != nil && form != persist.AccountURL {
+		return nil, c.Errf("authorize %s: with account-hash, accounturi is the account URL the hashed URIs are computed from, not a hashed URI", a.names[0])
+	}
 	a.form = form
 	if err := checkCAAAccount(a.caa, form, a.caaAccount); err != nil {
 		return nil, c.Errf("authorize %s: %v", a.names[0], err)
@@ -232,6 +256,17 @@ func parseAuthorization(c *caddy.Controller, cfg *config, now time.Time) (*autho
 		}
 	}
 	return a, nil
+}
+
+// domainName is a name of an authorize line, lower case and fully
+// qualified; a string that is no domain name (an empty label: ".example.test"
+// or "a..b") is an error.
+func domainName(c *caddy.Controller, n string) (string, error) {
+	name := zonemodel.Fqdn(n)
+	if _, ok := dns.IsDomainName(name); !ok {
+		return "", c.Errf("%q is not a domain name", n)
+	}
+	return name, nil
 }
 
 // checkCAAAccount checks the account the CAA records name. RFC 8657's CAA
@@ -254,6 +289,15 @@ func checkCAAAccount(caa bool, form persist.AccountForm, caaAccount string) erro
 		return fmt.Errorf("the accounturi is a draft -02 hashed URI, but CAA's accounturi is the account URL (RFC 8657 §3; a hashed URI in CAA would stop the CA from issuing): give caa-accounturi ACCOUNT-URL, or caa off")
 	}
 	return nil
+}
+
+// accountFor is the accounturi of the record at name: the configured one,
+// or the draft -02 hashed URI computed for name.
+func (a *authorization) accountFor(name string) string {
+	if a.hash == nil {
+		return a.accountURI
+	}
+	return a.hash.URI(name, a.accountURI)
 }
 
 // caaAccountURI is the account URI the authorization's CAA records name.

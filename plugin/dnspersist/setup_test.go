@@ -56,11 +56,17 @@ func TestParse(t *testing.T) {
 		"authorize x.example.test {\nissuer ca.example\naccounturi https://ca/1\nalso y.example.test\n}":                                                       "not below",
 		"authorize x.example.test {\nissuer ca.example\naccounturi https://ca/1\nalso a.x.example.test\n}":                                                     "needs 'policy wildcard'",
 		"authorize x.example.org {\nissuer ca.example\naccounturi https://ca/1\n}":                                                                             "not in zone",
+		"authorize .example.test {\nissuer ca.example\naccounturi https://ca/1\n}":                                                                             "not a domain name",
+		"authorize x.example.test {\nissuer ca.example\naccounturi https://ca/1\npolicy wildcard\nalso a..x.example.test\n}":                                   "not a domain name",
 		"authorize x.example.test {\nissuer ca.example ca.example\naccounturi https://ca/1\n}":                                                                 "listed twice",
 		"caa\nauthorize x.example.test {\nissuer ca.example\naccounturi https://ca/h/sha-256/" + hashed + "\n}":                                                "give caa-accounturi ACCOUNT-URL, or caa off",
 		"authorize x.example.test {\nissuer ca.example\naccounturi https://ca/1\ncaa-accounturi https://ca/h/sha-256/" + hashed + "\n}":                        "not a hashed URI",
 		"authorize x.example.test {\nissuer ca.example\naccounturi https://ca/1\ncaa-accounturi http://ca/1\n}":                                                "caa-accounturi: accounturi \"http://ca/1\": an account URL is an https URL",
 		"authorize x.example.test {\nissuer ca.example\naccounturi https://ca/1\n}\nauthorize x.example.test {\nissuer ca.example\naccounturi https://ca/2\n}": "twice",
+		"authorize x.example.test {\nissuer ca.example\naccounturi https://ca/1\naccount-hash https://ca/h/\n}":                                                "account-hash PREFIX THUMBPRINT",
+		"authorize x.example.test {\nissuer ca.example\naccounturi https://ca/1\naccount-hash https://ca/h/ short\n}":                                          "thumbprint",
+		"authorize x.example.test {\nissuer ca.example\naccounturi https://ca/1\naccount-hash https://ca/h/ " + hashed + " every\n}":                           "[any-name]",
+		"authorize x.example.test {\nissuer ca.example\naccounturi https://ca/h/sha-256/" + hashed + "\naccount-hash https://ca/h/ " + hashed + "\n}":          "not a hashed URI",
 	}
 	for body, want := range bad {
 		_, err := parse(caddy.NewTestController("dns", "dnspersist example.test {\n"+body+"\n}"), now)

@@ -7,14 +7,14 @@ import (
 	"context"
 	"net"
 	"net/netip"
-	"strings"
 
 	"github.com/coredns/coredns/plugin"
 	"github.com/miekg/dns"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
 
-	"github.com/dnspki/dnspki/plugin/pkg/tsigkey"
+	"github.com/dnspki/dnspki/plugin/pkg/ede"
+	"github.com/dnspki/dnspki/plugin/pkg/tsigauth"
 	"github.com/dnspki/dnspki/plugin/pkg/zonemodel"
 )
 
@@ -37,11 +37,6 @@ type View struct {
 type Horizon struct {
 	Next  plugin.Handler
 	Views []*View
-	// Ring verifies key selectors: the configuration's TSIG keys (every
-	// dnspki plugin's), each bound to its algorithm, hmac-md5 included. A
-	// key it does not hold counts when the server verified it (the stock
-	// tsig plugin's keys). nil: the server's verification only.
-	Ring *tsigkey.Ring
 	// traced: the server block has the trace plugin, whose per-plugin spans
 	// need plugin.NextOrFailure; without it the next plugin is called
 	// directly (NextOrFailure's writer wrapper costs an allocation and a
@@ -57,11 +52,12 @@ func (h *Horizon) Name() string { return pluginName }
 
 // ServeDNS assigns the view and passes the query on.
 func (h *Horizon) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.Msg) (int, error) {
-	v := h.Select(w, r)
+	v := h.Select(ctx, w, r)
 	if v == nil {
 		// No view matches and there is no default: nothing to answer from.
 		m := new(dns.Msg)
 		m.SetRcode(r, dns.RcodeRefused)
+		ede.Add(r, m, dns.ExtendedErrorCodeProhibited, "")
 		w.WriteMsg(m)
 		return dns.RcodeSuccess, nil
 	}
@@ -73,8 +69,10 @@ func (h *Horizon) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.Msg
 	return h.Next.ServeDNS(ctx, w, r)
 }
 
-// Select returns the first view that matches the query, or nil.
-func (h *Horizon) Select(w dns.ResponseWriter, r *dns.Msg) *View {
+// Select returns the first view that matches the query, or nil. A key
+// selector matches the key the server block's gate verified (tsigauth);
+// nothing else about the request's TSIG is looked at here.
+func (h *Horizon) Select(ctx context.Context, w dns.ResponseWriter, r *dns.Msg) *View {
 	var src, dst netip.Addr
 	if h.needSrc {
 		src = addrOf(w.RemoteAddr())
@@ -84,7 +82,7 @@ func (h *Horizon) Select(w dns.ResponseWriter, r *dns.Msg) *View {
 	}
 	key := ""
 	if r.IsTsig() != nil {
-		key = h.verifiedKey(w, r)
+		key = tsigauth.KeyName(ctx)
 	}
 	for _, v := range h.Views {
 		if v.matches(src, dst, key) {
@@ -92,26 +90,6 @@ func (h *Horizon) Select(w dns.ResponseWriter, r *dns.Msg) *View {
 		}
 	}
 	return nil
-}
-
-// verifiedKey is the name of the key that signed r if the signature
-// verifies with that key's algorithm, else "".
-func (h *Horizon) verifiedKey(w dns.ResponseWriter, r *dns.Msg) string {
-	t := r.IsTsig()
-	name := strings.ToLower(dns.Fqdn(t.Hdr.Name))
-	status := w.TsigStatus()
-	if h.Ring != nil {
-		if _, ok := h.Ring.Get(name); ok {
-			if k, f := h.Ring.Verify(r, status); f == nil {
-				return k.Name
-			}
-			return ""
-		}
-	}
-	if status == nil {
-		return name
-	}
-	return ""
 }
 
 // matches: a view matches when every kind of selector it has matches (any

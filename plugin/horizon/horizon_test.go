@@ -8,9 +8,11 @@ import (
 	"time"
 
 	"github.com/coredns/caddy"
+	"github.com/coredns/coredns/plugin"
 	"github.com/coredns/coredns/plugin/test"
 	"github.com/miekg/dns"
 
+	"github.com/dnspki/dnspki/plugin/pkg/tsigauth"
 	"github.com/dnspki/dnspki/plugin/pkg/tsigkey"
 	"github.com/dnspki/dnspki/plugin/pkg/zonemodel"
 )
@@ -51,12 +53,11 @@ func TestParse(t *testing.T) {
 type fakeWriter struct {
 	test.ResponseWriter
 	remote, local net.Addr
-	tsig          error
 }
 
 func (f *fakeWriter) RemoteAddr() net.Addr { return f.remote }
 func (f *fakeWriter) LocalAddr() net.Addr  { return f.local }
-func (f *fakeWriter) TsigStatus() error    { return f.tsig }
+func (f *fakeWriter) TsigStatus() error    { return nil }
 
 func TestSelect(t *testing.T) {
 	h, err := parse(caddy.NewTestController("dns", `horizon {
@@ -69,20 +70,19 @@ func TestSelect(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	q := func(src string, key string, tsigErr error) string {
-		w := &fakeWriter{remote: &net.UDPAddr{IP: net.ParseIP(src), Port: 5353}, local: &net.UDPAddr{IP: net.ParseIP("127.0.0.1"), Port: 53}, tsig: tsigErr}
+	internal := testKey(t, "xfr-internal.", "hmac-sha256", "eGZyLWludGVybmFsLXNlY3JldC0wMTIzNDU2Nzg5YWI=")
+	other := testKey(t, "other.", "hmac-sha256", "b3RoZXItc2VjcmV0LW90aGVyLXNlY3JldA==")
+	forged := testKey(t, "xfr-internal.", "hmac-sha256", "b3RoZXItc2VjcmV0LW90aGVyLXNlY3JldA==")
+	block := tsigauth.NewTestBlock(internal, other)
+	keys := map[string]tsigkey.Key{"xfr-internal.": internal, "other.": other, "forged": forged}
+	q := func(src string, key string, _ error) string {
+		w := &fakeWriter{remote: &net.UDPAddr{IP: net.ParseIP(src), Port: 5353}, local: &net.UDPAddr{IP: net.ParseIP("127.0.0.1"), Port: 53}}
 		m := new(dns.Msg)
 		m.SetQuestion("www.example.test.", dns.TypeA)
 		if key != "" {
-			m.SetTsig(key, dns.HmacSHA256, 300, 0)
+			m = sign(t, m, keys[key])
 		}
-		var got string
-		h.Next = test.HandlerFunc(func(ctx context.Context, w dns.ResponseWriter, r *dns.Msg) (int, error) {
-			got = zonemodel.ViewFromContext(ctx)
-			return 0, nil
-		})
-		h.ServeDNS(context.Background(), w, m)
-		return got
+		return viewVia(block, h, w, m)
 	}
 	for _, c := range []struct {
 		src, key string
@@ -97,7 +97,7 @@ func TestSelect(t *testing.T) {
 		{"::1", "", nil, "external"},
 		{"192.0.2.1", "", nil, "external"},
 		{"192.0.2.1", "xfr-internal.", nil, "internal"},
-		{"192.0.2.1", "xfr-internal.", dns.ErrSig, "external"},
+		{"192.0.2.1", "forged", nil, "(refused)"},
 		{"192.0.2.1", "other.", nil, "external"},
 	} {
 		if got := q(c.src, c.key, c.err); got != c.want {
@@ -138,11 +138,12 @@ func BenchmarkServeDNS(b *testing.B) {
 	}
 }
 
-// Key selectors verify with the configuration's ring: a key bound to
-// hmac-md5 (which the server cannot check) selects its view; the right
-// secret under another algorithm, a wrong secret or an unknown key does
-// not.
-func TestSelectRing(t *testing.T) {
+// Key selectors match the key the block's gate verified (tsigauth): a key
+// bound to hmac-md5 (which the server cannot check) selects its view; the
+// right secret under another algorithm, a wrong secret, an unknown key or
+// a second TSIG record naming the view's key is refused before horizon
+// sees it.
+func TestSelectVerifiedKey(t *testing.T) {
 	h, err := parse(caddy.NewTestController("dns", `horizon {
 		view internal {
 			source 10.0.0.0/8
@@ -153,52 +154,70 @@ func TestSelectRing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h.Ring = tsigkey.NewRing()
 	const secret = "eGZyLW1kNS1zZWNyZXQtMDEyMzQ1Njc4OWFiY2RlZg=="
-	k, err := tsigkey.New("xfr-md5.", "hmac-md5", secret)
+	md5 := testKey(t, "xfr-md5.", "hmac-md5", secret)
+	acme := testKey(t, "acme-www.", "hmac-sha256", secret)
+	block := tsigauth.NewTestBlock(md5, acme)
+	m := func() *dns.Msg {
+		m := new(dns.Msg)
+		m.SetAxfr("example.test.")
+		return m
+	}
+	twoTSIG := sign(t, m(), acme)
+	twoTSIG.Extra = append(twoTSIG.Extra, &dns.TSIG{Hdr: dns.RR_Header{Name: "xfr-md5.", Rrtype: dns.TypeTSIG, Class: dns.ClassANY}, Algorithm: dns.HmacMD5, TimeSigned: uint64(time.Now().Unix()), Fudge: 300, MACSize: 16, MAC: strings.Repeat("00", 16)})
+	for _, c := range []struct {
+		name string
+		m    *dns.Msg
+		want string
+	}{
+		{"hmac-md5", sign(t, m(), md5), "internal"},
+		{"another key of the block", sign(t, m(), acme), "external"},
+		{"wrong secret", sign(t, m(), testKey(t, "xfr-md5.", "hmac-md5", "b3RoZXItc2VjcmV0LW90aGVyLXNlY3JldA==")), "(refused)"},
+		{"other algorithm", sign(t, m(), testKey(t, "xfr-md5.", "hmac-sha256", secret)), "(refused)"},
+		{"unknown key", sign(t, m(), testKey(t, "xfr-guess.", "hmac-md5", secret)), "(refused)"},
+		{"two TSIG records", twoTSIG, "(refused)"},
+	} {
+		w := &fakeWriter{remote: &net.TCPAddr{IP: net.ParseIP("192.0.2.7"), Port: 5353}, local: &net.TCPAddr{IP: net.ParseIP("127.0.0.1"), Port: 53}}
+		if v := viewVia(block, h, w, c.m); v != c.want {
+			t.Errorf("%s: view %q, want %s", c.name, v, c.want)
+		}
+	}
+}
+
+func testKey(t *testing.T, name, alg, secret string) tsigkey.Key {
+	t.Helper()
+	k, err := tsigkey.New(name, alg, secret)
 	if err != nil {
 		t.Fatal(err)
 	}
-	h.Ring.Add(k)
-	signed := func(ring *tsigkey.Ring, key, alg string) *dns.Msg {
-		m := new(dns.Msg)
-		m.SetAxfr("example.test.")
-		m.SetTsig(key, alg, 300, time.Now().Unix())
-		b, _, err := dns.TsigGenerateWithProvider(m, ring.Provider(), "", false)
-		if err != nil {
-			t.Fatal(err)
-		}
-		got := new(dns.Msg)
-		if err := got.Unpack(b); err != nil {
-			t.Fatal(err)
-		}
-		return got
+	return k
+}
+
+// sign returns m signed with k, as it arrives at the server.
+func sign(t *testing.T, m *dns.Msg, k tsigkey.Key) *dns.Msg {
+	t.Helper()
+	m.SetTsig(k.Name, k.Algorithm, 300, time.Now().Unix())
+	b, _, err := dns.TsigGenerateWithProvider(m, k.Provider(), "", false)
+	if err != nil {
+		t.Fatal(err)
 	}
-	other := tsigkey.NewRing()
-	k2, _ := tsigkey.New("xfr-md5.", "hmac-md5", "b3RoZXItc2VjcmV0LW90aGVyLXNlY3JldA==")
-	other.Add(k2)
-	sha := tsigkey.NewRing()
-	k3, _ := tsigkey.New("xfr-md5.", "hmac-sha256", secret)
-	sha.Add(k3)
-	unknown := tsigkey.NewRing()
-	k4, _ := tsigkey.New("xfr-guess.", "hmac-md5", secret)
-	unknown.Add(k4)
-	for _, c := range []struct {
-		name   string
-		m      *dns.Msg
-		status error // what the server's own check said
-		want   string
-	}{
-		{"hmac-md5", signed(h.Ring, "xfr-md5.", dns.HmacMD5), dns.ErrKeyAlg, "internal"},
-		{"wrong secret", signed(other, "xfr-md5.", dns.HmacMD5), dns.ErrKeyAlg, "external"},
-		{"other algorithm", signed(sha, "xfr-md5.", dns.HmacSHA256), nil, "external"},
-		{"unknown key", signed(unknown, "xfr-guess.", dns.HmacMD5), dns.ErrSecret, "external"},
-	} {
-		w := &fakeWriter{remote: &net.TCPAddr{IP: net.ParseIP("192.0.2.7"), Port: 5353}, local: &net.TCPAddr{IP: net.ParseIP("127.0.0.1"), Port: 53}, tsig: c.status}
-		if v := h.Select(w, c.m); v == nil || v.Name != c.want {
-			t.Errorf("%s: view %v, want %s", c.name, v, c.want)
-		}
+	got := new(dns.Msg)
+	if err := got.Unpack(b); err != nil {
+		t.Fatal(err)
 	}
+	return got
+}
+
+// viewVia sends m through the block's gate to h and returns the view h
+// assigned, or "(refused)" when the gate answered the request itself.
+func viewVia(b *tsigauth.Block, h *Horizon, w dns.ResponseWriter, m *dns.Msg) string {
+	got := "(refused)"
+	h.Next = test.HandlerFunc(func(ctx context.Context, w dns.ResponseWriter, r *dns.Msg) (int, error) {
+		got = zonemodel.ViewFromContext(ctx)
+		return 0, nil
+	})
+	b.Gate(h).ServeDNS(context.Background(), w, m)
+	return got
 }
 
 // addrString is a net.Addr that is neither UDP nor TCP (DoH, gRPC): its
@@ -233,6 +252,8 @@ func TestSelectDestination(t *testing.T) {
 	if !h.needDst || !h.needSrc {
 		t.Fatalf("needDst %v needSrc %v", h.needDst, h.needSrc)
 	}
+	partner := testKey(t, "partner.", "hmac-sha256", "cGFydG5lci1zZWNyZXQtMDEyMzQ1Njc4OWFiY2RlZg==")
+	block := tsigauth.NewTestBlock(partner)
 	udp := func(ip string) net.Addr { return &net.UDPAddr{IP: net.ParseIP(ip), Port: 53} }
 	tcp := func(ip string) net.Addr { return &net.TCPAddr{IP: net.ParseIP(ip), Port: 53} }
 	for _, c := range []struct {
@@ -262,9 +283,9 @@ func TestSelectDestination(t *testing.T) {
 		m := new(dns.Msg)
 		m.SetQuestion("www.example.test.", dns.TypeA)
 		if c.key != "" {
-			m.SetTsig(c.key, dns.HmacSHA256, 300, 0)
+			m = sign(t, m, partner)
 		}
-		if v := h.Select(w, m); v == nil || v.Name != c.want {
+		if v := viewVia(block, h, w, m); v != c.want {
 			t.Errorf("%s: view %v, want %s", c.name, v, c.want)
 		}
 	}
@@ -335,5 +356,40 @@ func TestCheckListeners(t *testing.T) {
 	err = setup(caddy.NewTestController("dns", "horizon {\nview lan {\ndestination 127.0.0.3\n}\nview external\n}"))
 	if err == nil || !strings.Contains(err.Error(), "view lan selects by destination") {
 		t.Fatalf("setup without bind: %v", err)
+	}
+}
+
+// A view-unaware stock plugin beside horizon does not start (it would
+// share one view's answers with another view's clients), named with the
+// fix; the others are fine.
+func TestCheckNeighbours(t *testing.T) {
+	for name, want := range map[string]string{"cache": "remove cache", "transfer": "authzone's own"} {
+		err := checkNeighbours(func(n string) plugin.Handler {
+			if n == name {
+				return test.ErrorHandler()
+			}
+			return nil
+		})
+		if err == nil || !strings.Contains(err.Error(), "the "+name+" plugin cannot share a server block with horizon") || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s beside horizon: %v", name, err)
+		}
+	}
+	if err := checkNeighbours(func(n string) plugin.Handler { return nil }); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A key selector must name a key of the server block's dnspki plugins.
+func TestCheckKeys(t *testing.T) {
+	h, err := parse(caddy.NewTestController("dns", "horizon {\nview internal {\nkey xfr-internal.\n}\nview external\n}"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := checkKeys(h, tsigauth.NewTestBlock()); err == nil || !strings.Contains(err.Error(), "no dnspki plugin of this server block defines") {
+		t.Fatalf("undefined key: %v", err)
+	}
+	k := testKey(t, "xfr-internal.", "hmac-sha256", "eGZyLWludGVybmFsLXNlY3JldC0wMTIzNDU2Nzg5YWI=")
+	if err := checkKeys(h, tsigauth.NewTestBlock(k)); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/dnspki/dnspki/plugin/authzone"
+	"github.com/dnspki/dnspki/plugin/pkg/tsigauth"
 )
 
 const pluginName = "horizon"
@@ -22,7 +23,10 @@ func setup(c *caddy.Controller) error {
 	if err != nil {
 		return err
 	}
-	h.Ring = authzone.KeyRing(c)
+	// The server block's TSIG trust: its gate verifies the keys that
+	// select views; they must be keys of this block's dnspki plugins
+	// (checked at startup, when every plugin has defined its keys).
+	block := tsigauth.ForBlock(c)
 	cfg := dnsserver.GetConfig(c)
 	// bind (earlier in the plugin order) has set the listen addresses.
 	if err := checkListeners(h, cfg.Transport, cfg.ListenHosts); err != nil {
@@ -38,6 +42,12 @@ func setup(c *caddy.Controller) error {
 	file, line := c.File(), c.Line()
 	c.OnStartup(func() error {
 		h.traced = cfg.Handler("trace") != nil
+		if err := checkKeys(h, block); err != nil {
+			return c.Errf("%s:%d: %v", file, line, err)
+		}
+		if err := checkNeighbours(cfg.Handler); err != nil {
+			return c.Errf("%s:%d: %v", file, line, err)
+		}
 		for _, z := range reg.Zones() {
 			zv := z.ViewNames()
 			if len(zv) == 1 && zv[0] == "default" {
@@ -60,6 +70,41 @@ func setup(c *caddy.Controller) error {
 		h.Next = next
 		return h
 	})
+	return nil
+}
+
+// checkKeys refuses a key selector naming a key that no dnspki plugin of
+// the server block defines: keys are valid in the block that defines them
+// (a secret given to the stock tsig plugin, or to another block, never
+// selects a view here).
+func checkKeys(h *Horizon, b *tsigauth.Block) error {
+	for _, v := range h.Views {
+		for _, k := range v.Keys {
+			if _, ok := b.Ring.Get(k); !ok {
+				return fmt.Errorf("view %s selects by key %s, which no dnspki plugin of this server block defines: define it in this block (authzone 'key NAME ALGORITHM SECRET' or 'key-file', or acmechallenge 'key')", v.Name, k)
+			}
+		}
+	}
+	return nil
+}
+
+// viewUnaware lists the stock plugins of the build that would serve one
+// view's data to another view's clients if they shared a server block with
+// horizon, and what to do instead. (Every other stock plugin in the build
+// keeps no answers and reads no zone data: see README.md.)
+var viewUnaware = []struct{ name, why string }{
+	{"cache", "caches answers by name and type, not by view, so an answer cached for one view is served to the clients of every other view; dnspki answers from in-memory snapshots already, remove cache from this server block"},
+	{"transfer", "serves AXFR/IXFR of the default view to every address its ACL allows, whatever view horizon chose; remove it and use authzone's own 'transfer to ... [key K] [view V]' lines"},
+}
+
+// checkNeighbours refuses a server block in which a view-unaware plugin
+// sits beside horizon (handler looks a plugin up by name).
+func checkNeighbours(handler func(string) plugin.Handler) error {
+	for _, p := range viewUnaware {
+		if handler(p.name) != nil {
+			return fmt.Errorf("the %s plugin cannot share a server block with horizon: it %s", p.name, p.why)
+		}
+	}
 	return nil
 }
 

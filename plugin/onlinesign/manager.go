@@ -614,7 +614,8 @@ func (m *manager) tick() {
 	}
 	next := m.state.clone()
 	before, _ := stateJSON(m.state)
-	evs, removed, err := next.advance(m.cfg.policy, &managerEnv{m: m, now: time.Now()})
+	start := time.Now()
+	evs, removed, err := next.advance(m.cfg.policy, &managerEnv{m: m, now: start})
 	if err != nil {
 		log.Errorf("zone %s: key rollover: %v", m.origin, err)
 		rolloverErrors.WithLabelValues(m.origin).Inc()
@@ -636,6 +637,11 @@ func (m *manager) tick() {
 		rolloverErrors.WithLabelValues(m.origin).Inc()
 		return
 	}
+	// The waits of the steps taken now run from when the records are
+	// served (the commit is done), not from when the step was decided: a
+	// slow commit (fsync under load) must not shorten them, or a key could
+	// sign before resolvers can have its DNSKEY.
+	next.delaySteps(start, time.Since(start))
 	next.Updated = time.Now().UTC()
 	if err := next.save(stateFile(m.cfg.keyDir, m.origin)); err != nil {
 		log.Errorf("zone %s: writing the key state: %v", m.origin, err)

@@ -138,6 +138,26 @@ type env interface {
 	DSSeen(keys []*KeyState, since time.Time) (bool, time.Duration)
 }
 
+// delaySteps moves the waits of the steps begun at `at` (the moment advance
+// ran) later by d: the records of those steps were only served d after it.
+// Earlier steps keep their times.
+func (st *State) delaySteps(at time.Time, d time.Duration) {
+	if d <= 0 {
+		return
+	}
+	for _, r := range st.Rolls {
+		if !r.Since.Equal(at) && !r.DSSeen.Equal(at) {
+			continue
+		}
+		if !r.Due.IsZero() {
+			r.Due = r.Due.Add(d)
+		}
+		if r.NotBefore.After(at) {
+			r.NotBefore = r.NotBefore.Add(d)
+		}
+	}
+}
+
 // event is something advance did, for the log.
 type event struct{ msg string }
 

@@ -279,3 +279,38 @@ func TestStateSurvivesRestart(t *testing.T) {
 		t.Fatalf("step %d after reload", back.Rolls[0].Step)
 	}
 }
+
+// The waits of a step run from when its records were served: when the
+// commit of the pre-published ZSK took d, the new key signs d later than
+// DNSKEY TTL + propagation after the decision, never earlier; steps taken
+// before keep their times.
+func TestDelaySteps(t *testing.T) {
+	p := testPolicy(SchemeSplit)
+	p.KSKLifetime = 0
+	e := &fakeEnv{now: time.Unix(1_800_000_000, 0), maxTTL: 5 * time.Minute}
+	st := &State{}
+	st.advance(p, e)
+	e.now = e.now.Add(p.ZSKLifetime)
+	decided := e.now
+	st.advance(p, e)
+	if flags(st) != "ksk1:PKC zsk2:PZ zsk3:P " {
+		t.Fatalf("pre-publish: %s", flags(st))
+	}
+	const commit = 7 * time.Second
+	st.delaySteps(decided, commit)
+	e.now = decided.Add(p.DNSKEYTTL + p.Propagation)
+	st.advance(p, e)
+	if flags(st) != "ksk1:PKC zsk2:PZ zsk3:P " {
+		t.Fatalf("signing with the new ZSK before its DNSKEY was served for TTL + propagation: %s", flags(st))
+	}
+	e.now = decided.Add(p.DNSKEYTTL + p.Propagation + commit)
+	st.advance(p, e)
+	if flags(st) != "ksk1:PKC zsk2:P zsk3:PZ " {
+		t.Fatalf("switch: %s", flags(st))
+	}
+	due := st.Rolls[0].Due
+	st.delaySteps(decided, time.Hour) // an earlier step: not moved
+	if !st.Rolls[0].Due.Equal(due) {
+		t.Fatalf("a later step moved: %s -> %s", due, st.Rolls[0].Due)
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -92,9 +93,23 @@ func TestEndpointAndCommand(t *testing.T) {
 	kc := harness.NewKey(t)
 	f.write("privkey.next.pem", harness.KeyPEM(t, kc))
 	f.refresh()
-	go func() { time.Sleep(300 * time.Millisecond); f.advance(2 * time.Minute) }()
-	if code, out := run("-wait", "20s", "-interval", "100ms", next); code != 0 {
-		t.Fatalf("-wait: %d %s", code, out)
+	// The clock moves past the hold-down only once -wait has been told
+	// "not ready" twice (it asked, waited and asked again).
+	out := &notReadyCounter{}
+	done := make(chan int, 1)
+	go func() {
+		done <- runReady([]string{"-addr", addr, "-wait", "20s", "-interval", "100ms", next}, out, out)
+	}()
+	deadline := time.Now().Add(20 * time.Second)
+	for out.notReady() < 2 {
+		if time.Now().After(deadline) {
+			t.Fatalf("-wait did not ask twice: %s", out.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	f.advance(2 * time.Minute)
+	if code := <-done; code != 0 || !strings.Contains(out.String(), "ready: ") {
+		t.Fatalf("-wait: %d %s", code, out.String())
 	}
 
 	// The endpoint never takes a private key.
@@ -123,3 +138,24 @@ func TestCheckLoopback(t *testing.T) {
 		}
 	}
 }
+
+// notReadyCounter is the output of a tlsa-ready running in another
+// goroutine; it counts its "not ready" lines.
+type notReadyCounter struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (c *notReadyCounter) Write(p []byte) (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.b.Write(p)
+}
+
+func (c *notReadyCounter) String() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.b.String()
+}
+
+func (c *notReadyCounter) notReady() int { return strings.Count(c.String(), "not ready: ") }

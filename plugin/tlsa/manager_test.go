@@ -822,3 +822,59 @@ func TestPeriodicReread(t *testing.T) {
 	// The old key stays for its hold-down (the fixture's clock stands still).
 	f.expect("default", spki311(ka), spki311(kb))
 }
+
+// A certificate from a new issuer (its CA's intermediate replaced, e.g.
+// after a revocation) for a key whose 3 1 1 has long been served is not
+// ready while 2 1 1 pins the old issuer: staged, its 2 1 1 is published
+// beside the old one and it becomes ready a hold-down later; a bare key is
+// still judged by its DANE-EE records alone.
+func TestNewIssuerReadiness(t *testing.T) {
+	f := newFixture(t)
+	ka := harness.NewKey(t)
+	oldChain := f.install(ka)
+	c := f.cfg()
+	c.Forms = []Form{{3, 1, 1}, {2, 1, 1}}
+	f.open(c)
+	f.advance(time.Hour)
+	ta := func(ca *x509.Certificate) string {
+		s := sha256.Sum256(ca.RawSubjectPublicKeyInfo)
+		return "2 1 1 " + hex.EncodeToString(s[:])
+	}
+	newCA := harness.NewTestCA(t, "replacement")
+	newChain := newCA.Issue(t, ka, 0, "www.example.test", "mail.example.test")
+	mat, err := ChainMaterial(newChain)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, _ := f.m.Ready("www", &mat)
+	if r.Ready || !strings.Contains(r.Reason, "usage 2") {
+		t.Fatalf("a chain of a new issuer is ready before its 2 1 1 is published: %+v", r)
+	}
+	key, _ := KeyMaterial(ka.Public())
+	if r, _ := f.m.Ready("www", &key); !r.Ready {
+		t.Fatalf("the key alone: %+v", r)
+	}
+	if err := f.m.Stage("www", "obtained", mat); err != nil {
+		t.Fatal(err)
+	}
+	f.expect("default", spki311(ka), ta(oldChain[1]), ta(newChain[1]))
+	if r, _ := f.m.Ready("www", &mat); r.Ready || r.Wait != 120*time.Second {
+		t.Fatalf("just staged: %+v", r)
+	}
+	f.advance(120 * time.Second)
+	if r, _ := f.m.Ready("www", &mat); !r.Ready {
+		t.Fatalf("a hold-down after staging: %+v", r)
+	}
+	// Switched to: the old issuer's pin retires (hold-down), then goes.
+	if err := os.WriteFile(filepath.Join(f.dir, "fullchain.pem"), harness.CertsPEM(newChain...), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.m.Unstage("www", "obtained"); err != nil {
+		t.Fatal(err)
+	}
+	f.refresh()
+	f.expect("default", spki311(ka), ta(oldChain[1]), ta(newChain[1]))
+	f.advance(120 * time.Second)
+	f.refresh()
+	f.expect("default", spki311(ka), ta(newChain[1]))
+}

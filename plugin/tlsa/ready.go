@@ -13,11 +13,12 @@ import (
 )
 
 // Check is the readiness of material at one owner name in one view, for one
-// matching type of the records there.
+// certificate usage and matching type of the records there.
 type Check struct {
 	Cert         string    `json:"cert"`
 	View         string    `json:"view"`
 	Name         string    `json:"name"`
+	Usage        uint8     `json:"usage"`
 	MatchingType uint8     `json:"matching_type"`
 	Record       string    `json:"record,omitempty"` // the matching record published longest
 	Since        time.Time `json:"since,omitzero"`
@@ -27,11 +28,15 @@ type Check struct {
 
 // Readiness says whether material is safe to switch to: at every owner name
 // of the certificates that publish it, in every view that publishes them,
-// and for every matching type published there, a record matching it has been
-// served without a gap for at least the hold-down (so no resolver can still
-// hold a TLSA RRset without it, RFC 7671 §8.1). A DANE client uses the
-// records of the strongest matching type it supports (RFC 7671 §9), hence the
-// check per matching type.
+// and for every certificate usage and matching type published there, a
+// record matching it has been served without a gap for at least the
+// hold-down (so no resolver can still hold a TLSA RRset without it, RFC 7671
+// §8.1). A DANE client uses the records of the strongest matching type it
+// supports (RFC 7671 §9), and may support DANE-EE or DANE-TA only, hence the
+// check per usage and matching type: a certificate from a new issuer is
+// ready once the new issuer's DANE-TA (2 x x) record has been served for the
+// hold-down too. A bare key is checked against the DANE-EE records only (it
+// cannot match DANE-TA ones, which do not change with the key).
 type Readiness struct {
 	Ready bool `json:"ready"`
 	// Wait is how long until it can be ready if nothing changes (0 when it is
@@ -159,7 +164,8 @@ func (m *Manager) readyFor(e *entry, mat Material, now time.Time) Readiness {
 				}
 			}
 			var recs []*recState
-			mtypes := map[uint8]bool{}
+			// The (usage, matching type) pairs to check.
+			kinds := map[[2]uint8]bool{}
 			for _, st := range m.states {
 				for _, r := range st.Records {
 					if r.View != v || r.Name != name {
@@ -169,30 +175,36 @@ func (m *Manager) readyFor(e *entry, mat Material, now time.Time) Readiness {
 					// A bare key cannot match DANE-TA records; they are
 					// assumed to stay valid across a key change.
 					if !(mat.IsKey() && r.U == 2) {
-						mtypes[r.M] = true
+						kinds[[2]uint8{r.U, r.M}] = true
 					}
 				}
 			}
 			for _, f := range e.cfg.Forms {
 				if !(mat.IsKey() && f.Usage == 2) {
-					mtypes[f.MatchingType] = true
+					kinds[[2]uint8{f.Usage, f.MatchingType}] = true
 				}
 			}
-			ms := make([]int, 0, len(mtypes))
-			for mt := range mtypes {
-				ms = append(ms, int(mt))
+			ks := make([][2]uint8, 0, len(kinds))
+			for k := range kinds {
+				ks = append(ks, k)
 			}
-			sort.Ints(ms)
-			for _, mt := range ms {
-				c := Check{Cert: e.cfg.ID, View: v, Name: name, MatchingType: uint8(mt)}
+			sort.Slice(ks, func(i, j int) bool {
+				if ks[i][1] != ks[j][1] {
+					return ks[i][1] < ks[j][1]
+				}
+				return ks[i][0] > ks[j][0]
+			})
+			for _, k := range ks {
+				u, mt := k[0], k[1]
+				c := Check{Cert: e.cfg.ID, View: v, Name: name, Usage: u, MatchingType: mt}
 				var best *recState
 				for _, r := range recs {
-					if int(r.M) == mt && served[r.rdata().String()] && matches(mat, r.rdata()) && (best == nil || r.Since < best.Since) {
+					if r.U == u && r.M == mt && served[r.rdata().String()] && matches(mat, r.rdata()) && (best == nil || r.Since < best.Since) {
 						best = r
 					}
 				}
 				if best == nil {
-					c.Reason = fmt.Sprintf("no matching type %d record at %s (view %s) matches it", mt, name, v)
+					c.Reason = fmt.Sprintf("no usage %d matching type %d record at %s (view %s) matches it", u, mt, name, v)
 					out.Ready = false
 					if out.Reason == "" {
 						out.Reason = c.Reason

@@ -126,7 +126,7 @@ func TestNsupdate(t *testing.T) {
 		for _, o := range []string{other, "hmac-sha256"} {
 			algRefusals = append(algRefusals, refusal{a.key + " signed with " + o, o + ":" + a.key + ":" + a.secret,
 				fmt.Sprintf("update add _acme-challenge.%s 60 TXT %s", a.name, val2), "NOTAUTH",
-				regexp.QuoteMeta(fmt.Sprintf("refused (NOTAUTH): TSIG key %s is %s, request signed with %s", a.key, a.alg, o))})
+				regexp.QuoteMeta(fmt.Sprintf("refused (NOTAUTH/BADKEY): TSIG key %s is %s, request signed with %s", a.key, a.alg, o))})
 		}
 	}
 	for _, c := range append([]refusal{

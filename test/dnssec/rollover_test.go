@@ -93,6 +93,15 @@ func (s *stream) run(stop, stopped chan struct{}) {
 	}
 }
 
+// more waits (bounded) until the stream has sent n more queries: the
+// validating resolver kept answering after an event (a positive signal
+// instead of sleeping while it runs).
+func (s *stream) more(t *testing.T, n int64) {
+	t.Helper()
+	target := s.total.Load() + n
+	harness.Eventually(t, 60*time.Second, fmt.Sprintf("%d more validated queries", n), func() bool { return s.total.Load() >= target })
+}
+
 func (s *stream) failures() []string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -236,11 +245,12 @@ func TestZSKRollover(t *testing.T) {
 		}
 		return true
 	})
-	time.Sleep(2 * time.Second)
+	harness.Eventually(t, 10*time.Second, "the first ZSK's files moved to retired/", func() bool {
+		_, err := os.Stat(filepath.Join(keys, "retired", zsk0+".private"))
+		return err == nil
+	})
+	s.more(t, 100)
 	s.pause()
-	if _, err := os.Stat(filepath.Join(keys, "retired", zsk0+".private")); err != nil {
-		t.Errorf("retired key files not moved: %v", err)
-	}
 	tags := servedKeys(t, srv.Addr, "roll.test.")
 	if len(tags) < 2 || len(tags) > 3 {
 		t.Errorf("served DNSKEYs %v: want the KSK and one or two ZSKs", tags)
@@ -389,7 +399,18 @@ func TestCSKRollover(t *testing.T) {
 		st := readState(t, statePath)
 		return len(st.Keys) == 1 && st.Keys[0].Key != csk0 && st.Keys[0].CDS && len(st.Rolls) == 0
 	})
-	time.Sleep(3 * time.Second)
+	// The parent gets the new DS (the test's operator copies the CDS), and
+	// validation goes on after the rollover.
+	harness.Eventually(t, 30*time.Second, "the parent's DS naming the CSK with CDS", func() bool {
+		for _, k := range readState(t, statePath).Keys {
+			if k.CDS {
+				r, err := harness.Query(c.parent.Addr, "sub.example.test", dns.TypeDS, false, true)
+				return err == nil && len(r.Answer) > 0 && r.Answer[0].(*dns.DS).KeyTag == k.Tag
+			}
+		}
+		return false
+	})
+	s.more(t, 100)
 	// (A next rollover may have begun meanwhile: csk-lifetime is 6s.)
 	st := readState(t, statePath)
 	var csk1 uint16
@@ -424,7 +445,7 @@ func TestAlgorithmRollover(t *testing.T) {
 	statePath := filepath.Join(c.cdir, "state", "keys", "sub.example.test.keystate")
 	s := startStream(c.u, "sub.example.test.")
 	defer s.pause()
-	time.Sleep(time.Second)
+	s.more(t, 50) // validating before the change
 	conf := filepath.Join(c.cdir, "Corefile")
 	b, err := os.ReadFile(conf)
 	if err != nil {
@@ -444,11 +465,26 @@ func TestAlgorithmRollover(t *testing.T) {
 		}
 		return true
 	})
-	time.Sleep(2 * time.Second)
-	r, err := harness.Query(c.child.Addr, "sub.example.test", dns.TypeDNSKEY, false, true)
-	if err != nil {
-		t.Fatal(err)
-	}
+	// The served DNSKEY RRset follows the key state: only Ed25519 keys and
+	// signatures once the rollover is over (polled, not slept on).
+	var r *dns.Msg
+	harness.Eventually(t, 30*time.Second, "only Ed25519 DNSKEYs and RRSIGs served", func() bool {
+		var err error
+		r, err = harness.Query(c.child.Addr, "sub.example.test", dns.TypeDNSKEY, false, true)
+		if err != nil {
+			return false
+		}
+		for _, rr := range r.Answer {
+			if k, ok := rr.(*dns.DNSKEY); ok && k.Algorithm != dns.ED25519 {
+				return false
+			}
+			if s, ok := rr.(*dns.RRSIG); ok && s.Algorithm != dns.ED25519 {
+				return false
+			}
+		}
+		return true
+	})
+	s.more(t, 100)
 	for _, rr := range r.Answer {
 		if k, ok := rr.(*dns.DNSKEY); ok && k.Algorithm != dns.ED25519 {
 			t.Errorf("old key still served: %v", k)

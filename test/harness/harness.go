@@ -1,7 +1,7 @@
 // Package harness runs dnspki and real peer software (Knot, BIND, NSD,
 // unbound, Pebble, certbot, openssl, ...) for the end-to-end tests: it builds
-// dnspki, installs what a test needs (Debian packages, go install), picks free
-// loopback ports, starts every server with its own configuration and stops it
+// dnspki, installs what a test needs (Debian packages, go install), reserves
+// loopback ports (ports.go), starts every server with its own configuration and stops it
 // by PID when the test ends.
 package harness
 
@@ -9,7 +9,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -21,6 +20,7 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+	"golang.org/x/sys/unix"
 )
 
 // CI reports whether the tests run in CI (CI=true): nothing may be skipped there.
@@ -74,8 +74,13 @@ var (
 )
 
 // Dnspki builds ./cmd/dnspki once per test binary and returns its path.
+// DNSPKI_TEST_BIN names a binary to use instead (say, an older build, to
+// see a test fail where that build had a bug).
 func Dnspki(t testing.TB) string {
 	t.Helper()
+	if p := os.Getenv("DNSPKI_TEST_BIN"); p != "" {
+		return p
+	}
 	buildOnce.Do(func() {
 		dir, err := os.MkdirTemp("", "dnspki-bin-")
 		if err != nil {
@@ -96,55 +101,24 @@ func Dnspki(t testing.TB) string {
 	return buildPath
 }
 
-// FreePort returns a port that is free for both UDP and TCP on 127.0.0.1.
-func FreePort(t testing.TB) int {
-	t.Helper()
-	for i := 0; i < 50; i++ {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		port := l.Addr().(*net.TCPAddr).Port
-		u, err := net.ListenPacket("udp", fmt.Sprintf("127.0.0.1:%d", port))
-		l.Close()
-		if err != nil {
-			continue
-		}
-		u.Close()
-		if reserve(port) {
-			return port
-		}
-	}
-	t.Fatal("no free port")
-	return 0
-}
-
-var (
-	portsMu sync.Mutex
-	ports   = map[int]bool{}
-)
-
-// reserve keeps a port from being handed out twice by one test binary.
-func reserve(p int) bool {
-	portsMu.Lock()
-	defer portsMu.Unlock()
-	if ports[p] {
-		return false
-	}
-	ports[p] = true
-	return true
-}
-
-// Addr is "127.0.0.1:port".
-func Addr(port int) string { return fmt.Sprintf("127.0.0.1:%d", port) }
-
 // Proc is a server or client process a test started.
+//
+// It is signalled by PID and process group (the group takes the children
+// it started) only while it is not reaped: the waiter notices its end
+// without reaping it (waitid WNOWAIT), kills what is left of its group,
+// and only then reaps it, all under mu, which every signal takes too. A
+// reaped PID is free for the kernel to hand out again (PIDs wrap within
+// minutes on a busy test machine), and a signal to its group would hit an
+// unrelated process, another test's server, say.
 type Proc struct {
 	Name string
 	Cmd  *exec.Cmd
 	Log  string // path of the combined stdout/stderr
 	done chan struct{}
 	err  error
+
+	mu     sync.Mutex
+	reaped bool
 }
 
 // PID of the process.
@@ -176,35 +150,58 @@ func (p *Proc) Wait(d time.Duration) (error, bool) {
 	}
 }
 
+// signal sends sig to the process (group: to its process group) unless it
+// has been reaped.
+func (p *Proc) signal(sig syscall.Signal, group bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.reaped {
+		return
+	}
+	pid := p.PID()
+	if group {
+		pid = -pid
+	}
+	syscall.Kill(pid, sig)
+}
+
 // Stop ends the process by its PID (and any children it started, by process
 // group): SIGTERM, then SIGKILL after 5 s.
 func (p *Proc) Stop() {
-	if p.Exited() {
-		syscall.Kill(-p.PID(), syscall.SIGKILL) // orphaned children, if any
-		return
-	}
-	syscall.Kill(-p.PID(), syscall.SIGTERM)
+	p.signal(syscall.SIGTERM, true)
 	select {
 	case <-p.done:
 	case <-time.After(5 * time.Second):
-		syscall.Kill(-p.PID(), syscall.SIGKILL)
+		p.signal(syscall.SIGKILL, true)
 		<-p.done
 	}
-	syscall.Kill(-p.PID(), syscall.SIGKILL)
 }
 
 // Kill ends the process (and its process group) with SIGKILL, a crash, and
 // waits for it.
 func (p *Proc) Kill() {
-	if p.Exited() {
-		return
-	}
-	syscall.Kill(-p.PID(), syscall.SIGKILL)
+	p.signal(syscall.SIGKILL, true)
 	<-p.done
 }
 
 // Signal sends sig to the process.
-func (p *Proc) Signal(sig syscall.Signal) { syscall.Kill(p.PID(), sig) }
+func (p *Proc) Signal(sig syscall.Signal) { p.signal(sig, false) }
+
+// wait waits for the process to end, kills what is left of its process
+// group while its PID is still held (a zombie), then reaps it.
+func (p *Proc) wait() {
+	var info unix.Siginfo
+	for {
+		if err := unix.Waitid(unix.P_PID, p.PID(), &info, unix.WEXITED|unix.WNOWAIT, nil); err != unix.EINTR {
+			break
+		}
+	}
+	p.mu.Lock()
+	syscall.Kill(-p.PID(), syscall.SIGKILL) // children it left behind, if any
+	p.err = p.Cmd.Wait()
+	p.reaped = true
+	p.mu.Unlock()
+}
 
 // StartOpts tune Start.
 type StartOpts struct {
@@ -233,7 +230,7 @@ func Start(t testing.TB, name string, argv []string, o StartOpts) *Proc {
 	}
 	p := &Proc{Name: name, Cmd: cmd, Log: logPath, done: make(chan struct{})}
 	go func() {
-		p.err = cmd.Wait()
+		p.wait()
 		f.Close()
 		close(p.done)
 	}()
@@ -263,10 +260,19 @@ func sanitize(s string) string {
 // combined output.
 func Run(t testing.TB, timeout time.Duration, dir string, argv ...string) (string, error) {
 	t.Helper()
+	return RunEnv(t, timeout, dir, nil, argv...)
+}
+
+// RunEnv is Run with env added to the environment (KEY=VALUE).
+func RunEnv(t testing.TB, timeout time.Duration, dir string, env []string, argv ...string) (string, error) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
 	cmd.Dir = dir
+	if len(env) > 0 {
+		cmd.Env = append(os.Environ(), env...)
+	}
 	var b bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &b, &b
 	err := cmd.Run()

@@ -26,7 +26,7 @@ var debPackage = map[string]string{
 	"dnssec-keygen":     "bind9-utils",
 	"dnssec-signzone":   "bind9-utils",
 	"dnssec-verify":     "bind9-utils",
-	"tsig-keygen":       "bind9-utils",
+	"tsig-keygen":       "bind9",
 	"dig":               "bind9-dnsutils",
 	"delv":              "bind9-dnsutils",
 	"nsupdate":          "bind9-dnsutils",
@@ -45,6 +45,7 @@ var debPackage = map[string]string{
 	"openssl":           "openssl",
 	"dnsviz":            "dnsviz",
 	"swaks":             "swaks",
+	"faketime":          "faketime",
 }
 
 // extraPackages are installed along with a program's package.

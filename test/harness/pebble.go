@@ -21,7 +21,7 @@ import (
 )
 
 // PebbleVersion is the Pebble (Let's Encrypt's ACME test CA) the tests use.
-const PebbleVersion = "v2.10.1"
+const PebbleVersion = "v2.10.3"
 
 const pebbleModule = "github.com/letsencrypt/pebble/v2"
 
@@ -301,9 +301,16 @@ func (p *Pebble) RenewalInfo(t testing.TB, leaf *x509.Certificate) ARIWindow {
 func (p *Pebble) SetRenewalInfo(t testing.TB, leaf *x509.Certificate, w ARIWindow) {
 	t.Helper()
 	ari, _ := json.Marshal(map[string]ARIWindow{"suggestedWindow": {Start: w.Start.UTC(), End: w.End.UTC()}})
+	p.SetRenewalInfoRaw(t, leaf, string(ari))
+}
+
+// SetRenewalInfoRaw makes Pebble answer body, whatever it is (malformed JSON
+// included), to renewal information requests for leaf.
+func (p *Pebble) SetRenewalInfoRaw(t testing.TB, leaf *x509.Certificate, ari string) {
+	t.Helper()
 	body, _ := json.Marshal(map[string]string{
 		"Certificate": string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: leaf.Raw})),
-		"ARIResponse": string(ari),
+		"ARIResponse": ari,
 	})
 	resp, err := p.HTTPClient(t).Post(fmt.Sprintf("https://%s/set-renewal-info/", Addr(p.MgmtPort)), "application/json", bytes.NewReader(body))
 	if err != nil {

@@ -148,3 +148,24 @@ func SPKI311(pub crypto.PublicKey) string {
 	s := sha256.Sum256(der)
 	return "3 1 1 " + hex.EncodeToString(s[:])
 }
+
+// ParseCerts reads the certificates of a PEM file, in order.
+func ParseCerts(t testing.TB, data []byte) []*x509.Certificate {
+	t.Helper()
+	var out []*x509.Certificate
+	for rest := data; ; {
+		var blk *pem.Block
+		blk, rest = pem.Decode(rest)
+		if blk == nil {
+			return out
+		}
+		if blk.Type != "CERTIFICATE" {
+			continue
+		}
+		c, err := x509.ParseCertificate(blk.Bytes)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, c)
+	}
+}

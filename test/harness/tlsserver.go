@@ -42,11 +42,12 @@ func startTLS(t testing.TB, certFile, keyFile string, smtp bool) *TLSServer {
 	t.Helper()
 	s := &TLSServer{CertFile: certFile, KeyFile: keyFile, smtp: smtp}
 	s.Reload(t)
-	port := FreePort(t)
-	ln, err := net.Listen("tcp", Addr(port))
+	// In this process: listen on port 0 and read the port back.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
+	port := ln.Addr().(*net.TCPAddr).Port
 	s.ln, s.Port, s.Addr = ln, port, Addr(port)
 	s.wg.Add(1)
 	go func() {

@@ -54,6 +54,7 @@ func StartUnbound(t testing.TB, cfg UnboundConfig) *Unbound {
 	if cfg.DisableAggressiveNSEC {
 		aggr = "no"
 	}
+	lo, hi := portRange()
 	var b strings.Builder
 	fmt.Fprintf(&b, `server:
     interface: 127.0.0.1
@@ -80,7 +81,10 @@ func StartUnbound(t testing.TB, cfg UnboundConfig) *Unbound {
     serve-expired: no
     harden-algo-downgrade: yes
     minimal-responses: no
-`, port, dir, filepath.Join(dir, "unbound.pid"), u.LogFile, aggr)
+    # unbound picks its own random source ports: not among those FreePort
+    # reserves for servers (ports.go).
+    outgoing-port-avoid: %d-%d
+`, port, dir, filepath.Join(dir, "unbound.pid"), u.LogFile, aggr, lo, hi)
 	// unbound answers special-use names (test., invalid., ...) itself unless
 	// told not to: the stub zones' top-level domains get "nodefault".
 	tlds := map[string]bool{}

@@ -9,11 +9,8 @@ package horizon
 import (
 	"fmt"
 	"net"
-	"net/netip"
 	"os"
 	"path/filepath"
-	"regexp"
-	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -270,25 +267,12 @@ type client struct {
 }
 
 func newClient(src string, port int) client {
-	host := "127.0.0.1"
-	if strings.Contains(src, ":") {
-		host = "::1"
-	}
-	return client{src: src, server: net.JoinHostPort(host, fmt.Sprint(port))}
+	c := harness.NewClient(src, port)
+	return client{src: c.Src, server: c.Server}
 }
 
 func (c client) dnsClient(tcp bool) *dns.Client {
-	ip := net.ParseIP(c.src)
-	cl := &dns.Client{Timeout: 3 * time.Second}
-	d := &net.Dialer{Timeout: 3 * time.Second}
-	if tcp {
-		cl.Net = "tcp"
-		d.LocalAddr = &net.TCPAddr{IP: ip}
-	} else {
-		d.LocalAddr = &net.UDPAddr{IP: ip}
-	}
-	cl.Dialer = d
-	return cl
+	return harness.Client{Src: c.src, Server: c.server}.DNSClient(tcp)
 }
 
 // exchange sends m (retrying twice on timeouts); key signs it.
@@ -391,201 +375,32 @@ func (c client) serial(t *testing.T) uint32 {
 
 // ---- what is secret ----
 
-// secrets is what must never reach an external client.
-type secrets struct {
-	tokens map[string]bool // internal-only labels and TXT words
-	names  []string        // internal names (owners and ENTs), lowercase FQDN
-	addrs  []string        // internal addresses, presentation form
-}
+// secrets is what must never reach an external client (harness.Secrets).
+type secrets struct{ *harness.Secrets }
 
-var (
-	tokenSplit = regexp.MustCompile(`[^a-z0-9_-]+`)
-	internalV4 = regexp.MustCompile(`(^|[^0-9.])10\.[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}`)
-	internalV6 = regexp.MustCompile(`(^|[^0-9a-f:])fd[0-9a-f]{2}:`)
-)
+func (s *secrets) leaks(qname string, rrs []dns.RR) []string { return s.Leaks(qname, rrs) }
 
-func tokens(s string) []string {
-	var out []string
-	for _, tk := range tokenSplit.Split(strings.ToLower(s), -1) {
-		if tk != "" {
-			out = append(out, tk)
-		}
-	}
-	return out
-}
-
-// rrTokens are the words of the names and texts of a record.
-func rrTokens(rr dns.RR) []string {
-	out := tokens(rr.Header().Name)
-	switch v := rr.(type) {
-	case *dns.CNAME:
-		out = append(out, tokens(v.Target)...)
-	case *dns.NS:
-		out = append(out, tokens(v.Ns)...)
-	case *dns.MX:
-		out = append(out, tokens(v.Mx)...)
-	case *dns.SRV:
-		out = append(out, tokens(v.Target)...)
-	case *dns.TXT:
-		out = append(out, tokens(strings.Join(v.Txt, " "))...)
-	case *dns.SOA:
-		out = append(out, tokens(v.Ns+" "+v.Mbox)...)
-	case *dns.HTTPS:
-		out = append(out, tokens(v.Target)...)
-	case *dns.CAA:
-		out = append(out, tokens(v.Value)...)
-	}
-	return out
-}
-
-func parseZone(t testing.TB, text string) []dns.RR {
-	t.Helper()
-	zp := dns.NewZoneParser(strings.NewReader(text), zone, "")
-	var out []dns.RR
-	for rr, ok := zp.Next(); ok; rr, ok = zp.Next() {
-		out = append(out, rr)
-	}
-	if err := zp.Err(); err != nil {
-		t.Fatal(err)
-	}
-	return out
-}
+func parseZone(t testing.TB, text string) []dns.RR { return harness.ParseZone(t, zone, text) }
 
 // ancestors returns name and its ancestors down to (excluding) the zone
 // apex.
-func ancestors(name string) []string {
-	var out []string
-	for n := zonemodel.Fqdn(name); n != zone && zonemodel.InZone(n, zone); n = zonemodel.Parent(n) {
-		out = append(out, n)
-	}
-	return out
-}
+func ancestors(name string) []string { return harness.Ancestors(zone, name) }
+
+func msgRRs(m *dns.Msg) []dns.RR { return harness.MsgRRs(m) }
 
 // newSecrets computes the secret tokens: every word of the internal file
 // that no public record (the public zone, the validation records and
 // their values) uses.
 func newSecrets(t testing.TB, internal string) *secrets {
 	t.Helper()
-	public := map[string]bool{}
-	for _, rr := range parseZone(t, publicZone) {
-		for _, tk := range rrTokens(rr) {
-			public[tk] = true
-		}
-	}
-	// Type and class mnemonics are in every record's text.
-	for _, m := range dns.TypeToString {
-		public[strings.ToLower(m)] = true
-	}
-	for _, m := range dns.ClassToString {
-		public[strings.ToLower(m)] = true
-	}
-	for _, n := range append([]string{tlsaPublic}, validationRecords...) {
-		for _, tk := range tokens(n) {
-			public[tk] = true
-		}
-	}
-	for _, tk := range tokens(persistIssuer + " " + persistURI + " " + acmeValue + " " + acmeValue2) {
-		public[tk] = true
-	}
-	s := &secrets{tokens: map[string]bool{}}
-	names := map[string]bool{}
-	for _, rr := range parseZone(t, internal) {
-		for _, tk := range rrTokens(rr) {
-			if !public[tk] && strings.Trim(tk, "0123456789") != "" {
-				s.tokens[tk] = true
-			}
-		}
-		for _, n := range ancestors(rr.Header().Name) {
-			names[n] = true
-		}
-		switch v := rr.(type) {
-		case *dns.A:
-			s.addrs = append(s.addrs, v.A.String())
-		case *dns.AAAA:
-			s.addrs = append(s.addrs, v.AAAA.String())
-		}
-	}
-	for _, n := range ancestors(tlsaInternal) {
-		names[n] = true
-	}
-	for n := range names {
-		s.names = append(s.names, n)
-	}
-	sort.Slice(s.names, func(i, j int) bool { return zonemodel.CanonicalCompare(s.names[i], s.names[j]) < 0 })
-	return s
-}
-
-// scrub returns the record's text without key material and signatures (so
-// that random base64 is not taken for words), lowercased.
-func scrub(rr dns.RR) string {
-	switch v := rr.(type) {
-	case *dns.RRSIG:
-		c := *v
-		c.Signature = ""
-		rr = &c
-	case *dns.DNSKEY:
-		c := *v
-		c.PublicKey = ""
-		rr = &c
-	case *dns.CDNSKEY:
-		c := *v
-		c.PublicKey = ""
-		rr = &c
-	case *dns.DS:
-		c := *v
-		c.Digest = ""
-		rr = &c
-	case *dns.CDS:
-		c := *v
-		c.Digest = ""
-		rr = &c
-	}
-	return strings.ToLower(rr.String())
-}
-
-// leaks lists what in the records reveals internal data to a client that
-// asked for qname ("" none): internal addresses anywhere, secret words
-// other than the question's own labels.
-func (s *secrets) leaks(qname string, rrs []dns.RR) []string {
-	asked := map[string]bool{}
-	for _, tk := range tokens(qname) {
-		asked[tk] = true
-	}
-	var out []string
-	for _, rr := range rrs {
-		switch v := rr.(type) {
-		case *dns.OPT, *dns.TSIG:
-			continue
-		case *dns.A:
-			if a, ok := netip.AddrFromSlice(v.A.To4()); ok && netip.MustParsePrefix("10.0.0.0/8").Contains(a) {
-				out = append(out, "internal address: "+rr.String())
-				continue
-			}
-		case *dns.AAAA:
-			if a, ok := netip.AddrFromSlice(v.AAAA); ok && netip.MustParsePrefix("fd00::/8").Contains(a) {
-				out = append(out, "internal address: "+rr.String())
-				continue
-			}
-		}
-		text := scrub(rr)
-		if internalV4.MatchString(text) || internalV6.MatchString(text) {
-			out = append(out, "internal address in: "+rr.String())
-			continue
-		}
-		for _, tk := range tokens(text) {
-			if s.tokens[tk] && !asked[tk] {
-				out = append(out, fmt.Sprintf("internal label/word %q in: %s", tk, rr.String()))
-				break
-			}
-		}
-	}
-	return out
-}
-
-func msgRRs(m *dns.Msg) []dns.RR {
-	out := append([]dns.RR{}, m.Answer...)
-	out = append(out, m.Ns...)
-	return append(out, m.Extra...)
+	words := append([]string{tlsaPublic, persistIssuer, persistURI, acmeValue, acmeValue2}, validationRecords...)
+	return &secrets{harness.NewSecrets(t, harness.SecretSpec{
+		Zone:          zone,
+		Public:        parseZone(t, publicZone),
+		PublicWords:   words,
+		Internal:      parseZone(t, internal),
+		InternalNames: []string{tlsaInternal},
+	})}
 }
 
 // ---- comparing denials ----

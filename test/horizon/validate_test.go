@@ -111,7 +111,7 @@ func TestValidation(t *testing.T) {
 	for _, rr := range parseZone(t, publicZone) {
 		public[strings.ToLower(rr.Header().Name)] = true
 	}
-	for _, n := range sec.names {
+	for _, n := range sec.Names {
 		if strings.HasSuffix(n, ".apps.example.test.") || public[n] {
 			continue // the public wildcard answers there; a public name
 		}

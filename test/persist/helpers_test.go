@@ -1,5 +1,5 @@
 // Package persist tests dns-persist-01 end to end with real software: Pebble
-// (Let's Encrypt's ACME test CA, v2.10.1) validating `_validation-persist`
+// (Let's Encrypt's ACME test CA, v2.10.3) validating `_validation-persist`
 // records that dnspki serves, the lego v5 library's challenge/dnspersist01 as
 // the ACME client, and BIND's nsupdate publishing a host's own record over
 // RFC 2136 (acmechallenge's `grant ... persist`). Everything runs from

@@ -10,7 +10,7 @@ import (
 	"github.com/dnspki/dnspki/test/harness"
 )
 
-// TestPebble: Pebble v2.10.1, with dnspki as its -dnsserver, issues
+// TestPebble: Pebble v2.10.3, with dnspki as its -dnsserver, issues
 // certificates through lego's dns-persist-01 client against the records
 // dnspki publishes (from the Corefile, and from a host's own UPDATE), with no
 // DNS change at issuance; and refuses a record for another account, an

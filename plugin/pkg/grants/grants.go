@@ -18,6 +18,15 @@
 // granted: an owner without the label (the zone apex, say), another type, a
 // subject outside the domain, a subject with a wildcard label.
 //
+// A grant with Accounts also covers the ACME dns-account-01 owners
+//
+//	owner = <account label> "." Label "." subject
+//
+// for one or more account labels, or for any label of the account label's
+// form (an underscore and 16 lowercase base32 characters: package
+// dnsaccount); never for another first label. Without Accounts (the
+// default) only Label.subject is granted.
+//
 // Authorize checks a whole set of changes at once and fails on the first one
 // outside every grant of the identity: callers refuse the request whole.
 package grants
@@ -28,6 +37,8 @@ import (
 	"strings"
 
 	"github.com/miekg/dns"
+
+	"github.com/dnspki/dnspki/plugin/pkg/dnsaccount"
 )
 
 // Match is how a grant's subject is matched.
@@ -88,6 +99,41 @@ type Grant struct {
 	Types []uint16
 	// Validate, if set, checks every record added under the grant.
 	Validate Validator
+	// Accounts, if set, extends the grant to the dns-account-01 owners
+	// <account label>.Label.subject of these accounts (Label required).
+	Accounts *Accounts
+}
+
+// Accounts are the ACME accounts whose dns-account-01 challenge records a
+// grant covers.
+type Accounts struct {
+	// Any: every account label (any first label of the form
+	// dnsaccount.IsLabel).
+	Any bool
+	// Labels: these account labels ("_" and 16 base32 characters).
+	Labels []string
+}
+
+func (a *Accounts) allows(label string) bool {
+	if a == nil || !dnsaccount.IsLabel(label) {
+		return false
+	}
+	if a.Any {
+		return true
+	}
+	for _, l := range a.Labels {
+		if l == label {
+			return true
+		}
+	}
+	return false
+}
+
+func (a *Accounts) String() string {
+	if a.Any {
+		return "<any account>"
+	}
+	return "<account " + strings.Join(a.Labels, "|") + ">"
 }
 
 func (g Grant) String() string {
@@ -101,7 +147,11 @@ func (g Grant) String() string {
 	}
 	where := fmt.Sprintf("<%s %s>", g.Match, target)
 	if g.Label != "" {
-		where = g.Label + "." + where
+		if g.Accounts != nil {
+			where = "[" + g.Accounts.String() + ".]" + g.Label + "." + where
+		} else {
+			where = g.Label + "." + where
+		}
 	}
 	return fmt.Sprintf("%s may change %s at %s", g.Identity, strings.Join(types, ","), where)
 }
@@ -128,16 +178,27 @@ func (g *Grant) hasType(t uint16) bool {
 	return false
 }
 
-// subject strips the grant's label from owner.
+// subject strips the grant's label (and, with Accounts, an account label
+// before it) from owner.
 func (g *Grant) subject(owner string) (string, bool) {
 	if g.Label == "" {
 		return owner, true
 	}
 	prefix := g.Label + "."
-	if !strings.HasPrefix(owner, prefix) || len(owner) == len(prefix) {
+	if rest, ok := strings.CutPrefix(owner, prefix); ok {
+		return rest, rest != ""
+	}
+	if g.Accounts == nil {
 		return "", false
 	}
-	return owner[len(prefix):], true
+	first, rest, _ := strings.Cut(owner, ".")
+	if !g.Accounts.allows(first) {
+		return "", false
+	}
+	if rest, ok := strings.CutPrefix(rest, prefix); ok {
+		return rest, rest != ""
+	}
+	return "", false
 }
 
 func (g *Grant) matches(subject string) bool {
@@ -202,6 +263,23 @@ func (p *Policy) Add(g Grant) error {
 		if strings.Contains(g.Label, ".") {
 			return fmt.Errorf("grant for %s: label %q must be one label", g.Identity, g.Label)
 		}
+	}
+	if g.Accounts != nil {
+		if g.Label == "" {
+			return fmt.Errorf("grant for %s: account labels need the grant's label (the challenge label they precede)", g.Identity)
+		}
+		a := &Accounts{Any: g.Accounts.Any}
+		for _, l := range g.Accounts.Labels {
+			l = strings.ToLower(l)
+			if !dnsaccount.IsLabel(l) {
+				return fmt.Errorf("grant for %s: %q is not an ACME account label (an underscore and 16 base32 characters)", g.Identity, l)
+			}
+			a.Labels = append(a.Labels, l)
+		}
+		if !a.Any && len(a.Labels) == 0 {
+			return fmt.Errorf("grant for %s: account labels: which accounts?", g.Identity)
+		}
+		g.Accounts = a
 	}
 	g.Types = append([]uint16(nil), g.Types...)
 	p.byID[g.Identity] = append(p.byID[g.Identity], &g)

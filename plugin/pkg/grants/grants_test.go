@@ -136,3 +136,74 @@ func TestAddChecks(t *testing.T) {
 		t.Fatal("accepted wildcard")
 	}
 }
+
+// Account labels (dns-account-01): a grant covers
+// _<account label>._acme-challenge.<subject> only for the accounts it names
+// (or for any label of the account label's form), never another first label,
+// and without Accounts none at all (the default: only _acme-challenge).
+func TestAccounts(t *testing.T) {
+	const one = "_ujmmovf2vn55tgye" // https://example.com/acme/acct/ExampleAccount
+	const other = "_aaaaaaaaaaaaaaaa"
+	p := New()
+	for _, g := range []Grant{
+		{Identity: "any.", Match: Name, Domain: "www.example.test.", Label: "_acme-challenge", Types: []uint16{dns.TypeTXT}, Accounts: &Accounts{Any: true}},
+		{Identity: "one.", Match: Subdomain, Domain: "intra.example.test.", Label: "_acme-challenge", Types: []uint16{dns.TypeTXT}, Accounts: &Accounts{Labels: []string{strings.ToUpper(one)}}},
+		{Identity: "plain.", Match: Name, Domain: "www.example.test.", Label: "_acme-challenge", Types: []uint16{dns.TypeTXT}},
+		{Identity: "host.example.test.", Match: Self, Label: "_acme-challenge", Types: []uint16{dns.TypeTXT}, Accounts: &Accounts{Any: true}},
+	} {
+		if err := p.Add(g); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cases := []struct {
+		id, owner string
+		want      bool
+	}{
+		{"any.", "_acme-challenge.www.example.test.", true}, // dns-01 stays
+		{"any.", one + "._acme-challenge.www.example.test.", true},
+		{"any.", other + "._acme-challenge.WWW.example.test.", true},
+		{"any.", "_x._acme-challenge.www.example.test.", false},                // not an account label
+		{"any.", "_ujmmovf2vn55tgy1._acme-challenge.www.example.test.", false}, // 1 is not base32
+		{"any.", "*._acme-challenge.www.example.test.", false},
+		{"any.", one + ".www.example.test.", false},                             // no challenge label
+		{"any.", one + "._acme-challenge.x.www.example.test.", false},           // name: exact
+		{"any.", one + "." + one + "._acme-challenge.www.example.test.", false}, // two account labels
+		{"any.", "_acme-challenge." + one + "._acme-challenge.www.example.test.", false},
+		{"any.", one + "._acme-challenge.", false},
+		{"one.", one + "._acme-challenge.a.intra.example.test.", true},
+		{"one.", other + "._acme-challenge.a.intra.example.test.", false}, // another account
+		{"one.", "_acme-challenge.a.intra.example.test.", true},
+		{"plain.", one + "._acme-challenge.www.example.test.", false}, // the default: none
+		{"plain.", "_acme-challenge.www.example.test.", true},
+		{"host.example.test.", other + "._acme-challenge.host.example.test.", true},
+		{"host.example.test.", other + "._acme-challenge.x.host.example.test.", false},
+	}
+	for _, c := range cases {
+		if got := p.Find(c.id, c.owner, dns.TypeTXT) != nil; got != c.want {
+			t.Errorf("Find(%s, %s) = %v, want %v", c.id, c.owner, got, c.want)
+		}
+	}
+	// Prerequisites: a key may ask about the account owners it may change, and
+	// only those.
+	if got := p.Types("one.", one+"._acme-challenge.a.intra.example.test."); len(got) != 1 {
+		t.Errorf("Types at its account owner: %v", got)
+	}
+	if got := p.Types("one.", other+"._acme-challenge.a.intra.example.test."); len(got) != 0 {
+		t.Errorf("Types at another account's owner: %v", got)
+	}
+	if err := p.Authorize("plain.", []Change{{Op: DeleteName, Name: one + "._acme-challenge.www.example.test."}}); err == nil {
+		t.Fatal("delete-name of an account owner allowed without Accounts")
+	}
+	for _, g := range []Grant{
+		{Identity: "k.", Match: Name, Domain: "x.example.test.", Types: []uint16{dns.TypeA}, Accounts: &Accounts{Any: true}},                                          // no label
+		{Identity: "k.", Match: Name, Domain: "x.example.test.", Label: "_acme-challenge", Types: []uint16{dns.TypeTXT}, Accounts: &Accounts{}},                       // no account
+		{Identity: "k.", Match: Name, Domain: "x.example.test.", Label: "_acme-challenge", Types: []uint16{dns.TypeTXT}, Accounts: &Accounts{Labels: []string{"_x"}}}, // not a label
+	} {
+		if err := p.Add(g); err == nil {
+			t.Errorf("accepted %+v", g)
+		}
+	}
+	if s := p.Grants("any.")[0].String(); !strings.Contains(s, "any account") {
+		t.Errorf("String: %s", s)
+	}
+}

@@ -19,7 +19,6 @@ import (
 	"os"
 	"sort"
 	"strings"
-	"time"
 	"unicode"
 
 	"github.com/miekg/dns"
@@ -270,75 +269,6 @@ func (r *Ring) Register(secrets map[string]string) error {
 	return nil
 }
 
-// Failure is why a request's TSIG is not accepted; Rcode is the TSIG error
-// (BADKEY, BADSIG, BADTIME) for the NOTAUTH response.
-type Failure struct {
-	Rcode  int
-	Reason string
-}
-
-func (f *Failure) Error() string { return f.Reason }
-
-// Verify checks the TSIG of a request the DNS server has already verified
-// against its secrets (status is w.TsigStatus()). It returns the key when the
-// request is signed by a key of this ring, with that key's algorithm, and the
-// MAC and time check out; a Failure otherwise. Where the server could not
-// check the MAC (hmac-md5, which miekg/dns dropped; a key name in another
-// case), Verify checks it itself on the re-encoded request. A request without TSIG gives
-// (nil key, nil failure).
-func (r *Ring) Verify(req *dns.Msg, status error) (*Key, *Failure) {
-	t := req.IsTsig()
-	if t == nil {
-		return nil, nil
-	}
-	name := strings.ToLower(t.Hdr.Name)
-	k, ok := r.keys[name]
-	if !ok {
-		return nil, &Failure{dns.RcodeBadKey, fmt.Sprintf("unknown TSIG key %s", name)}
-	}
-	if !strings.EqualFold(dns.Fqdn(t.Algorithm), k.Algorithm) {
-		return nil, &Failure{dns.RcodeBadKey, fmt.Sprintf("TSIG key %s is %s, request signed with %s", name, AlgorithmName(k.Algorithm), strings.TrimSuffix(strings.ToLower(t.Algorithm), "."))}
-	}
-	if status != nil && !errors.Is(status, dns.ErrTime) {
-		// The server could not check it: hmac-md5 (which miekg/dns no longer
-		// implements) or a key name in another case than registered. Check
-		// the request as re-encoded, with this ring's own HMAC.
-		status = r.verifyRepacked(req)
-	}
-	switch {
-	case status == nil:
-		return &k, nil
-	case errors.Is(status, dns.ErrTime):
-		return nil, &Failure{dns.RcodeBadTime, fmt.Sprintf("TSIG key %s: time outside the fudge window", name)}
-	default:
-		return nil, &Failure{dns.RcodeBadSig, fmt.Sprintf("TSIG key %s: bad MAC (%v)", name, status)}
-	}
-}
-
-// verifyRepacked checks the TSIG of a request whose original wire form is no
-// longer at hand: the MAC covers the bytes the client sent, so the request is
-// re-encoded the two ways clients encode (names compressed like BIND and
-// dnspython do, and uncompressed) and each encoding is checked. A forged MAC
-// verifies under neither; a client that compresses differently fails with
-// BADSIG.
-func (r *Ring) verifyRepacked(req *dns.Msg) error {
-	err := dns.ErrSig
-	for _, compress := range []bool{true, false} {
-		c := req.Copy()
-		c.Compress = compress
-		buf, perr := c.Pack()
-		if perr != nil {
-			return perr
-		}
-		e := dns.TsigVerifyWithProvider(buf, r.Provider(), "", false)
-		if e == nil || errors.Is(e, dns.ErrTime) {
-			return e
-		}
-		err = e
-	}
-	return err
-}
-
 // Provider returns a dns.TsigProvider that computes and checks MACs with the
 // ring's keys, each with its own algorithm (hmac-md5 included, which miekg/dns
 // itself no longer implements). A TSIG that names another algorithm than its
@@ -350,6 +280,30 @@ type ringProvider struct{ r *Ring }
 func (p ringProvider) Generate(msg []byte, t *dns.TSIG) ([]byte, error) {
 	k, ok := p.r.keys[strings.ToLower(t.Hdr.Name)]
 	if !ok {
+		return nil, dns.ErrSecret
+	}
+	return k.Provider().Generate(msg, t)
+}
+
+func (p ringProvider) Verify(msg []byte, t *dns.TSIG) error {
+	k, ok := p.r.keys[strings.ToLower(t.Hdr.Name)]
+	if !ok {
+		return dns.ErrSecret
+	}
+	return k.Provider().Verify(msg, t)
+}
+
+// Provider returns a dns.TsigProvider that computes and checks MACs with
+// this key only, with its own algorithm (hmac-md5 included, which miekg/dns
+// itself no longer implements). A TSIG record that names another key or
+// another algorithm is an error.
+func (k Key) Provider() dns.TsigProvider { return keyProvider{k} }
+
+type keyProvider struct{ k Key }
+
+func (p keyProvider) Generate(msg []byte, t *dns.TSIG) ([]byte, error) {
+	k := p.k
+	if !strings.EqualFold(dns.Fqdn(t.Hdr.Name), k.Name) {
 		return nil, dns.ErrSecret
 	}
 	if alg, err := Algorithm(t.Algorithm); err != nil || alg != k.Algorithm {
@@ -380,7 +334,7 @@ func (p ringProvider) Generate(msg []byte, t *dns.TSIG) ([]byte, error) {
 	return h.Sum(nil), nil
 }
 
-func (p ringProvider) Verify(msg []byte, t *dns.TSIG) error {
+func (p keyProvider) Verify(msg []byte, t *dns.TSIG) error {
 	b, err := p.Generate(msg, t)
 	if err != nil {
 		return err
@@ -393,89 +347,4 @@ func (p ringProvider) Verify(msg []byte, t *dns.TSIG) error {
 		return dns.ErrSig
 	}
 	return nil
-}
-
-// Sign packs m, the reply to req (a request Verify accepted), with a TSIG
-// of the request's key (RFC 8945 §5.3: the request's MAC is covered). Write
-// the result with the ResponseWriter's Write. Every algorithm of the ring
-// works, hmac-md5 included.
-func (r *Ring) Sign(m, req *dns.Msg) ([]byte, error) {
-	t := req.IsTsig()
-	if t == nil {
-		return nil, errors.New("request is not signed")
-	}
-	m.SetTsig(t.Hdr.Name, t.Algorithm, 300, time.Now().Unix())
-	b, _, err := dns.TsigGenerateWithProvider(m, r.Provider(), t.MAC, false)
-	return b, err
-}
-
-// WriteFailure is the package's WriteFailure, but signs a BADTIME answer with
-// the ring's own HMAC (so hmac-md5 keys get a signed BADTIME too).
-func (r *Ring) WriteFailure(w dns.ResponseWriter, req *dns.Msg, f *Failure) error {
-	if f.Rcode != dns.RcodeBadTime {
-		return WriteFailure(w, req, f)
-	}
-	t := req.IsTsig()
-	m := new(dns.Msg)
-	m.SetRcode(stripTSIG(req), dns.RcodeNotAuth)
-	now := uint64(time.Now().Unix())
-	m.Extra = append(m.Extra, &dns.TSIG{
-		Hdr:        dns.RR_Header{Name: t.Hdr.Name, Rrtype: dns.TypeTSIG, Class: dns.ClassANY},
-		Algorithm:  t.Algorithm,
-		TimeSigned: t.TimeSigned,
-		Fudge:      t.Fudge,
-		OrigId:     req.Id,
-		Error:      dns.RcodeBadTime,
-		OtherLen:   6,
-		OtherData:  fmt.Sprintf("%012x", now&0xffffffffffff),
-	})
-	b, _, err := dns.TsigGenerateWithProvider(m, r.Provider(), t.MAC, false)
-	if err != nil {
-		return err
-	}
-	_, err = w.Write(b)
-	return err
-}
-
-// WriteFailure answers req with NOTAUTH and the TSIG error (RFC 8945 §5.2):
-// unsigned for BADKEY and BADSIG, signed with the request's key for BADTIME
-// (with the server's time in Other Data).
-func WriteFailure(w dns.ResponseWriter, req *dns.Msg, f *Failure) error {
-	t := req.IsTsig()
-	m := new(dns.Msg)
-	m.SetRcode(stripTSIG(req), dns.RcodeNotAuth)
-	rt := &dns.TSIG{
-		Hdr:        dns.RR_Header{Name: t.Hdr.Name, Rrtype: dns.TypeTSIG, Class: dns.ClassANY},
-		Algorithm:  t.Algorithm,
-		TimeSigned: t.TimeSigned,
-		Fudge:      t.Fudge,
-		OrigId:     req.Id,
-		Error:      uint16(f.Rcode),
-	}
-	if f.Rcode == dns.RcodeBadTime {
-		now := uint64(time.Now().Unix())
-		rt.OtherLen = 6
-		rt.OtherData = fmt.Sprintf("%012x", now&0xffffffffffff)
-		rt.MAC = t.MAC
-		rt.MACSize = t.MACSize
-		m.Extra = append(m.Extra, rt)
-		return w.WriteMsg(m)
-	}
-	m.Extra = append(m.Extra, rt)
-	b, err := m.Pack()
-	if err != nil {
-		return err
-	}
-	_, err = w.Write(b)
-	return err
-}
-
-func stripTSIG(req *dns.Msg) *dns.Msg {
-	c := req.Copy()
-	if len(c.Extra) > 0 {
-		if _, ok := c.Extra[len(c.Extra)-1].(*dns.TSIG); ok {
-			c.Extra = c.Extra[:len(c.Extra)-1]
-		}
-	}
-	return c
 }

@@ -18,8 +18,9 @@ import (
 // $INCLUDE, $GENERATE, carriage returns, anything unusual) it gives up
 // (ok false) and the caller parses the whole file with ZoneParser, which
 // also reports any error with its line. What it returns is what ZoneParser
-// returns (FuzzFastZone checks), records normalized (normalize), each with
-// the line it ends on.
+// returns (FuzzFastZone checks), records normalized (normalize: in wire
+// form), each with the line it ends on; a record without a wire form sends
+// the file to ZoneParser's path, which refuses it.
 func fastRecords(data []byte, origin, file string, hint int) (recs []zrec, ok bool) {
 	if bytes.IndexByte(data, '\\') >= 0 || bytes.IndexByte(data, '\r') >= 0 || bytes.IndexByte(data, 0) >= 0 {
 		return nil, false
@@ -390,7 +391,7 @@ func (p *fastParser) record(line, content []byte) bool {
 		p.restore(saved)
 		return p.delegate(line, line)
 	}
-	p.add(rr)
+	p.add(normalize(rr))
 	return true
 }
 
@@ -401,7 +402,11 @@ func txtStrings(toks [][]byte) ([]string, bool) {
 		return nil, false
 	}
 	out := make([]string, len(toks))
+	size := 0
 	for i, t := range toks {
+		if size += 1 + len(t); size > 65000 {
+			return nil, false // no wire form: ZoneParser's path says so with the line
+		}
 		if t[0] == '"' {
 			t = t[1 : len(t)-1]
 		}
@@ -570,7 +575,11 @@ func (p *fastParser) delegate(first, text []byte) bool {
 	} else if !explicit && !p.hasDef {
 		return false
 	}
-	p.add(normalize(rr))
+	rr = normalize(rr)
+	if encodable(rr) != nil {
+		return false // ZoneParser's path refuses it with its line
+	}
+	p.add(rr)
 	return true
 }
 

@@ -73,6 +73,7 @@ var fastSeeds = []string{
 	"a 300 IN CH A 192.0.2.1\n",
 	"a 300 TYPE1 \\# 4 c0000201\n",
 	"a.other.test. 300 A 192.0.2.1\n",
+	"q'uote 300 A 192.0.2.1\nm 300 MX 10 o'brien\nt 300 TXT \"caf\xc3\xa9\" \"tab\there\"\nw 300 CNAME a@b\n",
 }
 
 // The fast reader gives ZoneParser's records on inputs it takes, and takes
@@ -85,6 +86,15 @@ func TestFastRecordsMatchZoneParser(t *testing.T) {
 		if _, ok := fastRecords([]byte(s), "example.test.", "f", 0); !ok {
 			t.Errorf("common syntax not read fast:\n%s", s)
 		}
+	}
+	// Octets that unpacking escapes: read fast, kept as the wire gives them.
+	escaped := fastSeeds[len(fastSeeds)-1]
+	if !checkFast(t, []byte(escaped)) {
+		t.Errorf("records with special characters not read fast:\n%s", escaped)
+	}
+	recs, _ := fastRecords([]byte(escaped), "example.test.", "f", 0)
+	if got := recs[0].rr.Header().Name; got != `q\'uote.example.test.` {
+		t.Errorf("owner %q, want the wire form q\\'uote.example.test.", got)
 	}
 	if !checkFast(t, []byte(bigZone(2000))) {
 		t.Error("a generated zone is not read fast")

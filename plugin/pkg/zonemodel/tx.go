@@ -172,45 +172,6 @@ func (tx *Tx) Count(view string) int {
 	return n
 }
 
-// normalize returns rr with a lowercase owner in the form it reads back from
-// wire format (a copy when it had to change).
-func normalize(rr dns.RR) dns.RR {
-	rr = viaWire(rr)
-	h := rr.Header()
-	if l := canonicalName(h.Name); l != h.Name {
-		rr = dns.Copy(rr)
-		rr.Header().Name = l
-	}
-	if rr.Header().Class != dns.ClassINET {
-		rr = dns.Copy(rr)
-		rr.Header().Class = dns.ClassINET
-	}
-	return rr
-}
-
-// viaWire returns rr as it reads back from wire format (the form the store
-// keeps): the presentation form of some rdata differs from what unpacking
-// gives (a DS, TLSA or SSHFP digest written in uppercase unpacks in
-// lowercase), and records must compare equal across restarts.
-func viaWire(rr dns.RR) dns.RR {
-	switch rr.Header().Rrtype {
-	case dns.TypeDS, dns.TypeCDS, dns.TypeDLV, dns.TypeTA, dns.TypeTLSA, dns.TypeSMIMEA, dns.TypeSSHFP,
-		dns.TypeZONEMD, dns.TypeNSEC3, dns.TypeNSEC3PARAM, dns.TypeDHCID, dns.TypeCERT, dns.TypeHIP, dns.TypeIPSECKEY:
-	default:
-		return rr
-	}
-	buf := make([]byte, dns.Len(rr)+64)
-	n, err := dns.PackRR(rr, buf, 0, nil, false)
-	if err != nil {
-		return rr
-	}
-	out, _, err := dns.UnpackRR(buf[:n], 0)
-	if err != nil {
-		return rr
-	}
-	return out
-}
-
 // Add adds rr to the source (a duplicate of a record it has is ignored, but
 // its TTL is taken).
 func (tx *Tx) Add(rr dns.RR) {

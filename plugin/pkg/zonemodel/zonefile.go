@@ -229,6 +229,9 @@ func slowRecords(zd *ZoneData, data []byte, origin, file string, fragment bool, 
 	for rr, ok := zp.Next(); ok; rr, ok = zp.Next() {
 		line := lr.line()
 		rr = normalize(rr)
+		if err := encodable(rr); err != nil {
+			return nil, fmt.Errorf("%s:%d: %s cannot be encoded in wire format: %v", file, line, short(rr), err)
+		}
 		if err := recordRules(zd, rr, line, origin, file, fragment); err != nil {
 			return nil, err
 		}

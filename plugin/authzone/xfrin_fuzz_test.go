@@ -1,0 +1,105 @@
+package authzone
+
+import (
+	"testing"
+
+	"github.com/miekg/dns"
+)
+
+// FuzzXfrParser feeds arbitrary record streams, as a primary might send
+// them, to the AXFR/IXFR parser: a transfer it calls complete is one the
+// RFCs describe (AXFR: the SOA first and once, every record kept; IXFR:
+// difference sequences chained from the serial asked for to the primary's
+// serial), and nothing is taken after the closing SOA.
+func FuzzXfrParser(f *testing.F) {
+	const origin = "example.test."
+	soa := func(serial uint32) dns.RR {
+		return &dns.SOA{Hdr: dns.RR_Header{Name: origin, Rrtype: dns.TypeSOA, Class: dns.ClassINET, Ttl: 60}, Ns: "ns1." + origin, Mbox: "h." + origin, Serial: serial, Refresh: 1, Retry: 1, Expire: 1, Minttl: 1}
+	}
+	rr := func(s string) dns.RR { r, _ := dns.NewRR(s); return r }
+	stream := func(rrs ...dns.RR) []byte {
+		m := new(dns.Msg)
+		m.Answer = rrs
+		b, err := m.Pack()
+		if err != nil {
+			f.Fatal(err)
+		}
+		return b
+	}
+	ns := rr("example.test. 60 IN NS ns1.example.test.")
+	a := rr("www.example.test. 60 IN A 192.0.2.1")
+	b := rr("www.example.test. 60 IN A 192.0.2.2")
+	f.Add(stream(soa(5), ns, a, soa(5)), uint32(0), false)
+	f.Add(stream(soa(7), soa(5), a, soa(6), b, soa(6), soa(7), soa(7)), uint32(5), true)
+	f.Add(stream(soa(7)), uint32(7), true)
+	f.Add(stream(soa(7), ns, soa(7)), uint32(5), true)
+	f.Add(stream(soa(7), soa(5), soa(7), a, soa(7)), uint32(5), true)
+	f.Fuzz(func(t *testing.T, data []byte, serial uint32, ixfr bool) {
+		m := new(dns.Msg)
+		if m.Unpack(data) != nil {
+			return
+		}
+		qtype := dns.TypeAXFR
+		if ixfr {
+			qtype = dns.TypeIXFR
+		}
+		p := newXfrParser(origin, qtype, serial)
+		for i, r := range m.Answer {
+			if err := p.add(r); err != nil {
+				return
+			}
+			if p.done && i != len(m.Answer)-1 {
+				if p.add(m.Answer[i+1]) == nil {
+					t.Fatal("a record after the closing SOA was taken")
+				}
+				return
+			}
+		}
+		res, err := p.finish()
+		if err != nil {
+			return
+		}
+		first, ok := m.Answer[0].(*dns.SOA)
+		if !ok || res.soa != first {
+			t.Fatalf("result SOA %v, stream starts with %v", res.soa, m.Answer[0])
+		}
+		switch res.kind {
+		case "uptodate":
+			if !ixfr || len(m.Answer) != 1 {
+				t.Fatalf("up to date from %d records (ixfr %v)", len(m.Answer), ixfr)
+			}
+		case "axfr":
+			if len(res.all) != len(m.Answer)-1 || res.all[0] != first {
+				t.Fatalf("AXFR of %d records kept %d", len(m.Answer), len(res.all))
+			}
+			for _, r := range res.all[1:] {
+				if s, ok := r.(*dns.SOA); ok && dns.CanonicalName(s.Hdr.Name) == origin {
+					t.Fatalf("apex SOA inside the AXFR: %v", s)
+				}
+			}
+			if last, ok := m.Answer[len(m.Answer)-1].(*dns.SOA); !ok || last.Serial != first.Serial {
+				t.Fatal("AXFR does not close with its SOA")
+			}
+		case "ixfr":
+			if !ixfr || len(res.diffs) == 0 {
+				t.Fatalf("IXFR result for ixfr %v with %d differences", ixfr, len(res.diffs))
+			}
+			if res.diffs[0].old.Serial != serial {
+				t.Fatalf("IXFR starts from %d, asked from %d", res.diffs[0].old.Serial, serial)
+			}
+			for i, d := range res.diffs {
+				if d.old == nil || d.new == nil {
+					t.Fatalf("difference %d without its SOAs", i)
+				}
+				if i > 0 && res.diffs[i-1].new.Serial != d.old.Serial {
+					t.Fatalf("difference %d starts at %d, the previous ended at %d", i, d.old.Serial, res.diffs[i-1].new.Serial)
+				}
+			}
+			if res.diffs[len(res.diffs)-1].new.Serial != first.Serial {
+				t.Fatalf("IXFR ends at %d, the primary is at %d", res.diffs[len(res.diffs)-1].new.Serial, first.Serial)
+			}
+		default:
+			t.Fatalf("kind %q", res.kind)
+		}
+	})
+}

@@ -1,0 +1,157 @@
+package cookie
+
+import (
+	"context"
+	"encoding/hex"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/coredns/coredns/plugin/test"
+	"github.com/miekg/dns"
+)
+
+// clock is a test clock: time moves only when the test says so.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func newClock() *clock { return &clock{t: time.Unix(1559731985, 0)} }
+
+func (c *clock) now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *clock) advance(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+// sink records what is written to the client.
+type sink struct {
+	test.ResponseWriter
+	msgs  []*dns.Msg
+	bytes [][]byte
+}
+
+func (s *sink) WriteMsg(m *dns.Msg) error {
+	// Through the wire, as a client sees it.
+	b, err := m.Pack()
+	if err != nil {
+		return err
+	}
+	out := new(dns.Msg)
+	if err := out.Unpack(b); err != nil {
+		return err
+	}
+	s.msgs = append(s.msgs, out)
+	return nil
+}
+
+func (s *sink) Write(b []byte) (int, error) {
+	s.bytes = append(s.bytes, append([]byte(nil), b...))
+	return len(b), nil
+}
+
+// one returns the only message written.
+func (s *sink) one(t *testing.T) *dns.Msg {
+	t.Helper()
+	if len(s.msgs) != 1 || len(s.bytes) != 0 {
+		t.Fatalf("%d messages and %d byte answers written, want one message", len(s.msgs), len(s.bytes))
+	}
+	return s.msgs[0]
+}
+
+// next is a plugin after cookie: it answers A 192.0.2.1 and remembers the
+// verdict it saw.
+type next struct {
+	calls   int
+	verdict Verdict
+	answer  func(w dns.ResponseWriter, r *dns.Msg) (int, error)
+}
+
+func (n *next) Name() string { return "next" }
+
+func (n *next) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.Msg) (int, error) {
+	n.calls++
+	n.verdict = VerdictOf(ctx)
+	if n.answer != nil {
+		return n.answer(w, r)
+	}
+	m := new(dns.Msg)
+	m.SetReply(r)
+	m.Authoritative = true
+	m.Answer = append(m.Answer, test.A("www.example.test. 300 IN A 192.0.2.1"))
+	if r.IsEdns0() != nil {
+		m.SetEdns0(1232, false)
+	}
+	w.WriteMsg(m)
+	return dns.RcodeSuccess, nil
+}
+
+// query is an A query for www.example.test with EDNS and the given COOKIE
+// options (hex; none: no COOKIE option). edns false: no OPT at all.
+func query(t *testing.T, edns bool, cookies ...string) *dns.Msg {
+	t.Helper()
+	m := new(dns.Msg)
+	m.SetQuestion("www.example.test.", dns.TypeA)
+	if !edns {
+		return m
+	}
+	m.SetEdns0(1232, false)
+	o := m.IsEdns0()
+	for _, c := range cookies {
+		o.Option = append(o.Option, &dns.EDNS0_COOKIE{Code: dns.EDNS0COOKIE, Cookie: c})
+	}
+	return m
+}
+
+// cookiesOf returns the COOKIE options of m (hex).
+func cookiesOf(m *dns.Msg) []string {
+	var out []string
+	if o := m.IsEdns0(); o != nil {
+		for _, e := range o.Option {
+			if c, ok := e.(*dns.EDNS0_COOKIE); ok {
+				out = append(out, c.Cookie)
+			}
+		}
+	}
+	return out
+}
+
+// serverPart is the server cookie of the only COOKIE option of m.
+func serverPart(t *testing.T, m *dns.Msg) string {
+	t.Helper()
+	cs := cookiesOf(m)
+	if len(cs) != 1 {
+		t.Fatalf("%d COOKIE options in the answer, want 1: %v", len(cs), m)
+	}
+	b, err := hex.DecodeString(cs[0])
+	if err != nil || len(b) != clientLen+serverLen {
+		t.Fatalf("answer's COOKIE %s: want 8 + 16 octets", cs[0])
+	}
+	return cs[0][2*clientLen:]
+}
+
+const clientCookie = "2464c4abcf10c957"
+
+// plugin returns a cookie handler with a static secret and the clock.
+func newPlugin(clk *clock, secret string, accept ...string) (*Cookie, *next) {
+	n := &next{}
+	s, _ := parseSecret(secret)
+	var acc keys
+	for _, a := range accept {
+		k, _ := parseSecret(a)
+		acc = append(acc, k)
+	}
+	return &Cookie{Next: n, ring: staticRing(s, acc), now: clk.now}, n
+}
+
+const (
+	secretA = "e5e973e5a6b2a43f48e7dc849e37bfcf"
+	secretB = "445536bcd2513298075a5d379663c962"
+)

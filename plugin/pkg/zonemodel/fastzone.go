@@ -231,6 +231,9 @@ func (p *fastParser) absoluteName(tok []byte, low bool) (string, bool) {
 		}
 		return p.origin, true
 	}
+	if bytes.IndexByte(tok, '"') >= 0 {
+		return "", false // a quoted string: ZoneParser reads no name there
+	}
 	if _, ok := dns.IsDomainName(unsafeString(tok)); !ok {
 		return "", false
 	}

@@ -38,7 +38,9 @@ import (
 	_ "github.com/dnspki/dnspki/plugin/horizon"
 	_ "github.com/dnspki/dnspki/plugin/onlinesign"
 	_ "github.com/dnspki/dnspki/plugin/rrl"
+	_ "github.com/dnspki/dnspki/plugin/status"
 	_ "github.com/dnspki/dnspki/plugin/tlsa"
+	_ "github.com/dnspki/dnspki/plugin/xot"
 )
 
 // directives is the order of the plugin chain (and of setup). A query passes
@@ -54,6 +56,7 @@ var directives = []string{
 	"nsid",
 	"bufsize",
 	"bind",
+	"xot", // dnspki: the TLS of tls:// listeners (XoT, RFC 9103); marks requests that came over TLS
 	"debug",
 	"ready",
 	"health",
@@ -77,6 +80,7 @@ var directives = []string{
 	"dnspersist",    // dnspki: _validation-persist and CAA
 	"tlsa",          // dnspki: TLSA from certificate files
 	"certs",         // dnspki: ACME client
+	"status",        // dnspki: the status page (no handler)
 	"onlinesign",    // dnspki: online DNSSEC signing
 	"transfer",
 	"authzone", // dnspki: the zones and their model

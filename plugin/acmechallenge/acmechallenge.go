@@ -14,6 +14,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -65,7 +66,8 @@ type AcmeChallenge struct {
 	users   map[string]string // HTTP user → password
 	policy  *grants.Policy
 	api     *httpAPI
-	where   string // FILE:LINE of the directive, for errors found after parsing
+	file    string // where the directive is, for errors found after parsing
+	line    int
 }
 
 // Name implements plugin.Handler.
@@ -165,7 +167,7 @@ func (a *AcmeChallenge) update(ctx context.Context, z *zone, zname, identity str
 		return &Refusal{Rcode: dns.RcodeNotAuth, Reason: "notauth", Msg: fmt.Sprintf("zone %s class %s is not served here", zname, dns.ClassToString[q.Qclass])}
 	}
 	if n := r.Len(); n > a.cfg.maxSize {
-		return refuse("limit_size", "message of %d bytes (max_size %d)", n, a.cfg.maxSize)
+		return refuse("limit_size", "message of %d bytes (max-size %d)", n, a.cfg.maxSize)
 	}
 	if f := checkPrereqFormat(z.origin, r.Answer); f != nil {
 		return f
@@ -252,10 +254,10 @@ func opKind(c grants.Change) kind {
 func (a *AcmeChallenge) prereqView(ctx context.Context, z *zone, k kind) string {
 	s := z.set(k)
 	views := s.viewNames(s.src.Zone())
-	if v := zonemodel.ViewFromContext(ctx); v != "" && contains(views, v) {
+	if v := zonemodel.ViewFromContext(ctx); v != "" && slices.Contains(views, v) {
 		return v
 	}
-	return views[len(views)-1]
+	return zonemodel.DefaultViewOf(views)
 }
 
 func logChange(origin, identity, via string, added, removed []string) {

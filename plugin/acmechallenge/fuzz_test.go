@@ -585,7 +585,7 @@ func FuzzSetup(f *testing.F) {
 		if !setuptest.Directive(pluginName, input) {
 			return
 		}
-		if strings.Contains(input, "keyfile") {
+		if strings.Contains(input, "keyfile") || strings.Contains(input, "key-file") {
 			return // reads files named by the input
 		}
 		a, err := parse(newController(input))

@@ -16,7 +16,7 @@ import (
 // publish its own record once. They are checked on the way in with the rules
 // the CA applies (persist.Parse) and go to their own source of the zone model,
 // "persist-update": Dynamic (stored, served again after a restart), never
-// expired like challenges, in every view unless `persist_view` says
+// expired like challenges, in every view unless `persist-view` says
 // otherwise. The records dnspersist publishes from the Corefile are another
 // source ("persist"); the served RRset is the union of both, and a key can
 // change only what was set over UPDATE.

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -122,6 +123,7 @@ func (z *zone) started(m *zonemodel.Zone) error {
 	}
 	z.ready.Store(true)
 	z.setGauges()
+	z.publishStatus()
 	if z.p.cfg.expire > 0 {
 		z.wg.Add(1)
 		go z.sweeper()
@@ -171,7 +173,7 @@ func (s *recSet) reconcile(m *zonemodel.Zone, origin string) error {
 	}
 	var stray []string
 	for _, v := range m.ViewNames() {
-		if !contains(views, v) && len(s.src.Records(v)) > 0 {
+		if !slices.Contains(views, v) && len(s.src.Records(v)) > 0 {
 			stray = append(stray, v)
 		}
 	}
@@ -208,7 +210,7 @@ func (s *recSet) reconcile(m *zonemodel.Zone, origin string) error {
 
 // spread gives every view the validation records are configured for the
 // records published in any view, so that a host's record is not lost when
-// persist_view changes (reconcile then removes them from views no longer
+// persist-view changes (reconcile then removes them from views no longer
 // configured). Challenges are short-lived and not spread.
 func (s *recSet) spread(m *zonemodel.Zone, origin string) error {
 	all := map[string]dns.RR{}
@@ -242,7 +244,7 @@ func (s *recSet) spread(m *zonemodel.Zone, origin string) error {
 	if err != nil {
 		return fmt.Errorf("copying validation records to views %v: %w", missing, err)
 	}
-	log.Infof("zone %s: validation records set over UPDATE now published in views %v too (persist_view)", origin, missing)
+	log.Infof("zone %s: validation records set over UPDATE now published in views %v too (persist-view)", origin, missing)
 	return nil
 }
 
@@ -260,16 +262,8 @@ func (z *zone) setGauges() {
 	persistRecords.WithLabelValues(z.origin).Set(float64(len(z.persist.recs)))
 }
 
-func contains(l []string, s string) bool {
-	for _, x := range l {
-		if x == s {
-			return true
-		}
-	}
-	return false
-}
-
 func (z *zone) shutdown() {
+	z.forgetStatus()
 	z.stopOnce.Do(func() {
 		if z.stop != nil {
 			close(z.stop)
@@ -370,113 +364,17 @@ func (z *zone) change(k kind, identity string, ops []op, check func(tx *zonemode
 	if !z.ready.Load() {
 		return nil, nil, &Refusal{Rcode: dns.RcodeServerFailure, Reason: "not_ready", Msg: "zone " + z.origin + " is not loaded yet"}
 	}
-	cfg := &z.p.cfg
 	z.mu.Lock()
 	defer z.mu.Unlock()
-	set, other := z.ch, z.persist
-	maxTTL := cfg.ttl
+	c := &changeTx{z: z, identity: identity, set: z.ch, other: z.persist, maxTTL: z.p.cfg.ttl, now: time.Now().UnixNano(), staged: map[string]*recMeta{}}
 	if k == kindPersist {
-		set, other = z.persist, z.ch
-		maxTTL = cfg.persistTTL
+		c.set, c.other, c.maxTTL = z.persist, z.ch, z.p.cfg.persistTTL
 	}
-	now := time.Now().UnixNano()
-	// staged: record id → new metadata (nil: removed)
-	staged := map[string]*recMeta{}
 	var refusal *Refusal
-	err = set.src.Update(nil, func(tx *zonemodel.Tx) error {
-		if check != nil {
-			if r := check(tx); r != nil {
-				refusal = r
-				return r
-			}
-		}
-		view := tx.Views()[0]
-		del := func(rr dns.RR) {
-			tx.Delete(rr)
-			staged[recID(rr)] = nil
-		}
-		delSet := func(name string, t uint16) {
-			for _, rr := range tx.Records(view, name, t) {
-				del(rr)
-			}
-		}
-		touched := map[string]bool{}
-		for _, o := range ops {
-			switch o.Op {
-			case grants.Add:
-				for _, v := range tx.Views() {
-					if r := conflict(tx.Snapshot(v), zonemodel.Fqdn(o.RR.Header().Name), o.RR.Header().Rrtype); r != nil {
-						refusal = r
-						return r
-					}
-				}
-				rr := dns.Copy(o.RR)
-				h := rr.Header()
-				h.Class = dns.ClassINET
-				if h.Ttl > maxTTL {
-					h.Ttl = maxTTL
-				}
-				tx.Add(rr)
-				id := recID(rr)
-				staged[id] = &recMeta{Added: now, By: identity}
-				owner := zonemodel.Fqdn(h.Name)
-				touched[owner] = true
-				if o.keep > 0 {
-					set.trim(tx, view, owner, h.Rrtype, id, o.keep, staged, del)
-				}
-			case grants.Delete:
-				del(o.RR)
-			case grants.DeleteRRset:
-				delSet(o.Name, o.Type)
-			case grants.DeleteName:
-				for _, t := range z.p.policy.Types(identity, o.Name) {
-					delSet(o.Name, t)
-				}
-			}
-		}
-		// Limits, on the result.
-		for owner := range touched {
-			n := 0
-			for _, t := range z.p.policy.Types(identity, owner) {
-				n += len(tx.Records(view, owner, t))
-			}
-			if n > cfg.maxValues {
-				refusal = refuse("limit_values", "%s would have %d values (max_values %d)", owner, n, cfg.maxValues)
-				return refusal
-			}
-		}
-		if len(touched) > 0 {
-			// Records of both kinds count toward the identity's limit.
-			n := 0
-			for _, rm := range other.recs {
-				if rm.By == identity {
-					n++
-				}
-			}
-			for id, rm := range set.recs {
-				if _, ok := staged[id]; !ok && rm.By == identity {
-					n++
-				}
-			}
-			for _, rm := range staged {
-				if rm != nil && rm.By == identity {
-					n++
-				}
-			}
-			if n > cfg.maxRecords {
-				refusal = refuse("limit_records", "%s would have %d records in %s (max_records %d)", identity, n, z.origin, cfg.maxRecords)
-				return refusal
-			}
-		}
-		for id, rm := range staged {
-			if rm == nil {
-				if _, ok := set.recs[id]; ok {
-					tx.DeleteMeta(id)
-				}
-				continue
-			}
-			b, _ := json.Marshal(rm)
-			tx.SetMeta(id, b)
+	err = c.set.src.Update(nil, func(tx *zonemodel.Tx) error {
+		refusal = c.run(tx, ops, check)
+		if refusal != nil {
+			return refusal
 		}
 		return nil
 	})
@@ -490,21 +388,164 @@ func (z *zone) change(k kind, identity string, ops []op, check func(tx *zonemode
 		}
 		return nil, nil, &Refusal{Rcode: dns.RcodeServerFailure, Reason: reason, Msg: err.Error()}
 	}
-	for id, rm := range staged {
+	added, removed = c.committed()
+	z.setGauges()
+	return added, removed, nil
+}
+
+// changeTx is one request's change inside its transaction.
+type changeTx struct {
+	z          *zone
+	identity   string
+	set, other *recSet // the records of the request's kind, of the other kind
+	maxTTL     uint32
+	now        int64
+	tx         *zonemodel.Tx
+	view       string // the source's records are the same in each of its views
+	// staged: record id → new metadata (nil: removed)
+	staged  map[string]*recMeta
+	touched map[string]bool // owners that got a record
+}
+
+// run checks the prerequisites, applies the ops, checks the limits and
+// stages the metadata; a refusal rolls the transaction back.
+func (c *changeTx) run(tx *zonemodel.Tx, ops []op, check func(tx *zonemodel.Tx) *Refusal) *Refusal {
+	if check != nil {
+		if r := check(tx); r != nil {
+			return r
+		}
+	}
+	c.tx, c.view, c.touched = tx, tx.Views()[0], map[string]bool{}
+	for _, o := range ops {
+		if r := c.apply(o); r != nil {
+			return r
+		}
+	}
+	if r := c.limits(); r != nil {
+		return r
+	}
+	for id, rm := range c.staged {
 		if rm == nil {
-			if _, ok := set.recs[id]; ok {
+			if _, ok := c.set.recs[id]; ok {
+				tx.DeleteMeta(id)
+			}
+			continue
+		}
+		b, _ := json.Marshal(rm)
+		tx.SetMeta(id, b)
+	}
+	return nil
+}
+
+func (c *changeTx) del(rr dns.RR) {
+	c.tx.Delete(rr)
+	c.staged[recID(rr)] = nil
+}
+
+func (c *changeTx) delSet(name string, t uint16) {
+	for _, rr := range c.tx.Records(c.view, name, t) {
+		c.del(rr)
+	}
+}
+
+// apply stages one op.
+func (c *changeTx) apply(o op) *Refusal {
+	switch o.Op {
+	case grants.Add:
+		return c.add(o)
+	case grants.Delete:
+		c.del(o.RR)
+	case grants.DeleteRRset:
+		c.delSet(o.Name, o.Type)
+	case grants.DeleteName:
+		for _, t := range c.z.p.policy.Types(c.identity, o.Name) {
+			c.delSet(o.Name, t)
+		}
+	}
+	return nil
+}
+
+// add stages an added record (class IN, TTL capped), refused where another
+// source's data conflicts in some view; with keep, the oldest values beyond
+// it go.
+func (c *changeTx) add(o op) *Refusal {
+	for _, v := range c.tx.Views() {
+		if r := conflict(c.tx.Snapshot(v), zonemodel.Fqdn(o.RR.Header().Name), o.RR.Header().Rrtype); r != nil {
+			return r
+		}
+	}
+	rr := dns.Copy(o.RR)
+	h := rr.Header()
+	h.Class = dns.ClassINET
+	if h.Ttl > c.maxTTL {
+		h.Ttl = c.maxTTL
+	}
+	c.tx.Add(rr)
+	id := recID(rr)
+	c.staged[id] = &recMeta{Added: c.now, By: c.identity}
+	owner := zonemodel.Fqdn(h.Name)
+	c.touched[owner] = true
+	if o.keep > 0 {
+		c.set.trim(c.tx, c.view, owner, h.Rrtype, id, o.keep, c.staged, c.del)
+	}
+	return nil
+}
+
+// limits checks the result: values per owner the request added to, and
+// records of the identity in the zone (both kinds count).
+func (c *changeTx) limits() *Refusal {
+	cfg := &c.z.p.cfg
+	for owner := range c.touched {
+		n := 0
+		for _, t := range c.z.p.policy.Types(c.identity, owner) {
+			n += len(c.tx.Records(c.view, owner, t))
+		}
+		if n > cfg.maxValues {
+			return refuse("limit_values", "%s would have %d values (max-values %d)", owner, n, cfg.maxValues)
+		}
+	}
+	if len(c.touched) == 0 {
+		return nil
+	}
+	n := 0
+	for _, rm := range c.other.recs {
+		if rm.By == c.identity {
+			n++
+		}
+	}
+	for id, rm := range c.set.recs {
+		if _, ok := c.staged[id]; !ok && rm.By == c.identity {
+			n++
+		}
+	}
+	for _, rm := range c.staged {
+		if rm != nil && rm.By == c.identity {
+			n++
+		}
+	}
+	if n > cfg.maxRecords {
+		return refuse("limit_records", "%s would have %d records in %s (max-records %d)", c.identity, n, c.z.origin, cfg.maxRecords)
+	}
+	return nil
+}
+
+// committed records the staged metadata once the transaction is durable and
+// returns the ids added and removed, sorted.
+func (c *changeTx) committed() (added, removed []string) {
+	for id, rm := range c.staged {
+		if rm == nil {
+			if _, ok := c.set.recs[id]; ok {
 				removed = append(removed, id)
-				delete(set.recs, id)
+				delete(c.set.recs, id)
 			}
 			continue
 		}
 		added = append(added, id)
-		set.recs[id] = *rm
+		c.set.recs[id] = *rm
 	}
 	sort.Strings(added)
 	sort.Strings(removed)
-	z.setGauges()
-	return added, removed, nil
+	return added, removed
 }
 
 // trim removes the oldest values at owner beyond keep, never the one just

@@ -11,6 +11,7 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/dnspki/dnspki/plugin/pkg/tsigkey"
+	"github.com/dnspki/dnspki/plugin/pkg/xotls"
 )
 
 // aclEntry is one `transfer to ...` or `allow-notify ...` line: a request
@@ -21,6 +22,7 @@ type aclEntry struct {
 	keys   []string // lowercase fully qualified key names; empty: no key needed
 	view   string   // transfer: the view this entry transfers ("" any)
 	signed bool     // transfer: send the zone signed with a full denial chain
+	tls    bool     // transfer: only over TLS (XoT, RFC 9103; xot.go)
 	line   int
 }
 
@@ -43,10 +45,11 @@ func (e *aclEntry) matchKey(key string) bool {
 
 // peer is a primary to transfer from, or a secondary to notify.
 type peer struct {
-	addr string       // host:port
-	ip   netip.Addr   // the address, for matching NOTIFY sources
-	key  *tsigkey.Key // nil: unsigned
-	view string       // notify: the view whose changes are announced
+	addr string        // host:port
+	ip   netip.Addr    // the address, for matching NOTIFY sources
+	key  *tsigkey.Key  // nil: unsigned
+	view string        // notify: the view whose changes are announced
+	tls  *xotls.Client // primary: transfer over TLS (XoT) with this profile; nil: plain TCP
 	line int
 }
 

@@ -114,12 +114,14 @@ func (a *AuthZone) start(reg *zonemodel.Registry, zs *zoneState) error {
 		observe(zonemodel.Change{View: v, New: v.Snapshot()})
 		log.Infof("zone %s view %s: serial %d, %d records", z.Origin, v.Name, v.Snapshot().Serial, v.Snapshot().Records())
 	}
+	zs.publishStatus()
 	zs.started = true
 	zs.wg.Add(2)
 	go func() { defer zs.wg.Done(); a.notifier(zs) }()
 	go func() { defer zs.wg.Done(); zs.watch() }()
 	for _, n := range zs.notifiers {
 		n := n
+		n.onAck = func(serial uint32) { zs.down().notifyAcked(n, serial) }
 		zs.wg.Add(1)
 		go func() { defer zs.wg.Done(); n.run(zs.done) }()
 		// A (re)start announces the zone to the secondaries.
@@ -151,6 +153,7 @@ func (zs *zoneState) stop() {
 		zs.wg.Wait()
 		zs.zone.Close()
 		targets.Delete(zs.zone)
+		zs.forgetStatus()
 	})
 }
 
@@ -158,8 +161,7 @@ func (zs *zoneState) stop() {
 // Corefiles that use it; authzone's own `notify` targets have their own
 // notifiers); bursts are coalesced (one round in flight per zone).
 func (a *AuthZone) notifier(zs *zoneState) {
-	views := zs.zone.Views()
-	def := views[len(views)-1].Name
+	def := zs.zone.DefaultView().Name
 	for {
 		select {
 		case <-zs.done:
@@ -231,6 +233,9 @@ func (a *AuthZone) serveOther(ctx context.Context, w dns.ResponseWriter, r *dns.
 	key := id.KeyName()
 	if r.Opcode == dns.OpcodeNotify {
 		return a.serveNotify(ctx, w, r, zs, key)
+	}
+	if key != "" && q.Qtype == dns.TypeSOA && name == zs.zone.Origin {
+		zs.down().askedSOA(key) // a secondary checking for a new serial
 	}
 	if r.Opcode != dns.OpcodeQuery {
 		// UPDATE reaches here only when no plugin before authzone handles it.
@@ -362,8 +367,7 @@ func (a *AuthZone) defaultView(ctx context.Context, zs *zoneState) *zonemodel.Vi
 	if v := stockView(ctx, zs); v != nil {
 		return v
 	}
-	views := zs.zone.Views()
-	return views[len(views)-1]
+	return zs.zone.DefaultView()
 }
 
 // lowerName lowercases an ASCII name (without allocating when it already is

@@ -31,6 +31,9 @@ type notifier struct {
 	kick  chan struct{}
 	acked uint32
 	ok    bool // acked is set
+	// onAck hears every acknowledged NOTIFY (the status of the zone's
+	// secondaries); nil: nobody listens.
+	onAck func(serial uint32)
 }
 
 func newNotifier(v *zonemodel.View, p *peer) *notifier {
@@ -67,6 +70,9 @@ func (n *notifier) run(done <-chan struct{}) {
 			}
 			if err == nil {
 				n.acked, n.ok = snap.Serial, true
+				if n.onAck != nil {
+					n.onAck(snap.Serial)
+				}
 				notifyOut.WithLabelValues(origin, n.view.Name, n.peer.addr, "ok").Inc()
 				log.Debugf("zone %s view %s: NOTIFY serial %d acknowledged by %s", origin, n.view.Name, snap.Serial, n.peer.addr)
 				break

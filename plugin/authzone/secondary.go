@@ -50,11 +50,12 @@ type secondary struct {
 	hintFrom netip.Addr
 	expired  atomic.Bool
 
-	mu        sync.Mutex
-	pserial   uint32 // the primary's serial of the data we hold
-	known     bool   // pserial is known
-	lastOK    time.Time
-	lastError string
+	mu          sync.Mutex
+	pserial     uint32 // the primary's serial of the data we hold
+	known       bool   // pserial is known
+	lastOK      time.Time
+	lastError   string
+	nextRefresh time.Time // when the refresh timer fires next (status)
 }
 
 func newSecondary(z *zonemodel.Zone, src *zonemodel.Source, primaries []*peer, allow []*aclEntry) *secondary {
@@ -234,6 +235,9 @@ func (s *secondary) run(done <-chan struct{}) {
 			failures++
 		}
 		refresh.Reset(next)
+		s.mu.Lock()
+		s.nextRefresh = time.Now().Add(next).UTC()
+		s.mu.Unlock()
 	}
 }
 
@@ -355,6 +359,13 @@ func (s *secondary) commit(p *peer, res *xfrResult, from uint32) error {
 			}
 			tx.DeleteRRset(origin, dns.TypeSOA)
 			tx.Add(res.soa)
+		}
+		if kind != "uptodate" {
+			// RFC 8976 §4: the primary's zone as it now stands must match
+			// its digest, if it carries one; else nothing is applied.
+			if err := verifyDigest(origin, p.addr, tx.All("")); err != nil {
+				return err
+			}
 		}
 		tx.SetMeta(metaPrimarySerial, binary.BigEndian.AppendUint32(nil, newSerial))
 		tx.SetMeta(metaRefreshed, binary.BigEndian.AppendUint64(nil, uint64(now.UnixMilli())))

@@ -90,11 +90,15 @@ func setup(c *caddy.Controller) error {
 	}
 	cfg := dnsserver.GetConfig(c)
 	file, line := c.File(), c.Line()
+	keys := c.ServerBlockKeys
 	c.OnStartup(func() error {
 		if err := checkStockView(a, cfg.ViewName, cfg.Handler("horizon") != nil); err != nil {
 			return fmt.Errorf("%s:%d - plugin/%s: %v", file, line, pluginName, err)
 		}
 		if err := checkTsigPlugin(a, cfg.Handler("tsig")); err != nil {
+			return fmt.Errorf("%s:%d - plugin/%s: %v", file, line, pluginName, err)
+		}
+		if err := checkTLSListener(keys, cfg.TLSConfig != nil); err != nil {
 			return fmt.Errorf("%s:%d - plugin/%s: %v", file, line, pluginName, err)
 		}
 		if t, ok := cfg.Handler("transfer").(*transfer.Transfer); ok {
@@ -293,9 +297,9 @@ func parse(c *caddy.Controller, block *tsigauth.Block) ([]*zoneSpec, error) {
 			case "transfer":
 				ta := c.RemainingArgs()
 				if len(ta) < 2 || ta[0] != "to" {
-					return nil, c.Errf("transfer: want 'transfer to ADDRESS|PREFIX|*... [key NAME...] [view VIEW] [signed]'")
+					return nil, c.Errf("transfer: want 'transfer to ADDRESS|PREFIX|*... [key NAME...] [view VIEW] [signed] [tls]'")
 				}
-				vals, opts, err := splitOptions(ta[1:], "key", "view", "signed")
+				vals, opts, err := splitOptions(ta[1:], "key", "view", "signed", "tls")
 				if err != nil {
 					return nil, c.Errf("transfer: %v", err)
 				}
@@ -325,6 +329,12 @@ func parse(c *caddy.Controller, block *tsigauth.Block) ([]*zoneSpec, error) {
 					}
 					e.signed = true
 				}
+				if a, ok := opts["tls"]; ok {
+					if len(a) != 0 {
+						return nil, c.Errf("transfer: 'tls' takes no arguments, got %q", strings.Join(a, " "))
+					}
+					e.tls = true
+				}
 				sp.transfers = append(sp.transfers, e)
 			case "notify", "primary":
 				what := c.Val()
@@ -332,6 +342,8 @@ func parse(c *caddy.Controller, block *tsigauth.Block) ([]*zoneSpec, error) {
 				options := []string{"key"}
 				if what == "notify" {
 					options = append(options, "view")
+				} else {
+					options = append(options, tlsOptions...)
 				}
 				vals, opts, err := splitOptions(na, options...)
 				if err != nil {
@@ -364,6 +376,20 @@ func parse(c *caddy.Controller, block *tsigauth.Block) ([]*zoneSpec, error) {
 					}
 					for _, p := range group {
 						p.view = vs[0]
+					}
+				}
+				if what == "primary" {
+					prof, err := parsePeerTLS(opts, func(p string) string {
+						if !filepath.IsAbs(p) && cfgRoot(c) != "" {
+							return filepath.Join(cfgRoot(c), p)
+						}
+						return p
+					})
+					if err != nil {
+						return nil, c.Errf("primary: %v", err)
+					}
+					for _, p := range group {
+						p.tls = prof
 					}
 				}
 				if what == "notify" {
@@ -420,6 +446,12 @@ func parse(c *caddy.Controller, block *tsigauth.Block) ([]*zoneSpec, error) {
 					seen[n] = true
 				}
 				sp.cfg.Views = v
+			case "zone-digest":
+				alg, err := parseZoneDigest(c.RemainingArgs())
+				if err != nil {
+					return nil, c.Errf("zone-digest: %v", err)
+				}
+				sp.cfg.Digest = alg
 			case "state":
 				if !c.NextArg() {
 					return nil, c.ArgErr()

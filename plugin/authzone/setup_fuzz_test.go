@@ -16,12 +16,12 @@ import (
 // file and line; a configuration that parses has canonical zone names, and
 // every key its lines use is defined.
 func FuzzSetup(f *testing.F) {
-	setuptest.AddREADME(f, pluginName, "README.md", "../../corefile-examples/primary.Corefile", "../../corefile-examples/secondary.Corefile", "../../corefile-examples/split-horizon.Corefile")
+	setuptest.AddREADME(f, pluginName, "README.md", "../../corefile-examples/primary.Corefile", "../../corefile-examples/secondary.Corefile", "../../corefile-examples/split-horizon.Corefile", "../../corefile-examples/xot.Corefile")
 	f.Fuzz(func(t *testing.T, input string) {
 		if !setuptest.Directive(pluginName, input) {
 			return
 		}
-		if strings.Contains(input, "key-file") {
+		if strings.Contains(input, "key-file") || strings.Contains(input, "tls-ca") || strings.Contains(input, "tls-cert") {
 			return // reads the files the input names
 		}
 		c := caddy.NewTestController("dns", input)

@@ -15,6 +15,7 @@ import (
 
 	"github.com/dnspki/dnspki/plugin/pkg/loglimit"
 	"github.com/dnspki/dnspki/plugin/pkg/tsigauth"
+	"github.com/dnspki/dnspki/plugin/pkg/xotls"
 	"github.com/dnspki/dnspki/plugin/pkg/zonemodel"
 )
 
@@ -141,8 +142,7 @@ func (a *AuthZone) Transfer(zone string, serial uint32) (<-chan []dns.RR, error)
 	if zs.sec != nil && zs.sec.isExpired() {
 		return nil, transfer.ErrNotAuthoritative
 	}
-	views := zs.zone.Views()
-	return TransferView(views[len(views)-1], serial, serial != 0)
+	return TransferView(zs.zone.DefaultView(), serial, serial != 0)
 }
 
 // TransferView streams a transfer of view v in batches of records: for IXFR
@@ -189,14 +189,13 @@ func (zs *zoneState) transferView(ctxView string, e *aclEntry) *zonemodel.View {
 	if e != nil && e.view != "" {
 		return zs.zone.View(e.view)
 	}
-	views := zs.zone.Views()
-	return views[len(views)-1]
+	return zs.zone.DefaultView()
 }
 
 // matchTransfer returns the first transfer ACL entry that allows a request
 // from ip signed with key ("" unsigned) for the view the context selected
 // ("" none), or why none does.
-func (zs *zoneState) matchTransfer(ip netip.Addr, key, ctxView string) (*aclEntry, string) {
+func (zs *zoneState) matchTransfer(ip netip.Addr, key, ctxView string, overTLS bool) (*aclEntry, string) {
 	reason := "no transfer is allowed"
 	if len(zs.spec.transfers) > 0 {
 		reason = "address not allowed"
@@ -214,6 +213,10 @@ func (zs *zoneState) matchTransfer(ip netip.Addr, key, ctxView string) (*aclEntr
 			} else {
 				reason = "TSIG key " + key + " not allowed"
 			}
+			continue
+		}
+		if e.tls && !overTLS {
+			reason = "transfer over TLS (XoT) required"
 			continue
 		}
 		return e, ""
@@ -293,8 +296,12 @@ func (a *AuthZone) serveTransfer(ctx context.Context, w dns.ResponseWriter, r *d
 	if key != "" {
 		who += " key " + key
 	}
+	overTLS := xotls.State(ctx) != nil
+	if overTLS {
+		who += " over TLS"
+	}
 
-	e, why := zs.matchTransfer(ip, key, ctxView)
+	e, why := zs.matchTransfer(ip, key, ctxView, overTLS)
 	if e == nil {
 		vn := ctxView
 		if vn == "" {
@@ -360,6 +367,7 @@ func (a *AuthZone) serveTransfer(ctx context.Context, w dns.ResponseWriter, r *d
 			return fail(dns.RcodeServerFailure, dns.ExtendedErrorCodeOther, "error", "writing the answer: %v", err)
 		}
 		xfrOut.WithLabelValues(origin, v.Name, peer, qt, result).Inc()
+		zs.down().transferred(v.Name, key, ip, serial, ixfr, result, p.soa.(*dns.SOA).Serial)
 		log.Debugf("zone %s view %s: IXFR over UDP from %s, serial %d: %s", origin, v.Name, who, serial, result)
 		return dns.RcodeSuccess, nil
 	}
@@ -404,6 +412,7 @@ func (a *AuthZone) serveTransfer(ctx context.Context, w dns.ResponseWriter, r *d
 		return dns.RcodeSuccess, nil
 	}
 	xfrOut.WithLabelValues(origin, v.Name, peer, qt, p.kind).Inc()
+	zs.down().transferred(v.Name, key, ip, serial, ixfr, p.kind, p.soa.(*dns.SOA).Serial)
 	xfrDuration.WithLabelValues(origin, "out").Observe(time.Since(start).Seconds())
 	switch p.kind {
 	case "uptodate":

@@ -172,8 +172,7 @@ func (p *xfrParser) finish() (*xfrResult, error) {
 func xfrIn(ctx context.Context, p *peer, origin string, qtype uint16, serial uint32) (*xfrResult, error) {
 	ctx, cancel := context.WithTimeout(ctx, xfrMaxDuration)
 	defer cancel()
-	d := net.Dialer{Timeout: xfrDialTimeout}
-	conn, err := d.DialContext(ctx, "tcp", p.addr)
+	conn, err := dialPeer(ctx, p)
 	if err != nil {
 		return nil, err
 	}
@@ -296,9 +295,10 @@ func querySOA(ctx context.Context, p *peer, origin string) (*dns.SOA, error) {
 	m := new(dns.Msg)
 	m.SetQuestion(origin, dns.TypeSOA)
 	m.RecursionDesired = false
-	r, err := exchange(ctx, p, m, "udp")
-	if err == nil && r.Truncated {
-		r, err = exchange(ctx, p, m, "tcp")
+	nets := soaNetworks(p)
+	r, err := exchange(ctx, p, m, nets[0])
+	if err == nil && r.Truncated && len(nets) > 1 {
+		r, err = exchange(ctx, p, m, nets[1])
 	}
 	if err != nil {
 		return nil, err
@@ -321,7 +321,7 @@ func querySOA(ctx context.Context, p *peer, origin string) (*dns.SOA, error) {
 // answer is signed when the query was.
 func exchange(ctx context.Context, p *peer, m *dns.Msg, network string) (*dns.Msg, error) {
 	m = m.Copy()
-	c := &dns.Client{Net: network, Timeout: soaTimeout}
+	c := peerClient(p, network)
 	if p.key != nil {
 		c.TsigSecret = map[string]string{p.key.Name: p.key.Secret}
 		m.SetTsig(p.key.Name, p.key.Algorithm, 300, time.Now().Unix())

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto"
 	"crypto/sha256"
-	"crypto/sha512"
 	"crypto/x509"
 	"encoding/hex"
 	"errors"
@@ -28,6 +27,7 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/dnspki/dnspki/plugin/pkg/persist"
+	"github.com/dnspki/dnspki/plugin/pkg/zonemodel"
 	"github.com/dnspki/dnspki/plugin/tlsa"
 )
 
@@ -352,47 +352,69 @@ func (c *cert) maintain(ctx context.Context, now time.Time, force bool) time.Tim
 			}
 		}
 	} else {
-		if c.next == nil {
-			k, err := certcrypto.GeneratePrivateKey(c.cfg.keyType)
-			if err != nil {
-				log.Errorf("cert %s: making the next key: %v", c.cfg.id, err)
-				return now.Add(c.m.b.backoffMin)
-			}
-			c.st.NextKey, c.st.NextSince, c.st.Seen = string(keyPEM(k)), now.UTC(), nil
-			if err := c.saveErr(); err != nil {
-				// Never publish a key that is not stored: a restart would
-				// lose it and the digest would be a lie.
-				c.st.NextKey = ""
-				log.Errorf("cert %s: storing the next key: %v", c.cfg.id, err)
-				return now.Add(c.m.b.backoffMin)
-			}
-			c.next, c.staged = k, false
-			log.Infof("cert %s: next key made (%s)", c.cfg.id, spki311(k.Public()))
+		if c.next == nil && !c.makeNextKey(now) {
+			return now.Add(c.m.b.backoffMin)
 		}
 		if c.tm != nil {
-			if !c.staged {
-				mat, _ := tlsa.KeyMaterial(c.next.Public())
-				if err := c.tm.Stage(c.cfg.id, stageLabel, mat); err != nil {
-					log.Warningf("cert %s: publishing the next key's TLSA: %v", c.cfg.id, err)
-					wake = earliest(wake, now.Add(time.Second))
-				} else {
-					c.staged = true
-				}
-			}
-			if c.staged && !now.Before(c.nextPoll) {
-				ok, wait, _ := c.pollSeen(ctx, now)
-				if !ok {
-					if wait <= 0 || wait > c.pollEvery() {
-						wait = c.pollEvery()
-					}
-					c.nextPoll = now.Add(wait)
-					wake = earliest(wake, c.nextPoll)
-				} else {
-					c.nextPoll = now.Add(time.Hour)
-				}
-			}
+			wake = earliest(wake, c.publishNextKey(ctx, now))
 		}
 	}
+	return earliest(wake, c.keepScheduled(ctx, now, cur, force))
+}
+
+// makeNextKey makes and stores the next key (false: it could not; logged).
+func (c *cert) makeNextKey(now time.Time) bool {
+	k, err := certcrypto.GeneratePrivateKey(c.cfg.keyType)
+	if err != nil {
+		log.Errorf("cert %s: making the next key: %v", c.cfg.id, err)
+		return false
+	}
+	c.st.NextKey, c.st.NextSince, c.st.Seen = string(keyPEM(k)), now.UTC(), nil
+	if err := c.saveErr(); err != nil {
+		// Never publish a key that is not stored: a restart would
+		// lose it and the digest would be a lie.
+		c.st.NextKey = ""
+		log.Errorf("cert %s: storing the next key: %v", c.cfg.id, err)
+		return false
+	}
+	c.next, c.staged = k, false
+	log.Infof("cert %s: next key made (%s)", c.cfg.id, keyRecord(k.Public()))
+	return true
+}
+
+// publishNextKey stages the next key's TLSA records and, once they are,
+// asks the secondaries whether they serve them; it returns when to come
+// back (zero: no sooner than usual).
+func (c *cert) publishNextKey(ctx context.Context, now time.Time) time.Time {
+	var wake time.Time
+	if !c.staged {
+		mat, _ := tlsa.KeyMaterial(c.next.Public())
+		if err := c.tm.Stage(c.cfg.id, stageLabel, mat); err != nil {
+			log.Warningf("cert %s: publishing the next key's TLSA: %v", c.cfg.id, err)
+			wake = now.Add(time.Second)
+		} else {
+			c.staged = true
+		}
+	}
+	if c.staged && !now.Before(c.nextPoll) {
+		ok, wait, _ := c.pollSeen(ctx, now)
+		if !ok {
+			if wait <= 0 || wait > c.pollEvery() {
+				wait = c.pollEvery()
+			}
+			c.nextPoll = now.Add(wait)
+			wake = earliest(wake, c.nextPoll)
+		} else {
+			c.nextPoll = now.Add(time.Hour)
+		}
+	}
+	return wake
+}
+
+// keepScheduled schedules the renewal of a new certificate, when none is
+// scheduled, when the ARI check is due, or when forced (and then answers
+// the check); it returns when the next ARI check is due (zero: none).
+func (c *cert) keepScheduled(ctx context.Context, now time.Time, cur *issued, force bool) time.Time {
 	if c.st.Serial != serialOf(cur) {
 		c.st.Serial, c.st.RenewAt, c.st.WindowStart, c.st.WindowEnd, c.st.ARICheck = serialOf(cur), time.Time{}, time.Time{}, time.Time{}, time.Time{}
 	}
@@ -412,9 +434,9 @@ func (c *cert) maintain(ctx context.Context, now time.Time, force bool) time.Tim
 		c.forceDone = true
 	}
 	if !c.ariOff && !c.st.ARICheck.IsZero() {
-		wake = earliest(wake, c.st.ARICheck)
+		return c.st.ARICheck
 	}
-	return wake
+	return time.Time{}
 }
 
 // pollEvery is how often the secondaries are asked for the next key's TLSA.
@@ -441,30 +463,10 @@ func serialOf(is *issued) string {
 // than when a sixth of the lifetime remains.
 func (c *cert) schedule(ctx context.Context, now time.Time) {
 	cur := c.current()
-	leaf := cur.leaf()
-	L := life(cur)
-	latest := leaf.NotAfter.Add(-L / 6)
-	lifetimeAt := func() time.Time {
-		return leaf.NotBefore.Add(2 * L / 3).Add(-time.Duration(rand.Int64N(int64(L/15) + 1)))
-	}
 	var info *acme.ExtendedRenewalInfo
 	err := api.ErrNoARI
 	if !c.ariOff {
-		actx, cancel := context.WithTimeout(ctx, 30*time.Second)
-		var core *api.Core
-		if core, err = c.m.client(actx); err == nil {
-			var id string
-			if id, err = api.MakeARICertID(leaf); err == nil {
-				info, err = core.Certificates.GetRenewalInfo(actx, id)
-			}
-			// lego (v5.6) also answers ErrNoARI for a window whose end is
-			// not after its start (RFC 9773 §4.2: treat it as no answer):
-			// a CA whose directory has renewalInfo gave a malformed one.
-			if errors.Is(err, api.ErrNoARI) && core.GetDirectory().RenewalInfo != "" {
-				err = errors.New("the CA's renewal information is malformed (its window ends before it starts)")
-			}
-		}
-		cancel()
+		info, err = c.askARI(ctx, cur.leaf())
 	}
 	switch {
 	case errors.Is(err, api.ErrNoARI):
@@ -473,54 +475,96 @@ func (c *cert) schedule(ctx context.Context, now time.Time) {
 		}
 		c.ariOff = true
 		if c.st.RenewWhy != "lifetime" || c.st.RenewAt.IsZero() {
-			c.st.RenewAt, c.st.RenewWhy = lifetimeAt(), "lifetime"
+			c.st.RenewAt, c.st.RenewWhy = lifetimeRenewal(cur), "lifetime"
 		}
 	case err != nil:
-		// A malformed answer or an unreachable CA: the schedule stays as it
-		// is (the lifetime's without one), asked again with backoff.
-		c.ariFails++
-		d := c.m.b.backoffMin
-		for i := 1; i < c.ariFails && d < c.m.b.backoffMax; i++ {
-			d *= 2
-		}
-		d = clampDur(d, time.Second, min(c.m.b.backoffMax, clampDur(L/10, time.Second, time.Hour)))
-		if c.st.RenewAt.IsZero() {
-			c.st.RenewAt, c.st.RenewWhy = lifetimeAt(), "lifetime"
-		}
-		if c.ariErr != err.Error() {
-			c.ariErr = err.Error()
-			log.Warningf("cert %s: renewal information (ARI): %v; the certificate stays, renewal at %s (%s), ARI asked again in %s", c.cfg.id, err, c.st.RenewAt.UTC().Format(time.RFC3339), c.st.RenewWhy, d)
-		}
-		c.st.ARICheck = now.Add(d)
+		c.ariFailed(err, now, cur)
 	default:
-		c.ariErr, c.ariFails = "", 0
-		w := info.SuggestedWindow
-		if !w.Start.Equal(c.st.WindowStart) || !w.End.Equal(c.st.WindowEnd) || c.st.RenewWhy != "ari" || c.st.RenewAt.IsZero() {
-			at := w.Start
-			if span := w.End.Sub(w.Start); span > 0 {
-				at = at.Add(time.Duration(rand.Int64N(int64(span))))
-			}
-			if at.After(latest) {
-				at = latest
-			}
-			c.st.RenewAt, c.st.RenewWhy, c.st.WindowStart, c.st.WindowEnd = at.UTC(), "ari", w.Start.UTC(), w.End.UTC()
-			msg := ""
-			if info.ExplanationURL != "" {
-				msg = " (the CA explains: " + info.ExplanationURL + ")"
-			}
-			log.Infof("cert %s: renewal at %s, in the CA's window %s .. %s%s", c.cfg.id, at.UTC().Format(time.RFC3339), w.Start.UTC().Format(time.RFC3339), w.End.UTC().Format(time.RFC3339), msg)
-		}
-		retry := info.RetryAfter
-		if retry <= 0 {
-			retry = 6 * time.Hour
-		}
-		c.st.ARICheck = now.Add(clampDur(retry, time.Second, clampDur(L/4, time.Second, 6*time.Hour)))
+		c.ariWindow(info, now, cur)
 	}
 	if c.st.RenewWhy == "lifetime" {
 		log.Infof("cert %s: renewal at %s (two thirds of the lifetime)", c.cfg.id, c.st.RenewAt.UTC().Format(time.RFC3339))
 	}
 	nextRenewal.WithLabelValues(c.cfg.id).Set(float64(c.st.RenewAt.Unix()))
 	c.save()
+}
+
+// lifetimeRenewal is the renewal time without ARI: two thirds of the
+// lifetime, minus up to a fifteenth of it (jitter).
+func lifetimeRenewal(cur *issued) time.Time {
+	L := life(cur)
+	return cur.leaf().NotBefore.Add(2 * L / 3).Add(-time.Duration(rand.Int64N(int64(L/15) + 1)))
+}
+
+// askARI asks the CA's renewal information of leaf.
+func (c *cert) askARI(ctx context.Context, leaf *x509.Certificate) (*acme.ExtendedRenewalInfo, error) {
+	actx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	core, err := c.m.client(actx)
+	if err != nil {
+		return nil, err
+	}
+	var info *acme.ExtendedRenewalInfo
+	id, err := api.MakeARICertID(leaf)
+	if err == nil {
+		info, err = core.Certificates.GetRenewalInfo(actx, id)
+	}
+	// lego (v5.6) also answers ErrNoARI for a window whose end is
+	// not after its start (RFC 9773 §4.2: treat it as no answer):
+	// a CA whose directory has renewalInfo gave a malformed one.
+	if errors.Is(err, api.ErrNoARI) && core.GetDirectory().RenewalInfo != "" {
+		err = errors.New("the CA's renewal information is malformed (its window ends before it starts)")
+	}
+	return info, err
+}
+
+// ariFailed handles a malformed answer or an unreachable CA: the schedule
+// stays as it is (the lifetime's without one), asked again with backoff.
+func (c *cert) ariFailed(err error, now time.Time, cur *issued) {
+	L := life(cur)
+	c.ariFails++
+	d := c.m.b.backoffMin
+	for i := 1; i < c.ariFails && d < c.m.b.backoffMax; i++ {
+		d *= 2
+	}
+	d = clampDur(d, time.Second, min(c.m.b.backoffMax, clampDur(L/10, time.Second, time.Hour)))
+	if c.st.RenewAt.IsZero() {
+		c.st.RenewAt, c.st.RenewWhy = lifetimeRenewal(cur), "lifetime"
+	}
+	if c.ariErr != err.Error() {
+		c.ariErr = err.Error()
+		log.Warningf("cert %s: renewal information (ARI): %v; the certificate stays, renewal at %s (%s), ARI asked again in %s", c.cfg.id, err, c.st.RenewAt.UTC().Format(time.RFC3339), c.st.RenewWhy, d)
+	}
+	c.st.ARICheck = now.Add(d)
+}
+
+// ariWindow renews at a random time in the CA's window (a new window only:
+// the time chosen in the same window stays), no later than when a sixth of
+// the lifetime remains, and asks again when the CA says.
+func (c *cert) ariWindow(info *acme.ExtendedRenewalInfo, now time.Time, cur *issued) {
+	L := life(cur)
+	c.ariErr, c.ariFails = "", 0
+	w := info.SuggestedWindow
+	if !w.Start.Equal(c.st.WindowStart) || !w.End.Equal(c.st.WindowEnd) || c.st.RenewWhy != "ari" || c.st.RenewAt.IsZero() {
+		at := w.Start
+		if span := w.End.Sub(w.Start); span > 0 {
+			at = at.Add(time.Duration(rand.Int64N(int64(span))))
+		}
+		if latest := cur.leaf().NotAfter.Add(-L / 6); at.After(latest) {
+			at = latest
+		}
+		c.st.RenewAt, c.st.RenewWhy, c.st.WindowStart, c.st.WindowEnd = at.UTC(), "ari", w.Start.UTC(), w.End.UTC()
+		msg := ""
+		if info.ExplanationURL != "" {
+			msg = " (the CA explains: " + info.ExplanationURL + ")"
+		}
+		log.Infof("cert %s: renewal at %s, in the CA's window %s .. %s%s", c.cfg.id, at.UTC().Format(time.RFC3339), w.Start.UTC().Format(time.RFC3339), w.End.UTC().Format(time.RFC3339), msg)
+	}
+	retry := info.RetryAfter
+	if retry <= 0 {
+		retry = 6 * time.Hour
+	}
+	c.st.ARICheck = now.Add(clampDur(retry, time.Second, clampDur(L/4, time.Second, 6*time.Hour)))
 }
 
 func clampDur(d, lo, hi time.Duration) time.Duration {
@@ -559,7 +603,7 @@ func (c *cert) orderKey(ctx context.Context, now time.Time) (key crypto.Signer, 
 		c.lastWait = time.Time{}
 		return c.next, "next", time.Time{}
 	}
-	refused := c.st.RefusedKey != "" && c.st.RefusedKey == spki311(cur.key.Public())
+	refused := c.st.RefusedKey != "" && c.st.RefusedKey == keyRecord(cur.key.Public())
 	if c.urgent(now) && !refused {
 		// A replacement the CA asks for now (a revoked intermediate does not
 		// concern the key): the current key, whose TLSA records are served,
@@ -608,17 +652,10 @@ func (c *cert) nextReady(ctx context.Context, now time.Time) (bool, time.Duratio
 	return c.pollSeen(ctx, now)
 }
 
-// tlsaDigests are the 3 1 1 and 3 1 2 data of a public key.
-func tlsaDigests(pub crypto.PublicKey) map[string]bool {
-	spki := spkiOf(pub)
-	s256 := sha256.Sum256(spki)
-	s512 := sha512.Sum512(spki)
-	return map[string]bool{"3 1 1 " + hex.EncodeToString(s256[:]): true, "3 1 2 " + hex.EncodeToString(s512[:]): true}
-}
-
-func spki311(pub crypto.PublicKey) string {
-	s := sha256.Sum256(spkiOf(pub))
-	return "3 1 1 " + hex.EncodeToString(s[:])
+// keyRecord names a key by its 3 1 1 record data (tlsa's KeyRecord).
+func keyRecord(pub crypto.PublicKey) string {
+	m, _ := tlsa.KeyMaterial(pub)
+	return m.KeyRecord()
 }
 
 func tlsaKey(t *dns.TLSA) string {
@@ -635,7 +672,7 @@ func (c *cert) pollSeen(ctx context.Context, now time.Time) (bool, time.Duration
 	if z == nil {
 		return false, time.Second, "the zone is not open"
 	}
-	digests := tlsaDigests(c.next.Public())
+	next, _ := tlsa.KeyMaterial(c.next.Public())
 	if c.st.Seen == nil {
 		c.st.Seen = map[string]time.Time{}
 	}
@@ -645,42 +682,7 @@ func (c *cert) pollSeen(ctx context.Context, now time.Time) (bool, time.Duration
 	live := map[string]bool{}
 	for _, t := range c.m.targets(ctx, zb) {
 		live[t.addr] = true
-		ok := true
-		reason := ""
-		for _, name := range c.cfg.tlsaNames {
-			var expected []string
-			if v := z.View(t.view); v != nil {
-				if set := v.Snapshot().Get(name, dns.TypeTLSA); set != nil {
-					for _, rr := range set.RRs {
-						if k := tlsaKey(rr.(*dns.TLSA)); digests[k] {
-							expected = append(expected, k)
-						}
-					}
-				}
-			}
-			if len(expected) == 0 {
-				ok, reason = false, "not published by dnspki yet"
-				break
-			}
-			rrs, err := queryRRs(ctx, t.addr, name, dns.TypeTLSA)
-			if err != nil {
-				ok, reason = false, err.Error()
-				break
-			}
-			have := map[string]bool{}
-			for _, rr := range rrs {
-				have[tlsaKey(rr.(*dns.TLSA))] = true
-			}
-			for _, k := range expected {
-				if !have[k] {
-					ok, reason = false, "no "+k[:6]+" record of the next key at "+name
-					break
-				}
-			}
-			if !ok {
-				break
-			}
-		}
+		ok, reason := c.serves(ctx, z, t, next)
 		since, seen := c.st.Seen[t.addr]
 		switch {
 		case ok && !seen:
@@ -697,9 +699,7 @@ func (c *cert) pollSeen(ctx context.Context, now time.Time) (bool, time.Duration
 			continue
 		}
 		if age := now.Sub(since); age < c.cfg.holddown {
-			if w := c.cfg.holddown - age; w > wait {
-				wait = w
-			}
+			wait = max(wait, c.cfg.holddown-age)
 		}
 	}
 	for a := range c.st.Seen {
@@ -721,6 +721,40 @@ func (c *cert) pollSeen(ctx context.Context, now time.Time) (bool, time.Duration
 	return true, 0, ""
 }
 
+// serves reports whether check server t serves, at every owner name, the
+// next key's records that dnspki serves there in t's view (and why not).
+func (c *cert) serves(ctx context.Context, z *zonemodel.Zone, t target, next tlsa.Material) (bool, string) {
+	for _, name := range c.cfg.tlsaNames {
+		var expected []string
+		if v := z.View(t.view); v != nil {
+			if set := v.Snapshot().Get(name, dns.TypeTLSA); set != nil {
+				for _, rr := range set.RRs {
+					if r := rr.(*dns.TLSA); tlsa.Matches(next, r) {
+						expected = append(expected, tlsaKey(r))
+					}
+				}
+			}
+		}
+		if len(expected) == 0 {
+			return false, "not published by dnspki yet"
+		}
+		rrs, err := queryRRs(ctx, t.addr, name, dns.TypeTLSA)
+		if err != nil {
+			return false, err.Error()
+		}
+		have := map[string]bool{}
+		for _, rr := range rrs {
+			have[tlsaKey(rr.(*dns.TLSA))] = true
+		}
+		for _, k := range expected {
+			if !have[k] {
+				return false, "no " + k[:6] + " record of the next key at " + name
+			}
+		}
+	}
+	return true, ""
+}
+
 // order places an order for key and installs the certificate, or holds it
 // until its TLSA records are ready (a new issuer). The error is the order's
 // (for the CA gate).
@@ -730,7 +764,7 @@ func (c *cert) order(ctx context.Context, key crypto.Signer, label, why string) 
 	c.st.Pending, c.st.PendingKey, c.st.LastTry = start.UTC(), label, start.UTC()
 	c.save()
 	lastAttempt.WithLabelValues(c.cfg.id).Set(float64(start.Unix()))
-	log.Infof("cert %s: ordering a certificate for %s with the %s key (%s; %s)", c.cfg.id, strings.Join(c.cfg.names, " "), label, spki311(key.Public()), why)
+	log.Infof("cert %s: ordering a certificate for %s with the %s key (%s; %s)", c.cfg.id, strings.Join(c.cfg.names, " "), label, keyRecord(key.Public()), why)
 	octx, cancel := context.WithTimeout(ctx, c.m.b.orderTimeout)
 	chain, err := c.obtain(octx, key)
 	cancel()
@@ -743,7 +777,7 @@ func (c *cert) order(ctx context.Context, key crypto.Signer, label, why string) 
 			return time.Now().Add(time.Hour), nil // shutting down
 		}
 		if label == "current" && isBadKey(err) {
-			c.st.RefusedKey = spki311(key.Public())
+			c.st.RefusedKey = keyRecord(key.Public())
 		}
 		return c.failed(time.Now(), "the order", err), err
 	}
@@ -855,7 +889,7 @@ func (c *cert) install(is *issued, label string) error {
 		}
 	}
 	leaf := is.leaf()
-	log.Infof("cert %s: certificate %s for %s installed in %s (the %s key %s; valid until %s)", c.cfg.id, serialOf(is), strings.Join(leaf.DNSNames, " "), c.cfg.out, label, spki311(is.key.Public()), leaf.NotAfter.UTC().Format(time.RFC3339))
+	log.Infof("cert %s: certificate %s for %s installed in %s (the %s key %s; valid until %s)", c.cfg.id, serialOf(is), strings.Join(leaf.DNSNames, " "), c.cfg.out, label, keyRecord(is.key.Public()), leaf.NotAfter.UTC().Format(time.RFC3339))
 	c.deploy()
 	return nil
 }

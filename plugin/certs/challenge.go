@@ -424,7 +424,7 @@ func (m *manager) served(ctx context.Context, zb *zoneBinding, name string, qtyp
 	}
 	views := z.ViewNames()
 	if !allViews {
-		views = views[len(views)-1:]
+		views = []string{zonemodel.DefaultViewOf(views)}
 	}
 	for _, v := range views {
 		var rrs []dns.RR
@@ -494,8 +494,7 @@ func (m *manager) targets(ctx context.Context, zb *zoneBinding) []target {
 	if z == nil {
 		return nil
 	}
-	views := z.ViewNames()
-	def := views[len(views)-1]
+	def := zonemodel.DefaultViewOf(z.ViewNames())
 	var out []target
 	seen := map[string]bool{}
 	add := func(addr, view string) {

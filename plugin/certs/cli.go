@@ -7,7 +7,6 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"os"
 	"strings"
 	"time"
 
@@ -18,34 +17,94 @@ func init() {
 	cli.Register(cli.Command{Name: "certs", Summary: "list the certificates the certs plugin manages; 'certs check': ask the CA's renewal information now", Run: runCerts})
 }
 
-func defaultAddr() string {
-	if a := os.Getenv("DNSPKI_CERTS_HTTP"); a != "" {
-		return a
-	}
-	return DefaultHTTPAddr
-}
+func defaultAddr() string { return cli.Addr("DNSPKI_CERTS_HTTP", DefaultHTTPAddr) }
 
 const (
 	exitOK    = 0
 	exitError = 2
 )
 
+// certsOptions are the flags of `dnspki certs [check]`.
+type certsOptions struct {
+	name   string // "certs" or "certs check", for messages
+	check  bool
+	addr   string
+	asJSON bool
+	ids    idList
+	wait   time.Duration
+}
+
 // runCerts is `dnspki certs [check] [-addr HOST:PORT] [-json] [-cert ID]`.
 func runCerts(args []string, stdout, stderr io.Writer) int {
-	check := len(args) > 0 && args[0] == "check"
-	name := "certs"
-	if check {
-		args, name = args[1:], "certs check"
+	o, ok := parseCertsArgs(args, stderr)
+	if !ok {
+		return exitError
 	}
-	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	body, err := o.fetch()
+	if err != nil {
+		fmt.Fprintf(stderr, "dnspki %s: %v\n", o.name, err)
+		return exitError
+	}
+	if o.asJSON {
+		stdout.Write(body)
+		return exitOK
+	}
+	var list []Status
+	var notChecked []string
+	if o.check {
+		var r CheckResult
+		err = json.Unmarshal(body, &r)
+		list, notChecked = r.Certificates, r.NotChecked
+	} else {
+		err = json.Unmarshal(body, &list)
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "dnspki %s: %v\n", o.name, err)
+		return exitError
+	}
+	printStatuses(stdout, list, time.Now())
+	if len(notChecked) > 0 {
+		fmt.Fprintf(stdout, "not checked yet (still busy after %s): %s\n", o.wait, strings.Join(notChecked, " "))
+	}
+	return exitOK
+}
+
+// parseCertsArgs reads the command line (false: usage printed, or a flag
+// error).
+func parseCertsArgs(args []string, stderr io.Writer) (*certsOptions, bool) {
+	o := &certsOptions{name: "certs"}
+	o.check = len(args) > 0 && args[0] == "check"
+	if o.check {
+		args, o.name = args[1:], "certs check"
+	}
+	fs := flag.NewFlagSet(o.name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	addr := fs.String("addr", defaultAddr(), "the certs plugin's status endpoint (its `http` setting; env DNSPKI_CERTS_HTTP)")
-	asJSON := fs.Bool("json", false, "print JSON (for machines)")
-	var ids idList
-	fs.Var(&ids, "cert", "only this certificate id (repeatable)")
-	wait := fs.Duration("wait", 60*time.Second, "check: how long to wait for the CA's answers")
+	fs.StringVar(&o.addr, "addr", defaultAddr(), "the certs plugin's status endpoint (its `http` setting; env DNSPKI_CERTS_HTTP)")
+	fs.BoolVar(&o.asJSON, "json", false, "print JSON (for machines)")
+	fs.Var(&o.ids, "cert", "only this certificate id (repeatable)")
+	fs.DurationVar(&o.wait, "wait", 60*time.Second, "check: how long to wait for the CA's answers")
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, `usage: dnspki certs [-addr HOST:PORT] [-json] [-cert ID]...
+		fmt.Fprintf(stderr, certsUsage, DefaultHTTPAddr)
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return nil, false
+	}
+	if !o.check && fs.NArg() > 0 && fs.Arg(0) == "check" {
+		// dnspki certs -json check ...
+		o.check, o.name = true, "certs check"
+		if err := fs.Parse(fs.Args()[1:]); err != nil {
+			return nil, false
+		}
+	}
+	if fs.NArg() > 0 {
+		fs.Usage()
+		return nil, false
+	}
+	return o, true
+}
+
+const certsUsage = `usage: dnspki certs [-addr HOST:PORT] [-json] [-cert ID]...
        dnspki certs check [-addr HOST:PORT] [-json] [-cert ID]... [-wait DURATION]
 
 Lists the certificates the running dnspki's certs plugin manages: issuer,
@@ -57,72 +116,37 @@ the CA asks for, and lists the certificates once the CA answered. The
 endpoint is the certs block's 'http' (default %s). Exit status: 0, or 2 on
 an error.
 
-`, DefaultHTTPAddr)
-		fs.PrintDefaults()
-	}
-	if err := fs.Parse(args); err != nil {
-		return exitError
-	}
-	if !check && fs.NArg() > 0 && fs.Arg(0) == "check" {
-		// dnspki certs -json check ...
-		check, name = true, "certs check"
-		if err := fs.Parse(fs.Args()[1:]); err != nil {
-			return exitError
-		}
-	}
-	if fs.NArg() > 0 {
-		fs.Usage()
-		return exitError
-	}
+`
+
+// fetch asks the status endpoint (GET status, or POST check) and returns
+// the JSON it answered.
+func (o *certsOptions) fetch() ([]byte, error) {
 	q := url.Values{}
-	for _, id := range ids {
+	for _, id := range o.ids {
 		q.Add("cert", id)
 	}
-	client := &http.Client{Timeout: *wait + 30*time.Second}
+	client := &http.Client{Timeout: o.wait + 30*time.Second}
 	var resp *http.Response
 	var err error
-	if check {
-		q.Set("wait", wait.String())
-		u := url.URL{Scheme: "http", Host: *addr, Path: "/certs/v1/check", RawQuery: q.Encode()}
+	if o.check {
+		q.Set("wait", o.wait.String())
+		u := url.URL{Scheme: "http", Host: o.addr, Path: "/certs/v1/check", RawQuery: q.Encode()}
 		resp, err = client.Post(u.String(), "", nil)
 	} else {
-		u := url.URL{Scheme: "http", Host: *addr, Path: "/certs/v1/status", RawQuery: q.Encode()}
+		u := url.URL{Scheme: "http", Host: o.addr, Path: "/certs/v1/status", RawQuery: q.Encode()}
 		resp, err = client.Get(u.String())
 	}
 	if err != nil {
-		fmt.Fprintf(stderr, "dnspki %s: %v (is `http` set in the certs block, and -addr right?)\n", name, err)
-		return exitError
+		return nil, fmt.Errorf("%v (is `http` set in the certs block, and -addr right?)", err)
 	}
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
 	if resp.StatusCode != http.StatusOK {
 		var e apiError
 		json.Unmarshal(body, &e)
-		fmt.Fprintf(stderr, "dnspki %s: %s: %s\n", name, resp.Status, e.Error)
-		return exitError
+		return nil, fmt.Errorf("%s: %s", resp.Status, e.Error)
 	}
-	if *asJSON {
-		stdout.Write(body)
-		return exitOK
-	}
-	var list []Status
-	var notChecked []string
-	if check {
-		var r CheckResult
-		err = json.Unmarshal(body, &r)
-		list, notChecked = r.Certificates, r.NotChecked
-	} else {
-		err = json.Unmarshal(body, &list)
-	}
-	if err != nil {
-		fmt.Fprintf(stderr, "dnspki %s: %v\n", name, err)
-		return exitError
-	}
-	printStatuses(stdout, list, time.Now())
-	if len(notChecked) > 0 {
-		fmt.Fprintf(stdout, "not checked yet (still busy after %s): %s\n", *wait, strings.Join(notChecked, " "))
-	}
-	return exitOK
+	return body, nil
 }
 
 type idList []string

@@ -1,13 +1,12 @@
 package certs
 
 import (
-	"encoding/json"
 	"fmt"
-	"net"
 	"net/http"
 	"strings"
-	"sync"
 	"time"
+
+	"github.com/dnspki/dnspki/plugin/pkg/localapi"
 )
 
 // DefaultHTTPAddr is where the status endpoint listens when `http` has no
@@ -16,82 +15,23 @@ const DefaultHTTPAddr = "127.0.0.1:8554"
 
 // The status endpoints, shared by configuration generations (a reload keeps
 // the listener) and by the certs blocks of a configuration.
-var endpoints = struct {
-	sync.Mutex
-	m map[string]*endpoint
-}{m: map[string]*endpoint{}}
-
-type endpoint struct {
-	srv  *http.Server
-	refs int
-}
+var endpoints = localapi.New(pluginName, "status endpoint", "/certs/v1/", maxCheckWait+30*time.Second, func(mux *http.ServeMux) {
+	mux.HandleFunc("/certs/v1/status", handleStatus)
+	mux.HandleFunc("/certs/v1/check", handleCheck)
+})
 
 // checkLoopback refuses an address that is not on a loopback interface: the
 // endpoint has no authentication (and check makes the server talk to the
 // CA).
-func checkLoopback(addr string) error {
-	host, port, err := net.SplitHostPort(addr)
-	if err != nil {
-		return fmt.Errorf("address %q: %v", addr, err)
-	}
-	if port == "" {
-		return fmt.Errorf("address %q: no port", addr)
-	}
-	if host == "localhost" {
-		return nil
-	}
-	if ip := net.ParseIP(host); ip == nil || !ip.IsLoopback() {
-		return fmt.Errorf("address %q: the status endpoint listens on loopback addresses only (127.0.0.1, [::1])", addr)
-	}
-	return nil
-}
+func checkLoopback(addr string) error { return localapi.CheckLoopback(addr, "status endpoint") }
 
-func startHTTP(addr string) error {
-	endpoints.Lock()
-	defer endpoints.Unlock()
-	if ep := endpoints.m[addr]; ep != nil {
-		ep.refs++
-		return nil
-	}
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return fmt.Errorf("status endpoint: %v", err)
-	}
-	mux := http.NewServeMux()
-	mux.HandleFunc("/certs/v1/status", handleStatus)
-	mux.HandleFunc("/certs/v1/check", handleCheck)
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second, WriteTimeout: maxCheckWait + 30*time.Second}
-	go srv.Serve(ln)
-	endpoints.m[addr] = &endpoint{srv: srv, refs: 1}
-	log.Infof("status endpoint on http://%s/certs/v1/", addr)
-	return nil
-}
+func startHTTP(addr string) error { return endpoints.Start(addr) }
 
-func stopHTTP(addr string) {
-	endpoints.Lock()
-	defer endpoints.Unlock()
-	ep := endpoints.m[addr]
-	if ep == nil {
-		return
-	}
-	ep.refs--
-	if ep.refs == 0 {
-		ep.srv.Close()
-		delete(endpoints.m, addr)
-	}
-}
+func stopHTTP(addr string) { endpoints.Stop(addr) }
 
-func writeJSON(w http.ResponseWriter, code int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(code)
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	enc.Encode(v)
-}
+var writeJSON = localapi.WriteJSON
 
-type apiError struct {
-	Error string `json:"error"`
-}
+type apiError = localapi.Error
 
 // certIDs reads the cert query parameters (repeatable, or comma separated).
 func certIDs(r *http.Request) []string {
@@ -110,13 +50,13 @@ func certIDs(r *http.Request) []string {
 // certificates.
 func handleStatus(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodGet {
-		writeJSON(w, http.StatusMethodNotAllowed, apiError{"GET only"})
+		writeJSON(w, http.StatusMethodNotAllowed, apiError{Error: "GET only"})
 		return
 	}
 	ids := certIDs(r)
 	out := statuses(ids...)
 	if len(ids) > 0 && len(out) != len(ids) {
-		writeJSON(w, http.StatusNotFound, apiError{"no certificate " + strings.Join(missing(ids, out), ", ")})
+		writeJSON(w, http.StatusNotFound, apiError{Error: "no certificate " + strings.Join(missing(ids, out), ", ")})
 		return
 	}
 	if out == nil {
@@ -157,14 +97,14 @@ type CheckResult struct {
 // wait, default 60s).
 func handleCheck(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodPost {
-		writeJSON(w, http.StatusMethodNotAllowed, apiError{"POST only"})
+		writeJSON(w, http.StatusMethodNotAllowed, apiError{Error: "POST only"})
 		return
 	}
 	wait := 60 * time.Second
 	if v := r.URL.Query().Get("wait"); v != "" {
 		d, err := time.ParseDuration(v)
 		if err != nil || d < 0 || d > maxCheckWait {
-			writeJSON(w, http.StatusBadRequest, apiError{fmt.Sprintf("wait %q: want a duration up to %s", v, maxCheckWait)})
+			writeJSON(w, http.StatusBadRequest, apiError{Error: fmt.Sprintf("wait %q: want a duration up to %s", v, maxCheckWait)})
 			return
 		}
 		wait = d
@@ -176,7 +116,7 @@ func handleCheck(w http.ResponseWriter, r *http.Request) {
 		for _, c := range certs {
 			have = append(have, Status{ID: c.cfg.id})
 		}
-		writeJSON(w, http.StatusNotFound, apiError{"no certificate " + strings.Join(missing(ids, have), ", ")})
+		writeJSON(w, http.StatusNotFound, apiError{Error: "no certificate " + strings.Join(missing(ids, have), ", ")})
 		return
 	}
 	res := checkNow(r.Context().Done(), certs, wait)

@@ -3,7 +3,6 @@ package certs
 import (
 	"fmt"
 	"net"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -16,7 +15,7 @@ import (
 	"github.com/go-acme/lego/v5/certcrypto"
 	"github.com/miekg/dns"
 
-	"github.com/dnspki/dnspki/plugin/pkg/persist"
+	"github.com/dnspki/dnspki/plugin/pkg/corefile"
 	"github.com/dnspki/dnspki/plugin/pkg/zonemodel"
 	"github.com/dnspki/dnspki/plugin/tlsa"
 )
@@ -123,7 +122,7 @@ func setup(c *caddy.Controller) error {
 		}
 		m, err := newManager(c, b)
 		if err != nil {
-			return plugin.Error(pluginName, fmt.Errorf("%s:%d - %v", b.file, b.line, err))
+			return corefile.Errorf(b.file, b.line, "%v", err)
 		}
 		h.managers = append(h.managers, m)
 	}
@@ -157,180 +156,65 @@ func parse(c *caddy.Controller) ([]*blockConfig, error) {
 	var out []*blockConfig
 	ids := map[string]int{}
 	for c.Next() {
-		b := &blockConfig{
-			file: c.File(), line: c.Line(),
-			stateDir: defaultStateDir, outBase: defaultOutDir,
-			propagation: defaultPropagation, challengeTTL: defaultChallengeTTL,
-			backoffMin: defaultBackoffMin, backoffMax: defaultBackoffMax,
-			orderTimeout: defaultOrderTimeout, persistForm: persistFormAuto, concurrency: defaultConcurrency,
-		}
-		for _, o := range plugin.OriginsFromArgsOrServerBlock(c.RemainingArgs(), c.ServerBlockKeys) {
-			b.origins = append(b.origins, zonemodel.Fqdn(o))
-		}
-		for c.NextBlock() {
-			prop := c.Val()
-			if prop == "cert" {
-				cc, err := parseCert(c, b)
-				if err != nil {
-					return nil, err
-				}
-				if l, dup := ids[cc.id]; dup {
-					return nil, c.Errf("cert %s: the id is already used at line %d", cc.id, l)
-				}
-				ids[cc.id] = cc.line
-				b.certs = append(b.certs, cc)
-				continue
-			}
-			args := c.RemainingArgs()
-			one := func() (string, error) {
-				if len(args) != 1 {
-					return "", c.ArgErr()
-				}
-				return args[0], nil
-			}
-			var err error
-			switch prop {
-			case "directory":
-				var v string
-				if v, err = one(); err == nil {
-					u, perr := url.Parse(v)
-					if perr != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-						return nil, c.Errf("directory %q: want the CA's ACME directory URL, e.g. https://acme-v02.api.letsencrypt.org/directory", v)
-					}
-					b.directory = v
-				}
-			case "ca-root":
-				if len(args) != 1 {
-					return nil, c.Errf("ca-root takes one PEM file (got %d values; is the environment variable set?)", len(args))
-				}
-				b.caRoot = fixPath(c, args[0])
-			case "contact":
-				var v string
-				if v, err = one(); err == nil {
-					v = strings.TrimPrefix(v, "mailto:")
-					if !strings.Contains(v, "@") {
-						return nil, c.Errf("contact %q: want an e-mail address", v)
-					}
-					b.contact = v
-				}
-			case "account-key":
-				var v string
-				if v, err = one(); err == nil {
-					b.accountKey = fixPath(c, v)
-				}
-			case "eab":
-				if len(args) != 2 {
-					return nil, c.Errf("eab KID HMAC: the key id and the base64url MAC key the CA gave")
-				}
-				b.eabKID, b.eabHMAC = args[0], args[1]
-			case "profile":
-				b.profile, err = one()
-			case "state":
-				var v string
-				if v, err = one(); err == nil {
-					b.stateDir = fixPath(c, v)
-				}
-			case "out":
-				var v string
-				if v, err = one(); err == nil {
-					b.outBase = fixPath(c, v)
-				}
-			case "check":
-				if len(args) == 0 {
-					return nil, c.ArgErr()
-				}
-				for _, a := range args {
-					switch a {
-					case checkNotify, checkNS, checkNone:
-						b.checks = append(b.checks, a)
-					default:
-						hp, err := hostPort(a, "53")
-						if err != nil {
-							return nil, c.Errf("check %q: want notify, ns, none or ADDRESS[:PORT]", a)
-						}
-						b.checks = append(b.checks, hp)
-					}
-				}
-			case "resolver":
-				var v string
-				if v, err = one(); err == nil {
-					if b.resolver, err = hostPort(v, "53"); err != nil {
-						return nil, c.Errf("resolver %q: want ADDRESS[:PORT]", v)
-					}
-				}
-			case "propagation-timeout":
-				b.propagation, err = duration(c, args)
-			case "challenge-ttl":
-				var v uint32
-				if v, err = ttl(c, args); err == nil {
-					b.challengeTTL = v
-				}
-			case "backoff":
-				if len(args) != 2 {
-					return nil, c.Errf("backoff MIN MAX: the first and the longest wait between failed attempts")
-				}
-				if b.backoffMin, err = duration(c, args[:1]); err == nil {
-					b.backoffMax, err = duration(c, args[1:])
-				}
-				if err == nil && b.backoffMax < b.backoffMin {
-					return nil, c.Errf("backoff: the maximum %s is below the minimum %s", b.backoffMax, b.backoffMin)
-				}
-			case "order-timeout":
-				b.orderTimeout, err = duration(c, args)
-			case "concurrency":
-				var v string
-				if v, err = one(); err == nil {
-					n, perr := strconv.Atoi(v)
-					if perr != nil || n < 1 || n > 64 {
-						return nil, c.Errf("concurrency %q: want the number of certificates ordered at once, 1 to 64", v)
-					}
-					b.concurrency = n
-				}
-			case "http":
-				if len(args) > 1 {
-					return nil, c.ArgErr()
-				}
-				b.httpAddr = DefaultHTTPAddr
-				if len(args) == 1 {
-					b.httpAddr = args[0]
-				}
-				if err := checkLoopback(b.httpAddr); err != nil {
-					return nil, c.Errf("http: %v", err)
-				}
-			case "persist-accounturi":
-				var v string
-				if v, err = one(); err == nil {
-					switch v {
-					case persistFormAuto, persistFormURL, persistFormHash, persistFormHashAny:
-						b.persistForm = v
-					default:
-						return nil, c.Errf("persist-accounturi %q: want auto, url, hash or hash-any-name", v)
-					}
-				}
-			default:
-				return nil, c.Errf("unknown property %q", prop)
-			}
-			if err != nil {
-				return nil, err
-			}
-		}
-		if b.directory == "" {
-			return nil, c.Errf("certs: no 'directory' (the CA's ACME directory URL)")
-		}
-		if len(b.certs) == 0 {
-			return nil, c.Errf("certs: no 'cert' block")
-		}
-		if len(b.checks) == 0 {
-			b.checks = []string{checkNotify}
-		}
-		for _, cc := range b.certs {
-			if err := b.finish(cc); err != nil {
-				return nil, fmt.Errorf("%s:%d - Error during parsing: %v", b.file, cc.line, err)
-			}
+		b, err := parseBlock(c, ids)
+		if err != nil {
+			return nil, err
 		}
 		out = append(out, b)
 	}
 	return out, nil
+}
+
+// parseBlock reads one certs directive; ids are the certificate ids of the
+// configuration so far (unique across blocks), with their lines.
+func parseBlock(c *caddy.Controller, ids map[string]int) (*blockConfig, error) {
+	b := &blockConfig{
+		file: c.File(), line: c.Line(),
+		stateDir: defaultStateDir, outBase: defaultOutDir,
+		propagation: defaultPropagation, challengeTTL: defaultChallengeTTL,
+		backoffMin: defaultBackoffMin, backoffMax: defaultBackoffMax,
+		orderTimeout: defaultOrderTimeout, persistForm: persistFormAuto, concurrency: defaultConcurrency,
+	}
+	for _, o := range plugin.OriginsFromArgsOrServerBlock(c.RemainingArgs(), c.ServerBlockKeys) {
+		b.origins = append(b.origins, zonemodel.Fqdn(o))
+	}
+	for c.NextBlock() {
+		prop := c.Val()
+		if prop == "cert" {
+			cc, err := parseCert(c, b)
+			if err != nil {
+				return nil, err
+			}
+			if l, dup := ids[cc.id]; dup {
+				return nil, c.Errf("cert %s: the id is already used at line %d", cc.id, l)
+			}
+			ids[cc.id] = cc.line
+			b.certs = append(b.certs, cc)
+			continue
+		}
+		f, ok := blockProperties[prop]
+		if !ok {
+			return nil, c.Errf("unknown property %q", prop)
+		}
+		if err := f(c, c.RemainingArgs(), b); err != nil {
+			return nil, err
+		}
+	}
+	if b.directory == "" {
+		return nil, c.Errf("certs: no 'directory' (the CA's ACME directory URL)")
+	}
+	if len(b.certs) == 0 {
+		return nil, c.Errf("certs: no 'cert' block")
+	}
+	if len(b.checks) == 0 {
+		b.checks = []string{checkNotify}
+	}
+	for _, cc := range b.certs {
+		if err := b.finish(cc); err != nil {
+			return nil, corefile.Errorf(b.file, cc.line, "%v", err)
+		}
+	}
+	return b, nil
 }
 
 // finish checks a certificate against the block and fills in defaults.
@@ -364,20 +248,14 @@ func (b *blockConfig) finish(cc *certConfig) error {
 		cc.profile = b.profile
 	}
 	if len(cc.tlsaNames) > 0 {
-		if len(cc.forms) == 0 {
-			cc.forms = []tlsa.Form{tlsa.DefaultForm}
+		// The tlsa plugin's defaults and hold-down rule.
+		rec := tlsa.CertConfig{ID: cc.id, Forms: cc.forms, TTL: cc.ttl, HoldDown: cc.holddown}
+		if err := rec.SetRecordDefaults(); err != nil {
+			return err
 		}
-		if cc.ttl == 0 {
-			cc.ttl = 3600
-		}
-		if cc.holddown == 0 {
-			cc.holddown = 2 * time.Duration(cc.ttl) * time.Second
-		}
-		if cc.holddown < 2*time.Duration(cc.ttl)*time.Second {
-			return fmt.Errorf("cert %s: hold-down %s is shorter than twice the TLSA TTL (%ds) (RFC 7671 §8.1)", cc.id, cc.holddown, cc.ttl)
-		}
+		cc.forms, cc.ttl, cc.holddown = rec.Forms, rec.TTL, rec.HoldDown
 	} else if len(cc.forms) > 0 || cc.ttl != 0 || cc.holddown != 0 || len(cc.views) > 0 {
-		return fmt.Errorf("cert %s: form, ttl, holddown and view are for TLSA records: add 'service' or 'tlsa-name'", cc.id)
+		return fmt.Errorf("cert %s: form, ttl, hold-down and view are for TLSA records: add 'service' or 'tlsa-name'", cc.id)
 	}
 	return nil
 }
@@ -417,6 +295,7 @@ func (b *blockConfig) zoneOf(name string) string {
 	return best
 }
 
+// parseCert reads `cert ID { ... }`.
 func parseCert(c *caddy.Controller, b *blockConfig) (*certConfig, error) {
 	cc := &certConfig{line: c.Line()}
 	a := c.RemainingArgs()
@@ -430,154 +309,33 @@ func parseCert(c *caddy.Controller, b *blockConfig) (*certConfig, error) {
 	if !c.NextArg() || c.Val() != "{" {
 		return nil, c.Errf("cert %s: a block with at least 'names' must follow", cc.id)
 	}
+	var rec tlsa.CertConfig // the TLSA properties
 	closed := false
 	for c.Next() {
 		if c.Val() == "}" {
 			closed = true
 			break
 		}
-		prop := c.Val()
+		prop := corefile.Option(c, pluginName)
 		args := c.RemainingArgs()
-		need := func(n int) error {
-			if len(args) < n {
-				return c.ArgErr()
-			}
-			return nil
-		}
-		var err error
-		switch prop {
-		case "names", "name":
-			if err = need(1); err != nil {
-				return nil, err
-			}
-			for _, n := range args {
-				n = strings.ToLower(strings.TrimSuffix(n, "."))
-				base := strings.TrimPrefix(n, "*.")
-				if _, ok := dns.IsDomainName(base); !ok || base == "" || strings.Contains(base, "*") {
-					return nil, c.Errf("names: %q is not a host name (a wildcard is *.NAME)", n)
-				}
-				for _, x := range cc.names {
-					if x == n {
-						return nil, c.Errf("names: %s listed twice", n)
-					}
-				}
-				cc.names = append(cc.names, n)
-			}
-		case "challenge":
-			if len(args) != 1 || (args[0] != methodDNS01 && args[0] != methodPersist01 && args[0] != methodAccount01) {
-				return nil, c.Errf("challenge: want dns-01, dns-account-01 or dns-persist-01")
-			}
-			cc.method = args[0]
-		case "key-type":
-			if len(args) != 1 {
-				return nil, c.ArgErr()
-			}
-			kt, ok := keyTypes[strings.ToLower(args[0])]
-			if !ok {
-				return nil, c.Errf("key-type %q: want ec256 (default), ec384, rsa2048, rsa3072 or rsa4096", args[0])
-			}
-			cc.keyType = kt
-		case "reuse-key":
-			if len(args) != 0 {
-				return nil, c.ArgErr()
-			}
-			cc.reuseKey = true
-		case "out":
-			if len(args) != 1 {
-				return nil, c.ArgErr()
-			}
-			cc.out = fixPath(c, args[0])
-		case "deploy":
-			if err = need(1); err != nil {
-				return nil, err
-			}
-			cc.deploy = args
-		case "deploy-timeout":
-			cc.deployTO, err = duration(c, args)
-		case "profile":
-			if len(args) != 1 {
-				return nil, c.ArgErr()
-			}
-			cc.profile = args[0]
-		case "issuer":
-			if err = need(1); err != nil {
-				return nil, err
-			}
-			for _, iss := range args {
-				if err := persist.ValidateIssuer(iss); err != nil {
-					return nil, c.Errf("issuer: %v", err)
-				}
-			}
-			cc.issuers = args
-		case "persist-until":
-			if len(args) != 1 {
-				return nil, c.ArgErr()
-			}
-			t, err := time.Parse(time.RFC3339, args[0])
+		if ok, err := tlsaOption(c, prop, args, b, &rec); ok {
 			if err != nil {
-				n, nerr := strconv.ParseInt(args[0], 10, 64)
-				if nerr != nil {
-					return nil, c.Errf("persist-until %q: want an RFC 3339 time or a Unix time", args[0])
-				}
-				t = time.Unix(n, 0)
-			}
-			if !t.After(time.Now()) {
-				return nil, c.Errf("persist-until %s is past: the CA would refuse the record", t.UTC().Format(time.RFC3339))
-			}
-			cc.until = t.UTC()
-		case "caa":
-			if len(args) != 0 {
-				return nil, c.ArgErr()
-			}
-			cc.caa = true
-		case "service":
-			if err = need(2); err != nil {
 				return nil, err
 			}
-			pp := strings.SplitN(args[0], "/", 2)
-			port, perr := strconv.ParseUint(pp[0], 10, 16)
-			if len(pp) != 2 || perr != nil || port == 0 {
-				return nil, c.Errf("service %q: want PORT/PROTO, such as 443/tcp or 25/tcp", args[0])
-			}
-			proto := strings.ToLower(pp[1])
-			if proto != "tcp" && proto != "udp" && proto != "sctp" {
-				return nil, c.Errf("service %q: protocol must be tcp, udp or sctp", args[0])
-			}
-			for _, h := range args[1:] {
-				cc.tlsaNames = append(cc.tlsaNames, fmt.Sprintf("_%d._%s.%s", port, proto, b.absName(h)))
-			}
-		case "tlsa-name":
-			if err = need(1); err != nil {
-				return nil, err
-			}
-			for _, n := range args {
-				cc.tlsaNames = append(cc.tlsaNames, b.absName(n))
-			}
-		case "form":
-			f, ferr := tlsa.ParseForm(args)
-			if ferr != nil {
-				return nil, c.Errf("form: %v", ferr)
-			}
-			cc.forms = append(cc.forms, f)
-		case "ttl":
-			cc.ttl, err = ttl(c, args)
-		case "holddown":
-			cc.holddown, err = duration(c, args)
-		case "view", "views":
-			if err = need(1); err != nil {
-				return nil, err
-			}
-			cc.views = append(cc.views, args...)
-		default:
+			continue
+		}
+		f, ok := certProperties[prop]
+		if !ok {
 			return nil, c.Errf("cert %s: unknown property %q", cc.id, prop)
 		}
-		if err != nil {
+		if err := f(c, args, cc); err != nil {
 			return nil, err
 		}
 	}
 	if !closed {
 		return nil, c.Errf("cert %s: block not closed", cc.id)
 	}
+	cc.tlsaNames, cc.forms, cc.ttl, cc.holddown, cc.views = rec.Names, rec.Forms, rec.TTL, rec.HoldDown, rec.Views
 	if cc.deploy != nil && cc.deployTO == 0 {
 		cc.deployTO = defaultDeployTO
 	}
@@ -628,14 +386,11 @@ func ttl(c *caddy.Controller, args []string) (uint32, error) {
 	if len(args) != 1 {
 		return 0, c.ArgErr()
 	}
-	if n, err := strconv.ParseUint(args[0], 10, 32); err == nil && n > 0 && n <= 1<<31-1 {
-		return uint32(n), nil
+	t, err := corefile.TTL(args[0])
+	if err != nil {
+		return 0, c.Errf("ttl %v", err)
 	}
-	d, err := time.ParseDuration(args[0])
-	if err != nil || d < time.Second || d%time.Second != 0 {
-		return 0, c.Errf("ttl %q: want seconds (60) or a duration in whole seconds (1m)", args[0])
-	}
-	return uint32(d / time.Second), nil
+	return t, nil
 }
 
 // exists reports whether a file exists.

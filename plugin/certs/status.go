@@ -109,7 +109,7 @@ func (c *cert) publishStatus(now, at time.Time, action string, asked bool) {
 	if c.tm != nil {
 		t := &TLSA{Zone: c.tlsaZone, Names: slices.Clone(c.cfg.tlsaNames)}
 		if c.next != nil && !c.cfg.reuseKey {
-			t.NextKey = spki311(c.next.Public())
+			t.NextKey = keyRecord(c.next.Public())
 			st.nextPub = c.next.Public()
 			if len(c.st.Seen) > 0 {
 				t.Checks = map[string]time.Time{}
@@ -162,6 +162,10 @@ func (c *cert) snapshot() Status {
 	}
 	return st
 }
+
+// Statuses lists the managed certificates of the serving configuration,
+// by id, as `dnspki certs` shows them (the status page's certificates).
+func Statuses() []Status { return statuses() }
 
 // statuses lists the serving certificates (optionally only ids), by id.
 func statuses(ids ...string) []Status {

@@ -11,6 +11,7 @@ import (
 	clog "github.com/coredns/coredns/plugin/pkg/log"
 	"github.com/miekg/dns"
 
+	"github.com/dnspki/dnspki/plugin/pkg/corefile"
 	"github.com/dnspki/dnspki/plugin/pkg/persist"
 	"github.com/dnspki/dnspki/plugin/pkg/zonemodel"
 )
@@ -108,12 +109,12 @@ func parse(c *caddy.Controller, now time.Time) ([]*config, error) {
 		for _, a := range cfg.auths {
 			for _, n := range append(append([]string{}, a.names...), a.also...) {
 				if !zonemodel.InZone(n, cfg.origin) {
-					return nil, fmt.Errorf("%s:%d - Error during parsing: %s is not in zone %s", cfg.file, a.line, n, cfg.origin)
+					return nil, corefile.Errorf(cfg.file, a.line, "%s is not in zone %s", n, cfg.origin)
 				}
 				for _, iss := range a.issuers {
 					k := n + " " + iss
 					if l, dup := seen[k]; dup {
-						return nil, fmt.Errorf("%s:%d - Error during parsing: %s is authorized for %s twice (also at line %d); one account per issuer and name", cfg.file, a.line, n, iss, l)
+						return nil, corefile.Errorf(cfg.file, a.line, "%s is authorized for %s twice (also at line %d); one account per issuer and name", n, iss, l)
 					}
 					seen[k] = a.line
 				}
@@ -124,6 +125,8 @@ func parse(c *caddy.Controller, now time.Time) ([]*config, error) {
 	return out, nil
 }
 
+// parseAuthorization reads `authorize NAME... { ... }` and checks it as a
+// whole (checkAuthorization).
 func parseAuthorization(c *caddy.Controller, cfg *config, now time.Time) (*authorization, error) {
 	a := &authorization{line: c.Line(), ttl: cfg.ttl, caa: cfg.caa}
 	for _, n := range c.RemainingArgs() {
@@ -136,126 +139,161 @@ func parseAuthorization(c *caddy.Controller, cfg *config, now time.Time) (*autho
 	if len(a.names) == 0 {
 		return nil, c.Errf("authorize needs the name(s) to authorize")
 	}
-	caaSet := false
 	for c.NextBlock() {
-		switch c.Val() {
-		case "issuer":
-			a.issuers = append(a.issuers, c.RemainingArgs()...)
-		case "accounturi":
-			args := c.RemainingArgs()
-			if len(args) != 1 {
-				return nil, c.Errf("accounturi takes one URI (got %d values; is the environment variable set?)", len(args))
-			}
-			a.accountURI = args[0]
-		case "policy":
-			args := c.RemainingArgs()
-			if len(args) != 1 || !strings.EqualFold(args[0], "wildcard") {
-				return nil, c.Errf("policy: the only policy is wildcard")
-			}
-			a.wildcard = true
-		case "persist-until":
-			args := c.RemainingArgs()
-			if len(args) != 1 {
-				return nil, c.ArgErr()
-			}
-			if d, err := parseDuration(args[0]); err == nil {
-				if d < 24*time.Hour {
-					return nil, c.Errf("persist-until %s: a rolling persistUntil under one day would expire between renewals", args[0])
-				}
-				a.rolling = d
-				break
-			}
-			t, err := parseTime(args[0])
-			if err != nil {
-				return nil, c.Errf("persist-until %q: want an RFC 3339 time (2027-01-31T00:00:00Z), a Unix time, or a duration from now (90d, 2160h)", args[0])
-			}
-			if !t.After(now) {
-				return nil, c.Errf("persist-until %s is already past: the CA would refuse this record", t.Format(time.RFC3339))
-			}
-			a.until = t
-		case "account-hash":
-			args := c.RemainingArgs()
-			if len(args) < 2 || len(args) > 3 || (len(args) == 3 && args[2] != "any-name") {
-				return nil, c.Errf("account-hash PREFIX THUMBPRINT [any-name]: the CA's accountHashPrefix and the account key's JWK thumbprint (draft -02 §4.1)")
-			}
-			a.hash = &persist.Hashing{Prefix: args[0], Thumbprint: args[1], AnyName: len(args) == 3}
-			if err := a.hash.Check(); err != nil {
-				return nil, c.Errf("account-hash: %v", err)
-			}
-		case "caa-accounturi":
-			args := c.RemainingArgs()
-			if len(args) != 1 {
-				return nil, c.Errf("caa-accounturi takes one URI (got %d values; is the environment variable set?)", len(args))
-			}
-			a.caaAccount = args[0]
-		case "also":
-			args := c.RemainingArgs()
-			if len(args) == 0 {
-				return nil, c.ArgErr()
-			}
-			for _, n := range args {
-				name, err := domainName(c, n)
-				if err != nil {
-					return nil, err
-				}
-				a.also = append(a.also, name)
-			}
-		case "caa":
-			v, err := onOff(c)
-			if err != nil {
-				return nil, err
-			}
-			a.caa, caaSet = v, true
-		case "ttl":
-			t, err := parseTTL(c)
-			if err != nil {
-				return nil, err
-			}
-			a.ttl = t
-		default:
+		f, ok := authorizeProperties[c.Val()]
+		if !ok {
 			return nil, c.Errf("unknown property %q in authorize", c.Val())
 		}
+		if err := f(c, a, now); err != nil {
+			return nil, err
+		}
 	}
-	_ = caaSet
+	if err := checkAuthorization(a, now); err != nil {
+		return nil, c.Errf("%v", err)
+	}
+	return a, nil
+}
+
+// authorizeProperties read the properties of an authorize block; the
+// controller is at the property's name.
+var authorizeProperties = map[string]func(c *caddy.Controller, a *authorization, now time.Time) error{
+	"issuer": func(c *caddy.Controller, a *authorization, _ time.Time) error {
+		a.issuers = append(a.issuers, c.RemainingArgs()...)
+		return nil
+	},
+	"accounturi": func(c *caddy.Controller, a *authorization, _ time.Time) (err error) {
+		a.accountURI, err = oneURI(c)
+		return err
+	},
+	"caa-accounturi": func(c *caddy.Controller, a *authorization, _ time.Time) (err error) {
+		a.caaAccount, err = oneURI(c)
+		return err
+	},
+	"policy": func(c *caddy.Controller, a *authorization, _ time.Time) error {
+		args := c.RemainingArgs()
+		if len(args) != 1 || !strings.EqualFold(args[0], "wildcard") {
+			return c.Errf("policy: the only policy is wildcard")
+		}
+		a.wildcard = true
+		return nil
+	},
+	"persist-until": readPersistUntil,
+	"account-hash": func(c *caddy.Controller, a *authorization, _ time.Time) error {
+		args := c.RemainingArgs()
+		if len(args) < 2 || len(args) > 3 || (len(args) == 3 && args[2] != "any-name") {
+			return c.Errf("account-hash PREFIX THUMBPRINT [any-name]: the CA's accountHashPrefix and the account key's JWK thumbprint (draft -02 §4.1)")
+		}
+		a.hash = &persist.Hashing{Prefix: args[0], Thumbprint: args[1], AnyName: len(args) == 3}
+		if err := a.hash.Check(); err != nil {
+			return c.Errf("account-hash: %v", err)
+		}
+		return nil
+	},
+	"also": func(c *caddy.Controller, a *authorization, _ time.Time) error {
+		args := c.RemainingArgs()
+		if len(args) == 0 {
+			return c.ArgErr()
+		}
+		for _, n := range args {
+			name, err := domainName(c, n)
+			if err != nil {
+				return err
+			}
+			a.also = append(a.also, name)
+		}
+		return nil
+	},
+	"caa": func(c *caddy.Controller, a *authorization, _ time.Time) (err error) {
+		a.caa, err = onOff(c)
+		return err
+	},
+	"ttl": func(c *caddy.Controller, a *authorization, _ time.Time) (err error) {
+		t, err := parseTTL(c)
+		if err == nil {
+			a.ttl = t
+		}
+		return err
+	},
+}
+
+// oneURI reads the one URI of accounturi or caa-accounturi.
+func oneURI(c *caddy.Controller) (string, error) {
+	name := c.Val()
+	args := c.RemainingArgs()
+	if len(args) != 1 {
+		return "", c.Errf("%s takes one URI (got %d values; is the environment variable set?)", name, len(args))
+	}
+	return args[0], nil
+}
+
+// readPersistUntil reads a rolling (a duration, at least a day) or an
+// absolute persistUntil (not past).
+func readPersistUntil(c *caddy.Controller, a *authorization, now time.Time) error {
+	args := c.RemainingArgs()
+	if len(args) != 1 {
+		return c.ArgErr()
+	}
+	if d, err := parseDuration(args[0]); err == nil {
+		if d < 24*time.Hour {
+			return c.Errf("persist-until %s: a rolling persistUntil under one day would expire between renewals", args[0])
+		}
+		a.rolling = d
+		return nil
+	}
+	t, err := parseTime(args[0])
+	if err != nil {
+		return c.Errf("persist-until %q: want an RFC 3339 time (2027-01-31T00:00:00Z), a Unix time, or a duration from now (90d, 2160h)", args[0])
+	}
+	if !t.After(now) {
+		return c.Errf("persist-until %s is already past: the CA would refuse this record", t.Format(time.RFC3339))
+	}
+	a.until = t
+	return nil
+}
+
+// checkAuthorization checks a whole authorization: its issuers, its
+// account URI (and the hashing and CAA that go with it), the records as the
+// CA will read them, and its also names.
+func checkAuthorization(a *authorization, now time.Time) error {
 	if len(a.issuers) == 0 {
-		return nil, c.Errf("authorize %s: no issuer (the CA's issuer-domain-name, e.g. letsencrypt.org)", a.names[0])
+		return fmt.Errorf("authorize %s: no issuer (the CA's issuer-domain-name, e.g. letsencrypt.org)", a.names[0])
 	}
 	seen := map[string]bool{}
 	for _, iss := range a.issuers {
 		if err := persist.ValidateIssuer(iss); err != nil {
-			return nil, c.Errf("authorize %s: %v", a.names[0], err)
+			return fmt.Errorf("authorize %s: %v", a.names[0], err)
 		}
 		if seen[iss] {
-			return nil, c.Errf("authorize %s: issuer %s listed twice", a.names[0], iss)
+			return fmt.Errorf("authorize %s: issuer %s listed twice", a.names[0], iss)
 		}
 		seen[iss] = true
 	}
 	form, err := persist.ValidateAccountURI(a.accountURI)
 	if err != nil {
-		return nil, c.Errf("authorize %s: %v", a.names[0], err)
+		return fmt.Errorf("authorize %s: %v", a.names[0], err)
 	}
 	if a.hash != nil && form != persist.AccountURL {
-		return nil, c.Errf("authorize %s: with account-hash, accounturi is the account URL the hashed URIs are computed from, not a hashed URI", a.names[0])
+		return fmt.Errorf("authorize %s: with account-hash, accounturi is the account URL the hashed URIs are computed from, not a hashed URI", a.names[0])
 	}
 	a.form = form
 	if err := checkCAAAccount(a.caa, form, a.caaAccount); err != nil {
-		return nil, c.Errf("authorize %s: %v", a.names[0], err)
+		return fmt.Errorf("authorize %s: %v", a.names[0], err)
 	}
 	// The records as the CA will see them must parse.
 	for _, r := range a.records(now) {
 		if err := r.Validate(); err != nil {
-			return nil, c.Errf("authorize %s: the record %q would be rejected by the CA: %v", a.names[0], r.String(), err)
+			return fmt.Errorf("authorize %s: the record %q would be rejected by the CA: %v", a.names[0], r.String(), err)
 		}
 	}
 	for _, n := range a.also {
 		if !isBelowAny(n, a.names) {
-			return nil, c.Errf("also %s: not below %s (also names are subdomains covered by policy wildcard)", n, strings.Join(a.names, " "))
+			return fmt.Errorf("also %s: not below %s (also names are subdomains covered by policy wildcard)", n, strings.Join(a.names, " "))
 		}
 		if !a.wildcard {
-			return nil, c.Errf("also %s: needs 'policy wildcard' (without it the authorization covers %s only)", n, a.names[0])
+			return fmt.Errorf("also %s: needs 'policy wildcard' (without it the authorization covers %s only)", n, a.names[0])
 		}
 	}
-	return a, nil
+	return nil
 }
 
 // domainName is a name of an authorize line, lower case and fully

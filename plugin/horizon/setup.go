@@ -3,6 +3,7 @@ package horizon
 import (
 	"fmt"
 	"net/netip"
+	"slices"
 	"strings"
 
 	"github.com/coredns/caddy"
@@ -11,7 +12,9 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/dnspki/dnspki/plugin/authzone"
+	"github.com/dnspki/dnspki/plugin/pkg/corefile"
 	"github.com/dnspki/dnspki/plugin/pkg/tsigauth"
+	"github.com/dnspki/dnspki/plugin/pkg/zonemodel"
 )
 
 const pluginName = "horizon"
@@ -43,24 +46,24 @@ func setup(c *caddy.Controller) error {
 	c.OnStartup(func() error {
 		h.traced = cfg.Handler("trace") != nil
 		if err := checkKeys(h, block); err != nil {
-			return c.Errf("%s:%d: %v", file, line, err)
+			return corefile.Errorf(file, line, "%v", err)
 		}
 		if err := checkNeighbours(cfg.Handler); err != nil {
-			return c.Errf("%s:%d: %v", file, line, err)
+			return corefile.Errorf(file, line, "%v", err)
 		}
 		for _, z := range reg.Zones() {
 			zv := z.ViewNames()
-			if len(zv) == 1 && zv[0] == "default" {
+			if len(zv) == 1 && zv[0] == zonemodel.DefaultView {
 				continue
 			}
 			for _, n := range zv {
-				if !contains(names, n) {
-					return c.Errf("%s:%d: zone %s has view %q that horizon never selects (horizon views: %s)", file, line, z.Origin, n, strings.Join(names, " "))
+				if !slices.Contains(names, n) {
+					return corefile.Errorf(file, line, "zone %s has view %q that horizon never selects (horizon views: %s)", z.Origin, n, strings.Join(names, " "))
 				}
 			}
 			for _, n := range names {
-				if !contains(zv, n) {
-					return c.Errf("%s:%d: horizon view %q is not a view of zone %s (its views: %s); queries of that view would get the zone's default view", file, line, n, z.Origin, strings.Join(zv, " "))
+				if !slices.Contains(zv, n) {
+					return corefile.Errorf(file, line, "horizon view %q is not a view of zone %s (its views: %s); queries of that view would get the zone's default view", n, z.Origin, strings.Join(zv, " "))
 				}
 			}
 		}
@@ -139,15 +142,6 @@ func checkListeners(h *Horizon, transport string, hosts []string) error {
 	return nil
 }
 
-func contains(l []string, s string) bool {
-	for _, x := range l {
-		if x == s {
-			return true
-		}
-	}
-	return false
-}
-
 func parse(c *caddy.Controller) (*Horizon, error) {
 	h := &Horizon{}
 	seen := map[string]bool{}
@@ -159,66 +153,9 @@ func parse(c *caddy.Controller) (*Horizon, error) {
 			return nil, c.ArgErr()
 		}
 		for c.NextBlock() {
-			if c.Val() != "view" {
-				return nil, c.Errf("unknown property %q (want: view NAME { ... })", c.Val())
-			}
-			if !c.NextArg() {
-				return nil, c.Errf("view needs a name")
-			}
-			v := &View{Name: c.Val()}
-			if seen[v.Name] {
-				return nil, c.Errf("view %q defined twice", v.Name)
-			}
-			seen[v.Name] = true
-			if len(h.Views) > 0 {
-				if last := h.Views[len(h.Views)-1]; last.isDefault() {
-					return nil, c.Errf("view %q comes after the default view %q (a view without selectors matches everything); put the default last", v.Name, last.Name)
-				}
-			}
-			if c.NextArg() {
-				if c.Val() != "{" {
-					return nil, c.Errf("view %s: unexpected %q (want '{' or the end of the line)", v.Name, c.Val())
-				}
-				// The view's own block, read by hand: caddy's NextBlock does
-				// not nest optional blocks.
-				for {
-					if !c.Next() {
-						return nil, c.EOFErr()
-					}
-					if c.Val() == "}" {
-						break
-					}
-					kind := c.Val()
-					vals := c.RemainingArgs()
-					if len(vals) == 0 {
-						return nil, c.ArgErr()
-					}
-					switch kind {
-					case "source", "destination":
-						for _, s := range vals {
-							p, err := parsePrefix(s)
-							if err != nil {
-								return nil, c.Errf("view %s: %s %q: %v", v.Name, kind, s, err)
-							}
-							if kind == "source" {
-								v.Sources = append(v.Sources, p)
-							} else {
-								v.Destinations = append(v.Destinations, p)
-							}
-						}
-					case "key":
-						for _, k := range vals {
-							if _, ok := dns.IsDomainName(k); !ok {
-								return nil, c.Errf("view %s: key %q is not a key name", v.Name, k)
-							}
-							v.Keys = append(v.Keys, strings.ToLower(dns.Fqdn(k)))
-						}
-					case "ecs", "subnet":
-						return nil, c.Errf("view %s: views are never selected by EDNS Client Subnet (a client could claim any network)", v.Name)
-					default:
-						return nil, c.Errf("view %s: unknown selector %q (want source, destination or key)", v.Name, kind)
-					}
-				}
+			v, err := parseView(c, h, seen)
+			if err != nil {
+				return nil, err
 			}
 			v.counter = queries.WithLabelValues(v.Name)
 			h.Views = append(h.Views, v)
@@ -232,6 +169,82 @@ func parse(c *caddy.Controller) (*Horizon, error) {
 		h.needDst = h.needDst || len(v.Destinations) > 0
 	}
 	return h, nil
+}
+
+// parseView reads `view NAME [{ selectors }]`, which must come before the
+// default view (seen: the names so far).
+func parseView(c *caddy.Controller, h *Horizon, seen map[string]bool) (*View, error) {
+	if c.Val() != "view" {
+		return nil, c.Errf("unknown property %q (want: view NAME { ... })", c.Val())
+	}
+	if !c.NextArg() {
+		return nil, c.Errf("view needs a name")
+	}
+	v := &View{Name: c.Val()}
+	if seen[v.Name] {
+		return nil, c.Errf("view %q defined twice", v.Name)
+	}
+	seen[v.Name] = true
+	if len(h.Views) > 0 {
+		if last := h.Views[len(h.Views)-1]; last.isDefault() {
+			return nil, c.Errf("view %q comes after the default view %q (a view without selectors matches everything); put the default last", v.Name, last.Name)
+		}
+	}
+	if !c.NextArg() {
+		return v, nil
+	}
+	if c.Val() != "{" {
+		return nil, c.Errf("view %s: unexpected %q (want '{' or the end of the line)", v.Name, c.Val())
+	}
+	// The view's own block, read by hand: caddy's NextBlock does not nest
+	// optional blocks.
+	for {
+		if !c.Next() {
+			return nil, c.EOFErr()
+		}
+		if c.Val() == "}" {
+			return v, nil
+		}
+		if err := parseSelector(c, v); err != nil {
+			return nil, err
+		}
+	}
+}
+
+// parseSelector reads one selector line of a view: source, destination or
+// key.
+func parseSelector(c *caddy.Controller, v *View) error {
+	kind := c.Val()
+	vals := c.RemainingArgs()
+	if len(vals) == 0 {
+		return c.ArgErr()
+	}
+	switch kind {
+	case "source", "destination":
+		for _, s := range vals {
+			p, err := parsePrefix(s)
+			if err != nil {
+				return c.Errf("view %s: %s %q: %v", v.Name, kind, s, err)
+			}
+			if kind == "source" {
+				v.Sources = append(v.Sources, p)
+			} else {
+				v.Destinations = append(v.Destinations, p)
+			}
+		}
+	case "key":
+		for _, k := range vals {
+			if _, ok := dns.IsDomainName(k); !ok {
+				return c.Errf("view %s: key %q is not a key name", v.Name, k)
+			}
+			v.Keys = append(v.Keys, strings.ToLower(dns.Fqdn(k)))
+		}
+	case "ecs", "subnet":
+		return c.Errf("view %s: views are never selected by EDNS Client Subnet (a client could claim any network)", v.Name)
+	default:
+		return c.Errf("view %s: unknown selector %q (want source, destination or key)", v.Name, kind)
+	}
+	return nil
 }
 
 func (v *View) isDefault() bool {

@@ -137,6 +137,11 @@ func (s *signer) SignedZone(ctx context.Context, view *zonemodel.View, snap *zon
 		return l.rrs, nil
 	}
 	sz, made, err := s.buildSigned(ctx, cs, snap, ks, cfg, now)
+	if err == nil {
+		var refresh int64
+		sz.rrs, refresh, err = s.digestSigned(sz.rrs, snap, ks, now)
+		sz.refresh = min(sz.refresh, refresh)
+	}
 	if err != nil {
 		signedZones.WithLabelValues(s.origin, "failed").Inc()
 		s.failures.Inc()
@@ -186,44 +191,97 @@ type chainMember struct {
 	at    int // NSEC: the item that holds its record
 }
 
+// zoneBuild is one run of buildSigned: the items of the signed zone in
+// transfer order, what they reuse from the chain state, and the chain.
+type zoneBuild struct {
+	cs       *chainState
+	ks       *keySet
+	keep     int64 // a reused signature must not need refreshing before
+	kind     string
+	origin   string
+	ttl      uint32 // of the chain records
+	items    []item
+	members  []chainMember
+	ents     []string // NSEC3: empty non-terminals
+	newChain map[string]*chainEntry
+}
+
+// buildSigned signs the snapshot with a complete chain: the zone's RRsets
+// (walk), the chain records (nsecChain, nsec3Chain), the signatures that
+// could not be reused (signItems), then the records in transfer order
+// (assemble). It returns the zone and how many items it signed.
 func (s *signer) buildSigned(ctx context.Context, cs *chainState, snap *zonemodel.Snapshot, ks *keySet, cfg *sigConfig, now time.Time) (*signedZone, int, error) {
-	keep := now.Add(chainHorizon(cfg)).Unix()
-	fresh := func(e *sigEntry) bool { return e != nil && e.ks.id == ks.id && e.refresh >= keep }
-	kind := cfg.chainKind()
-	origin := snap.Origin
-	ttl := snap.NegativeSOA().Header().Ttl // RFC 9077: min(SOA TTL, SOA MINIMUM)
-
-	items := make([]item, 0, 2*snap.Names()+snap.Records()/2)
-	addSet := func(set *zonemodel.RRset, sign bool) {
-		it := item{set: set, sign: sign}
-		if sign {
-			if e, ok := set.Aux().(*sigEntry); ok && fresh(e) {
-				it.se = e
-			} else if e := cs.sets[set]; fresh(e) {
-				it.se = e
-			}
-		}
-		items = append(items, it)
+	b := &zoneBuild{
+		cs:     cs,
+		ks:     ks,
+		keep:   now.Add(chainHorizon(cfg)).Unix(),
+		kind:   cfg.chainKind(),
+		origin: snap.Origin,
+		ttl:    snap.NegativeSOA().Header().Ttl, // RFC 9077: min(SOA TTL, SOA MINIMUM)
+		items:  make([]item, 0, 2*snap.Names()+snap.Records()/2),
 	}
+	if err := b.walk(ctx, snap); err != nil {
+		return nil, 0, err
+	}
+	b.newChain = make(map[string]*chainEntry, len(b.members)+len(b.ents)+1)
+	switch b.kind {
+	case chainNSEC:
+		b.nsecChain()
+	case chainNSEC3:
+		if err := b.nsec3Chain(); err != nil {
+			return nil, 0, err
+		}
+	default:
+		return nil, 0, fmt.Errorf("unknown chain kind %q", b.kind)
+	}
+	// Sign what is missing, on every core.
+	var jobs []int
+	for i := range b.items {
+		if (b.items[i].sign && b.items[i].se == nil) || b.items[i].new {
+			jobs = append(jobs, i)
+		}
+	}
+	if err := s.signItems(ctx, b.items, jobs, snap, ks, now); err != nil {
+		return nil, 0, err
+	}
+	return b.assemble(snap), len(jobs), nil
+}
 
+// fresh reports whether cached signatures can go into the signed zone: made
+// with its keys, and fresh for long enough.
+func (b *zoneBuild) fresh(e *sigEntry) bool {
+	return e != nil && e.ks.id == b.ks.id && e.refresh >= b.keep
+}
+
+// addSet adds an RRset, with the signatures it can reuse (from the online
+// cache or the previous signed zone) if it is signed.
+func (b *zoneBuild) addSet(set *zonemodel.RRset, sign bool) {
+	it := item{set: set, sign: sign}
+	if sign {
+		if e, ok := set.Aux().(*sigEntry); ok && b.fresh(e) {
+			it.se = e
+		} else if e := b.cs.sets[set]; b.fresh(e) {
+			it.se = e
+		}
+	}
+	b.items = append(b.items, it)
+}
+
+// walk adds the zone's RRsets in name order, SOA first, and collects the
+// names of the chain (with a placeholder item for each NSEC).
+func (b *zoneBuild) walk(ctx context.Context, snap *zonemodel.Snapshot) error {
 	soa := snap.SOA()
-	addSet(soa, true)
-	var members []chainMember
-	var ents []string // NSEC3: empty non-terminals
+	b.addSet(soa, true)
 	occluder, belowCut := "", false
 	for i, n := range snap.Sorted() {
 		if i%4096 == 0 && ctx.Err() != nil {
-			return nil, 0, ctx.Err()
+			return ctx.Err()
 		}
 		if occluder != "" && n.Name != occluder && zonemodel.InZone(n.Name, occluder) {
 			// Below a zone cut only glue is served (unsigned, not in the
 			// chain); below a DNAME nothing is.
 			if belowCut {
-				for _, set := range n.Sets {
-					if set.Type == dns.TypeA || set.Type == dns.TypeAAAA {
-						addSet(set, false)
-					}
-				}
+				b.addGlue(n)
 			}
 			continue
 		}
@@ -231,126 +289,161 @@ func (s *signer) buildSigned(ctx context.Context, cs *chainState, snap *zonemode
 		var types []uint16
 		if n.Cut() {
 			occluder, belowCut = n.Name, true
-			addSet(n.Get(dns.TypeNS), false)
-			types = append(types, dns.TypeNS)
-			if ds := n.Get(dns.TypeDS); ds != nil {
-				addSet(ds, true)
-				types = append(types, dns.TypeDS)
-			}
+			types = b.addCut(n)
 		} else {
-			for _, set := range n.Sets {
-				if dnssecType(set.Type) {
-					continue
-				}
-				types = append(types, set.Type)
-				if set != soa {
-					addSet(set, true)
-				}
-			}
+			types = b.addNode(n, soa)
 			if n.Get(dns.TypeDNAME) != nil {
 				occluder = n.Name
 			}
 		}
-		if len(types) == 0 {
-			if kind == chainNSEC3 && n.Name != origin {
-				ents = append(ents, n.Name)
-			}
+		b.addMember(n, types)
+	}
+	if len(b.members) == 0 {
+		return errors.New("the zone has no apex data")
+	}
+	return nil
+}
+
+// addGlue adds the address records below a zone cut (unsigned).
+func (b *zoneBuild) addGlue(n *zonemodel.Node) {
+	for _, set := range n.Sets {
+		if set.Type == dns.TypeA || set.Type == dns.TypeAAAA {
+			b.addSet(set, false)
+		}
+	}
+}
+
+// addCut adds a delegation (NS unsigned, DS signed) and returns its types.
+func (b *zoneBuild) addCut(n *zonemodel.Node) []uint16 {
+	b.addSet(n.Get(dns.TypeNS), false)
+	types := []uint16{dns.TypeNS}
+	if ds := n.Get(dns.TypeDS); ds != nil {
+		b.addSet(ds, true)
+		types = append(types, dns.TypeDS)
+	}
+	return types
+}
+
+// addNode adds an authoritative name's RRsets (signed; the SOA is already
+// in) and returns its types, without the ones the signed zone makes.
+func (b *zoneBuild) addNode(n *zonemodel.Node, soa *zonemodel.RRset) []uint16 {
+	var types []uint16
+	for _, set := range n.Sets {
+		if dnssecType(set.Type) {
 			continue
 		}
-		m := chainMember{name: n.Name, types: types, cut: n.Cut(), at: -1}
-		if kind == chainNSEC {
-			m.at = len(items)
-			items = append(items, item{})
+		types = append(types, set.Type)
+		if set != soa {
+			b.addSet(set, true)
 		}
-		members = append(members, m)
 	}
-	if len(members) == 0 {
-		return nil, 0, errors.New("the zone has no apex data")
-	}
+	return types
+}
 
-	// The chain.
-	newChain := make(map[string]*chainEntry, len(members)+len(ents)+1)
-	chainItem := func(owner string, rr dns.RR) item {
-		if old := cs.chain[owner]; old != nil && old.keys == ks.id && old.refresh >= keep && dns.IsDuplicate(old.rr, rr) && old.rr.Header().Ttl == rr.Header().Ttl {
-			newChain[owner] = old
-			return item{ce: old}
+// addMember puts a name with types into the chain; a name without is an
+// empty non-terminal (NSEC3 hashes it, NSEC skips it).
+func (b *zoneBuild) addMember(n *zonemodel.Node, types []uint16) {
+	if len(types) == 0 {
+		if b.kind == chainNSEC3 && n.Name != b.origin {
+			b.ents = append(b.ents, n.Name)
 		}
-		ce := &chainEntry{rr: rr, keys: ks.id}
-		newChain[owner] = ce
-		return item{ce: ce, new: true}
+		return
 	}
-	switch kind {
-	case chainNSEC:
-		for i, m := range members {
-			next := members[(i+1)%len(members)].name
-			bm := append(slices.Clone(m.types), dns.TypeRRSIG, dns.TypeNSEC)
-			slices.Sort(bm)
-			nsec := &dns.NSEC{
-				Hdr:        dns.RR_Header{Name: m.name, Rrtype: dns.TypeNSEC, Class: dns.ClassINET, Ttl: ttl},
-				NextDomain: next,
-				TypeBitMap: slices.Compact(bm),
-			}
-			items[m.at] = chainItem(m.name, nsec)
-		}
-	case chainNSEC3:
-		param := &dns.NSEC3PARAM{
-			Hdr:  dns.RR_Header{Name: origin, Rrtype: dns.TypeNSEC3PARAM, Class: dns.ClassINET, Ttl: 0},
-			Hash: dns.SHA1,
-		}
-		items = append(items, chainItem("\x00nsec3param", param))
-		type hashed struct {
-			hash  string
-			types []uint16
-		}
-		hs := make([]hashed, 0, len(members)+len(ents))
-		for _, m := range members {
-			bm := slices.Clone(m.types)
-			if !m.cut || slices.Contains(m.types, dns.TypeDS) {
-				bm = append(bm, dns.TypeRRSIG) // RFC 5155 §7.1: an insecure delegation has NS only
-			}
-			if m.name == origin {
-				bm = append(bm, dns.TypeNSEC3PARAM)
-			}
-			slices.Sort(bm)
-			hs = append(hs, hashed{hash: dns.HashName(m.name, dns.SHA1, 0, ""), types: slices.Compact(bm)})
-		}
-		for _, e := range ents {
-			hs = append(hs, hashed{hash: dns.HashName(e, dns.SHA1, 0, "")})
-		}
-		sort.Slice(hs, func(i, j int) bool { return hs[i].hash < hs[j].hash })
-		for i, h := range hs {
-			if i > 0 && hs[i-1].hash == h.hash {
-				return nil, 0, fmt.Errorf("NSEC3 hash collision at %s (use the NSEC chain)", h.hash)
-			}
-			owner := strings.ToLower(h.hash) + "." + origin
-			n3 := &dns.NSEC3{
-				Hdr:        dns.RR_Header{Name: owner, Rrtype: dns.TypeNSEC3, Class: dns.ClassINET, Ttl: ttl},
-				Hash:       dns.SHA1,
-				HashLength: 20,
-				NextDomain: hs[(i+1)%len(hs)].hash,
-				TypeBitMap: h.types,
-			}
-			items = append(items, chainItem(owner, n3))
-		}
-	default:
-		return nil, 0, fmt.Errorf("unknown chain kind %q", kind)
+	m := chainMember{name: n.Name, types: types, cut: n.Cut(), at: -1}
+	if b.kind == chainNSEC {
+		m.at = len(b.items)
+		b.items = append(b.items, item{})
 	}
+	b.members = append(b.members, m)
+}
 
-	// Sign what is missing, on every core.
-	var jobs []int
-	for i := range items {
-		if (items[i].sign && items[i].se == nil) || items[i].new {
-			jobs = append(jobs, i)
-		}
+// chainItem is the item of a chain record: the previous chain's entry if it
+// is the same record, still fresh, else a new one to sign.
+func (b *zoneBuild) chainItem(owner string, rr dns.RR) item {
+	if old := b.cs.chain[owner]; old != nil && old.keys == b.ks.id && old.refresh >= b.keep && dns.IsDuplicate(old.rr, rr) && old.rr.Header().Ttl == rr.Header().Ttl {
+		b.newChain[owner] = old
+		return item{ce: old}
 	}
-	if err := s.signItems(ctx, items, jobs, snap, ks, now); err != nil {
-		return nil, 0, err
-	}
+	ce := &chainEntry{rr: rr, keys: b.ks.id}
+	b.newChain[owner] = ce
+	return item{ce: ce, new: true}
+}
 
-	// Assemble, SOA first.
+// nsecChain fills each member's placeholder with its NSEC.
+func (b *zoneBuild) nsecChain() {
+	for i, m := range b.members {
+		next := b.members[(i+1)%len(b.members)].name
+		bm := append(slices.Clone(m.types), dns.TypeRRSIG, dns.TypeNSEC)
+		slices.Sort(bm)
+		nsec := &dns.NSEC{
+			Hdr:        dns.RR_Header{Name: m.name, Rrtype: dns.TypeNSEC, Class: dns.ClassINET, Ttl: b.ttl},
+			NextDomain: next,
+			TypeBitMap: slices.Compact(bm),
+		}
+		b.items[m.at] = b.chainItem(m.name, nsec)
+	}
+}
+
+// nsec3Hashed is a member or empty non-terminal of an NSEC3 chain.
+type nsec3Hashed struct {
+	hash  string
+	types []uint16
+}
+
+// nsec3Chain appends the NSEC3PARAM and the NSEC3 chain (no salt, no extra
+// iterations: RFC 9276) in hash order.
+func (b *zoneBuild) nsec3Chain() error {
+	param := &dns.NSEC3PARAM{
+		Hdr:  dns.RR_Header{Name: b.origin, Rrtype: dns.TypeNSEC3PARAM, Class: dns.ClassINET, Ttl: 0},
+		Hash: dns.SHA1,
+	}
+	b.items = append(b.items, b.chainItem("\x00nsec3param", param))
+	hs := b.nsec3Hashes()
+	for i, h := range hs {
+		if i > 0 && hs[i-1].hash == h.hash {
+			return fmt.Errorf("NSEC3 hash collision at %s (use the NSEC chain)", h.hash)
+		}
+		owner := strings.ToLower(h.hash) + "." + b.origin
+		n3 := &dns.NSEC3{
+			Hdr:        dns.RR_Header{Name: owner, Rrtype: dns.TypeNSEC3, Class: dns.ClassINET, Ttl: b.ttl},
+			Hash:       dns.SHA1,
+			HashLength: 20,
+			NextDomain: hs[(i+1)%len(hs)].hash,
+			TypeBitMap: h.types,
+		}
+		b.items = append(b.items, b.chainItem(owner, n3))
+	}
+	return nil
+}
+
+// nsec3Hashes are the hashed members (with their bitmaps) and empty
+// non-terminals, in hash order.
+func (b *zoneBuild) nsec3Hashes() []nsec3Hashed {
+	hs := make([]nsec3Hashed, 0, len(b.members)+len(b.ents))
+	for _, m := range b.members {
+		bm := slices.Clone(m.types)
+		if !m.cut || slices.Contains(m.types, dns.TypeDS) {
+			bm = append(bm, dns.TypeRRSIG) // RFC 5155 §7.1: an insecure delegation has NS only
+		}
+		if m.name == b.origin {
+			bm = append(bm, dns.TypeNSEC3PARAM)
+		}
+		slices.Sort(bm)
+		hs = append(hs, nsec3Hashed{hash: dns.HashName(m.name, dns.SHA1, 0, ""), types: slices.Compact(bm)})
+	}
+	for _, e := range b.ents {
+		hs = append(hs, nsec3Hashed{hash: dns.HashName(e, dns.SHA1, 0, "")})
+	}
+	sort.Slice(hs, func(i, j int) bool { return hs[i].hash < hs[j].hash })
+	return hs
+}
+
+// assemble lays the items out in transfer order (SOA first) and keeps what
+// the next build may reuse in the chain state.
+func (b *zoneBuild) assemble(snap *zonemodel.Snapshot) *signedZone {
 	n := 0
-	for i := range items {
-		it := &items[i]
+	for i := range b.items {
+		it := &b.items[i]
 		switch {
 		case it.set != nil:
 			n += len(it.set.RRs)
@@ -363,9 +456,9 @@ func (s *signer) buildSigned(ctx context.Context, cs *chainState, snap *zonemode
 	}
 	out := make([]dns.RR, 0, n)
 	refresh := int64(1<<63 - 1)
-	newSets := make(map[*zonemodel.RRset]*sigEntry, len(cs.sets))
-	for i := range items {
-		it := &items[i]
+	newSets := make(map[*zonemodel.RRset]*sigEntry, len(b.cs.sets))
+	for i := range b.items {
+		it := &b.items[i]
 		if it.set != nil {
 			out = append(out, it.set.RRs...)
 			if it.sign {
@@ -379,8 +472,8 @@ func (s *signer) buildSigned(ctx context.Context, cs *chainState, snap *zonemode
 		out = append(out, it.ce.sigs...)
 		refresh = min(refresh, it.ce.refresh)
 	}
-	cs.sets, cs.chain = newSets, newChain
-	return &signedZone{snap: snap, refresh: refresh, rrs: out}, len(jobs), nil
+	b.cs.sets, b.cs.chain = newSets, b.newChain
+	return &signedZone{snap: snap, refresh: refresh, rrs: out}
 }
 
 // signItems signs the items at the indexes in jobs, on every core (the

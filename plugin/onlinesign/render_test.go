@@ -38,7 +38,7 @@ ns.secure IN A 192.0.2.98
 
 // testSigner opens a zone with the test content, signed by a manager with
 // fresh keys of the scheme in a temporary key directory.
-func testSigner(t testing.TB, scheme string, alg uint8) (*zonemodel.Zone, *manager) {
+func testSigner(t testing.TB, scheme string, alg uint8, opts ...func(*zonemodel.Config)) (*zonemodel.Zone, *manager) {
 	t.Helper()
 	dir := t.TempDir()
 	cfg := defaultConfig()
@@ -51,7 +51,11 @@ func testSigner(t testing.TB, scheme string, alg uint8) (*zonemodel.Zone, *manag
 		t.Fatal(err)
 	}
 	t.Cleanup(m.release)
-	z := zonemodel.New(zonemodel.Config{Origin: "example.test.", StateDir: dir})
+	zc := zonemodel.Config{Origin: "example.test.", StateDir: dir}
+	for _, o := range opts {
+		o(&zc)
+	}
+	z := zonemodel.New(zc)
 	base, err := z.AddSource("file", zonemodel.SourceOptions{Base: true})
 	if err != nil {
 		t.Fatal(err)

@@ -101,93 +101,33 @@ func parse(c *caddy.Controller) ([]zoneConfig, error) {
 		for c.NextBlock() {
 			prop := c.Val()
 			vals := c.RemainingArgs()
-			one := func() (string, error) {
-				if len(vals) != 1 {
-					return "", c.Errf("%s: want one value, got %d", prop, len(vals))
-				}
-				return vals[0], nil
-			}
-			dur := func(min time.Duration) (time.Duration, error) {
-				v, err := one()
+			if dp, ok := durationProps[prop]; ok {
+				d, err := durationValue(c, prop, vals, dp.min)
 				if err != nil {
-					return 0, err
+					return nil, err
 				}
-				d, err := parseDuration(v)
-				if err != nil || d < min {
-					return 0, c.Errf("%s %q: want a duration of at least %s (such as 90s, 2h, 14d)", prop, v, min)
-				}
-				return d, nil
+				*dp.field(&zc) = d
+				refreshSet = refreshSet || prop == "refresh"
+				jitterSet = jitterSet || prop == "jitter"
+				continue
 			}
 			var err error
 			switch prop {
 			case "keys":
-				zc.keyDir, err = one()
+				zc.keyDir, err = oneValue(c, prop, vals)
 			case "algorithm":
 				var v string
-				if v, err = one(); err == nil {
+				if v, err = oneValue(c, prop, vals); err == nil {
 					if zc.policy.Algorithm, err = parseAlgorithm(v); err != nil {
 						err = c.Errf("%v", err)
 					}
 				}
 			case "scheme":
-				var v string
-				if v, err = one(); err == nil {
-					switch strings.ToLower(v) {
-					case "csk":
-						zc.policy.Scheme = SchemeCSK
-					case "split", "ksk-zsk", "kskzsk":
-						zc.policy.Scheme = SchemeSplit
-					default:
-						err = c.Errf("scheme %q: want csk (one combined key) or split (KSK and ZSK)", v)
-					}
-				}
-			case "dnskey-ttl":
-				zc.policy.DNSKEYTTL, err = dur(time.Second)
-			case "propagation":
-				zc.policy.Propagation, err = dur(0)
-			case "zsk-lifetime":
-				zc.policy.ZSKLifetime, err = dur(0)
-			case "ksk-lifetime", "csk-lifetime":
-				zc.policy.KSKLifetime, err = dur(0)
-			case "max-zone-ttl":
-				zc.policy.MaxZoneTTL, err = dur(time.Second)
-			case "ds-ttl":
-				zc.policy.DSTTL, err = dur(0)
-			case "ds-wait":
-				zc.policy.DSWait, err = dur(time.Second)
-			case "ds-check":
-				zc.dsCheck, err = dur(100 * time.Millisecond)
+				zc.policy.Scheme, err = parseScheme(c, vals)
 			case "parent":
-				if len(vals) == 0 {
-					return nil, c.ArgErr()
-				}
-				for _, v := range vals {
-					addr, perr := parentAddr(v)
-					if perr != nil {
-						return nil, c.Errf("parent %q: %v", v, perr)
-					}
-					zc.parents = append(zc.parents, addr)
-				}
-			case "validity":
-				zc.sig.validity, err = dur(time.Hour)
-			case "inception":
-				zc.sig.inception, err = dur(0)
-			case "refresh":
-				zc.sig.refresh, err = dur(time.Minute)
-				refreshSet = true
-			case "jitter":
-				zc.sig.jitter, err = dur(0)
-				jitterSet = true
+				zc.parents, err = parseParents(c, vals, zc.parents)
 			case "chain":
-				var v string
-				if v, err = one(); err == nil {
-					switch strings.ToLower(v) {
-					case chainNSEC, chainNSEC3:
-						zc.sig.chain = strings.ToLower(v)
-					default:
-						err = c.Errf("chain %q: want nsec or nsec3 (the denial chain of signed transfers)", v)
-					}
-				}
+				zc.sig.chain, err = parseChain(c, vals, zc.sig.chain)
 			case "cache":
 				if len(vals) < 1 || len(vals) > 2 {
 					return nil, c.ArgErr()
@@ -227,17 +167,8 @@ func parse(c *caddy.Controller) ([]zoneConfig, error) {
 				return nil, err
 			}
 		}
-		if !refreshSet {
-			zc.sig.refresh = zc.sig.validity / 3
-		}
-		if !jitterSet && zc.sig.jitter > zc.sig.validity/8 {
-			zc.sig.jitter = zc.sig.validity / 8
-		}
-		if zc.sig.refresh+zc.sig.jitter >= zc.sig.validity {
-			return nil, c.Errf("refresh (%s) plus jitter (%s) must be less than the validity (%s)", zc.sig.refresh, zc.sig.jitter, zc.sig.validity)
-		}
-		if zc.policy.Scheme == SchemeCSK && zc.policy.ZSKLifetime > 0 {
-			zc.policy.ZSKLifetime = 0 // no ZSK in a CSK scheme
+		if err := finishSig(c, &zc, refreshSet, jitterSet); err != nil {
+			return nil, err
 		}
 		for _, o := range origins {
 			o = zonemodel.Fqdn(o)
@@ -251,6 +182,112 @@ func parse(c *caddy.Controller) ([]zoneConfig, error) {
 		}
 	}
 	return out, nil
+}
+
+// durationProp is a property with one duration of at least min, and where
+// it goes.
+type durationProp struct {
+	min   time.Duration
+	field func(*zoneConfig) *time.Duration
+}
+
+var durationProps = map[string]durationProp{
+	"dnskey-ttl":   {time.Second, func(z *zoneConfig) *time.Duration { return &z.policy.DNSKEYTTL }},
+	"propagation":  {0, func(z *zoneConfig) *time.Duration { return &z.policy.Propagation }},
+	"zsk-lifetime": {0, func(z *zoneConfig) *time.Duration { return &z.policy.ZSKLifetime }},
+	"ksk-lifetime": {0, func(z *zoneConfig) *time.Duration { return &z.policy.KSKLifetime }},
+	"csk-lifetime": {0, func(z *zoneConfig) *time.Duration { return &z.policy.KSKLifetime }},
+	"max-zone-ttl": {time.Second, func(z *zoneConfig) *time.Duration { return &z.policy.MaxZoneTTL }},
+	"ds-ttl":       {0, func(z *zoneConfig) *time.Duration { return &z.policy.DSTTL }},
+	"ds-wait":      {time.Second, func(z *zoneConfig) *time.Duration { return &z.policy.DSWait }},
+	"ds-check":     {100 * time.Millisecond, func(z *zoneConfig) *time.Duration { return &z.dsCheck }},
+	"validity":     {time.Hour, func(z *zoneConfig) *time.Duration { return &z.sig.validity }},
+	"inception":    {0, func(z *zoneConfig) *time.Duration { return &z.sig.inception }},
+	"refresh":      {time.Minute, func(z *zoneConfig) *time.Duration { return &z.sig.refresh }},
+	"jitter":       {0, func(z *zoneConfig) *time.Duration { return &z.sig.jitter }},
+}
+
+// oneValue is the one value of a property.
+func oneValue(c *caddy.Controller, prop string, vals []string) (string, error) {
+	if len(vals) != 1 {
+		return "", c.Errf("%s: want one value, got %d", prop, len(vals))
+	}
+	return vals[0], nil
+}
+
+// durationValue is the one duration of a property, at least min.
+func durationValue(c *caddy.Controller, prop string, vals []string, min time.Duration) (time.Duration, error) {
+	v, err := oneValue(c, prop, vals)
+	if err != nil {
+		return 0, err
+	}
+	d, err := parseDuration(v)
+	if err != nil || d < min {
+		return 0, c.Errf("%s %q: want a duration of at least %s (such as 90s, 2h, 14d)", prop, v, min)
+	}
+	return d, nil
+}
+
+// parseScheme reads `scheme csk|split` (ksk-zsk and kskzsk are split).
+func parseScheme(c *caddy.Controller, vals []string) (string, error) {
+	v, err := oneValue(c, "scheme", vals)
+	if err != nil {
+		return "", err
+	}
+	switch strings.ToLower(v) {
+	case "csk":
+		return SchemeCSK, nil
+	case "split", "ksk-zsk", "kskzsk":
+		return SchemeSplit, nil
+	}
+	return "", c.Errf("scheme %q: want csk (one combined key) or split (KSK and ZSK)", v)
+}
+
+// parseParents adds the addresses of a `parent` line to parents.
+func parseParents(c *caddy.Controller, vals, parents []string) ([]string, error) {
+	if len(vals) == 0 {
+		return nil, c.ArgErr()
+	}
+	for _, v := range vals {
+		addr, err := parentAddr(v)
+		if err != nil {
+			return nil, c.Errf("parent %q: %v", v, err)
+		}
+		parents = append(parents, addr)
+	}
+	return parents, nil
+}
+
+// parseChain reads `chain nsec|nsec3` (cur is kept on an error).
+func parseChain(c *caddy.Controller, vals []string, cur string) (string, error) {
+	v, err := oneValue(c, "chain", vals)
+	if err != nil {
+		return cur, err
+	}
+	switch strings.ToLower(v) {
+	case chainNSEC, chainNSEC3:
+		return strings.ToLower(v), nil
+	}
+	return cur, c.Errf("chain %q: want nsec or nsec3 (the denial chain of signed transfers)", v)
+}
+
+// finishSig derives the signature timing not given (refresh a third of the
+// validity, jitter at most an eighth of it) and checks it; a CSK scheme has
+// no ZSK lifetime.
+func finishSig(c *caddy.Controller, zc *zoneConfig, refreshSet, jitterSet bool) error {
+	if !refreshSet {
+		zc.sig.refresh = zc.sig.validity / 3
+	}
+	if !jitterSet && zc.sig.jitter > zc.sig.validity/8 {
+		zc.sig.jitter = zc.sig.validity / 8
+	}
+	if zc.sig.refresh+zc.sig.jitter >= zc.sig.validity {
+		return c.Errf("refresh (%s) plus jitter (%s) must be less than the validity (%s)", zc.sig.refresh, zc.sig.jitter, zc.sig.validity)
+	}
+	if zc.policy.Scheme == SchemeCSK && zc.policy.ZSKLifetime > 0 {
+		zc.policy.ZSKLifetime = 0 // no ZSK in a CSK scheme
+	}
+	return nil
 }
 
 // parentAddr accepts host or host:port (port 53 by default).

@@ -224,8 +224,53 @@ func (s *signer) Render(ctx context.Context, view *zonemodel.View, req *dns.Msg,
 	r := &render{s: s, ks: ks, snap: resp.Zone, now: time.Now()}
 	m.Authoritative = resp.Authoritative
 	m.Rcode = resp.Rcode
-	// Room for the records and their signatures, allocated once.
-	sigs := len(ks.zone)
+	r.grow(m, resp)
+	var err error
+	if m.Answer, err = r.entries(m.Answer, resp.Answer); err != nil {
+		return err
+	}
+	var qtype uint16
+	if len(req.Question) > 0 {
+		qtype = req.Question[0].Qtype
+	}
+	// A query for the RRSIG type at a name with data is answered with the
+	// signatures of its RRsets (they are not signed themselves).
+	if qtype == dns.TypeRRSIG && len(resp.Answer) == 0 && len(resp.Denials) == 1 && resp.Denials[0].Kind == zonemodel.NoData &&
+		resp.Denials[0].Node != nil && !resp.Denials[0].Node.Empty() && !resp.Denials[0].Node.Cut() {
+		m.Answer, err = r.nodeSigs(m.Answer, resp.Denials[0].Node)
+		return err
+	}
+	// A query for the NSEC type itself is answered with the NSEC record the
+	// denial would carry (it "exists" at the name).
+	nsecAnswer := qtype == dns.TypeNSEC && len(resp.Denials) == 1 && len(resp.Answer) == 0 &&
+		(resp.Denials[0].Kind == zonemodel.NoData || resp.Denials[0].Kind == zonemodel.NXDomain || resp.Denials[0].Kind == zonemodel.WildcardNoData)
+	if resp.NegSOA && !nsecAnswer {
+		if m.Ns, err = r.negativeSOA(m.Ns); err != nil {
+			return err
+		}
+	}
+	if m.Ns, err = r.entries(m.Ns, resp.Authority); err != nil {
+		return err
+	}
+	if err := r.denials(m, resp.Denials, nsecAnswer); err != nil {
+		return err
+	}
+	if m.Extra, err = r.entries(m.Extra, resp.Additional); err != nil {
+		return err
+	}
+	// RFC 9824 §3.1: a name that does not exist is answered NOERROR (it
+	// "exists" without data), unless the client set the Compact Answers OK
+	// flag, asking for the NXDOMAIN rcode back (§4).
+	if m.Rcode == dns.RcodeNameError && !compactOK(req) {
+		m.Rcode = dns.RcodeSuccess
+	}
+	return nil
+}
+
+// grow makes room in m's sections for the records and their signatures,
+// allocated once.
+func (r *render) grow(m *dns.Msg, resp *zonemodel.Response) {
+	sigs := len(r.ks.zone)
 	size := func(es []zonemodel.Entry) int {
 		n := 0
 		for _, e := range es {
@@ -244,54 +289,53 @@ func (s *signer) Render(ctx context.Context, view *zonemodel.View, req *dns.Msg,
 	}
 	m.Ns = slices.Grow(m.Ns, nsN)
 	m.Extra = slices.Grow(m.Extra, size(resp.Additional)+1)
+}
+
+// entries appends the RRsets of a section with their signatures.
+func (r *render) entries(dst []dns.RR, es []zonemodel.Entry) ([]dns.RR, error) {
 	var err error
-	for _, e := range resp.Answer {
-		if m.Answer, err = r.entry(m.Answer, e); err != nil {
-			return err
+	for _, e := range es {
+		if dst, err = r.entry(dst, e); err != nil {
+			return dst, err
 		}
 	}
-	var qtype uint16
-	if len(req.Question) > 0 {
-		qtype = req.Question[0].Qtype
-	}
-	// A query for the RRSIG type at a name with data is answered with the
-	// signatures of its RRsets (they are not signed themselves).
-	if qtype == dns.TypeRRSIG && len(resp.Answer) == 0 && len(resp.Denials) == 1 && resp.Denials[0].Kind == zonemodel.NoData &&
-		resp.Denials[0].Node != nil && !resp.Denials[0].Node.Empty() && !resp.Denials[0].Node.Cut() {
-		for _, set := range resp.Denials[0].Node.Sets {
-			if set.Type == dns.TypeRRSIG || set.Type == dns.TypeNSEC {
-				continue
-			}
-			e, err := s.sigsOf(set, r.snap, ks, r.now)
-			if err != nil {
-				return err
-			}
-			m.Answer = append(m.Answer, e.sigs...)
+	return dst, nil
+}
+
+// nodeSigs appends the signatures of the node's RRsets (the answer to an
+// RRSIG query).
+func (r *render) nodeSigs(dst []dns.RR, n *zonemodel.Node) ([]dns.RR, error) {
+	for _, set := range n.Sets {
+		if set.Type == dns.TypeRRSIG || set.Type == dns.TypeNSEC {
+			continue
 		}
-		return nil
-	}
-	// A query for the NSEC type itself is answered with the NSEC record the
-	// denial would carry (it "exists" at the name).
-	nsecAnswer := qtype == dns.TypeNSEC && len(resp.Denials) == 1 && len(resp.Answer) == 0 &&
-		(resp.Denials[0].Kind == zonemodel.NoData || resp.Denials[0].Kind == zonemodel.NXDomain || resp.Denials[0].Kind == zonemodel.WildcardNoData)
-	if resp.NegSOA && !nsecAnswer {
-		soa := r.snap.SOA()
-		e, err := s.sigsOf(soa, r.snap, ks, r.now)
+		e, err := r.s.sigsOf(set, r.snap, r.ks, r.now)
 		if err != nil {
-			return err
+			return dst, err
 		}
-		m.Ns = append(m.Ns, r.snap.NegativeSOA())
-		m.Ns = append(m.Ns, e.neg...)
+		dst = append(dst, e.sigs...)
 	}
-	for _, e := range resp.Authority {
-		if m.Ns, err = r.entry(m.Ns, e); err != nil {
-			return err
-		}
+	return dst, nil
+}
+
+// negativeSOA appends the SOA of a negative answer (RFC 9077 TTL) and its
+// signatures.
+func (r *render) negativeSOA(dst []dns.RR) ([]dns.RR, error) {
+	e, err := r.s.sigsOf(r.snap.SOA(), r.snap, r.ks, r.now)
+	if err != nil {
+		return dst, err
 	}
-	for _, d := range resp.Denials {
+	dst = append(dst, r.snap.NegativeSOA())
+	return append(dst, e.neg...), nil
+}
+
+// denials appends the NSEC records of the denials (to the answer, NOERROR,
+// for a query of the NSEC type).
+func (r *render) denials(m *dns.Msg, ds []zonemodel.Denial, nsecAnswer bool) error {
+	for _, d := range ds {
 		rrs, err := r.denial(d)
 		if err != nil {
-			s.failures.Inc()
+			r.s.failures.Inc()
 			return err
 		}
 		if nsecAnswer {
@@ -300,17 +344,6 @@ func (s *signer) Render(ctx context.Context, view *zonemodel.View, req *dns.Msg,
 		} else {
 			m.Ns = append(m.Ns, rrs...)
 		}
-	}
-	for _, e := range resp.Additional {
-		if m.Extra, err = r.entry(m.Extra, e); err != nil {
-			return err
-		}
-	}
-	// RFC 9824 §3.1: a name that does not exist is answered NOERROR (it
-	// "exists" without data), unless the client set the Compact Answers OK
-	// flag, asking for the NXDOMAIN rcode back (§4).
-	if m.Rcode == dns.RcodeNameError && !compactOK(req) {
-		m.Rcode = dns.RcodeSuccess
 	}
 	return nil
 }

@@ -269,33 +269,7 @@ func (st *State) start(p Policy, e env, logf func(string, ...any)) bool {
 		if len(st.Rolls) > 0 {
 			return false // let running rollovers finish first
 		}
-		var old []string
-		for _, k := range st.Keys {
-			old = append(old, k.Key)
-		}
-		roles := []string{RoleCSK}
-		if p.Scheme == SchemeSplit {
-			roles = []string{RoleKSK, RoleZSK}
-		}
-		r := &Roll{Kind: "keyset", Old: old}
-		for _, role := range roles {
-			k, err := e.NewKey(role, p.Algorithm)
-			if err != nil {
-				logf("keyset rollover: %v", err)
-				return false
-			}
-			// Step 1: the new keys sign, unpublished, so that every cached
-			// RRset carries signatures of both algorithms before the new
-			// DNSKEYs appear (RFC 6781 §4.1.4).
-			k.SignsZone = role != RoleKSK
-			k.SignsKeys = role != RoleZSK
-			st.Keys = append(st.Keys, k)
-			r.New = append(r.New, k.Key)
-		}
-		r.Step, r.Since, r.Due = 1, now, now.Add(maxTTL(p, e)+p.Propagation)
-		st.Rolls = append(st.Rolls, r)
-		logf("keyset rollover to %s %s started (new keys %s sign, unpublished, until %s)", p.Scheme, dns.AlgorithmToString[p.Algorithm], strings.Join(r.New, " "), r.Due.UTC().Format(time.RFC3339))
-		return true
+		return st.startKeyset(p, e, now, logf)
 	}
 	started := false
 	kskRole := RoleCSK
@@ -303,36 +277,77 @@ func (st *State) start(p Policy, e env, logf func(string, ...any)) bool {
 		kskRole = RoleKSK
 	}
 	if p.KSKLifetime > 0 && st.roll(kskRole) == nil {
-		if k := st.current(kskRole); k != nil && !now.Before(k.Active.Add(p.KSKLifetime)) {
-			nk, err := e.NewKey(kskRole, p.Algorithm)
-			if err != nil {
-				logf("%s rollover: %v", kskRole, err)
-			} else {
-				nk.Published = true
-				st.Keys = append(st.Keys, nk)
-				r := &Roll{Kind: kskRole, Old: []string{k.Key}, New: []string{nk.Key}, Step: 1, Since: now, Due: now.Add(p.DNSKEYTTL + p.Propagation)}
-				st.Rolls = append(st.Rolls, r)
-				logf("%s rollover started: %s published beside %s; it becomes current at %s", strings.ToUpper(kskRole), nk.Key, k.Key, r.Due.UTC().Format(time.RFC3339))
-				started = true
-			}
+		old, r, err := st.startLifetime(kskRole, p.KSKLifetime, p, e, now)
+		switch {
+		case err != nil:
+			logf("%s rollover: %v", kskRole, err)
+		case r != nil:
+			logf("%s rollover started: %s published beside %s; it becomes current at %s", strings.ToUpper(kskRole), r.New[0], old, r.Due.UTC().Format(time.RFC3339))
+			started = true
 		}
 	}
 	if cur == SchemeSplit && p.ZSKLifetime > 0 && st.roll(RoleZSK) == nil {
-		if k := st.current(RoleZSK); k != nil && !now.Before(k.Active.Add(p.ZSKLifetime)) {
-			nk, err := e.NewKey(RoleZSK, p.Algorithm)
-			if err != nil {
-				logf("ZSK rollover: %v", err)
-			} else {
-				nk.Published = true
-				st.Keys = append(st.Keys, nk)
-				r := &Roll{Kind: RoleZSK, Old: []string{k.Key}, New: []string{nk.Key}, Step: 1, Since: now, Due: now.Add(p.DNSKEYTTL + p.Propagation)}
-				st.Rolls = append(st.Rolls, r)
-				logf("ZSK rollover started: %s pre-published; it signs from %s", nk.Key, r.Due.UTC().Format(time.RFC3339))
-				started = true
-			}
+		_, r, err := st.startLifetime(RoleZSK, p.ZSKLifetime, p, e, now)
+		switch {
+		case err != nil:
+			logf("ZSK rollover: %v", err)
+		case r != nil:
+			logf("ZSK rollover started: %s pre-published; it signs from %s", r.New[0], r.Due.UTC().Format(time.RFC3339))
+			started = true
 		}
 	}
 	return started
+}
+
+// startKeyset starts a rollover of the whole key set to the policy's scheme
+// and algorithm.
+func (st *State) startKeyset(p Policy, e env, now time.Time, logf func(string, ...any)) bool {
+	var old []string
+	for _, k := range st.Keys {
+		old = append(old, k.Key)
+	}
+	roles := []string{RoleCSK}
+	if p.Scheme == SchemeSplit {
+		roles = []string{RoleKSK, RoleZSK}
+	}
+	r := &Roll{Kind: "keyset", Old: old}
+	for _, role := range roles {
+		k, err := e.NewKey(role, p.Algorithm)
+		if err != nil {
+			logf("keyset rollover: %v", err)
+			return false
+		}
+		// Step 1: the new keys sign, unpublished, so that every cached
+		// RRset carries signatures of both algorithms before the new
+		// DNSKEYs appear (RFC 6781 §4.1.4).
+		k.SignsZone = role != RoleKSK
+		k.SignsKeys = role != RoleZSK
+		st.Keys = append(st.Keys, k)
+		r.New = append(r.New, k.Key)
+	}
+	r.Step, r.Since, r.Due = 1, now, now.Add(maxTTL(p, e)+p.Propagation)
+	st.Rolls = append(st.Rolls, r)
+	logf("keyset rollover to %s %s started (new keys %s sign, unpublished, until %s)", p.Scheme, dns.AlgorithmToString[p.Algorithm], strings.Join(r.New, " "), r.Due.UTC().Format(time.RFC3339))
+	return true
+}
+
+// startLifetime starts the rollover of role's current key when its lifetime
+// is over: a new key published beside it (pre-publication). It returns the
+// old key and the rollover (nil when none is due).
+func (st *State) startLifetime(role string, lifetime time.Duration, p Policy, e env, now time.Time) (string, *Roll, error) {
+	k := st.current(role)
+	if k == nil || now.Before(k.Active.Add(lifetime)) {
+		return "", nil, nil
+	}
+	nk, err := e.NewKey(role, p.Algorithm)
+	if err != nil {
+		return "", nil, err
+	}
+	nk.Published = true
+	st.Keys = append(st.Keys, nk)
+	r := &Roll{Kind: role, Old: []string{k.Key}, New: []string{nk.Key}, Step: 1, Since: now, Due: now.Add(p.DNSKEYTTL + p.Propagation)}
+	st.Rolls = append(st.Rolls, r)
+	return k.Key, r, nil
 }
 
 func maxTTL(p Policy, e env) time.Duration {
@@ -422,36 +437,94 @@ func (st *State) step(r *Roll, p Policy, e env, logf func(string, ...any)) ([]st
 }
 
 // nextEvent is the earliest due time of the rollovers and of the keys'
-// lifetimes (zero when nothing is scheduled).
+// lifetimes (zero when nothing is scheduled), and whether a rollover waits
+// for the DS at the parent.
 func (st *State) nextEvent(p Policy) (time.Time, bool) {
 	var t time.Time
 	waitingDS := false
-	consider := func(x time.Time) {
-		if !x.IsZero() && (t.IsZero() || x.Before(t)) {
-			t = x
+	for _, s := range st.schedule(p) {
+		if s.WaitingDS {
+			waitingDS = true
+			continue
+		}
+		if t.IsZero() || s.At.Before(t) {
+			t = s.At
 		}
 	}
+	return t, waitingDS
+}
+
+// Step is a scheduled step of a zone's keys: the next step of a rollover in
+// progress (At zero and WaitingDS while it waits for the parent's DS), or
+// the start of a rollover when a key's lifetime ends.
+type Step struct {
+	At        time.Time `json:"at,omitzero"`
+	Kind      string    `json:"kind"` // zsk, ksk, csk, keyset
+	What      string    `json:"what"`
+	Keys      []string  `json:"keys,omitempty"`
+	WaitingDS bool      `json:"waiting_ds,omitempty"`
+}
+
+// schedule lists the scheduled steps: each rollover's next step (its due
+// time), and each current key's end of lifetime (a rollover starts then).
+func (st *State) schedule(p Policy) []Step {
+	var out []Step
 	for _, r := range st.Rolls {
+		s := Step{At: r.Due, Kind: r.Kind, What: nextStepOf(r), Keys: slices.Clone(r.New)}
 		if r.Due.IsZero() {
-			waitingDS = true
+			s.WaitingDS = true
 		}
-		consider(r.Due)
+		out = append(out, s)
 	}
 	if st.roll("keyset") == nil {
 		if p.KSKLifetime > 0 {
 			for _, role := range []string{RoleCSK, RoleKSK} {
 				if k := st.current(role); k != nil && st.roll(role) == nil {
-					consider(k.Active.Add(p.KSKLifetime))
+					out = append(out, Step{At: k.Active.Add(p.KSKLifetime), Kind: role, What: strings.ToUpper(role) + " rollover starts (end of lifetime)", Keys: []string{k.Key}})
 				}
 			}
 		}
 		if p.ZSKLifetime > 0 && st.roll(RoleZSK) == nil {
 			if k := st.current(RoleZSK); k != nil {
-				consider(k.Active.Add(p.ZSKLifetime))
+				out = append(out, Step{At: k.Active.Add(p.ZSKLifetime), Kind: RoleZSK, What: "ZSK rollover starts (end of lifetime)", Keys: []string{k.Key}})
 			}
 		}
 	}
-	return t, waitingDS
+	return out
+}
+
+// nextStepOf says what the next step of r does (step runs it).
+func nextStepOf(r *Roll) string {
+	switch r.Kind {
+	case RoleZSK:
+		if r.Step == 1 {
+			return "ZSK rollover: the new ZSK signs the zone"
+		}
+		return "ZSK rollover: the old ZSK is removed"
+	case RoleKSK, RoleCSK:
+		if r.Step == 1 {
+			return strings.ToUpper(r.Kind) + " rollover: the new key becomes current (CDS/CDNSKEY)"
+		}
+		if r.Due.IsZero() {
+			return strings.ToUpper(r.Kind) + " rollover: waiting for the new DS at the parent"
+		}
+		return strings.ToUpper(r.Kind) + " rollover: the old key is removed"
+	case "keyset":
+		switch r.Step {
+		case 1:
+			return "keyset rollover: the new keys are published"
+		case 2:
+			return "keyset rollover: the new keys go to CDS/CDNSKEY"
+		case 3:
+			if r.Due.IsZero() {
+				return "keyset rollover: waiting for the new DS at the parent"
+			}
+			return "keyset rollover: the old keys are unpublished"
+		default:
+			return "keyset rollover: the old keys are removed"
+		}
+	}
+	return r.Kind + " rollover step " + fmt.Sprint(r.Step+1)
 }
 
 // published lists the keys whose DNSKEY is in the zone, by tag.

@@ -314,3 +314,89 @@ func TestDelaySteps(t *testing.T) {
 		t.Fatalf("a later step moved: %s -> %s", due, st.Rolls[0].Due)
 	}
 }
+
+// TestScheduleIsWhatHappens: the steps the status page shows (schedule)
+// are the ones the key manager takes, at their time: advancing to a second
+// before the earliest dated step changes nothing, advancing to it changes
+// the keys or the rollover. A rollover waiting for the DS is listed without
+// a date (and nextEvent says so). Both schemes, through several rollovers.
+func TestScheduleIsWhatHappens(t *testing.T) {
+	for _, scheme := range []string{SchemeSplit, SchemeCSK} {
+		t.Run(scheme, func(t *testing.T) {
+			p := testPolicy(scheme)
+			e := &fakeEnv{now: time.Unix(1_800_000_000, 0), maxTTL: 5 * time.Minute, dsTTL: 5 * time.Minute}
+			st := &State{}
+			st.advance(p, e)
+			fingerprint := func() string {
+				s := flags(st)
+				for _, r := range st.Rolls {
+					s += fmt.Sprintf("%s/%d/%v ", r.Kind, r.Step, r.Due.IsZero())
+				}
+				return s
+			}
+			waited, dated := 0, 0
+			for i := 0; i < 40; i++ {
+				steps := st.schedule(p)
+				if len(steps) == 0 {
+					t.Fatalf("step %d: nothing scheduled with lifetimes set (%s)", i, fingerprint())
+				}
+				var first *Step
+				hasWait := false
+				for j := range steps {
+					s := &steps[j]
+					if s.What == "" || s.Kind == "" {
+						t.Errorf("step without a description: %+v", s)
+					}
+					if s.WaitingDS != s.At.IsZero() {
+						t.Errorf("step %+v: WaitingDS %v with At %v", s, s.WaitingDS, s.At)
+					}
+					hasWait = hasWait || s.WaitingDS
+					if !s.WaitingDS && (first == nil || s.At.Before(first.At)) {
+						first = s
+					}
+				}
+				next, waiting := st.nextEvent(p)
+				if waiting != hasWait {
+					t.Errorf("nextEvent says waiting for the DS %v, the schedule %v", waiting, hasWait)
+				}
+				if first == nil || (hasWait && i%3 == 0) {
+					// The parent shows the DS now (a rollover waiting for it
+					// while others run gets it now and then).
+					if first == nil && !next.IsZero() {
+						t.Fatalf("nextEvent %v with only a DS wait scheduled", next)
+					}
+					waited++
+					e.dsSeen = true
+					st.advance(p, e)
+					e.dsSeen = false
+					continue
+				}
+				if !next.Equal(first.At) {
+					t.Errorf("nextEvent %s, schedule's earliest %s", next, first.At)
+				}
+				if first.At.After(e.now.Add(time.Second)) {
+					e.now = first.At.Add(-time.Second)
+					before := fingerprint()
+					st.advance(p, e)
+					if got := fingerprint(); got != before {
+						t.Fatalf("a second before %q (%s): %s became %s", first.What, first.At, before, got)
+					}
+				}
+				if first.At.After(e.now) {
+					e.now = first.At
+				}
+				before := fingerprint()
+				st.advance(p, e)
+				if got := fingerprint(); got == before {
+					t.Fatalf("at %q (%s) nothing happened: %s", first.What, first.At, got)
+				}
+				dated++
+				checkSafe(t, st, e.now.Format(time.TimeOnly))
+			}
+			if scheme == SchemeCSK && waited == 0 {
+				t.Error("no DS wait seen in a CSK rollover")
+			}
+			t.Logf("%s: %d dated steps, %d DS waits", scheme, dated, waited)
+		})
+	}
+}

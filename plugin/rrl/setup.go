@@ -65,9 +65,8 @@ func parse(c *caddy.Controller, now func() time.Time) (*RRL, error) {
 		if l != nil {
 			return nil, c.Err("rrl is configured once per server block")
 		}
-		l = &RRL{slip: defaultSlip, v4Bits: defaultV4Bits, v6Bits: defaultV6Bits, now: now}
-		rates := [nCategories]int{Answer: defaultRate}
-		var set [nCategories]bool
+		p := rrlParser{c: c, l: &RRL{slip: defaultSlip, v4Bits: defaultV4Bits, v6Bits: defaultV6Bits, now: now}, size: defaultTableSize, seen: map[string]bool{}}
+		p.rates[Answer] = defaultRate
 		switch args := c.RemainingArgs(); len(args) {
 		case 0:
 		case 1:
@@ -75,70 +74,92 @@ func parse(c *caddy.Controller, now func() time.Time) (*RRL, error) {
 			if err != nil {
 				return nil, c.Errf("rrl %s: responses per second: %v", args[0], err)
 			}
-			rates[Answer], set[Answer] = n, true
+			p.rates[Answer], p.set[Answer] = n, true
 		default:
 			return nil, c.ArgErr()
 		}
-		size := defaultTableSize
-		seen := map[string]bool{}
 		for c.NextBlock() {
-			prop := c.Val()
-			vals := c.RemainingArgs()
-			if seen[prop] {
-				return nil, c.Errf("%s given twice", prop)
-			}
-			seen[prop] = true
-			if len(vals) == 0 {
-				return nil, c.Errf("%s wants a value", prop)
-			}
-			var err error
-			if cat, ok := rateProps[prop]; ok {
-				if set[cat] {
-					return nil, c.Errf("%s: the rate of %s answers is given twice (rrl RATE is responses-per-second)", prop, cat)
-				}
-				rates[cat], err = one(vals, 0, maxRate)
-				set[cat] = true
-			} else {
-				switch prop {
-				case "slip":
-					var n int
-					n, err = one(vals, 0, 10)
-					l.slip = uint32(n)
-				case "ipv4-prefix-length":
-					l.v4Bits, err = one(vals, 1, 32)
-				case "ipv6-prefix-length":
-					l.v6Bits, err = one(vals, 1, 128)
-				case "table-size":
-					size, err = one(vals, ways*shardN, maxTableSize)
-				case "exempt":
-					for _, v := range vals {
-						p, perr := parsePrefix(v)
-						if perr != nil {
-							return nil, c.Errf("exempt %s: %v", v, perr)
-						}
-						l.exempt = append(l.exempt, p)
-					}
-				default:
-					return nil, c.Errf("unknown property %q (want responses-per-second, nodata-per-second, nxdomains-per-second, referrals-per-second, errors-per-second, slip, ipv4-prefix-length, ipv6-prefix-length, table-size or exempt)", prop)
-				}
-			}
-			if err != nil {
-				return nil, c.Errf("%s %s: %v", prop, strings.Join(vals, " "), err)
+			if err := p.property(); err != nil {
+				return nil, err
 			}
 		}
-		// A category without a rate of its own has the answers' rate (as
-		// in BIND); 0 is no limit.
-		for cat := range rates {
-			if !set[cat] {
-				rates[cat] = rates[Answer]
-			}
-			if rates[cat] > 0 {
-				l.interval[cat] = int64(time.Second) / int64(rates[cat])
-			}
-		}
-		l.table = newTable(size, now())
+		l = p.finish(now())
 	}
 	return l, nil
+}
+
+// rrlParser is the state of one rrl block being read.
+type rrlParser struct {
+	c     *caddy.Controller
+	l     *RRL
+	rates [nCategories]int
+	set   [nCategories]bool // rates given
+	size  int
+	seen  map[string]bool
+}
+
+// property reads one property line.
+func (p *rrlParser) property() error {
+	c, l := p.c, p.l
+	prop := c.Val()
+	vals := c.RemainingArgs()
+	if p.seen[prop] {
+		return c.Errf("%s given twice", prop)
+	}
+	p.seen[prop] = true
+	if len(vals) == 0 {
+		return c.Errf("%s wants a value", prop)
+	}
+	var err error
+	if cat, ok := rateProps[prop]; ok {
+		if p.set[cat] {
+			return c.Errf("%s: the rate of %s answers is given twice (rrl RATE is responses-per-second)", prop, cat)
+		}
+		p.rates[cat], err = one(vals, 0, maxRate)
+		p.set[cat] = true
+	} else {
+		switch prop {
+		case "slip":
+			var n int
+			n, err = one(vals, 0, 10)
+			l.slip = uint32(n)
+		case "ipv4-prefix-length":
+			l.v4Bits, err = one(vals, 1, 32)
+		case "ipv6-prefix-length":
+			l.v6Bits, err = one(vals, 1, 128)
+		case "table-size":
+			p.size, err = one(vals, ways*shardN, maxTableSize)
+		case "exempt":
+			for _, v := range vals {
+				pf, perr := parsePrefix(v)
+				if perr != nil {
+					return c.Errf("exempt %s: %v", v, perr)
+				}
+				l.exempt = append(l.exempt, pf)
+			}
+		default:
+			return c.Errf("unknown property %q (want responses-per-second, nodata-per-second, nxdomains-per-second, referrals-per-second, errors-per-second, slip, ipv4-prefix-length, ipv6-prefix-length, table-size or exempt)", prop)
+		}
+	}
+	if err != nil {
+		return c.Errf("%s %s: %v", prop, strings.Join(vals, " "), err)
+	}
+	return nil
+}
+
+// finish gives a category without a rate of its own the answers' rate (as
+// in BIND; 0 is no limit) and makes the table.
+func (p *rrlParser) finish(now time.Time) *RRL {
+	for cat := range p.rates {
+		if !p.set[cat] {
+			p.rates[cat] = p.rates[Answer]
+		}
+		if p.rates[cat] > 0 {
+			p.l.interval[cat] = int64(time.Second) / int64(p.rates[cat])
+		}
+	}
+	p.l.table = newTable(p.size, now)
+	return p.l
 }
 
 func one(vals []string, lo, hi int) (int, error) {

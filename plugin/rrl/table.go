@@ -75,15 +75,9 @@ func (t *table) size() int { return len(t.shards) * t.sets * ways }
 // response is slipped, 0: none). evicted reports that a bucket in debt lost
 // its entry to this one.
 func (t *table) take(h uint64, interval int64, slip uint32, now time.Time) (d Decision, evicted bool) {
-	if h == 0 {
-		h = 1
-	}
-	ns := int64(now.Sub(t.base))
-	s := &t.shards[h>>58%shardN]
-	set := int(h % uint64(t.sets))
+	h, ns, s, es := t.locate(h, now)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	es := s.entries[set*ways : set*ways+ways]
 	e := find(es, h)
 	if e == nil {
 		e = &es[0]
@@ -108,6 +102,18 @@ func (t *table) take(h uint64, interval int64, slip uint32, now time.Time) (d De
 	return Pass, evicted
 }
 
+// locate returns the key of hash h (0, the empty slot's key, is taken as
+// 1), now on the table's clock, and h's shard and set (to read under the
+// shard's lock).
+func (t *table) locate(h uint64, now time.Time) (uint64, int64, *shard, []entry) {
+	if h == 0 {
+		h = 1
+	}
+	s := &t.shards[h>>58%shardN]
+	set := int(h % uint64(t.sets))
+	return h, int64(now.Sub(t.base)), s, s.entries[set*ways : set*ways+ways]
+}
+
 func find(es []entry, h uint64) *entry {
 	for i := range es {
 		if es[i].key == h {
@@ -122,15 +128,10 @@ func find(es []entry, h uint64) *entry {
 // counts them, and ok. When the bucket is not over its rate (or not in the
 // table) nothing changes and ok is false.
 func (t *table) takeLimited(h uint64, interval int64, slip uint32, now time.Time) (d Decision, ok bool) {
-	if h == 0 {
-		h = 1
-	}
-	ns := int64(now.Sub(t.base))
-	s := &t.shards[h>>58%shardN]
-	set := int(h % uint64(t.sets))
+	h, ns, s, es := t.locate(h, now)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	e := find(s.entries[set*ways:set*ways+ways], h)
+	e := find(es, h)
 	if e == nil || max(e.tat, ns)+interval-ns <= window {
 		return Pass, false
 	}

@@ -21,12 +21,7 @@ func init() {
 	cli.Register(cli.Command{Name: "tlsa-status", Summary: "print the TLSA records the tlsa plugin publishes, with their history", Run: runStatus})
 }
 
-func defaultAddr() string {
-	if a := os.Getenv("DNSPKI_TLSA_HTTP"); a != "" {
-		return a
-	}
-	return DefaultHTTPAddr
-}
+func defaultAddr() string { return cli.Addr("DNSPKI_TLSA_HTTP", DefaultHTTPAddr) }
 
 // Exit statuses of tlsa-ready.
 const (
@@ -35,16 +30,86 @@ const (
 	exitError    = 2
 )
 
+// readyOptions are tlsa-ready's flags and arguments.
+type readyOptions struct {
+	addr, cert     string
+	wait, interval time.Duration
+	quiet          bool
+	files          []string
+}
+
+// readyQuery is one question to the endpoint: a file's public material, or
+// (body nil) the certificate now in the files of -cert.
+type readyQuery struct {
+	what string
+	body []byte
+}
+
 func runReady(args []string, stdout, stderr io.Writer) int {
+	o, ok := parseReady(args, stderr)
+	if !ok {
+		return exitError
+	}
+	queries, err := readyQueries(o)
+	if err != nil {
+		fmt.Fprintf(stderr, "tlsa-ready: %v\n", err)
+		return exitError
+	}
+	a := readyAsker{client: &http.Client{Timeout: 30 * time.Second}, quiet: o.quiet, stdout: stdout, stderr: stderr}
+	a.u = url.URL{Scheme: "http", Host: o.addr, Path: "/tlsa/v1/ready"}
+	if o.cert != "" {
+		a.u.RawQuery = url.Values{"cert": {o.cert}}.Encode()
+	}
+	deadline := time.Now().Add(o.wait)
+	for {
+		status, hint := a.round(queries)
+		if status == exitReady || o.wait <= 0 || time.Now().After(deadline) {
+			return status
+		}
+		d := o.interval
+		if hint > 0 && hint < d {
+			d = hint + 100*time.Millisecond
+		}
+		if left := time.Until(deadline); d > left {
+			d = left
+		}
+		time.Sleep(d)
+	}
+}
+
+// parseReady reads tlsa-ready's command line (false: usage printed, or a
+// flag error).
+func parseReady(args []string, stderr io.Writer) (readyOptions, bool) {
+	var o readyOptions
 	fs := flag.NewFlagSet("tlsa-ready", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	addr := fs.String("addr", defaultAddr(), "the tlsa plugin's readiness endpoint (its `http` setting; env DNSPKI_TLSA_HTTP)")
-	cert := fs.String("cert", "", "certificate id (the `cert ID` of the Corefile); without FILE: the certificate now in its files")
-	wait := fs.Duration("wait", 0, "keep asking until ready or this long has passed (0: ask once)")
-	interval := fs.Duration("interval", 5*time.Second, "how often to ask with -wait")
-	quiet := fs.Bool("q", false, "print nothing, only the exit status")
+	fs.StringVar(&o.addr, "addr", defaultAddr(), "the tlsa plugin's readiness endpoint (its `http` setting; env DNSPKI_TLSA_HTTP)")
+	fs.StringVar(&o.cert, "cert", "", "certificate id (the `cert ID` of the Corefile); without FILE: the certificate now in its files")
+	fs.DurationVar(&o.wait, "wait", 0, "keep asking until ready or this long has passed (0: ask once)")
+	fs.DurationVar(&o.interval, "interval", 5*time.Second, "how often to ask with -wait")
+	fs.BoolVar(&o.quiet, "q", false, "print nothing, only the exit status")
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, `usage: dnspki tlsa-ready [-addr HOST:PORT] [-cert ID] [-wait DURATION] [-q] [FILE...]
+		fmt.Fprint(stderr, readyUsage)
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return o, false
+	}
+	o.files = fs.Args()
+	// "dnspki tlsa-ready www": a certificate id rather than a file.
+	if len(o.files) == 1 && o.cert == "" && !strings.ContainsRune(o.files[0], os.PathSeparator) {
+		if _, err := os.Stat(o.files[0]); err != nil {
+			o.cert, o.files = o.files[0], nil
+		}
+	}
+	if len(o.files) == 0 && o.cert == "" {
+		fs.Usage()
+		return o, false
+	}
+	return o, true
+}
+
+const readyUsage = `usage: dnspki tlsa-ready [-addr HOST:PORT] [-cert ID] [-wait DURATION] [-q] [FILE...]
        dnspki tlsa-ready [-addr HOST:PORT] [-wait DURATION] [-q] ID
 
 Asks the running dnspki whether switching a server to a certificate or key is
@@ -57,118 +122,96 @@ certificate now in ID's files (after re-reading them). Exit status: 0 ready,
 
   until dnspki tlsa-ready -cert www /etc/letsencrypt/live/www/fullchain.pem; do sleep 5; done
 
-`)
-		fs.PrintDefaults()
-	}
-	if err := fs.Parse(args); err != nil {
-		return exitError
-	}
-	files := fs.Args()
-	// "dnspki tlsa-ready www": a certificate id rather than a file.
-	if len(files) == 1 && *cert == "" && !strings.ContainsRune(files[0], os.PathSeparator) {
-		if _, err := os.Stat(files[0]); err != nil {
-			*cert, files = files[0], nil
-		}
-	}
-	if len(files) == 0 && *cert == "" {
-		fs.Usage()
-		return exitError
-	}
-	type query struct {
-		what string
-		body []byte
-	}
-	var queries []query
-	for _, f := range files {
+`
+
+// readyQueries are the questions of the command: one per file, else one
+// about -cert's files.
+func readyQueries(o readyOptions) ([]readyQuery, error) {
+	var queries []readyQuery
+	for _, f := range o.files {
 		data, err := os.ReadFile(f)
 		if err != nil {
-			fmt.Fprintf(stderr, "tlsa-ready: %v\n", err)
-			return exitError
+			return nil, err
 		}
 		mat, err := ParseMaterial(data)
 		if err != nil {
-			fmt.Fprintf(stderr, "tlsa-ready: %s: %v\n", f, err)
-			return exitError
+			return nil, fmt.Errorf("%s: %v", f, err)
 		}
-		queries = append(queries, query{what: f, body: publicPEM(mat)})
+		queries = append(queries, readyQuery{what: f, body: publicPEM(mat)})
 	}
 	if len(queries) == 0 {
-		queries = append(queries, query{what: "certificate " + *cert})
+		queries = append(queries, readyQuery{what: "certificate " + o.cert})
 	}
-	deadline := time.Now().Add(*wait)
-	client := &http.Client{Timeout: 30 * time.Second}
-	u := url.URL{Scheme: "http", Host: *addr, Path: "/tlsa/v1/ready"}
-	if *cert != "" {
-		u.RawQuery = url.Values{"cert": {*cert}}.Encode()
+	return queries, nil
+}
+
+// readyAsker asks the readiness endpoint and reports the answers.
+type readyAsker struct {
+	client         *http.Client
+	u              url.URL
+	quiet          bool
+	stdout, stderr io.Writer
+}
+
+// round asks every query once: the exit status (the first error stops
+// the round) and, when not ready, the longest wait the server hinted.
+func (a *readyAsker) round(queries []readyQuery) (int, time.Duration) {
+	status := exitReady
+	var hint time.Duration
+	for _, q := range queries {
+		s, w := a.ask(q)
+		if s == exitError {
+			return exitError, hint
+		}
+		if s == exitNotReady {
+			status = exitNotReady
+			hint = max(hint, w)
+		}
 	}
-	for {
-		status := exitReady
-		var hint time.Duration
-		for _, q := range queries {
-			var resp *http.Response
-			var err error
-			if q.body != nil {
-				resp, err = client.Post(u.String(), "application/x-pem-file", bytes.NewReader(q.body))
-			} else {
-				resp, err = client.Get(u.String())
-			}
-			if err != nil {
-				fmt.Fprintf(stderr, "tlsa-ready: %v (is `http` set in the tlsa block, and -addr right?)\n", err)
-				status = exitError
-				break
-			}
-			body, _ := io.ReadAll(io.LimitReader(resp.Body, 4<<20))
-			resp.Body.Close()
-			switch resp.StatusCode {
-			case http.StatusOK, http.StatusServiceUnavailable:
-				var r Readiness
-				if err := json.Unmarshal(body, &r); err != nil {
-					fmt.Fprintf(stderr, "tlsa-ready: %s: %s\n", resp.Status, strings.TrimSpace(string(body)))
-					status = exitError
-					break
-				}
-				if r.Ready {
-					if !*quiet {
-						fmt.Fprintf(stdout, "ready: %s\n", q.what)
-					}
-					continue
-				}
-				if status == exitReady {
-					status = exitNotReady
-				}
-				w := time.Duration(r.WaitS * float64(time.Second))
-				if w > hint {
-					hint = w
-				}
-				if !*quiet {
-					msg := fmt.Sprintf("not ready: %s: %s", q.what, r.Reason)
-					if w > 0 {
-						msg += fmt.Sprintf(" (ready in about %s)", w.Round(time.Second))
-					}
-					fmt.Fprintln(stdout, msg)
-				}
-			default:
-				var e apiError
-				json.Unmarshal(body, &e)
-				fmt.Fprintf(stderr, "tlsa-ready: %s: %s\n", resp.Status, e.Error)
-				status = exitError
-			}
-			if status == exitError {
-				break
-			}
-		}
-		if status == exitReady || *wait <= 0 || time.Now().After(deadline) {
-			return status
-		}
-		d := *interval
-		if hint > 0 && hint < d {
-			d = hint + 100*time.Millisecond
-		}
-		if left := time.Until(deadline); d > left {
-			d = left
-		}
-		time.Sleep(d)
+	return status, hint
+}
+
+// ask asks one query: its status and the wait the server hinted.
+func (a *readyAsker) ask(q readyQuery) (int, time.Duration) {
+	var resp *http.Response
+	var err error
+	if q.body != nil {
+		resp, err = a.client.Post(a.u.String(), "application/x-pem-file", bytes.NewReader(q.body))
+	} else {
+		resp, err = a.client.Get(a.u.String())
 	}
+	if err != nil {
+		fmt.Fprintf(a.stderr, "tlsa-ready: %v (is `http` set in the tlsa block, and -addr right?)\n", err)
+		return exitError, 0
+	}
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 4<<20))
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK && resp.StatusCode != http.StatusServiceUnavailable {
+		var e apiError
+		json.Unmarshal(body, &e)
+		fmt.Fprintf(a.stderr, "tlsa-ready: %s: %s\n", resp.Status, e.Error)
+		return exitError, 0
+	}
+	var r Readiness
+	if err := json.Unmarshal(body, &r); err != nil {
+		fmt.Fprintf(a.stderr, "tlsa-ready: %s: %s\n", resp.Status, strings.TrimSpace(string(body)))
+		return exitError, 0
+	}
+	if r.Ready {
+		if !a.quiet {
+			fmt.Fprintf(a.stdout, "ready: %s\n", q.what)
+		}
+		return exitReady, 0
+	}
+	w := time.Duration(r.WaitS * float64(time.Second))
+	if !a.quiet {
+		msg := fmt.Sprintf("not ready: %s: %s", q.what, r.Reason)
+		if w > 0 {
+			msg += fmt.Sprintf(" (ready in about %s)", w.Round(time.Second))
+		}
+		fmt.Fprintln(a.stdout, msg)
+	}
+	return exitNotReady, w
 }
 
 // publicPEM is the public part of material, to send to the endpoint.

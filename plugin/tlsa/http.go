@@ -1,15 +1,14 @@
 package tlsa
 
 import (
-	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"strings"
-	"sync"
 	"time"
+
+	"github.com/dnspki/dnspki/plugin/pkg/localapi"
 )
 
 // DefaultHTTPAddr is where the readiness endpoint listens when `http` has no
@@ -18,93 +17,31 @@ const DefaultHTTPAddr = "127.0.0.1:8553"
 
 // The readiness endpoints, shared by configuration generations (a reload
 // keeps the listener) and by every zone of a configuration.
-var endpoints = struct {
-	sync.Mutex
-	m map[string]*endpoint
-}{m: map[string]*endpoint{}}
-
-type endpoint struct {
-	srv  *http.Server
-	refs int
-}
+var endpoints = localapi.New(pluginName, "readiness endpoint", "/tlsa/v1/", 30*time.Second, func(mux *http.ServeMux) {
+	mux.HandleFunc("/tlsa/v1/status", handleStatus)
+	mux.HandleFunc("/tlsa/v1/ready", handleReady)
+})
 
 // checkLoopback refuses an address that is not on a loopback interface: the
 // endpoint has no authentication.
-func checkLoopback(addr string) error {
-	host, port, err := net.SplitHostPort(addr)
-	if err != nil {
-		return fmt.Errorf("address %q: %v", addr, err)
-	}
-	if port == "" {
-		return fmt.Errorf("address %q: no port", addr)
-	}
-	if host == "localhost" {
-		return nil
-	}
-	ip := net.ParseIP(host)
-	if ip == nil || !ip.IsLoopback() {
-		return fmt.Errorf("address %q: the readiness endpoint listens on loopback addresses only (127.0.0.1, [::1])", addr)
-	}
-	return nil
-}
+func checkLoopback(addr string) error { return localapi.CheckLoopback(addr, "readiness endpoint") }
 
-func startHTTP(addr string) error {
-	endpoints.Lock()
-	defer endpoints.Unlock()
-	if ep := endpoints.m[addr]; ep != nil {
-		ep.refs++
-		return nil
-	}
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return fmt.Errorf("readiness endpoint: %v", err)
-	}
-	serveHTTP(addr, ln)
-	return nil
-}
+func startHTTP(addr string) error { return endpoints.Start(addr) }
 
 // serveHTTP serves the endpoint on ln, registered as addr (the caller holds
 // endpoints' lock).
-func serveHTTP(addr string, ln net.Listener) {
-	mux := http.NewServeMux()
-	mux.HandleFunc("/tlsa/v1/status", handleStatus)
-	mux.HandleFunc("/tlsa/v1/ready", handleReady)
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second, WriteTimeout: 30 * time.Second}
-	go srv.Serve(ln)
-	endpoints.m[addr] = &endpoint{srv: srv, refs: 1}
-	log.Infof("readiness endpoint on http://%s/tlsa/v1/", addr)
-}
+func serveHTTP(addr string, ln net.Listener) { endpoints.ServeLocked(addr, ln) }
 
-func stopHTTP(addr string) {
-	endpoints.Lock()
-	defer endpoints.Unlock()
-	ep := endpoints.m[addr]
-	if ep == nil {
-		return
-	}
-	ep.refs--
-	if ep.refs == 0 {
-		ep.srv.Close()
-		delete(endpoints.m, addr)
-	}
-}
+func stopHTTP(addr string) { endpoints.Stop(addr) }
 
-func writeJSON(w http.ResponseWriter, code int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(code)
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	enc.Encode(v)
-}
+var writeJSON = localapi.WriteJSON
 
-type apiError struct {
-	Error string `json:"error"`
-}
+type apiError = localapi.Error
 
 // handleStatus: GET /tlsa/v1/status[?cert=ID] lists the published records.
 func handleStatus(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodGet {
-		writeJSON(w, http.StatusMethodNotAllowed, apiError{"GET only"})
+		writeJSON(w, http.StatusMethodNotAllowed, apiError{Error: "GET only"})
 		return
 	}
 	id := r.URL.Query().Get("cert")
@@ -117,7 +54,7 @@ func handleStatus(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if id != "" && len(out) == 0 {
-		writeJSON(w, http.StatusNotFound, apiError{"no certificate " + id})
+		writeJSON(w, http.StatusNotFound, apiError{Error: "no certificate " + id})
 		return
 	}
 	writeJSON(w, http.StatusOK, out)
@@ -134,36 +71,36 @@ func handleReady(w http.ResponseWriter, r *http.Request) {
 	switch r.Method {
 	case http.MethodGet:
 		if id == "" {
-			writeJSON(w, http.StatusBadRequest, apiError{"GET needs ?cert=ID (or POST the certificate or public key)"})
+			writeJSON(w, http.StatusBadRequest, apiError{Error: "GET needs ?cert=ID (or POST the certificate or public key)"})
 			return
 		}
 	case http.MethodPost:
 		body, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
 		if err != nil {
-			writeJSON(w, http.StatusBadRequest, apiError{err.Error()})
+			writeJSON(w, http.StatusBadRequest, apiError{Error: err.Error()})
 			return
 		}
 		if strings.Contains(string(body), "PRIVATE KEY-----") {
-			writeJSON(w, http.StatusBadRequest, apiError{"send the certificate or the public key, never a private key"})
+			writeJSON(w, http.StatusBadRequest, apiError{Error: "send the certificate or the public key, never a private key"})
 			return
 		}
 		m, err := ParseMaterial(body)
 		if err != nil {
-			writeJSON(w, http.StatusBadRequest, apiError{"body: " + err.Error()})
+			writeJSON(w, http.StatusBadRequest, apiError{Error: "body: " + err.Error()})
 			return
 		}
 		mat = &m
 	default:
-		writeJSON(w, http.StatusMethodNotAllowed, apiError{"GET or POST"})
+		writeJSON(w, http.StatusMethodNotAllowed, apiError{Error: "GET or POST"})
 		return
 	}
 	res, err := readyAll(id, mat)
 	if errors.Is(err, ErrUnknownCert) {
-		writeJSON(w, http.StatusNotFound, apiError{"no certificate " + id})
+		writeJSON(w, http.StatusNotFound, apiError{Error: "no certificate " + id})
 		return
 	}
 	if err != nil {
-		writeJSON(w, http.StatusServiceUnavailable, apiError{err.Error()})
+		writeJSON(w, http.StatusServiceUnavailable, apiError{Error: err.Error()})
 		return
 	}
 	code := http.StatusOK

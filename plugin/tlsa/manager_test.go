@@ -878,3 +878,49 @@ func TestNewIssuerReadiness(t *testing.T) {
 	f.refresh()
 	f.expect("default", spki311(ka), ta(newChain[1]))
 }
+
+// TestNextKeyUnreadable: a next-key file that exists but that dnspki
+// cannot read (its user lacks the permission; here a directory stands in,
+// since the tests run as root) is an error with the reason "unreadable",
+// never taken for "no next key": the next key's records stay published.
+// A file that is gone withdraws them.
+func TestNextKeyUnreadable(t *testing.T) {
+	f := newFixture(t)
+	ka, kb := harness.NewKey(t), harness.NewKey(t)
+	f.install(ka)
+	f.write("privkey.next.pem", harness.KeyPEM(t, kb))
+	f.open(f.cfg())
+	f.expect("default", spki311(ka), spki311(kb))
+	before := testutil.ToFloat64(errorsTotal.WithLabelValues("www", reasonUnreadable))
+
+	next := filepath.Join(f.dir, "privkey.next.pem")
+	if err := os.Remove(next); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(next, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	f.advance(time.Minute)
+	f.refresh()
+	f.expect("default", spki311(ka), spki311(kb))
+	if got := testutil.ToFloat64(errorsTotal.WithLabelValues("www", reasonUnreadable)); got != before+1 {
+		t.Errorf("tlsa_errors_total{reason=unreadable} %v, want %v", got, before+1)
+	}
+	for _, r := range f.m.Status()[0].Records {
+		if r.Record == spki311(kb) && r.Role != RoleNext {
+			t.Errorf("the next key's record is %s, want still %s", r.Role, RoleNext)
+		}
+	}
+	if _, err := readPEMFile(next); err == nil || !strings.Contains(err.Error(), "Who reads which files") {
+		t.Errorf("error %v does not say where to look", err)
+	}
+
+	if err := os.Remove(next); err != nil {
+		t.Fatal(err)
+	}
+	f.advance(time.Minute)
+	f.refresh()
+	f.advance(time.Hour)
+	f.refresh()
+	f.expect("default", spki311(ka))
+}

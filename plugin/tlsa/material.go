@@ -12,6 +12,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"time"
 )
@@ -73,7 +74,8 @@ func ParseMaterial(data []byte) (Material, error) {
 
 // Error reasons, the reason label of coredns_dnspki_tlsa_errors_total.
 const (
-	reasonMissing     = "missing"      // file does not exist or cannot be read
+	reasonMissing     = "missing"      // file does not exist
+	reasonUnreadable  = "unreadable"   // file exists but cannot be read (permissions)
 	reasonEmpty       = "empty"        // file is empty
 	reasonIncomplete  = "incomplete"   // a PEM block without its end: half written
 	reasonGarbage     = "garbage"      // not PEM, or PEM that does not parse
@@ -238,11 +240,18 @@ func publicOf(b *pem.Block) (crypto.PublicKey, error) {
 }
 
 // readPEMFile reads and parses one file. A file that does not exist gives a
-// readError with reasonMissing.
+// readError with reasonMissing; one that exists but cannot be read (not
+// readable by dnspki's user) reasonUnreadable: that is never taken for an
+// absent file.
 func readPEMFile(path string) (*pemContents, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
-		return nil, &readError{reason: reasonMissing, path: path, err: err}
+		reason := reasonMissing
+		if !errors.Is(err, fs.ErrNotExist) {
+			reason = reasonUnreadable
+			err = fmt.Errorf("%w (can dnspki's user read it? see \"Who reads which files\" in the tlsa README)", err)
+		}
+		return nil, &readError{reason: reason, path: path, err: err}
 	}
 	pc, err := parsePEM(data)
 	if err != nil {

@@ -65,3 +65,38 @@ func forgetMetrics(id string) {
 	lastChangeGauge.DeletePartialMatch(l)
 	expiryGauge.DeletePartialMatch(l)
 }
+
+// The certificate in use against the records served: whether a record of
+// every published form matches it (a mismatch: the deployed certificate is
+// not what DANE clients are told), and whether those records have been
+// served for the hold-down. Computed when scraped.
+var (
+	deployedMatchDesc = prometheus.NewDesc(prometheus.BuildFQName(plugin.Namespace, "dnspki", "tlsa_deployed_match"),
+		"1 when the TLSA records served match the certificate in use (its files, or the certs plugin's) at every name, view, usage and matching type; 0 when some do not (DANE clients would fail).", []string{"cert"}, nil)
+	deployedReadyDesc = prometheus.NewDesc(prometheus.BuildFQName(plugin.Namespace, "dnspki", "tlsa_deployed_ready"),
+		"1 when the records matching the certificate in use have been served for the hold-down, else 0 (it was deployed before resolvers could have its records).", []string{"cert"}, nil)
+)
+
+type deployedCollector struct{}
+
+func (deployedCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- deployedMatchDesc
+	ch <- deployedReadyDesc
+}
+
+func (deployedCollector) Collect(ch chan<- prometheus.Metric) {
+	for _, m := range Managers() {
+		for _, d := range m.deployed() {
+			b := func(v bool) float64 {
+				if v {
+					return 1
+				}
+				return 0
+			}
+			ch <- prometheus.MustNewConstMetric(deployedMatchDesc, prometheus.GaugeValue, b(d.match), d.id)
+			ch <- prometheus.MustNewConstMetric(deployedReadyDesc, prometheus.GaugeValue, b(d.ready), d.id)
+		}
+	}
+}
+
+func init() { prometheus.MustRegister(deployedCollector{}) }

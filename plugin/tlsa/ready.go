@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/dnspki/dnspki/plugin/pkg/zonemodel"
 	"github.com/miekg/dns"
 )
 
@@ -144,7 +145,6 @@ func (m *Manager) publishing(mat Material) []string {
 // readyFor checks one certificate's names and views.
 func (m *Manager) readyFor(e *entry, mat Material, now time.Time) Readiness {
 	out := Readiness{Ready: true}
-	need := e.cfg.HoldDown
 	for _, v := range e.views {
 		view := m.zone.View(v)
 		if view == nil {
@@ -155,77 +155,17 @@ func (m *Manager) readyFor(e *entry, mat Material, now time.Time) Readiness {
 			if !slices.Contains(m.viewsFor(e, name), v) {
 				continue
 			}
-			served := map[string]bool{}
-			if set := snap.Get(name, dns.TypeTLSA); set != nil {
-				for _, rr := range set.RRs {
-					if t, ok := rr.(*dns.TLSA); ok {
-						served[rdata{t.Usage, t.Selector, t.MatchingType, strings.ToLower(t.Certificate)}.String()] = true
-					}
-				}
-			}
-			var recs []*recState
-			// The (usage, matching type) pairs to check.
-			kinds := map[[2]uint8]bool{}
-			for _, st := range m.states {
-				for _, r := range st.Records {
-					if r.View != v || r.Name != name {
-						continue
-					}
-					recs = append(recs, r)
-					// A bare key cannot match DANE-TA records; they are
-					// assumed to stay valid across a key change.
-					if !(mat.IsKey() && r.U == 2) {
-						kinds[[2]uint8{r.U, r.M}] = true
-					}
-				}
-			}
-			for _, f := range e.cfg.Forms {
-				if !(mat.IsKey() && f.Usage == 2) {
-					kinds[[2]uint8{f.Usage, f.MatchingType}] = true
-				}
-			}
-			ks := make([][2]uint8, 0, len(kinds))
-			for k := range kinds {
-				ks = append(ks, k)
-			}
-			sort.Slice(ks, func(i, j int) bool {
-				if ks[i][1] != ks[j][1] {
-					return ks[i][1] < ks[j][1]
-				}
-				return ks[i][0] > ks[j][0]
-			})
-			for _, k := range ks {
-				u, mt := k[0], k[1]
-				c := Check{Cert: e.cfg.ID, View: v, Name: name, Usage: u, MatchingType: mt}
-				var best *recState
-				for _, r := range recs {
-					if r.U == u && r.M == mt && served[r.rdata().String()] && matches(mat, r.rdata()) && (best == nil || r.Since < best.Since) {
-						best = r
-					}
-				}
-				if best == nil {
-					c.Reason = fmt.Sprintf("no usage %d matching type %d record at %s (view %s) matches it", u, mt, name, v)
+			served := servedRecords(snap, name)
+			recs, kinds := m.checkKinds(e, mat, v, name)
+			for _, k := range kinds {
+				c := checkKind(e, mat, v, name, k, recs, served, now)
+				if !c.Ready {
 					out.Ready = false
 					if out.Reason == "" {
 						out.Reason = c.Reason
 					}
-					out.Checks = append(out.Checks, c)
-					continue
-				}
-				c.Record = best.rdata().String()
-				c.Since = time.Unix(best.Since, 0).UTC()
-				age := now.Sub(time.Unix(best.Since, 0))
-				if age >= need {
-					c.Ready = true
-				} else {
-					wait := need - age
-					c.Reason = fmt.Sprintf("%s at %s (view %s) published %s ago; the hold-down is %s", describe(best.rdata()), name, v, age.Round(time.Second), need)
-					out.Ready = false
-					if out.Reason == "" {
-						out.Reason = c.Reason
-					}
-					if wait > out.Wait {
-						out.Wait = wait
+					if c.Record != "" {
+						out.Wait = max(out.Wait, e.cfg.HoldDown-now.Sub(c.Since))
 					}
 				}
 				out.Checks = append(out.Checks, c)
@@ -240,6 +180,84 @@ func (m *Manager) readyFor(e *entry, mat Material, now time.Time) Readiness {
 		}
 	}
 	return out
+}
+
+// servedRecords are the TLSA records the snapshot serves at name.
+func servedRecords(snap *zonemodel.Snapshot, name string) map[string]bool {
+	served := map[string]bool{}
+	if set := snap.Get(name, dns.TypeTLSA); set != nil {
+		for _, rr := range set.RRs {
+			if t, ok := rr.(*dns.TLSA); ok {
+				served[rdata{t.Usage, t.Selector, t.MatchingType, strings.ToLower(t.Certificate)}.String()] = true
+			}
+		}
+	}
+	return served
+}
+
+// checkKinds returns the published records at name in view v and the
+// (usage, matching type) pairs to check there: those of the records and of
+// the certificate's forms (DANE-TA ones not for a bare key, which cannot
+// match them; they are assumed to stay valid across a key change), by
+// matching type, DANE-EE first.
+func (m *Manager) checkKinds(e *entry, mat Material, v, name string) ([]*recState, [][2]uint8) {
+	var recs []*recState
+	kinds := map[[2]uint8]bool{}
+	for _, st := range m.states {
+		for _, r := range st.Records {
+			if r.View != v || r.Name != name {
+				continue
+			}
+			recs = append(recs, r)
+			if !(mat.IsKey() && r.U == 2) {
+				kinds[[2]uint8{r.U, r.M}] = true
+			}
+		}
+	}
+	for _, f := range e.cfg.Forms {
+		if !(mat.IsKey() && f.Usage == 2) {
+			kinds[[2]uint8{f.Usage, f.MatchingType}] = true
+		}
+	}
+	ks := make([][2]uint8, 0, len(kinds))
+	for k := range kinds {
+		ks = append(ks, k)
+	}
+	sort.Slice(ks, func(i, j int) bool {
+		if ks[i][1] != ks[j][1] {
+			return ks[i][1] < ks[j][1]
+		}
+		return ks[i][0] > ks[j][0]
+	})
+	return recs, ks
+}
+
+// checkKind checks one (usage, matching type) at name in view v: the
+// longest-served record of that kind that is served and matches the
+// material must have been published for the hold-down.
+func checkKind(e *entry, mat Material, v, name string, k [2]uint8, recs []*recState, served map[string]bool, now time.Time) Check {
+	u, mt := k[0], k[1]
+	c := Check{Cert: e.cfg.ID, View: v, Name: name, Usage: u, MatchingType: mt}
+	var best *recState
+	for _, r := range recs {
+		if r.U == u && r.M == mt && served[r.rdata().String()] && matches(mat, r.rdata()) && (best == nil || r.Since < best.Since) {
+			best = r
+		}
+	}
+	if best == nil {
+		c.Reason = fmt.Sprintf("no usage %d matching type %d record at %s (view %s) matches it", u, mt, name, v)
+		return c
+	}
+	need := e.cfg.HoldDown
+	c.Record = best.rdata().String()
+	c.Since = time.Unix(best.Since, 0).UTC()
+	age := now.Sub(time.Unix(best.Since, 0))
+	if age >= need {
+		c.Ready = true
+	} else {
+		c.Reason = fmt.Sprintf("%s at %s (view %s) published %s ago; the hold-down is %s", describe(best.rdata()), name, v, age.Round(time.Second), need)
+	}
+	return c
 }
 
 // WaitReady polls Ready every interval until the material is ready or ctx
@@ -343,6 +361,10 @@ type RecordStatus struct {
 	Role   string    `json:"role"`
 	Since  time.Time `json:"since"`
 	Until  time.Time `json:"until,omitzero"` // retiring: removed then
+	// ReadyAt (a record still wanted) is when it will have been served for
+	// the hold-down: from then on it no longer holds back a switch to what
+	// it matches.
+	ReadyAt time.Time `json:"ready_at,omitzero"`
 }
 
 // Status reports every certificate's published records (certificates no
@@ -359,7 +381,8 @@ func (m *Manager) Status() []CertStatus {
 	for _, id := range ids {
 		st := m.states[id]
 		cs := CertStatus{Zone: m.origin, Cert: id, Records: []RecordStatus{}}
-		if e := m.entries[id]; e != nil {
+		e := m.entries[id]
+		if e != nil {
 			cs.Names, cs.Views, cs.TTL, cs.HoldDown, cs.Problem = e.cfg.Names, e.views, e.cfg.TTL, e.cfg.HoldDown.Seconds(), e.problem
 		}
 		if st.Changed != 0 {
@@ -374,6 +397,8 @@ func (m *Manager) Status() []CertStatus {
 			rs := RecordStatus{View: r.View, Name: r.Name, Record: r.rdata().String(), Role: r.Role, Since: time.Unix(r.Since, 0).UTC()}
 			if at := r.removeAt(); at != 0 {
 				rs.Until = time.Unix(at, 0).UTC()
+			} else if e != nil {
+				rs.ReadyAt = rs.Since.Add(e.cfg.HoldDown)
 			}
 			cs.Records = append(cs.Records, rs)
 		}

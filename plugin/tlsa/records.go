@@ -177,3 +177,16 @@ func matches(m Material, r rdata) bool {
 	}
 	return false
 }
+
+// Matches reports whether rr is a record of the material (see matches): a
+// DANE-EE record of its leaf or key, a DANE-TA record of a CA certificate of
+// its chain. The certs plugin recognises its next key's records with it.
+func Matches(m Material, rr *dns.TLSA) bool {
+	return matches(m, rdata{rr.Usage, rr.Selector, rr.MatchingType, strings.ToLower(rr.Certificate)})
+}
+
+// KeyRecord is the data of the material's 3 1 1 record ("3 1 1 <hex>"), by
+// which a key is named in logs and in stored state.
+func (m Material) KeyRecord() string {
+	return rdata{3, 1, 1, digest(1, m.SPKI)}.String()
+}

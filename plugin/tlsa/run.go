@@ -119,19 +119,9 @@ func (m *Manager) warnShadowed() {
 // interval, when a retiring record's hold-down ends, after another source
 // changed the zone (per-host views), and when kicked.
 func (m *Manager) loop() {
-	w, err := m.newWatcher()
-	var events <-chan fsnotify.Event
-	var errs <-chan error
-	if err != nil {
-		w = nil
-		if m.reread > 0 {
-			log.Warningf("zone %s: file events unavailable (%v): re-reading every %s only", m.origin, err, m.reread)
-		} else {
-			log.Warningf("zone %s: file events unavailable (%v) and reread is 0: the files are read again only on reload and by the readiness endpoint", m.origin, err)
-		}
-	} else {
+	w, events, errs := m.watch()
+	if w != nil {
 		defer w.Close()
-		events, errs = w.Events, w.Errors
 	}
 	var tick <-chan time.Time
 	if m.reread > 0 {
@@ -141,46 +131,8 @@ func (m *Manager) loop() {
 	}
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
-	arm := func() {
-		m.mu.Lock()
-		at := nextRemoval(m.states)
-		m.mu.Unlock()
-		if !timer.Stop() {
-			select {
-			case <-timer.C:
-			default:
-			}
-		}
-		if at.IsZero() {
-			timer.Reset(time.Hour)
-			return
-		}
-		d := time.Until(at) + 20*time.Millisecond
-		if d < 0 {
-			d = 0
-		}
-		timer.Reset(d)
-	}
 	var debounce <-chan time.Time
-	refresh := func() {
-		// A folder watched for the first time may have changed before the
-		// watch: read again until the watched set is stable.
-		for range 3 {
-			m.mu.Lock()
-			if !m.closed {
-				if err := m.refreshLocked(); errors.Is(err, zonemodel.ErrSuperseded) {
-					m.mu.Unlock()
-					return
-				}
-			}
-			m.mu.Unlock()
-			if !m.updateWatches(w) {
-				break
-			}
-		}
-		arm()
-	}
-	refresh()
+	m.reloadFiles(w, timer)
 	for {
 		select {
 		case <-m.done:
@@ -193,19 +145,77 @@ func (m *Manager) loop() {
 			log.Warningf("zone %s: file watcher: %v", m.origin, err)
 		case <-debounce:
 			debounce = nil
-			refresh()
+			m.reloadFiles(w, timer)
 		case <-tick:
-			refresh()
+			m.reloadFiles(w, timer)
 		case <-timer.C:
-			refresh()
+			m.reloadFiles(w, timer)
 		case <-m.kick:
-			arm()
+			m.arm(timer)
 		case <-m.zoneChanged:
 			if debounce == nil {
 				debounce = time.After(m.debounce)
 			}
 		}
 	}
+}
+
+// watch starts the file watcher; without one (nil) the files are read at
+// the re-read interval only, which is logged.
+func (m *Manager) watch() (*fsnotify.Watcher, <-chan fsnotify.Event, <-chan error) {
+	w, err := m.newWatcher()
+	if err != nil {
+		if m.reread > 0 {
+			log.Warningf("zone %s: file events unavailable (%v): re-reading every %s only", m.origin, err, m.reread)
+		} else {
+			log.Warningf("zone %s: file events unavailable (%v) and reread is 0: the files are read again only on reload and by the readiness endpoint", m.origin, err)
+		}
+		return nil, nil, nil
+	}
+	return w, w.Events, w.Errors
+}
+
+// arm sets the timer to the next end of a hold-down (at the latest in an
+// hour).
+func (m *Manager) arm(timer *time.Timer) {
+	m.mu.Lock()
+	at := nextRemoval(m.states)
+	m.mu.Unlock()
+	if !timer.Stop() {
+		select {
+		case <-timer.C:
+		default:
+		}
+	}
+	if at.IsZero() {
+		timer.Reset(time.Hour)
+		return
+	}
+	d := time.Until(at) + 20*time.Millisecond
+	if d < 0 {
+		d = 0
+	}
+	timer.Reset(d)
+}
+
+// reloadFiles reads the files again and applies them, then re-arms the timer.
+// A folder watched for the first time may have changed before the watch:
+// it reads again (three times at most) until the watched set is stable.
+func (m *Manager) reloadFiles(w *fsnotify.Watcher, timer *time.Timer) {
+	for range 3 {
+		m.mu.Lock()
+		if !m.closed {
+			if err := m.refreshLocked(); errors.Is(err, zonemodel.ErrSuperseded) {
+				m.mu.Unlock()
+				return
+			}
+		}
+		m.mu.Unlock()
+		if !m.updateWatches(w) {
+			break
+		}
+	}
+	m.arm(timer)
 }
 
 // poke makes the loop re-arm its timer after a change made outside it.

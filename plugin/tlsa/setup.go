@@ -3,7 +3,6 @@ package tlsa
 import (
 	"fmt"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"time"
 
@@ -13,6 +12,7 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/dnspki/dnspki/plugin/authzone"
+	"github.com/dnspki/dnspki/plugin/pkg/corefile"
 	"github.com/dnspki/dnspki/plugin/pkg/zonemodel"
 )
 
@@ -92,7 +92,7 @@ func setup(c *caddy.Controller) error {
 		}
 		for _, cc := range b.certs {
 			if err := AddCert(c, b.origin, cc.cfg); err != nil {
-				return plugin.Error(pluginName, fmt.Errorf("%s:%d - %v", c.File(), cc.line, err))
+				return corefile.Errorf(c.File(), cc.line, "%v", err)
 			}
 		}
 	}
@@ -123,7 +123,7 @@ func parse(c *caddy.Controller) ([]*block, error) {
 		var ttl uint32
 		var hold time.Duration
 		for c.NextBlock() {
-			switch c.Val() {
+			switch corefile.Option(c, pluginName) {
 			case "cert":
 				cl, err := parseCert(c, b.origin)
 				if err != nil {
@@ -136,7 +136,7 @@ func parse(c *caddy.Controller) ([]*block, error) {
 					return nil, err
 				}
 				ttl = t
-			case "holddown":
+			case "hold-down":
 				h, err := parseDuration(c, "hold-down")
 				if err != nil {
 					return nil, err
@@ -177,7 +177,7 @@ func parse(c *caddy.Controller) ([]*block, error) {
 				cfg.HoldDown = hold
 			}
 			if err := cfg.Validate(b.origin); err != nil {
-				return nil, plugin.Error(pluginName, fmt.Errorf("%s:%d - %v", c.File(), b.certs[i].line, err))
+				return nil, corefile.Errorf(c.File(), b.certs[i].line, "%v", err)
 			}
 		}
 		out = append(out, b)
@@ -204,13 +204,13 @@ func parseCert(c *caddy.Controller, origin string) (certLine, error) {
 		if c.Val() == "}" {
 			return cl, nil
 		}
-		prop := c.Val()
+		prop := corefile.Option(c, pluginName)
 		args := c.RemainingArgs()
-		need := func(n int) error {
-			if len(args) < n {
-				return c.ArgErr()
+		if ok, err := RecordOption(c, prop, args, func(n string) string { return absName(n, origin) }, cfg); ok {
+			if err != nil {
+				return cl, err
 			}
-			return nil
+			continue
 		}
 		switch prop {
 		case "key":
@@ -222,8 +222,8 @@ func parseCert(c *caddy.Controller, origin string) (certLine, error) {
 				cfg.Key = fixPath(c, cfg.Key)
 			}
 		case "next":
-			if err := need(1); err != nil {
-				return cl, err
+			if len(args) == 0 {
+				return cl, c.ArgErr()
 			}
 			cfg.Next = []string{}
 			for _, n := range args {
@@ -240,65 +240,8 @@ func parseCert(c *caddy.Controller, origin string) (certLine, error) {
 				return cl, c.Errf("%v", err)
 			}
 			cfg.Layout = args[0]
-		case "service":
-			if err := need(2); err != nil {
-				return cl, err
-			}
-			pp := strings.SplitN(args[0], "/", 2)
-			if len(pp) != 2 {
-				return cl, c.Errf("service %q: want PORT/PROTO, such as 25/tcp or 443/tcp", args[0])
-			}
-			port, err := strconv.ParseUint(pp[0], 10, 16)
-			if err != nil || port == 0 {
-				return cl, c.Errf("service %q: bad port", args[0])
-			}
-			proto := strings.ToLower(pp[1])
-			if proto != "tcp" && proto != "udp" && proto != "sctp" {
-				return cl, c.Errf("service %q: protocol must be tcp, udp or sctp", args[0])
-			}
-			for _, h := range args[1:] {
-				cfg.Names = append(cfg.Names, fmt.Sprintf("_%d._%s.%s", port, proto, absName(h, origin)))
-			}
-		case "name":
-			if err := need(1); err != nil {
-				return cl, err
-			}
-			for _, n := range args {
-				cfg.Names = append(cfg.Names, absName(n, origin))
-			}
-		case "form":
-			f, err := ParseForm(args)
-			if err != nil {
-				return cl, c.Errf("form: %v", err)
-			}
-			for _, x := range cfg.Forms {
-				if x == f {
-					return cl, c.Errf("form %s listed twice", f)
-				}
-			}
-			cfg.Forms = append(cfg.Forms, f)
-		case "ttl":
-			t, err := ttlOf(args)
-			if err != nil {
-				return cl, c.Errf("ttl: %v", err)
-			}
-			cfg.TTL = t
-		case "holddown":
-			if len(args) != 1 {
-				return cl, c.ArgErr()
-			}
-			d, err := time.ParseDuration(args[0])
-			if err != nil || d <= 0 {
-				return cl, c.Errf("holddown %q: want a duration such as 2h or 120s", args[0])
-			}
-			cfg.HoldDown = d
-		case "view", "views":
-			if err := need(1); err != nil {
-				return cl, err
-			}
-			cfg.Views = append(cfg.Views, args...)
 		default:
-			return cl, c.Errf("cert %s: unknown property %q", cfg.ID, prop)
+			return cl, c.Errf("cert %s: unknown property %q", cfg.ID, c.Val())
 		}
 	}
 	return cl, c.Errf("cert %s: block not closed", cfg.ID)
@@ -335,21 +278,6 @@ func parseTTL(c *caddy.Controller) (uint32, error) {
 		return 0, c.Errf("ttl: %v", err)
 	}
 	return t, nil
-}
-
-// ttlOf reads a TTL in seconds ("60") or as a duration ("1m").
-func ttlOf(args []string) (uint32, error) {
-	if len(args) != 1 {
-		return 0, fmt.Errorf("want one TTL")
-	}
-	if n, err := strconv.ParseUint(args[0], 10, 32); err == nil && n > 0 && n <= 1<<31-1 {
-		return uint32(n), nil
-	}
-	d, err := time.ParseDuration(args[0])
-	if err != nil || d < time.Second || d%time.Second != 0 {
-		return 0, fmt.Errorf("%q: want seconds (60) or a duration in whole seconds (1m)", args[0])
-	}
-	return uint32(d / time.Second), nil
 }
 
 func parseDuration(c *caddy.Controller, what string) (time.Duration, error) {

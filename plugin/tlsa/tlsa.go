@@ -97,22 +97,7 @@ func (c *CertConfig) Validate(origin string) error {
 		seen[n] = true
 		c.Names[i] = n
 	}
-	if len(c.Forms) == 0 {
-		c.Forms = []Form{DefaultForm}
-	}
-	if c.TTL == 0 {
-		c.TTL = 3600
-	}
-	if c.HoldDown == 0 {
-		c.HoldDown = 2 * time.Duration(c.TTL) * time.Second
-	}
-	if c.HoldDown < 2*time.Duration(c.TTL)*time.Second {
-		return fmt.Errorf("certificate %s: hold-down %s is shorter than twice the TTL (%ds): resolvers may still hold the old records (RFC 7671 §8.1)", c.ID, c.HoldDown, c.TTL)
-	}
-	if c.HoldDown%time.Second != 0 {
-		c.HoldDown = c.HoldDown.Truncate(time.Second) + time.Second
-	}
-	return nil
+	return c.SetRecordDefaults()
 }
 
 // entry is one configured certificate.
@@ -387,51 +372,77 @@ func (m *Manager) evaluate(e *entry, old *entryState) *entryState {
 	e.problem = ""
 	if e.cfg.Path != "" {
 		in := resolveInputs(e.cfg.Path, e.cfg.Layout, e.cfg.Key, e.cfg.Next, e.cfg.Next != nil)
-		cur, keySPKI, keyPath, err := readCert(in, now)
-		if err == nil && keySPKI != nil && !bytes.Equal(keySPKI, cur.SPKI) {
-			err = &readError{reason: reasonKeyMismatch, err: fmt.Errorf("the key in %s does not belong to the certificate %s in %s (mid-renewal? the files are read again at the next change)", keyPath, cur.Leaf().Subject, in.cert)}
-			pending = append(pending, cur, Material{SPKI: keySPKI})
+		pending = m.readCurrent(e, st, in, now)
+		m.readNextKeys(e, st, in, now)
+	}
+	reconcile(st, m.wanted(e, st, pending), e.cfg.TTL, e.cfg.HoldDown, m.now())
+	return st
+}
+
+// readCurrent reads the certificate and its key into st.Current (kept as it
+// was when they cannot be read: the error is reported). A key that does not
+// belong to the certificate (mid-renewal) makes both pending.
+func (m *Manager) readCurrent(e *entry, st *entryState, in inputs, now time.Time) (pending []Material) {
+	cur, keySPKI, keyPath, err := readCert(in, now)
+	if err == nil && keySPKI != nil && !bytes.Equal(keySPKI, cur.SPKI) {
+		err = &readError{reason: reasonKeyMismatch, err: fmt.Errorf("the key in %s does not belong to the certificate %s in %s (mid-renewal? the files are read again at the next change)", keyPath, cur.Leaf().Subject, in.cert)}
+		pending = append(pending, cur, Material{SPKI: keySPKI})
+	}
+	if err != nil {
+		var re *readError
+		reason := reasonGarbage
+		if errors.As(err, &re) {
+			reason = re.reason
 		}
+		m.report(e, "cert", reason, err)
+		e.problem = err.Error()
+		return pending
+	}
+	m.clear(e, "cert")
+	s := storeMaterial(cur)
+	st.Current = &s
+	if leaf := cur.Leaf(); leaf != nil {
+		expiryGauge.WithLabelValues(e.cfg.ID).Set(float64(leaf.NotAfter.Unix()))
+	}
+	return pending
+}
+
+// readNextKeys reads the next-key files into st.Next: a missing or empty
+// one has no next key staged (acme.sh empties the file after use), an
+// invalid or unreadable one is reported and keeps what was read before.
+func (m *Manager) readNextKeys(e *entry, st *entryState, in inputs, now time.Time) {
+	seen := map[string]bool{}
+	for _, p := range in.next {
+		seen[p] = true
+		mat, err := readNext(p, now)
 		if err != nil {
 			var re *readError
-			reason := reasonGarbage
-			if errors.As(err, &re) {
-				reason = re.reason
-			}
-			m.report(e, "cert", reason, err)
-			e.problem = err.Error()
-		} else {
-			m.clear(e, "cert")
-			s := storeMaterial(cur)
-			st.Current = &s
-			if leaf := cur.Leaf(); leaf != nil {
-				expiryGauge.WithLabelValues(e.cfg.ID).Set(float64(leaf.NotAfter.Unix()))
-			}
-		}
-		seen := map[string]bool{}
-		for _, p := range in.next {
-			seen[p] = true
-			mat, err := readNext(p, now)
-			if err != nil {
-				var re *readError
-				if errors.As(err, &re) && (re.reason == reasonMissing || re.reason == reasonEmpty) {
-					// No next key staged (acme.sh empties the file after use).
-					delete(st.Next, p)
-					m.clear(e, "next:"+p)
-					continue
-				}
-				m.report(e, "next:"+p, reasonNextInvalid, err)
+			if errors.As(err, &re) && (re.reason == reasonMissing || re.reason == reasonEmpty) {
+				delete(st.Next, p)
+				m.clear(e, "next:"+p)
 				continue
 			}
-			m.clear(e, "next:"+p)
-			st.Next[p] = storeMaterial(mat)
-		}
-		for p := range st.Next {
-			if !seen[p] {
-				delete(st.Next, p)
+			reason := reasonNextInvalid
+			if errors.As(err, &re) && re.reason == reasonUnreadable {
+				reason = reasonUnreadable // a next key there, that dnspki cannot read
 			}
+			m.report(e, "next:"+p, reason, err)
+			continue
+		}
+		m.clear(e, "next:"+p)
+		st.Next[p] = storeMaterial(mat)
+	}
+	for p := range st.Next {
+		if !seen[p] {
+			delete(st.Next, p)
 		}
 	}
+}
+
+// wanted are the records the entry wants now: the current certificate's
+// forms, the next keys' and staged material's announcements, and the
+// pending material's.
+func (m *Manager) wanted(e *entry, st *entryState, pending []Material) wantSet {
 	ws := wantSet{}
 	if st.Current != nil {
 		if mat, err := st.Current.material(); err == nil {
@@ -454,8 +465,7 @@ func (m *Manager) evaluate(e *entry, old *entryState) *entryState {
 	for _, p := range pending {
 		m.addWanted(ws, e, nextRecords(p, e.cfg.Forms), RolePending)
 	}
-	reconcile(st, ws, e.cfg.TTL, e.cfg.HoldDown, m.now())
-	return st
+	return ws
 }
 
 // addWanted wants the records at each of the certificate's names in that
@@ -559,8 +569,9 @@ func (m *Manager) desired(states map[string]*entryState) map[string][]dns.RR {
 	return out
 }
 
-// refreshLocked re-reads every certificate and commits what changed.
-func (m *Manager) refreshLocked() error {
+// evaluateAll re-reads every certificate: the state each should have now
+// (a certificate no longer configured retires its records).
+func (m *Manager) evaluateAll() map[string]*entryState {
 	next := m.copyStates()
 	for id, e := range m.entries {
 		next[id] = m.evaluate(e, m.states[id])
@@ -570,6 +581,12 @@ func (m *Manager) refreshLocked() error {
 			next[id] = retireOrphan(st, m.now())
 		}
 	}
+	return next
+}
+
+// refreshLocked re-reads every certificate and commits what changed.
+func (m *Manager) refreshLocked() error {
+	next := m.evaluateAll()
 	return m.applyLocked(next, false)
 }
 
@@ -734,15 +751,7 @@ func (m *Manager) attach(z *zonemodel.Zone) error {
 		st.Records = kept
 		m.states[id] = st
 	}
-	next := m.copyStates()
-	for id, e := range m.entries {
-		next[id] = m.evaluate(e, m.states[id])
-	}
-	for id, st := range m.states {
-		if m.entries[id] == nil {
-			next[id] = retireOrphan(st, m.now())
-		}
-	}
+	next := m.evaluateAll()
 	m.fresh = map[string]bool{}
 	for _, st := range next {
 		for _, r := range st.Records {

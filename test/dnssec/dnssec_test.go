@@ -317,9 +317,12 @@ func TestValidation(t *testing.T) {
 }
 
 // TestExample runs corefile-examples/signed.Corefile as documented: keys and
-// trust anchor in ./state/keys, DS from "dnspki ds", validated by delv.
+// trust anchor in ./state/keys, DS from "dnspki ds", validated by delv. (Its
+// status page goes to a free port instead of 8054: test/status checks it.)
 func TestExample(t *testing.T) {
-	s := harness.StartExample(t, "signed.Corefile", "example.test.", nil)
+	s := harness.StartExample(t, "signed.Corefile", "example.test.", map[string]string{
+		"127.0.0.1:8054": harness.Addr(harness.FreePort(t)),
+	})
 	keys := filepath.Join(s.Dir, "state", "keys")
 	anchor := filepath.Join(keys, "example.test.trust-anchor")
 	ta, err := os.ReadFile(anchor)

@@ -46,6 +46,11 @@ var debPackage = map[string]string{
 	"dnsviz":            "dnsviz",
 	"swaks":             "swaks",
 	"faketime":          "faketime",
+	// The status page's browser test (chromedp drives it).
+	"chromium-headless-shell": "chromium-headless-shell",
+	// contrib/: the Prometheus rules and the systemd unit are checked.
+	"promtool":        "prometheus",
+	"systemd-analyze": "systemd",
 }
 
 // extraPackages are installed along with a program's package.

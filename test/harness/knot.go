@@ -39,6 +39,34 @@ log:
 			fmt.Fprintf(&b, "  - id: %s\n    algorithm: %s\n    secret: %s\n", k.Name, k.Algorithm, k.Secret)
 		}
 	}
+	remotes, acls := knotPeers(t, zones)
+	if remotes != "" {
+		b.WriteString("remote:\n" + remotes)
+	}
+	b.WriteString("acl:\n" + acls)
+	fmt.Fprintf(&b, `template:
+  - id: default
+    storage: "%s"
+    zonefile-sync: -1
+    zonefile-load: whole
+    journal-content: changes
+    semantic-checks: on
+zone:
+`, dir)
+	knotZones(t, &b, dir, zones)
+	conf := filepath.Join(dir, "knot.conf")
+	writeFile(t, conf, b.String())
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	p := Start(t, "knotd", []string{bins[0], "-c", conf}, StartOpts{Dir: dir})
+	return &Peer{Proc: p, Kind: "knot", Dir: dir, Port: port, Addr: Addr(port)}
+}
+
+// knotPeers are the remote and acl sections of the zones: a secondary's
+// primary (and the NOTIFY it accepts from it), a primary's NOTIFY targets,
+// transfer and update ACLs.
+func knotPeers(t testing.TB, zones []PeerZone) (string, string) {
 	var remotes, acls strings.Builder
 	for i, z := range zones {
 		if z.secondary() {
@@ -71,23 +99,15 @@ log:
 			fmt.Fprintf(&acls, "  - id: update%d\n    action: update\n    key: %s\n", i, z.Update.Name)
 		}
 	}
-	if remotes.Len() > 0 {
-		b.WriteString("remote:\n" + remotes.String())
-	}
-	b.WriteString("acl:\n" + acls.String())
-	fmt.Fprintf(&b, `template:
-  - id: default
-    storage: "%s"
-    zonefile-sync: -1
-    zonefile-load: whole
-    journal-content: changes
-    semantic-checks: on
-zone:
-`, dir)
+	return remotes.String(), acls.String()
+}
+
+// knotZones writes the zone section, and the primaries' zone files.
+func knotZones(t testing.TB, b *strings.Builder, dir string, zones []PeerZone) {
 	for i, z := range zones {
-		fmt.Fprintf(&b, "  - domain: %s\n    file: \"%s\"\n", z.Name, zoneFileName(dir, z))
+		fmt.Fprintf(b, "  - domain: %s\n    file: \"%s\"\n", z.Name, zoneFileName(dir, z))
 		if z.secondary() {
-			fmt.Fprintf(&b, "    master: primary%d\n    acl: [notify%d]\n", i, i)
+			fmt.Fprintf(b, "    master: primary%d\n    acl: [notify%d]\n", i, i)
 			continue
 		}
 		writeFile(t, zoneFileName(dir, z), z.File)
@@ -95,22 +115,15 @@ zone:
 		if z.Update != nil {
 			acl += fmt.Sprintf(", update%d", i)
 		}
-		fmt.Fprintf(&b, "    acl: [%s]\n", acl)
+		fmt.Fprintf(b, "    acl: [%s]\n", acl)
 		if len(z.Notify) > 0 {
 			var ids []string
 			for j := range z.Notify {
 				ids = append(ids, fmt.Sprintf("notify%d_%d", i, j))
 			}
-			fmt.Fprintf(&b, "    notify: [%s]\n", strings.Join(ids, ", "))
+			fmt.Fprintf(b, "    notify: [%s]\n", strings.Join(ids, ", "))
 		}
 	}
-	conf := filepath.Join(dir, "knot.conf")
-	writeFile(t, conf, b.String())
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	p := Start(t, "knotd", []string{bins[0], "-c", conf}, StartOpts{Dir: dir})
-	return &Peer{Proc: p, Kind: "knot", Dir: dir, Port: port, Addr: Addr(port)}
 }
 
 // Knotc runs knotc against a Knot started by StartKnot (its control socket)

@@ -50,6 +50,55 @@ func StartUnbound(t testing.TB, cfg UnboundConfig) *Unbound {
 	dir := t.TempDir()
 	port, ctl := FreePort(t), FreePort(t)
 	u := &Unbound{Addr: Addr(port), Port: port, Dir: dir, Conf: filepath.Join(dir, "unbound.conf"), LogFile: filepath.Join(dir, "unbound.log"), t: t}
+	conf := unboundConf(cfg, u, ctl)
+	if err := os.WriteFile(u.Conf, []byte(conf), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := Run(t, 30*time.Second, dir, bins[2], u.Conf); err != nil {
+		t.Fatalf("unbound-checkconf: %v\n%s\n%s", err, out, conf)
+	}
+	u.Proc = Start(t, "unbound", []string{bins[0], "-d", "-c", u.Conf}, StartOpts{Dir: dir})
+	t.Cleanup(func() {
+		if t.Failed() {
+			out, _ := os.ReadFile(u.LogFile)
+			s := string(out)
+			if len(s) > 20000 {
+				s = "...\n" + s[len(s)-20000:]
+			}
+			t.Logf("---- unbound log ----\n%s", s)
+		}
+	})
+	u.waitAnswer()
+	return u
+}
+
+// waitAnswer waits until unbound answers (fails the test if it exits or
+// does not answer within 20 seconds).
+func (u *Unbound) waitAnswer() {
+	t := u.t
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		if u.Exited() {
+			out, _ := os.ReadFile(u.LogFile)
+			t.Fatalf("unbound exited:\n%s\n%s", u.Output(), out)
+		}
+		m := new(dns.Msg)
+		m.SetQuestion("localhost.", dns.TypeA)
+		c := &dns.Client{Timeout: 500 * time.Millisecond}
+		if _, _, err := c.Exchange(m, u.Addr); err == nil {
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("unbound did not answer on %s", u.Addr)
+}
+
+// unboundConf is the configuration of u: the server (validating, the
+// stub zones' top-level domains not answered locally), remote control on
+// port ctl, the stub zones.
+func unboundConf(cfg UnboundConfig, u *Unbound, ctl int) string {
+	port, dir := u.Port, u.Dir
 	aggr := "yes"
 	if cfg.DisableAggressiveNSEC {
 		aggr = "no"
@@ -120,39 +169,7 @@ func StartUnbound(t testing.TB, cfg UnboundConfig) *Unbound {
 			fmt.Fprintf(&b, "    stub-addr: %s\n", strings.Replace(a, ":", "@", 1))
 		}
 	}
-	if err := os.WriteFile(u.Conf, []byte(b.String()), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if out, err := Run(t, 30*time.Second, dir, bins[2], u.Conf); err != nil {
-		t.Fatalf("unbound-checkconf: %v\n%s\n%s", err, out, b.String())
-	}
-	u.Proc = Start(t, "unbound", []string{bins[0], "-d", "-c", u.Conf}, StartOpts{Dir: dir})
-	t.Cleanup(func() {
-		if t.Failed() {
-			out, _ := os.ReadFile(u.LogFile)
-			s := string(out)
-			if len(s) > 20000 {
-				s = "...\n" + s[len(s)-20000:]
-			}
-			t.Logf("---- unbound log ----\n%s", s)
-		}
-	})
-	deadline := time.Now().Add(20 * time.Second)
-	for time.Now().Before(deadline) {
-		if u.Exited() {
-			out, _ := os.ReadFile(u.LogFile)
-			t.Fatalf("unbound exited:\n%s\n%s", u.Output(), out)
-		}
-		m := new(dns.Msg)
-		m.SetQuestion("localhost.", dns.TypeA)
-		c := &dns.Client{Timeout: 500 * time.Millisecond}
-		if _, _, err := c.Exchange(m, u.Addr); err == nil {
-			return u
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	t.Fatalf("unbound did not answer on %s", u.Addr)
-	return nil
+	return b.String()
 }
 
 // Control runs unbound-control against this unbound.

@@ -5,6 +5,7 @@ package cli
 import (
 	"fmt"
 	"io"
+	"os"
 	"sort"
 )
 
@@ -46,4 +47,13 @@ func Usage(w io.Writer) {
 	for _, n := range names {
 		fmt.Fprintf(w, "  dnspki %-12s %s\n", n, commands[n].Summary)
 	}
+}
+
+// Addr is the address of the endpoint a subcommand asks: the environment
+// variable env if set, else def (the plugin's default).
+func Addr(env, def string) string {
+	if a := os.Getenv(env); a != "" {
+		return a
+	}
+	return def
 }

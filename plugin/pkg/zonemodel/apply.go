@@ -275,6 +275,12 @@ func (z *Zone) incDelta(v *View, cur *Snapshot, stages map[srcID]*stage) (*delta
 			continue
 		}
 		d.changed = true
+		if z.modelDigest(k) {
+			// The sources' records there are only remembered (digest.go).
+			d.b.put(k.name, x.ck, k.t, modelSet(old, c, tbl))
+			cbuf = c
+			continue
+		}
 		merged := tbl.merge(c)
 		var oldRRs []dns.RR
 		if old != nil {
@@ -544,6 +550,7 @@ type walker struct {
 	stages  map[srcID]*stage
 	streams []*stream
 	load    bool // loading the store: no differences, no store operations
+	md      bool // the model makes the apex ZONEMD (digest.go)
 	l       *tloader
 	path    []string // keys of the emitted ancestors of the position
 	d       *delta
@@ -556,7 +563,7 @@ type walker struct {
 }
 
 func (z *Zone) bulkDelta(v *View, cur *Snapshot, stages map[srcID]*stage, load bool) (*delta, error) {
-	w := &walker{z: z, origin: z.Origin, cur: cur, stages: stages, load: load, l: newLoader(),
+	w := &walker{z: z, origin: z.Origin, cur: cur, stages: stages, load: load, md: z.cfg.Digest != 0, l: newLoader(),
 		d: &delta{ops: map[srcID]*srcOps{}, keys: map[srcID]int{}, names: map[srcID]map[string]int{}}}
 	for src, st := range stages {
 		old := 0
@@ -629,7 +636,7 @@ func (w *walker) run() (*delta, error) {
 	if w.err != nil {
 		return nil, w.err
 	}
-	s := &Snapshot{Origin: z.Origin, Serial: cur.Serial, tree: w.l.tree(), cuts: w.snap.cuts, dnames: w.snap.dnames, records: w.snap.records}
+	s := &Snapshot{Origin: z.Origin, Serial: cur.Serial, tree: w.l.tree(), cuts: w.snap.cuts, dnames: w.snap.dnames, records: w.snap.records, mdAlg: cur.mdAlg}
 	s.apex = s.tree.get("")
 	w.d.b = &builder{s: s, tb: s.tree.edit(), owned: map[*Node]bool{}}
 	return w.d, nil
@@ -793,7 +800,8 @@ func (w *walker) set(k, name string, t uint16, old *RRset) (set *RRset, changed 
 	if t == dns.TypeSOA && k != "" {
 		return nil, false, fmt.Errorf("SOA record at %s, not at the zone apex %s", name, w.origin)
 	}
-	if old == nil && t != dns.TypeSOA && len(w.streams) == 1 {
+	mdKey := w.md && k == "" && t == dns.TypeZONEMD
+	if old == nil && t != dns.TypeSOA && !mdKey && len(w.streams) == 1 {
 		// A new set from one source (a first load): served as it is
 		// when its TTLs agree.
 		if rrs, ok := w.chgAt(0, t); ok && len(rrs) > 0 && sameTTL(rrs) {
@@ -856,6 +864,15 @@ func (w *walker) set(k, name string, t uint16, old *RRset) (set *RRset, changed 
 		}
 		w.count(set)
 		return set, ch, nil
+	}
+	if mdKey {
+		// The sources' records there are only remembered (digest.go).
+		if !sameAsSet(old, c) {
+			w.d.changed = true
+			old = modelSet(old, c, w.z.tbl)
+		}
+		w.count(old)
+		return old, false, nil
 	}
 	if sameAsSet(old, c) {
 		w.count(old)

@@ -39,7 +39,8 @@ func equalName(a, b string) bool { return lower(a) == lower(b) }
 func (z *Zone) prepare(v *View, cur *Snapshot, tx *Tx) (*viewResult, error) {
 	stages := tx.work[v]
 	res := &viewResult{v: v, old: cur, snap: cur}
-	if len(stages) == 0 && !(tx.bump && cur.soa != nil) && !tx.rewrite {
+	force := (tx.bump || tx.redigest) && cur.soa != nil
+	if len(stages) == 0 && !force && !tx.rewrite {
 		return res, nil
 	}
 	var d *delta
@@ -53,7 +54,7 @@ func (z *Zone) prepare(v *View, cur *Snapshot, tx *Tx) (*viewResult, error) {
 		return nil, err
 	}
 	res.d = d
-	if !d.served && !d.soaChanged && !(tx.bump && cur.soa != nil) {
+	if !d.served && !d.soaChanged && !force {
 		if d.changed {
 			// Who contributes changed, not what is served: a new snapshot
 			// with the same serial, published without telling anyone.
@@ -84,6 +85,13 @@ func (z *Zone) prepare(v *View, cur *Snapshot, tx *Tx) (*viewResult, error) {
 		serial = z.nextSerial(cur.Serial, d.baseSerial)
 	}
 	res.snap = d.b.finish(serial)
+	if z.cfg.Digest != 0 || tx.redigest {
+		dd, da, err := z.setDigest(d.b, z.cfg.Digest)
+		if err != nil {
+			return nil, fmt.Errorf("zone digest: %w", err)
+		}
+		d.del, d.add = append(d.del, dd...), append(d.add, da...)
+	}
 	if !res.first {
 		res.entry = &JournalEntry{
 			From: cur.Serial, To: serial,
@@ -186,6 +194,9 @@ func (z *Zone) store(st *store, tx *Tx, results []*viewResult) error {
 			}
 			if r.snap.soa != nil {
 				if err := meta.Put(kSerial, u32(r.snap.Serial)); err != nil {
+					return err
+				}
+				if err := putDigestMeta(meta, r.snap); err != nil {
 					return err
 				}
 			}

@@ -101,6 +101,7 @@ type Snapshot struct {
 	cuts    int
 	dnames  int
 	records int
+	mdAlg   uint8 // hash algorithm of the apex ZONEMD the model made, 0: none (digest.go)
 
 	sortOnce sync.Once
 	sorted   []*Node
@@ -265,6 +266,7 @@ func (s *Snapshot) edit() *builder {
 		cuts:    s.cuts,
 		dnames:  s.dnames,
 		records: s.records,
+		mdAlg:   s.mdAlg,
 	}
 	return &builder{s: ns, tb: s.tree.edit(), owned: map[*Node]bool{}}
 }

@@ -16,6 +16,7 @@ type storedView struct {
 	serial        uint32
 	hasState      bool
 	format        int
+	mdAlg         uint8 // hash algorithm of the model's ZONEMD it served, 0: none
 	jFirst, jNext uint64
 	jBytes        int
 	sources       map[string][]chg // per source: its records in key order
@@ -34,6 +35,9 @@ func readView(b *bolt.Bucket, origin string) (*storedView, error) {
 		sv.hasState = true
 	}
 	sv.format = int(beU64(meta.Get(kFormat)))
+	if v := meta.Get(kMdAlg); len(v) == 1 {
+		sv.mdAlg = v[0]
+	}
 	c := b.Bucket(bJournal).Cursor()
 	if k, _ := c.First(); k != nil {
 		sv.jFirst = beU64(k)

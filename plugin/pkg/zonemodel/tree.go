@@ -34,6 +34,10 @@ type tnode struct {
 	keys []string
 	vals []*Node  // leaves
 	kids []*tnode // inner nodes
+	// canon caches, on a leaf, the canonical form of its names' RRsets for
+	// the zone digest (digest.go); shared, like the leaf, by the trees of
+	// consecutive snapshots, and cleared when the leaf's builder changes it.
+	canon atomic.Pointer[[]byte]
 }
 
 func (n *tnode) leaf() bool { return n.kids == nil }
@@ -184,6 +188,19 @@ func (n *tnode) each(fn func(string, *Node) bool) bool {
 	return true
 }
 
+// eachLeaf calls fn for every leaf in order until fn returns false.
+func (n *tnode) eachLeaf(fn func(*tnode) bool) bool {
+	if n.leaf() {
+		return fn(n)
+	}
+	for _, c := range n.kids {
+		if !c.eachLeaf(fn) {
+			return false
+		}
+	}
+	return true
+}
+
 // treeGen numbers builders; a node belongs to the builder that made it.
 var treeGen atomic.Uint64
 
@@ -202,6 +219,7 @@ func (b *tbuilder) tree() ntree { return b.t }
 // own returns n itself if this builder made it, else a copy that it did.
 func (b *tbuilder) own(n *tnode) *tnode {
 	if n.gen == b.gen {
+		n.canon.Store(nil) // about to change
 		return n
 	}
 	c := &tnode{

@@ -24,7 +24,11 @@ type Tx struct {
 	digests map[srcID][]byte
 	bump    bool // give the views a new serial even without changes
 	rewrite bool // the views' stored records are in the old layout: rewrite them
-	err     error
+	// redigest: the zone digest setting differs from what the views serve
+	// (Open after a configuration change): a new serial with the digest
+	// made, or removed, even without other changes.
+	redigest bool
+	err      error
 }
 
 // stage is what a transaction staged for one source in one view.
@@ -170,6 +174,41 @@ func (tx *Tx) Count(view string) int {
 		n += len(tx.cur(v, tx.src.id, k))
 	}
 	return n
+}
+
+// All returns all of the source's records in a view, with the
+// transaction's edits so far, in no particular order (a zone digest orders
+// them itself). Records staged in bulk (a zone transfer) are returned as
+// they were staged, duplicates included.
+func (tx *Tx) All(view string) []dns.RR {
+	v := tx.src.zone.View(view)
+	if v == nil {
+		return nil
+	}
+	st := tx.work[v][tx.src.id]
+	if st != nil && st.cleared && len(st.edits) == 0 {
+		return slices.DeleteFunc(slices.Clone(st.bulk), func(rr dns.RR) bool { return rr == nil })
+	}
+	if st != nil {
+		st.fold()
+	}
+	var out []dns.RR
+	if st == nil || !st.cleared {
+		v.eachKeyOf(tx.src.id, func(k rrKey, rrs []dns.RR) {
+			if st != nil {
+				if _, ok := st.edits[k]; ok {
+					return
+				}
+			}
+			out = append(out, rrs...)
+		})
+	}
+	if st != nil {
+		for _, rrs := range st.edits {
+			out = append(out, rrs...)
+		}
+	}
+	return out
 }
 
 // Add adds rr to the source (a duplicate of a record it has is ignored, but

@@ -58,7 +58,11 @@ type Config struct {
 	// oldest entries are dropped first (IXFR then falls back to AXFR).
 	JournalMaxEntries int
 	JournalMaxBytes   int
-	Logf              func(format string, args ...any)
+	// Digest is the hash algorithm of the zone digest (RFC 8976 ZONEMD,
+	// zonemd.HashSHA384 or HashSHA512) the model computes into every
+	// view's snapshot; 0: none (digest.go).
+	Digest uint8
+	Logf   func(format string, args ...any)
 }
 
 // Zone is one zone of one configuration generation.
@@ -172,10 +176,10 @@ func New(cfg Config) *Zone {
 // Config returns the zone's configuration.
 func (z *Zone) Config() Config { return z.cfg }
 
-// View returns the named view ("" is the first view), or nil.
+// View returns the named view ("" is the default view), or nil.
 func (z *Zone) View(name string) *View {
 	if name == "" {
-		return z.views[z.viewNames[0]]
+		return z.DefaultView()
 	}
 	return z.views[name]
 }
@@ -559,6 +563,12 @@ func (z *Zone) openLocked(st *store) error {
 				return fmt.Errorf("view %s: stored records: %w", name, err)
 			}
 			prev = d.b.finish(sv.serial)
+			if sv.mdAlg != 0 && prev.soa != nil {
+				// The digest it served: computed again, same serial.
+				if _, _, err := z.setDigest(d.b, sv.mdAlg); err != nil {
+					return fmt.Errorf("view %s: zone digest: %w", name, err)
+				}
+			}
 			v.srcKeys, v.srcNames = d.keys, d.names
 		}
 		v.jFirst, v.jNext, v.jBytes = sv.jFirst, sv.jNext, sv.jBytes
@@ -567,6 +577,7 @@ func (z *Zone) openLocked(st *store) error {
 		tx := newTx(nil, []*View{v})
 		tx.open = true
 		tx.rewrite = sv.hasState && sv.format < storeFormat && len(sv.sources) > 0
+		tx.redigest = sv.mdAlg != z.cfg.Digest
 		z.adoptBase(tx, v, sv)
 		for src := range sv.sources {
 			if z.byName[src] == nil {
@@ -603,7 +614,7 @@ func (z *Zone) openLocked(st *store) error {
 // loadDelta builds a view's content from its stored records, in one ordered
 // pass (the store holds them in canonical order).
 func (z *Zone) loadDelta(empty *Snapshot, sv *storedView) (*delta, error) {
-	w := &walker{z: z, origin: z.Origin, cur: empty, load: true, l: newLoader(),
+	w := &walker{z: z, origin: z.Origin, cur: empty, load: true, md: sv.mdAlg != 0, l: newLoader(),
 		d: &delta{ops: map[srcID]*srcOps{}, keys: map[srcID]int{}, names: map[srcID]map[string]int{}}}
 	for src, recs := range sv.sources {
 		w.streams = append(w.streams, &stream{src: z.tbl.id(src), st: &stage{}, chgs: recs})

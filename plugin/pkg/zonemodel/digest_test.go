@@ -1,12 +1,16 @@
 package zonemodel
 
 import (
+	"encoding/binary"
 	"fmt"
 	"math/rand/v2"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/miekg/dns"
+	bolt "go.etcd.io/bbolt"
 
 	"github.com/dnspki/dnspki/plugin/pkg/zonemd"
 )
@@ -335,5 +339,59 @@ func TestDigestLeafCacheCleared(t *testing.T) {
 	want, err := zonemd.Compute(s.Origin, ns.RRs(), zonemd.HashSHA384)
 	if err != nil || string(got) != string(want) {
 		t.Fatalf("digest %X, computed from the records %X (%v)", got, want, err)
+	}
+}
+
+// A store in the layout before chunks (main's, before issue 16) whose view
+// served a model ZONEMD is converted at Open and keeps serving the digest at
+// the same serial, nothing journaled; so does the converted store.
+func TestDigestSurvivesStoreConversion(t *testing.T) {
+	dir := t.TempDir()
+	path := storePath(dir, "example.test.")
+	os.MkdirAll(filepath.Dir(path), 0o750)
+	db, err := bolt.Open(path, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = db.Update(func(tx *bolt.Tx) error {
+		vb, _ := viewBucket(tx, DefaultView)
+		vb.Bucket(bMeta).Put(kSerial, u32(100))
+		vb.Bucket(bMeta).Put(kSeq, u64(0))
+		vb.Bucket(bMeta).Put(kMdAlg, []byte{zonemd.HashSHA384})
+		fb, _ := vb.Bucket(bSrc).CreateBucket([]byte("file"))
+		sets := map[rrKey][]dns.RR{}
+		for _, r := range parseTest(t, bigZone(300)) {
+			r = normalize(r)
+			k := rrKey{r.Header().Name, r.Header().Rrtype}
+			sets[k] = append(sets[k], r)
+		}
+		for k, set := range sets {
+			v, err := packRRs(set)
+			if err != nil {
+				return err
+			}
+			key := append([]byte(k.name), 0, 0, 0)
+			binary.BigEndian.PutUint16(key[len(key)-2:], k.t)
+			fb.Put(key, v)
+		}
+		return nil
+	})
+	db.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	z, _ := openDigestZone(t, dir, zonemd.HashSHA384, bigZone(300))
+	v := z.View("")
+	s := v.Snapshot()
+	md := checkDigest(t, s)
+	if s.Serial != 100 || md.Serial != 100 || v.JournalLen() != 0 {
+		t.Fatalf("converted: serial %d, ZONEMD serial %d, journal %d", s.Serial, md.Serial, v.JournalLen())
+	}
+	z.Close()
+	z, _ = openDigestZone(t, dir, zonemd.HashSHA384, bigZone(300))
+	defer z.Close()
+	s = z.View("").Snapshot()
+	if s.Serial != 100 || checkDigest(t, s).Digest != md.Digest {
+		t.Fatalf("after the conversion: serial %d", s.Serial)
 	}
 }

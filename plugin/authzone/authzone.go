@@ -8,6 +8,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/coredns/coredns/plugin"
@@ -28,6 +29,11 @@ type AuthZone struct {
 	// block is the server block's TSIG trust (its keys; its gate, first in
 	// the chain, decides who signed each request: tsigauth).
 	block *tsigauth.Block
+	// members are the zones of consumed catalogs (origin -> zone), replaced
+	// whole on every change of a catalog.
+	members atomic.Pointer[map[string]*zoneState]
+	// files watches the zone files of every zone of the block.
+	files *fileWatcher
 }
 
 type zoneState struct {
@@ -37,7 +43,10 @@ type zoneState struct {
 	notifyCh  chan struct{} // the stock transfer plugin's NOTIFY
 	notifiers []*notifier   // authzone's own NOTIFY targets
 	sec       *secondary    // nil unless the zone is a secondary
+	watcher   *fileWatcher  // the server block's, once the zone's files are watched
 	done      chan struct{}
+	ctx       context.Context // ends when the zone stops (with done)
+	cancel    context.CancelFunc
 	stopOnce  sync.Once
 	started   bool
 	wg        sync.WaitGroup
@@ -54,26 +63,40 @@ func (a *AuthZone) Zone(origin string) *zonemodel.Zone {
 	return nil
 }
 
-// match returns the zone that encloses the lowercase name, or nil. (Not
-// inlined: its map iterator would enlarge ServeDNS's frame.)
+// match returns the zone that encloses the lowercase name, or nil: the
+// longest origin among the configured zones and the members of consumed
+// catalogs, found by walking up the name's labels (one map lookup per
+// label, whatever the number of zones). (Not inlined: keeps ServeDNS's
+// frame small.)
 //
 //go:noinline
 func (a *AuthZone) match(name string) *zoneState {
-	if len(a.zones) == 1 {
-		for o, zs := range a.zones {
-			if zonemodel.InZone(name, o) {
+	dyn := a.members.Load()
+	for off := 0; ; {
+		if zs := a.zones[name[off:]]; zs != nil {
+			return zs
+		}
+		if dyn != nil {
+			if zs := (*dyn)[name[off:]]; zs != nil {
 				return zs
 			}
-			return nil
 		}
-	}
-	var best *zoneState
-	for o, zs := range a.zones {
-		if zonemodel.InZone(name, o) && (best == nil || len(o) > len(best.zone.Origin)) {
-			best = zs
+		next, end := dns.NextLabel(name, off)
+		if end {
+			break
 		}
+		off = next
 	}
-	return best
+	if name == "." {
+		return nil
+	}
+	if zs := a.zones["."]; zs != nil {
+		return zs
+	}
+	if dyn != nil {
+		return (*dyn)["."]
+	}
+	return nil
 }
 
 // start opens a zone once every plugin's setup has run: bindings attach their
@@ -116,14 +139,31 @@ func (a *AuthZone) start(reg *zonemodel.Registry, zs *zoneState) error {
 	}
 	zs.publishStatus()
 	zs.started = true
-	zs.wg.Add(2)
-	go func() { defer zs.wg.Done(); a.notifier(zs) }()
-	go func() { defer zs.wg.Done(); zs.watch() }()
+	// Goroutines only for what the zone has (thousands of zones: no idle
+	// goroutine or file watcher per zone).
+	if a.xfer != nil {
+		zs.wg.Add(1)
+		go func() { defer zs.wg.Done(); a.notifier(zs) }()
+	}
+	if len(zs.files) > 0 {
+		zs.watcher = a.files
+		a.files.add(zs)
+	}
 	for _, n := range zs.notifiers {
 		n := n
 		n.onAck = func(serial uint32) { zs.down().notifyAcked(n, serial) }
 		zs.wg.Add(1)
-		go func() { defer zs.wg.Done(); n.run(zs.done) }()
+		go func() {
+			defer zs.wg.Done()
+			// After a reload, NOTIFY once the old generation no longer
+			// answers (it would give the old serial to the SOA query).
+			select {
+			case <-z.PreviousClosed():
+			case <-zs.done:
+				return
+			}
+			n.run(zs.ctx)
+		}()
 		// A (re)start announces the zone to the secondaries.
 		n.poke()
 	}
@@ -131,7 +171,7 @@ func (a *AuthZone) start(reg *zonemodel.Registry, zs *zoneState) error {
 		// Expired already (stored refresh time) before the first answer.
 		zs.sec.load(time.Now())
 		zs.wg.Add(1)
-		go func() { defer zs.wg.Done(); zs.sec.run(zs.done) }()
+		go func() { defer zs.wg.Done(); zs.sec.run(zs.ctx) }()
 	}
 	select {
 	case zs.notifyCh <- struct{}{}:
@@ -149,6 +189,12 @@ func (a *AuthZone) start(reg *zonemodel.Registry, zs *zoneState) error {
 
 func (zs *zoneState) stop() {
 	zs.stopOnce.Do(func() {
+		if zs.watcher != nil {
+			zs.watcher.remove(zs)
+		}
+		if zs.cancel != nil {
+			zs.cancel()
+		}
 		close(zs.done)
 		zs.wg.Wait()
 		zs.zone.Close()

@@ -48,9 +48,9 @@ func (n *notifier) poke() {
 	}
 }
 
-func (n *notifier) run(done <-chan struct{}) {
-	ctx, cancel := untilDone(done)
-	defer cancel()
+// run sends the NOTIFYs until ctx (the zone's) ends.
+func (n *notifier) run(ctx context.Context) {
+	done := ctx.Done()
 	origin := n.view.Zone().Origin
 	for {
 		select {
@@ -119,18 +119,4 @@ func sendNotify(ctx context.Context, p *peer, origin string, soa dns.RR) error {
 		return fmt.Errorf("answer has opcode %s, not NOTIFY", dns.OpcodeToString[r.Opcode])
 	}
 	return nil
-}
-
-// untilDone returns a context that is cancelled when done closes or cancel
-// is called.
-func untilDone(done <-chan struct{}) (context.Context, context.CancelFunc) {
-	ctx, cancel := context.WithCancel(context.Background())
-	go func() {
-		select {
-		case <-done:
-			cancel()
-		case <-ctx.Done():
-		}
-	}()
-	return ctx, cancel
 }

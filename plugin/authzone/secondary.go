@@ -185,9 +185,8 @@ func (s *secondary) allowNotify(ip netip.Addr, key string) (bool, string) {
 // run refreshes the zone at start, after every NOTIFY and at the SOA's
 // refresh interval (retry after a failure), and expires it when no primary
 // could be reached for the SOA's expire interval. load runs before it.
-func (s *secondary) run(done <-chan struct{}) {
-	ctx, cancel := untilDone(done)
-	defer cancel()
+func (s *secondary) run(ctx context.Context) {
+	done := ctx.Done()
 	refresh := time.NewTimer(0)
 	defer refresh.Stop()
 	expire := time.NewTimer(time.Hour)

@@ -1,6 +1,7 @@
 package authzone
 
 import (
+	"context"
 	"fmt"
 	"path/filepath"
 	"slices"
@@ -77,6 +78,8 @@ type zoneSpec struct {
 	primaries   []*peer
 	allowNotify []*aclEntry
 	keys        []string // every key the zone's lines define or use
+
+	cat *catalogSpec // catalog zone (RFC 9432) produced or consumed; nil if none
 }
 
 // hasXfrConfig reports whether the zone uses authzone's transfer or notify
@@ -111,9 +114,9 @@ func setup(c *caddy.Controller) error {
 		}
 		return nil
 	})
+	c.OnStartup(func() error { return a.startAll(reg) })
 	for _, zs := range a.zones {
 		zs := zs
-		c.OnStartup(func() error { return a.start(reg, zs) })
 		c.OnShutdown(func() error { zs.stop(); return nil })
 	}
 	cfg.AddPlugin(func(next plugin.Handler) plugin.Handler {
@@ -177,31 +180,22 @@ func build(c *caddy.Controller) (*AuthZone, *zonemodel.Registry, error) {
 		return nil, nil, err
 	}
 	reg := Registry(c)
-	a := &AuthZone{zones: map[string]*zoneState{}, block: block}
+	a := &AuthZone{zones: map[string]*zoneState{}, block: block, files: newFileWatcher()}
+	c.OnShutdown(func() error { a.files.close(); return nil })
 	for _, sp := range specs {
-		z := zonemodel.New(sp.cfg)
+		zs, err := newZoneState(sp)
+		if err != nil {
+			return nil, nil, c.Errf("%v", err)
+		}
+		z := zs.zone
 		if err := reg.Add(z); err != nil {
 			return nil, nil, c.Errf("%v", err)
 		}
-		zs := &zoneState{zone: z, spec: sp, notifyCh: make(chan struct{}, 1), done: make(chan struct{})}
 		a.zones[z.Origin] = zs
 		a.origins = append(a.origins, z.Origin)
-		if len(sp.primaries) > 0 {
-			src, err := z.AddSource(primarySource, zonemodel.SourceOptions{Base: true, Dynamic: true})
-			if err != nil {
-				return nil, nil, c.Errf("%v", err)
-			}
-			zs.sec = newSecondary(z, src, sp.primaries, sp.allowNotify)
+		if err := a.buildCatalog(c, reg, zs); err != nil {
+			return nil, nil, err
 		}
-		for _, p := range sp.notifies {
-			v := z.View(p.view)
-			if p.view == "" {
-				views := z.Views()
-				v = views[len(views)-1]
-			}
-			zs.notifiers = append(zs.notifiers, newNotifier(v, p))
-		}
-		zs.registerTargets()
 		// Load the files now: a broken zone file stops startup with its file
 		// and line before anything listens. A file unchanged since the
 		// zone's store took its records is not parsed again.
@@ -222,6 +216,31 @@ func build(c *caddy.Controller) (*AuthZone, *zonemodel.Registry, error) {
 		}
 	}
 	return a, reg, nil
+}
+
+// newZoneState makes the model of a zone and what serves it besides its
+// files: the primary source and refresh of a secondary, the NOTIFY senders.
+func newZoneState(sp *zoneSpec) (*zoneState, error) {
+	z := zonemodel.New(sp.cfg)
+	zs := &zoneState{zone: z, spec: sp, notifyCh: make(chan struct{}, 1), done: make(chan struct{})}
+	zs.ctx, zs.cancel = context.WithCancel(context.Background())
+	if len(sp.primaries) > 0 {
+		src, err := z.AddSource(primarySource, zonemodel.SourceOptions{Base: true, Dynamic: true})
+		if err != nil {
+			return nil, err
+		}
+		zs.sec = newSecondary(z, src, sp.primaries, sp.allowNotify)
+	}
+	for _, p := range sp.notifies {
+		v := z.View(p.view)
+		if p.view == "" {
+			views := z.Views()
+			v = views[len(views)-1]
+		}
+		zs.notifiers = append(zs.notifiers, newNotifier(v, p))
+	}
+	zs.registerTargets()
+	return zs, nil
 }
 
 func sourceName(f fileSpec) string {
@@ -259,6 +278,12 @@ func parse(c *caddy.Controller, block *tsigauth.Block) ([]*zoneSpec, error) {
 			}
 		}
 		for c.NextBlock() {
+			// 'member PROPERTY ...' of a consumed catalog sets PROPERTY in
+			// the template of its member zones.
+			sp, err := memberTarget(c, sp)
+			if err != nil {
+				return nil, err
+			}
 			switch c.Val() {
 			case "key":
 				ka := c.RemainingArgs()
@@ -496,6 +521,12 @@ func parse(c *caddy.Controller, block *tsigauth.Block) ([]*zoneSpec, error) {
 				}
 				sp.reload = d
 			default:
+				if ok, err := parseCatalogLine(c, sp); ok || err != nil {
+					if err != nil {
+						return nil, err
+					}
+					continue
+				}
 				return nil, c.Errf("unknown property %q", c.Val())
 			}
 		}
@@ -520,7 +551,12 @@ func parse(c *caddy.Controller, block *tsigauth.Block) ([]*zoneSpec, error) {
 				}
 			}
 		}
+		if err := checkCatalog(c, sp, base); err != nil {
+			return nil, err
+		}
 		switch {
+		case sp.cat != nil && sp.cat.produce:
+			// The catalog is the zone's base source.
 		case len(sp.primaries) > 0 && base > 0:
 			return nil, c.Errf("zone %s: 'primary' and a base 'file' (without 'view') are exclusive: a zone has one source of its SOA", sp.origin)
 		case len(sp.primaries) == 0 && base == 0:

@@ -16,7 +16,7 @@ import (
 // file and line; a configuration that parses has canonical zone names, and
 // every key its lines use is defined.
 func FuzzSetup(f *testing.F) {
-	setuptest.AddREADME(f, pluginName, "README.md", "../../corefile-examples/primary.Corefile", "../../corefile-examples/secondary.Corefile", "../../corefile-examples/split-horizon.Corefile", "../../corefile-examples/xot.Corefile")
+	setuptest.AddREADME(f, pluginName, "README.md", "../../corefile-examples/primary.Corefile", "../../corefile-examples/secondary.Corefile", "../../corefile-examples/split-horizon.Corefile", "../../corefile-examples/xot.Corefile", "../../corefile-examples/catalog.Corefile", "../../corefile-examples/catalog-secondary.Corefile")
 	f.Fuzz(func(t *testing.T, input string) {
 		if !setuptest.Directive(pluginName, input) {
 			return

@@ -4,10 +4,6 @@ import (
 	"crypto/sha256"
 	"io"
 	"os"
-	"path/filepath"
-	"time"
-
-	"github.com/fsnotify/fsnotify"
 
 	"github.com/dnspki/dnspki/plugin/pkg/zonemodel"
 )
@@ -17,6 +13,7 @@ type watchedFile struct {
 	spec fileSpec
 	src  *zonemodel.Source
 	sig  [32]byte // content hash of the last file read (good or bad)
+	stat fileStat // size, time and inode when last polled
 }
 
 // fileSig hashes the file's content (zero if it cannot be read).
@@ -33,55 +30,6 @@ func fileSig(path string) [32]byte {
 	var s [32]byte
 	copy(s[:], h.Sum(nil))
 	return s
-}
-
-// watch reloads the zone's files when they change: on file system events for
-// their directories (editors and tools that replace the file by rename or
-// symlink swap included) and by polling at the reload interval.
-func (zs *zoneState) watch() {
-	var events <-chan fsnotify.Event
-	var errs <-chan error
-	if w, err := fsnotify.NewWatcher(); err == nil {
-		defer w.Close()
-		dirs := map[string]bool{}
-		for _, f := range zs.files {
-			dirs[filepath.Dir(f.spec.path)] = true
-		}
-		for d := range dirs {
-			if err := w.Add(d); err != nil {
-				log.Warningf("zone %s: watching %s: %v (polling only)", zs.zone.Origin, d, err)
-			}
-		}
-		events, errs = w.Events, w.Errors
-	} else {
-		log.Warningf("zone %s: file events unavailable: %v (polling only)", zs.zone.Origin, err)
-	}
-	var tick <-chan time.Time
-	if zs.spec.reload > 0 {
-		t := time.NewTicker(zs.spec.reload)
-		defer t.Stop()
-		tick = t.C
-	}
-	var debounce <-chan time.Time
-	for {
-		select {
-		case <-zs.done:
-			return
-		case ev := <-events:
-			for _, f := range zs.files {
-				if filepath.Dir(ev.Name) == filepath.Dir(f.spec.path) {
-					debounce = time.After(200 * time.Millisecond)
-				}
-			}
-		case err := <-errs:
-			log.Warningf("zone %s: file watcher: %v", zs.zone.Origin, err)
-		case <-debounce:
-			debounce = nil
-			zs.reloadChanged()
-		case <-tick:
-			zs.reloadChanged()
-		}
-	}
 }
 
 // reloadChanged re-reads every file whose content changed. A file that does

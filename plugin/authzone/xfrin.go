@@ -289,15 +289,21 @@ func rcodeError(r *dns.Msg) error {
 	return e
 }
 
-// querySOA asks the peer for the zone's SOA over UDP (TCP when truncated),
-// signed with the peer's key; a signed query needs a signed, valid answer.
+// querySOA asks the peer for the zone's SOA over UDP (TCP when truncated or
+// refused: Knot answers the SOA of a catalog zone it generates only over
+// TCP), signed with the peer's key; a signed query needs a signed, valid
+// answer.
 func querySOA(ctx context.Context, p *peer, origin string) (*dns.SOA, error) {
 	m := new(dns.Msg)
 	m.SetQuestion(origin, dns.TypeSOA)
 	m.RecursionDesired = false
 	nets := soaNetworks(p)
 	r, err := exchange(ctx, p, m, nets[0])
-	if err == nil && r.Truncated && len(nets) > 1 {
+	var re *rcodeErr
+	retry := (err == nil && (r.Truncated || r.Rcode == dns.RcodeRefused)) || (errors.As(err, &re) && re.rcode == dns.RcodeRefused)
+	if retry && len(nets) > 1 {
+		// Truncated, or REFUSED over UDP (Knot answers the SOA of a catalog it
+		// generates only over TCP): ask again over TCP.
 		r, err = exchange(ctx, p, m, nets[1])
 	}
 	if err != nil {

@@ -27,6 +27,9 @@ type store struct {
 	// current is the newest generation that opened the store; older ones are
 	// superseded and refuse writes.
 	current *Zone
+	// ready is closed once the database is open (db set) or failed (err).
+	ready chan struct{}
+	err   error
 }
 
 var stores = struct {
@@ -43,13 +46,39 @@ func storePath(dir, origin string) string {
 	return filepath.Join(dir, "zones", name+".db")
 }
 
+// acquireStore returns the open store of path, opening it if needed. The
+// database is opened outside the lock of all stores (a new one is written
+// and fsynced), so that many zones open at once; a second caller for the
+// same path waits for the first one's open.
 func acquireStore(path string) (*store, error) {
 	stores.Lock()
-	defer stores.Unlock()
 	if st := stores.m[path]; st != nil {
 		st.refs++
+		stores.Unlock()
+		<-st.ready
+		if st.err != nil {
+			return nil, st.err
+		}
 		return st, nil
 	}
+	st := &store{path: path, refs: 1, ready: make(chan struct{})}
+	stores.m[path] = st
+	stores.Unlock()
+	db, err := openDB(path)
+	if err != nil {
+		stores.Lock()
+		delete(stores.m, path)
+		stores.Unlock()
+		st.err = err
+		close(st.ready)
+		return nil, err
+	}
+	st.db = db
+	close(st.ready)
+	return st, nil
+}
+
+func openDB(path string) (*bolt.DB, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
 		return nil, fmt.Errorf("state directory: %w", err)
 	}
@@ -64,9 +93,7 @@ func acquireStore(path string) (*store, error) {
 		}
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
-	st := &store{path: path, db: db, refs: 1}
-	stores.m[path] = st
-	return st, nil
+	return db, nil
 }
 
 func (st *store) release() {

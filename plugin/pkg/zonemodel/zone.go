@@ -85,6 +85,13 @@ type Zone struct {
 	subs   []func(Change)
 
 	signer atomic.Pointer[signerBox]
+
+	// prevClosed is the closed channel of the previous configuration
+	// generation's zone this one took the store from (nil if none); closed
+	// is closed by Close.
+	prevClosed <-chan struct{}
+	closed     chan struct{}
+	closeOnce  sync.Once
 }
 
 // View is one view of a zone.
@@ -163,7 +170,7 @@ func New(cfg Config) *Zone {
 	if cfg.Logf == nil {
 		cfg.Logf = func(string, ...any) {}
 	}
-	z := &Zone{cfg: cfg, Origin: cfg.Origin, views: map[string]*View{}, byName: map[string]*Source{}, tbl: newSrcTable()}
+	z := &Zone{cfg: cfg, Origin: cfg.Origin, views: map[string]*View{}, byName: map[string]*Source{}, tbl: newSrcTable(), closed: make(chan struct{})}
 	for _, name := range cfg.Views {
 		v := &View{zone: z, Name: name, srcKeys: map[srcID]int{}, srcNames: map[srcID]map[string]int{}}
 		v.snap.Store(newSnapshot(cfg.Origin))
@@ -493,6 +500,7 @@ func (z *Zone) Open() error {
 	}
 	if st.current != nil && st.current != z {
 		st.current.superseded.Store(true)
+		z.prevClosed = st.current.closed
 	}
 	st.current = z
 	z.st = st
@@ -513,6 +521,7 @@ func (z *Zone) Close() {
 	}
 	st.mu.Unlock()
 	st.release()
+	z.closeOnce.Do(func() { close(z.closed) })
 }
 
 // Opened reports whether the zone is open.

@@ -25,7 +25,7 @@ import (
 type fakePrimary struct {
 	addr string
 	mu   sync.Mutex
-	mode string // "good", "notauth", "unsigned", "badmac", "second-unsigned", "second-badmac"
+	mode string // "good", "notauth", "unsigned", "badmac", "second-unsigned", "second-badmac", "second-cut"
 	zone string // zone text
 	// counts of requests by mode and qtype ("good/SOA", "badmac/IXFR", ...)
 	seen map[string]int
@@ -86,6 +86,11 @@ func (f *fakePrimary) serve(w dns.ResponseWriter, r *dns.Msg) {
 	}
 	prev := reqMAC
 	for i, ans := range msgs {
+		if mode == "second-cut" && i == 1 {
+			// The connection drops in the middle of the transfer.
+			w.Close()
+			return
+		}
 		m := new(dns.Msg)
 		m.SetReply(r)
 		m.Authoritative = true
@@ -157,10 +162,11 @@ func captureLog(t *testing.T) *logBuffer {
 }
 
 // A secondary with a key for its primary rejects answers that are unsigned
-// or badly signed (the SOA query's, or any message of a transfer): it logs
-// why, applies nothing, keeps serving what it has and retries at the SOA
-// retry interval; once the primary signs correctly again, it takes the new
-// data.
+// or badly signed (the SOA query's, or any message of a transfer) and
+// transfers cut in the middle: it logs why, applies nothing (nothing of the
+// part it received is ever answered), keeps serving what it has and retries
+// at the SOA retry interval; once the primary signs correctly again, it
+// takes the new data.
 func TestSecondaryRejectsUnsignedAndBadlySignedAnswers(t *testing.T) {
 	lb := captureLog(t)
 	// SOA refresh 1 s, retry 0 (bounded to minTimer, 200 ms here).
@@ -191,6 +197,7 @@ func TestSecondaryRejectsUnsignedAndBadlySignedAnswers(t *testing.T) {
 		{"badmac", "SOA", "SOA query: dns: bad signature"},
 		{"second-unsigned", "AXFR", "AXFR: message 2 is not signed (TSIG key xfr-key.)"},
 		{"second-badmac", "AXFR", "AXFR: message 2: TSIG (key xfr-key.) does not verify"},
+		{"second-cut", "AXFR", "AXFR: connection closed after 1 messages: EOF"},
 	} {
 		mark := len(lb.String())
 		errsBefore := counterValue(t, xfrInTotal.WithLabelValues(origin, f.addr, strings.ToLower(tc.qtype), "error"))

@@ -16,6 +16,7 @@ import (
 	"github.com/coredns/coredns/plugin/transfer"
 	"github.com/coredns/coredns/plugin/tsig"
 
+	"github.com/dnspki/dnspki/plugin/pkg/size"
 	"github.com/dnspki/dnspki/plugin/pkg/tsigauth"
 	"github.com/dnspki/dnspki/plugin/pkg/tsigkey"
 	"github.com/dnspki/dnspki/plugin/pkg/zonemodel"
@@ -196,22 +197,20 @@ func build(c *caddy.Controller) (*AuthZone, *zonemodel.Registry, error) {
 			return nil, nil, err
 		}
 		// Load the files now: a broken zone file stops startup with its file
-		// and line before anything listens.
+		// and line before anything listens. A file unchanged since the
+		// zone's store took its records is not parsed again.
 		for _, f := range sp.files {
-			zd, err := readFile(f, z.Origin)
-			if err != nil {
-				return nil, nil, c.Errf("zone %s: %v", z.Origin, err)
-			}
-			for _, w := range zd.Warnings {
-				log.Warningf("zone %s: %s", z.Origin, w)
-			}
 			name := sourceName(f)
 			src, err := z.AddSource(name, zonemodel.SourceOptions{Views: f.views, Base: len(f.views) == 0, Override: len(f.views) > 0})
 			if err != nil {
 				return nil, nil, c.Errf("%v", err)
 			}
-			if err := src.SetInitial(nil, zd.RRs); err != nil {
-				return nil, nil, c.Errf("%v", err)
+			zd, err := src.SetInitialFile(nil, f.path, len(f.views) > 0)
+			if err != nil {
+				return nil, nil, c.Errf("zone %s: %v", z.Origin, err)
+			}
+			for _, w := range zd.Warnings {
+				log.Warningf("zone %s: %s", z.Origin, w)
 			}
 			zs.files = append(zs.files, &watchedFile{spec: f, src: src, sig: fileSig(f.path)})
 		}
@@ -605,21 +604,6 @@ func cfgRoot(c *caddy.Controller) string {
 }
 
 func parseSize(s string) (int, error) {
-	mult := 1
-	u := strings.ToUpper(s)
-	for _, suf := range []struct {
-		s string
-		m int
-	}{{"KB", 1 << 10}, {"MB", 1 << 20}, {"GB", 1 << 30}, {"K", 1 << 10}, {"M", 1 << 20}, {"G", 1 << 30}} {
-		if strings.HasSuffix(u, suf.s) {
-			mult = suf.m
-			u = strings.TrimSuffix(u, suf.s)
-			break
-		}
-	}
-	n, err := strconv.Atoi(u)
-	if err != nil || n < 1 {
-		return 0, fmt.Errorf("want a size such as 64MB")
-	}
-	return n * mult, nil
+	n, err := size.Parse(s, 1)
+	return int(n), err
 }

@@ -61,7 +61,7 @@ func (zs *zoneState) reload(f *watchedFile) {
 	for _, v := range zs.zone.Views() {
 		before[v.Name] = v.Snapshot().Serial
 	}
-	if err := f.src.Replace(nil, zd.RRs); err != nil {
+	if err := f.src.ReplaceZone(nil, zd); err != nil {
 		loadErrors.WithLabelValues(origin, f.spec.path).Inc()
 		log.Errorf("zone %s: reload of %s refused, keeping the last good zone: %v", origin, f.spec.path, err)
 		return

@@ -112,7 +112,7 @@ func (p *xfrPlan) each(fn func(dns.RR) error) error {
 	}
 	var err error
 	p.snap.Each(func(set *zonemodel.RRset) bool {
-		if set.Type == dns.TypeSOA && set.Name == p.snap.Origin {
+		if set.Type == dns.TypeSOA && set.Name() == p.snap.Origin {
 			return true
 		}
 		for _, rr := range set.RRs {

@@ -10,16 +10,30 @@ import (
 	"github.com/dnspki/dnspki/plugin/pkg/zonemodel"
 )
 
+// Both caches are bounded by the memory their entries take (an estimate
+// close to what the Go heap holds for them: entrySize, denSize) and,
+// optionally, by a number of entries.
+const (
+	defaultCacheBytes  = 64 << 20 // RRset signatures
+	defaultDenialBytes = 32 << 20 // denial NSECs and their signatures
+	noEntryBound       = 1 << 40
+)
+
 // auxRing bounds the signatures cached on RRsets (RRset.Aux): every cached
-// entry holds a slot; when all slots are taken, the CLOCK hand evicts an
-// entry that was not used since the hand last passed (it clears the RRset's
-// Aux). Slots of RRsets that died with their snapshot are reused first.
-// Lookups are lock-free (RRset.Aux and a reference bit); only misses lock.
+// entry holds a slot; when the entries reach the bound in bytes or in
+// number, the CLOCK hand evicts entries that were not used since the hand
+// last passed (it clears the RRset's Aux). Slots of RRsets that died with
+// their snapshot are reclaimed as the hand passes them. Lookups are
+// lock-free (RRset.Aux and a reference bit); only misses lock.
 type auxRing struct {
-	mu    sync.Mutex
-	slots []auxSlot
-	hand  int
-	cap   int
+	mu       sync.Mutex
+	slots    []auxSlot
+	free     []int // slots without an entry
+	hand     int
+	cap      int   // most entries
+	maxBytes int64 // most bytes
+	n        int   // entries
+	used     int64 // their bytes
 }
 
 type auxSlot struct {
@@ -27,35 +41,38 @@ type auxSlot struct {
 	e   *sigEntry
 }
 
-func newAuxRing(capacity int) *auxRing { return &auxRing{cap: capacity} }
+func newAuxRing(entries int, bytes int64) *auxRing {
+	return &auxRing{cap: entries, maxBytes: bytes}
+}
 
-func (a *auxRing) resize(capacity int) {
+func (a *auxRing) resize(entries int, bytes int64) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	a.cap = capacity
-	for len(a.slots) > a.cap {
-		last := a.slots[len(a.slots)-1]
-		a.evict(last)
-		a.slots = a.slots[:len(a.slots)-1]
-	}
-	if a.hand >= len(a.slots) {
-		a.hand = 0
-	}
+	a.cap, a.maxBytes = entries, bytes
+	a.shrink(-1, 0)
 }
 
 func (a *auxRing) len() int {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	return len(a.slots)
+	return a.n
+}
+
+func (a *auxRing) bytes() int64 {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.used
 }
 
 func (a *auxRing) full() bool {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	return len(a.slots) >= a.cap
+	return a.n >= a.cap || a.used >= a.maxBytes
 }
 
-func (a *auxRing) evict(s auxSlot) {
+// drop empties slot i, clearing the RRset's Aux if it still holds the entry.
+func (a *auxRing) drop(i int) {
+	s := &a.slots[i]
 	if s.e == nil {
 		return
 	}
@@ -64,41 +81,107 @@ func (a *auxRing) evict(s auxSlot) {
 			set.SetAux(nil)
 		}
 	}
+	a.n--
+	a.used -= s.e.size
+	*s = auxSlot{}
+	a.free = append(a.free, i)
+}
+
+// shrink evicts entries until one more of extra bytes fits (extra 0: until
+// the entries are within the bounds), never the one in slot keep.
+func (a *auxRing) shrink(keep int, extra int64) {
+	more := 0
+	if extra > 0 {
+		more = 1
+	}
+	for guard := 3*len(a.slots) + 1; a.n > 0 && (a.n+more > a.cap || a.used+extra > a.maxBytes) && guard > 0; guard-- {
+		i := a.hand
+		a.hand = (a.hand + 1) % len(a.slots)
+		s := &a.slots[i]
+		if s.e == nil || i == keep {
+			continue
+		}
+		if s.set.Value() != nil && s.e.ref.Load() {
+			s.e.ref.Store(false)
+			continue
+		}
+		a.drop(i)
+	}
 }
 
 // add caches e on set, taking a slot (the set's old slot if it had one).
 func (a *auxRing) add(set *zonemodel.RRset, e *sigEntry) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	if a.cap <= 0 {
+	if a.cap <= 0 || e.size > a.maxBytes {
 		return
 	}
 	if old, ok := set.Aux().(*sigEntry); ok && old.slot < len(a.slots) && a.slots[old.slot].e == old {
 		e.slot = old.slot
 		a.slots[e.slot].e = e
+		a.used += e.size - old.size
 		set.SetAux(e)
+		a.shrink(e.slot, 0)
 		return
 	}
-	if len(a.slots) < a.cap {
+	a.shrink(-1, e.size)
+	if a.n+1 > a.cap || a.used+e.size > a.maxBytes {
+		return // every entry is in use right now
+	}
+	if k := len(a.free); k > 0 {
+		e.slot = a.free[k-1]
+		a.free = a.free[:k-1]
+	} else {
 		e.slot = len(a.slots)
-		a.slots = append(a.slots, auxSlot{set: weak.Make(set), e: e})
-		set.SetAux(e)
-		return
+		a.slots = append(a.slots, auxSlot{})
 	}
-	for range 2*len(a.slots) + 1 {
-		s := &a.slots[a.hand]
-		i := a.hand
-		a.hand = (a.hand + 1) % len(a.slots)
-		if s.e != nil && s.set.Value() != nil && s.e.ref.Load() {
-			s.e.ref.Store(false)
-			continue
+	a.slots[e.slot] = auxSlot{set: weak.Make(set), e: e}
+	a.n++
+	a.used += e.size
+	set.SetAux(e)
+}
+
+// Sizes of cache entries as the Go heap holds them: the fixed parts measured
+// on amd64 (struct, the slice headers' arrays, the Aux box, the weak handle
+// and slot), the variable ones from the records.
+const (
+	sigEntryOverhead = 150
+	rrsigOverhead    = 128 // the RRSIG struct and its slot in the entry's slice
+	denOverhead      = 160 // the entry, its key in the map and the map's slot
+	nsecOverhead     = 96
+)
+
+// entrySize estimates the memory of a cached RRset signature entry.
+func entrySize(e *sigEntry) int64 {
+	n := int64(sigEntryOverhead)
+	for _, s := range e.sigs {
+		n += rrsigSize(s)
+	}
+	for range e.neg {
+		n += rrsigOverhead // copies sharing the signature
+	}
+	return n
+}
+
+func rrsigSize(rr dns.RR) int64 {
+	if s, ok := rr.(*dns.RRSIG); ok {
+		return rrsigOverhead + int64(len(s.Signature))
+	}
+	return rrsigOverhead
+}
+
+// denSize estimates the memory of a cached denial entry.
+func denSize(k denKey, e *denEntry) int64 {
+	n := int64(denOverhead + 2*len(k.name) + len(k.ce) + 2*len(e.types))
+	for _, rr := range e.rrs {
+		switch r := rr.(type) {
+		case *dns.NSEC:
+			n += nsecOverhead + int64(len(r.NextDomain)+2*len(r.TypeBitMap))
+		default:
+			n += rrsigSize(rr)
 		}
-		a.evict(*s)
-		e.slot = i
-		*s = auxSlot{set: weak.Make(set), e: e}
-		set.SetAux(e)
-		return
 	}
+	return n
 }
 
 // denKey identifies a denial NSEC: its kind, the name it is about and, for
@@ -116,40 +199,45 @@ type denEntry struct {
 	ttl     uint32
 	types   []uint16
 	rrs     []dns.RR
+	size    int64
 }
 
 // denialCache is a bounded cache of the NSEC records made for denials,
-// sharded, each shard with two generations: when the current one is full,
-// it becomes the old one (the previous old one is dropped) and hits in the
-// old generation move to the current one.
+// sharded, each shard with two generations: when the current one is full
+// (in bytes or entries), it becomes the old one (the previous old one is
+// dropped) and hits in the old generation move to the current one. A shard's
+// generation holds at most a 32nd of the bound.
 type denialCache struct {
 	seed   maphash.Seed
 	shards [16]denShard
 }
 
 type denShard struct {
-	mu       sync.Mutex
-	cur, old map[denKey]*denEntry
-	max      int
+	mu                 sync.Mutex
+	cur, old           map[denKey]*denEntry
+	curBytes, oldBytes int64
+	max                int
+	maxBytes           int64
 }
 
-func newDenialCache(capacity int) *denialCache {
+func newDenialCache(entries int, bytes int64) *denialCache {
 	c := &denialCache{seed: maphash.MakeSeed()}
-	c.resize(capacity)
+	c.resize(entries, bytes)
 	return c
 }
 
-func (c *denialCache) resize(capacity int) {
-	per := capacity / len(c.shards) / 2
+func (c *denialCache) resize(entries int, bytes int64) {
+	per := entries / len(c.shards) / 2
+	perBytes := bytes / int64(len(c.shards)) / 2
 	for i := range c.shards {
 		sh := &c.shards[i]
 		sh.mu.Lock()
-		sh.max = per
-		if capacity > 0 && per < 1 {
+		sh.max, sh.maxBytes = per, perBytes
+		if entries > 0 && per < 1 {
 			sh.max = 1
 		}
-		if sh.cur == nil || len(sh.cur) > sh.max {
-			sh.cur, sh.old = map[denKey]*denEntry{}, nil
+		if sh.cur == nil || len(sh.cur) > sh.max || sh.curBytes > sh.maxBytes {
+			sh.cur, sh.old, sh.curBytes, sh.oldBytes = map[denKey]*denEntry{}, nil, 0, 0
 		}
 		sh.mu.Unlock()
 	}
@@ -169,6 +257,7 @@ func (c *denialCache) get(k denKey) *denEntry {
 	}
 	if e := sh.old[k]; e != nil {
 		delete(sh.old, k)
+		sh.oldBytes -= e.size
 		sh.putLocked(k, e)
 		return e
 	}
@@ -176,6 +265,7 @@ func (c *denialCache) get(k denKey) *denEntry {
 }
 
 func (c *denialCache) put(k denKey, e *denEntry) {
+	e.size = denSize(k, e)
 	sh := c.shard(k)
 	sh.mu.Lock()
 	sh.putLocked(k, e)
@@ -183,13 +273,19 @@ func (c *denialCache) put(k denKey, e *denEntry) {
 }
 
 func (sh *denShard) putLocked(k denKey, e *denEntry) {
-	if sh.max <= 0 {
+	if sh.max <= 0 || e.size > sh.maxBytes {
 		return
 	}
-	if len(sh.cur) >= sh.max {
-		sh.old, sh.cur = sh.cur, make(map[denKey]*denEntry, sh.max)
+	if prev := sh.cur[k]; prev != nil {
+		sh.curBytes -= prev.size
+		delete(sh.cur, k)
+	}
+	if len(sh.cur) >= sh.max || sh.curBytes+e.size > sh.maxBytes {
+		sh.old, sh.cur = sh.cur, make(map[denKey]*denEntry)
+		sh.oldBytes, sh.curBytes = sh.curBytes, 0
 	}
 	sh.cur[k] = e
+	sh.curBytes += e.size
 }
 
 func (c *denialCache) len() int {
@@ -198,6 +294,17 @@ func (c *denialCache) len() int {
 		sh := &c.shards[i]
 		sh.mu.Lock()
 		n += len(sh.cur) + len(sh.old)
+		sh.mu.Unlock()
+	}
+	return n
+}
+
+func (c *denialCache) bytes() int64 {
+	var n int64
+	for i := range c.shards {
+		sh := &c.shards[i]
+		sh.mu.Lock()
+		n += sh.curBytes + sh.oldBytes
 		sh.mu.Unlock()
 	}
 	return n

@@ -27,8 +27,10 @@ type zoneConfig struct {
 	sig      sigConfig
 	parents  []string      // servers to check the DS at during KSK/CSK rollovers
 	dsCheck  time.Duration // interval of those checks
-	cacheSet int           // RRset signatures cached
-	cacheDen int           // denial (NSEC) signatures cached
+	cacheSet int           // RRset signatures cached (entries)
+	cacheDen int           // denial (NSEC) signatures cached (entries)
+	// The memory the caches may take (estimated from their entries).
+	cacheSetBytes, cacheDenBytes int64
 }
 
 // sigConfig sets the validity of signatures.

@@ -21,6 +21,10 @@ var (
 		Namespace: plugin.Namespace, Subsystem: "dnspki",
 		Name: "onlinesign_cache_entries", Help: "Signature cache entries, per zone and kind (rrset, denial).",
 	}, []string{"zone", "kind"})
+	cacheBytes = promauto.NewGaugeVec(prometheus.GaugeOpts{
+		Namespace: plugin.Namespace, Subsystem: "dnspki",
+		Name: "onlinesign_cache_bytes", Help: "Memory of the signature cache entries (estimated), per zone and kind (rrset, denial).",
+	}, []string{"zone", "kind"})
 	signFailures = promauto.NewCounterVec(prometheus.CounterOpts{
 		Namespace: plugin.Namespace, Subsystem: "dnspki",
 		Name: "onlinesign_failures_total", Help: "Answers that could not be signed (answered SERVFAIL), per zone.",

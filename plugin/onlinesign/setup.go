@@ -19,6 +19,7 @@ import (
 
 	"github.com/dnspki/dnspki/plugin/authzone"
 	"github.com/dnspki/dnspki/plugin/pkg/cli"
+	"github.com/dnspki/dnspki/plugin/pkg/size"
 	"github.com/dnspki/dnspki/plugin/pkg/zonemodel"
 )
 
@@ -48,9 +49,11 @@ func defaultConfig() zoneConfig {
 			jitter:    12 * time.Hour,
 			chain:     chainNSEC,
 		},
-		dsCheck:  10 * time.Minute,
-		cacheSet: 100000,
-		cacheDen: 100000,
+		dsCheck:       10 * time.Minute,
+		cacheSet:      noEntryBound,
+		cacheDen:      noEntryBound,
+		cacheSetBytes: defaultCacheBytes,
+		cacheDenBytes: defaultDenialBytes,
 	}
 }
 
@@ -140,6 +143,22 @@ func parse(c *caddy.Controller) ([]zoneConfig, error) {
 				zc.cacheSet, zc.cacheDen = n[0], n[0]
 				if len(n) == 2 {
 					zc.cacheDen = n[1]
+				}
+			case "cache-size":
+				if len(vals) < 1 || len(vals) > 2 {
+					return nil, c.ArgErr()
+				}
+				n := make([]int64, len(vals))
+				for i, v := range vals {
+					x, serr := size.Parse(v, 0)
+					if serr != nil {
+						return nil, c.Errf("cache-size %q: %v", v, serr)
+					}
+					n[i] = x
+				}
+				zc.cacheSetBytes, zc.cacheDenBytes = n[0], n[0]/2
+				if len(n) == 2 {
+					zc.cacheDenBytes = n[1]
 				}
 			default:
 				return nil, c.Errf("unknown property %q", prop)

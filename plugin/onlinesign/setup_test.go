@@ -95,3 +95,29 @@ func TestParseDuration(t *testing.T) {
 		}
 	}
 }
+
+func TestParseCacheSize(t *testing.T) {
+	for input, want := range map[string][2]int64{
+		"onlinesign example.test":                           {defaultCacheBytes, defaultDenialBytes},
+		"onlinesign example.test {\n cache-size 32MB 8M\n}": {32 << 20, 8 << 20},
+		"onlinesign example.test {\n cache-size 1G\n}":      {1 << 30, 1 << 29},
+		"onlinesign example.test {\n cache-size 0\n}":       {0, 0},
+	} {
+		cfgs, err := parse(caddy.NewTestController("dns", input))
+		if err != nil {
+			t.Fatalf("%q: %v", input, err)
+		}
+		if got := [2]int64{cfgs[0].cacheSetBytes, cfgs[0].cacheDenBytes}; got != want {
+			t.Errorf("%q: sizes %v, want %v", input, got, want)
+		}
+		if cfgs[0].cacheSet != noEntryBound || cfgs[0].cacheDen != noEntryBound {
+			t.Errorf("%q: entry bounds %d %d without a cache line", input, cfgs[0].cacheSet, cfgs[0].cacheDen)
+		}
+	}
+	for _, input := range []string{"onlinesign example.test {\n cache-size lots\n}", "onlinesign example.test {\n cache-size -1MB\n}", "onlinesign example.test {\n cache-size\n}"} {
+		_, err := parse(caddy.NewTestController("dns", input))
+		if err == nil || !strings.Contains(err.Error(), "Testfile:") {
+			t.Errorf("%q: error %v, want one with the line", input, err)
+		}
+	}
+}

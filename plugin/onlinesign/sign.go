@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"runtime"
+	"runtime/debug"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -72,8 +73,8 @@ type signer struct {
 func newSigner(m *manager, cfg zoneConfig) *signer {
 	s := &signer{
 		m: m, origin: cfg.origin,
-		ring:     newAuxRing(cfg.cacheSet),
-		den:      newDenialCache(cfg.cacheDen),
+		ring:     newAuxRing(cfg.cacheSet, cfg.cacheSetBytes),
+		den:      newDenialCache(cfg.cacheDen, cfg.cacheDenBytes),
 		changes:  make(chan zonemodel.Change, 64),
 		quit:     make(chan struct{}),
 		hitSet:   cacheLookups.WithLabelValues(cfg.origin, "rrset", "hit"),
@@ -94,8 +95,8 @@ func newSigner(m *manager, cfg zoneConfig) *signer {
 func (s *signer) configure(cfg zoneConfig) {
 	c := cfg.sig
 	s.cfg.Store(&c)
-	s.ring.resize(cfg.cacheSet)
-	s.den.resize(cfg.cacheDen)
+	s.ring.resize(cfg.cacheSet, cfg.cacheSetBytes)
+	s.den.resize(cfg.cacheDen, cfg.cacheDenBytes)
 }
 
 func (s *signer) setKeys(ks *keySet) { s.ks.Store(ks) }
@@ -144,6 +145,7 @@ type sigEntry struct {
 	neg     []dns.RR // for the SOA: RRSIG TTL = the negative-answer TTL
 	ref     atomic.Bool
 	slot    int
+	size    int64 // memory, estimated (entrySize)
 }
 
 // sigsOf returns the signatures of set with the current keys, from the cache
@@ -184,11 +186,23 @@ func (s *signer) signSet(set *zonemodel.RRset, snap *zonemodel.Snapshot, ks *key
 			e.neg = append(e.neg, &c)
 		}
 	}
+	e.size = entrySize(e)
 	s.ring.add(set, e)
 	if s.setPuts.Add(1)%1024 == 1 {
-		cacheEntries.WithLabelValues(s.origin, "rrset").Set(float64(s.ring.len()))
+		s.cacheMetrics("rrset")
 	}
 	return e, nil
+}
+
+// cacheMetrics updates the gauges of one cache ("rrset" or "denial").
+func (s *signer) cacheMetrics(kind string) {
+	if kind == "rrset" {
+		cacheEntries.WithLabelValues(s.origin, kind).Set(float64(s.ring.len()))
+		cacheBytes.WithLabelValues(s.origin, kind).Set(float64(s.ring.bytes()))
+		return
+	}
+	cacheEntries.WithLabelValues(s.origin, kind).Set(float64(s.den.len()))
+	cacheBytes.WithLabelValues(s.origin, kind).Set(float64(s.den.bytes()))
 }
 
 // render is one signed answer in the making.
@@ -346,7 +360,7 @@ func (r *render) entry(dst []dns.RR, e zonemodel.Entry) ([]dns.RR, error) {
 	}
 	dst = append(dst, e.RRs()...)
 	set := e.Set
-	if set.Type == dns.TypeRRSIG || (set.Type != dns.TypeDS && r.snap.Delegated(set.Name)) {
+	if set.Type == dns.TypeRRSIG || (set.Type != dns.TypeDS && r.snap.Delegated(set.Name())) {
 		return dst, nil // not authoritative: NS at a cut, glue
 	}
 	se, err := r.s.sigsOf(set, r.snap, r.ks, r.now)
@@ -449,7 +463,7 @@ func (r *render) denial(d zonemodel.Denial) ([]dns.RR, error) {
 	}
 	r.s.den.put(key, &denEntry{ks: r.ks, refresh: refresh, ttl: ttl, types: types, rrs: rrs})
 	if r.s.denPuts.Add(1)%1024 == 1 {
-		cacheEntries.WithLabelValues(r.s.origin, "denial").Set(float64(r.s.den.len()))
+		r.s.cacheMetrics("denial")
 	}
 	return rrs, nil
 }
@@ -464,12 +478,25 @@ func (s *signer) presignAll(z *zonemodel.Zone) {
 	if ks == nil {
 		return
 	}
+	before := s.setPuts.Load()
+	defer func() {
+		// Signing a large zone leaves hundreds of MB of garbage (each
+		// ECDSA signature allocates kilobytes) that the heap would keep;
+		// after a pass that big, give it back to the system.
+		if s.setPuts.Load()-before > presignRelease {
+			debug.FreeOSMemory()
+		}
+	}()
 	for _, v := range z.Views() {
 		if !s.presign(v.Snapshot(), ks, nil) {
 			return
 		}
 	}
 }
+
+// presignRelease is the number of signatures after which a pass returns
+// the memory it freed to the system.
+const presignRelease = 20000
 
 // presign signs the RRsets of snap (all, or those at names) that need it.
 // It reports false when it stopped early (cache full, key change, shutdown).
@@ -505,7 +532,7 @@ func (s *signer) presign(snap *zonemodel.Snapshot, ks *keySet, names []string) b
 			return false
 		default:
 		}
-		if set.Type == dns.TypeRRSIG || (set.Type != dns.TypeDS && snap.Delegated(set.Name)) {
+		if set.Type == dns.TypeRRSIG || (set.Type != dns.TypeDS && snap.Delegated(set.Name())) {
 			return true
 		}
 		if e, isE := set.Aux().(*sigEntry); isE && e.ks == ks && now < e.refresh {
@@ -530,7 +557,7 @@ func (s *signer) presign(snap *zonemodel.Snapshot, ks *keySet, names []string) b
 	}
 	close(jobs)
 	wg.Wait()
-	cacheEntries.WithLabelValues(s.origin, "rrset").Set(float64(s.ring.len()))
+	s.cacheMetrics("rrset")
 	return ok
 }
 

@@ -1,8 +1,6 @@
 package zonemodel
 
 import (
-	"fmt"
-
 	"github.com/miekg/dns"
 	bolt "go.etcd.io/bbolt"
 
@@ -14,12 +12,14 @@ import (
 // from the snapshot itself, once per change, with the serial of the
 // snapshot's SOA, journaled like any record (IXFR and AXFR carry the same
 // one) and signed like any RRset. Sources cannot set the apex ZONEMD of such
-// a zone: theirs is ignored (a primary's, on a secondary, was verified when
-// it was transferred).
+// a zone: the apex ZONEMD set serves the model's record and only remembers
+// the sources' records there (its contributions, stored like any other), so
+// they come back if the digest is turned off. (A primary's ZONEMD, on a
+// secondary, was verified when it was transferred.)
 
-// kDigest is the view metadata key recording the hash algorithm of the
+// kMdAlg is the view metadata key recording the hash algorithm of the
 // ZONEMD the view's snapshot carries (absent: none made by the model).
-var kDigest = []byte("digest")
+var kMdAlg = []byte("digest")
 
 // digestKey is the apex ZONEMD RRset of the zone.
 func (z *Zone) digestKey() rrKey { return rrKey{z.Origin, dns.TypeZONEMD} }
@@ -32,38 +32,66 @@ func (z *Zone) modelDigest(k rrKey) bool { return z.cfg.Digest != 0 && k == z.di
 // it to the zone; the SOA TTL makes it expire with the data it covers).
 func digestTTL(s *Snapshot) uint32 { return s.soa.RRs[0].Header().Ttl }
 
+// modelSet is the apex ZONEMD set of a zone whose digest the model makes,
+// while a change is applied: the sources' records there become its
+// contributions c, and it serves what it served (old), or, without an old
+// set, the sources' records until setDigest puts the model's in. nil: no
+// set.
+func modelSet(old *RRset, c []srcRecs, t *srcTable) *RRset {
+	var rrs []dns.RR
+	if old != nil {
+		rrs = old.RRs
+	} else {
+		rrs = t.merge(c)
+	}
+	if len(rrs) == 0 {
+		return nil
+	}
+	set := &RRset{Type: dns.TypeZONEMD, RRs: rrs}
+	set.setContribs(c)
+	return set
+}
+
 // setDigest computes the digest of the snapshot being built by b (finished,
-// with its SOA) with hash algorithm alg and puts the apex ZONEMD in it. It
-// returns the records a journal entry must delete and add. alg 0 puts back
-// the sources' apex ZONEMD (merged, possibly none) instead.
-func (z *Zone) setDigest(b *builder, alg uint8, sources []dns.RR) (del, add []dns.RR, err error) {
+// with its SOA) with hash algorithm alg and puts the apex ZONEMD in it,
+// keeping the sources' records there as the set's contributions. It returns
+// the records a journal entry must delete and add. alg 0 serves the
+// sources' apex ZONEMD (merged, possibly none) instead.
+func (z *Zone) setDigest(b *builder, alg uint8) (del, add []dns.RR, err error) {
 	s := b.s
-	var old []dns.RR
-	if set := s.Get(z.Origin, dns.TypeZONEMD); set != nil {
-		old = set.RRs
+	old := s.apex.Get(dns.TypeZONEMD)
+	var oldRRs []dns.RR
+	var c []srcRecs
+	if old != nil {
+		oldRRs = old.RRs
+		old.eachContrib(func(src srcID, rrs []dns.RR) { c = append(c, srcRecs{src, rrs}) })
 	}
 	var want []dns.RR
 	if alg == 0 {
-		want = sources
+		want = z.tbl.merge(c)
 	} else {
-		// A placeholder first, so the apex node is this builder's own
-		// copy before the canonical order is computed from the nodes.
-		b.set(z.Origin, dns.TypeZONEMD, []dns.RR{zonemd.Record(z.Origin, digestTTL(s), s.Serial, alg, nil)})
 		sum, err := digestSnapshot(s, alg)
 		if err != nil {
 			return nil, nil, err
 		}
 		want = []dns.RR{normalize(zonemd.Record(z.Origin, digestTTL(s), s.Serial, alg, sum))}
 	}
-	b.set(z.Origin, dns.TypeZONEMD, want)
-	s.digest = alg
-	for _, rr := range old {
+	var set *RRset
+	if len(want) > 0 {
+		set = &RRset{Type: dns.TypeZONEMD, RRs: want}
+		set.setContribs(c)
+	}
+	b.put(z.Origin, "", dns.TypeZONEMD, set)
+	s.tree = b.tb.tree()
+	s.apex = s.tree.get("")
+	s.mdAlg = alg
+	for _, rr := range oldRRs {
 		if !containsExact(want, rr) {
 			del = append(del, rr)
 		}
 	}
 	for _, rr := range want {
-		if !containsExact(old, rr) {
+		if !containsExact(oldRRs, rr) {
 			add = append(add, rr)
 		}
 	}
@@ -71,39 +99,54 @@ func (z *Zone) setDigest(b *builder, alg uint8, sources []dns.RR) (del, add []dn
 }
 
 // digestSnapshot is the SIMPLE digest of every RRset of s in canonical
-// order (the apex ZONEMD excluded by the digester).
+// order, the tree's (the apex ZONEMD excluded), leaf by leaf.
 func digestSnapshot(s *Snapshot, alg uint8) ([]byte, error) {
 	d, err := zonemd.NewDigester(s.Origin, alg)
 	if err != nil {
 		return nil, err
 	}
-	for _, n := range s.Sorted() {
-		for _, set := range n.Sets {
-			if set.Type == dns.TypeZONEMD && set.Name == s.Origin {
-				continue // excluded (RFC 8976 §3.3.1)
-			}
-			w, err := set.canonical()
-			if err != nil {
-				return nil, err
+	if s.tree.root != nil {
+		s.tree.root.eachLeaf(func(l *tnode) bool {
+			var w []byte
+			if w, err = leafCanonical(l); err != nil {
+				return false
 			}
 			d.Write(w)
-		}
+			return true
+		})
+	}
+	if err != nil {
+		return nil, err
 	}
 	return d.Sum(), nil
 }
 
-// canonical returns the set's records in canonical form and order, as the
-// digest hashes them, computed once per RRset (a set unchanged by a change
-// is shared by the next snapshot, with this cache).
-func (s *RRset) canonical() ([]byte, error) {
-	if p := s.canon.Load(); p != nil {
+// leafCanonical returns the RRsets of a tree leaf's names in canonical
+// form and order, as the digest hashes them (the apex ZONEMD excluded),
+// computed once per leaf: a change copies the leaves it touches and shares
+// the others with the next snapshot's tree, with this cache, so a digest
+// per change makes the canonical form of a few dozen names. (Cached on the
+// leaf, not on each RRset: a field more would take RRset out of its
+// allocation size class.) A leaf is not changed after its snapshot's digest
+// but for the apex ZONEMD, which the cache leaves out; a builder changing a
+// leaf it made clears the cache (tbuilder.own).
+func leafCanonical(l *tnode) ([]byte, error) {
+	if p := l.canon.Load(); p != nil {
 		return *p, nil
 	}
-	w, err := zonemd.AppendRRset(nil, s.RRs)
-	if err != nil {
-		return nil, fmt.Errorf("%s/%s: %w", s.Name, dns.TypeToString[s.Type], err)
+	var w []byte
+	for i, n := range l.vals {
+		for _, set := range n.Sets {
+			if set.Type == dns.TypeZONEMD && l.keys[i] == "" {
+				continue // excluded (RFC 8976 §3.3.1)
+			}
+			var err error
+			if w, err = zonemd.AppendRRset(w, set.RRs); err != nil {
+				return nil, err
+			}
+		}
 	}
-	s.canon.Store(&w)
+	l.canon.Store(&w)
 	return w, nil
 }
 
@@ -123,8 +166,8 @@ func (s *Snapshot) Digest() *dns.ZONEMD {
 // putDigestMeta records in a view's metadata which model digest its
 // snapshot carries.
 func putDigestMeta(meta *bolt.Bucket, s *Snapshot) error {
-	if s.digest != 0 {
-		return meta.Put(kDigest, []byte{s.digest})
+	if s.mdAlg != 0 {
+		return meta.Put(kMdAlg, []byte{s.mdAlg})
 	}
-	return meta.Delete(kDigest)
+	return meta.Delete(kMdAlg)
 }

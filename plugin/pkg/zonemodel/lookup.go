@@ -1,8 +1,6 @@
 package zonemodel
 
 import (
-	"strings"
-
 	"github.com/miekg/dns"
 )
 
@@ -100,13 +98,18 @@ func (l *lookup) resolve(name string, depth int) {
 		}
 	}
 	l.visited = append(l.visited, name)
+	if !InZone(name, s.Origin) {
+		return
+	}
+	var kb [keyBuf]byte
+	k := appendKey(kb[:0], name, s.Origin)
 
 	if s.cuts > 0 || s.dnames > 0 {
-		if l.above(name, depth) {
+		if l.above(name, k, depth) {
 			return
 		}
 	}
-	if n := s.nodes[name]; n != nil {
+	if n := s.tree.get(keyString(k)); n != nil {
 		if n.cut && !(l.qtype == dns.TypeDS && depth == 0) {
 			l.referral(n, depth)
 			return
@@ -115,11 +118,15 @@ func (l *lookup) resolve(name string, depth int) {
 		return
 	}
 	// Closest encloser and wildcard (RFC 4592 §3.3.1).
-	ce := Parent(name)
-	for ce != s.Origin && s.nodes[ce] == nil {
-		ce = Parent(ce)
+	cel := s.encloser(k)
+	ce := name
+	for e := range keyLabelEnds(k) {
+		if e > cel {
+			ce = Parent(ce)
+		}
 	}
-	if wc := s.nodes["*."+ce]; wc != nil {
+	k = append(k[:cel], '*', 0)
+	if wc := s.tree.get(keyString(k)); wc != nil {
 		l.answerAt(wc, name, name, ce, depth)
 		return
 	}
@@ -128,24 +135,24 @@ func (l *lookup) resolve(name string, depth int) {
 	r.Denials = append(r.Denials, Denial{Kind: NXDomain, Name: name, QType: l.qtype, Closest: ce})
 }
 
-// above handles a zone cut or DNAME at an ancestor of name (strictly above it
-// for DNAME, at or above it for cuts). It reports whether it answered.
-func (l *lookup) above(name string, depth int) bool {
+// above handles a zone cut or DNAME at an ancestor of name (key k; strictly
+// above it). It reports whether it answered.
+func (l *lookup) above(name string, k []byte, depth int) bool {
 	s := l.s
 	// Walk from the origin down towards name.
-	idx := dns.Split(name)
-	origLabels := dns.CountLabel(s.Origin)
-	for i := len(idx) - origLabels - 1; i >= 0; i-- {
-		a := name[idx[i]:]
-		n := s.nodes[a]
+	for e := range keyLabelEnds(k) {
+		if e == len(k) {
+			break
+		}
+		n := s.tree.get(keyString(k[:e]))
 		if n == nil {
 			return false
 		}
-		if n.cut && a != name {
+		if n.cut {
 			l.referral(n, depth)
 			return true
 		}
-		if s.dnames > 0 && a != name {
+		if s.dnames > 0 {
 			if d := n.Get(dns.TypeDNAME); d != nil {
 				l.dname(d, name, depth)
 				return true
@@ -166,7 +173,7 @@ func (l *lookup) dname(d *RRset, name string, depth int) {
 	r := l.r
 	r.Answer = append(r.Answer, Entry{Set: d})
 	dn := d.RRs[0].(*dns.DNAME)
-	target := name[:len(name)-len(d.Name)] + lower(dn.Target)
+	target := name[:len(name)-len(d.Name())] + lower(dn.Target)
 	if _, ok := dns.IsDomainName(target); !ok || len(target) > 255 {
 		r.Rcode = dns.RcodeYXDomain
 		return
@@ -275,7 +282,7 @@ func (l *lookup) glue(target string) {
 	if !InZone(target, l.s.Origin) {
 		return
 	}
-	n := l.s.nodes[target]
+	n := l.s.Node(target)
 	if n == nil {
 		return
 	}
@@ -326,11 +333,11 @@ func (l *lookup) additional(set *RRset) {
 		if target == "" || !InZone(target, l.s.Origin) {
 			continue
 		}
-		n := l.s.nodes[target]
+		n := l.s.Node(target)
 		if n == nil {
 			continue
 		}
-		if set.Type != dns.TypeNS && l.s.cuts > 0 && l.belowCut(target) {
+		if set.Type != dns.TypeNS && l.s.cuts > 0 && l.s.Delegated(target) {
 			continue
 		}
 		l.addAddresses(n)
@@ -346,15 +353,6 @@ func svcbTarget(target, owner string) string {
 		return ""
 	}
 	return target
-}
-
-func (l *lookup) belowCut(name string) bool {
-	for a := name; a != l.s.Origin && strings.HasSuffix(a, l.s.Origin); a = Parent(a) {
-		if n := l.s.nodes[a]; n != nil && n.cut {
-			return true
-		}
-	}
-	return false
 }
 
 // Render writes the response into m (unsigned): flags, rcode and the sections.
@@ -392,4 +390,21 @@ func (e Entry) RRs() []dns.RR {
 		out[i] = c
 	}
 	return out
+}
+
+// encloser returns the length of the key of the closest encloser of a name
+// that does not exist (key k): its longest ancestor that exists. The node
+// just before k in canonical order is that ancestor or one of its
+// descendants (a name's descendants follow it, and every ancestor of a name
+// exists), so the ancestor is their longest common run of labels.
+func (s *Snapshot) encloser(k []byte) int {
+	fk, _ := s.tree.floor(keyString(k))
+	n := 0
+	for e := range keyLabelEnds(k) {
+		if e > len(fk) || fk[:e] != string(k[:e]) {
+			break
+		}
+		n = e
+	}
+	return n
 }

@@ -82,7 +82,11 @@ func openDB(path string) (*bolt.DB, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
 		return nil, fmt.Errorf("state directory: %w", err)
 	}
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 5 * time.Second})
+	// The whole file is mapped from the start (address space, not memory):
+	// bbolt remaps when the file outgrows the map, copying every node of the
+	// transaction in progress, which made a first load of a large zone slow.
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 5 * time.Second, InitialMmapSize: 1 << 30,
+		FreelistType: bolt.FreelistMapType, NoFreelistSync: true})
 	if err != nil {
 		if errors.Is(err, bolt.ErrTimeout) {
 			return nil, fmt.Errorf("%s: locked by another process (is another dnspki running with the same state directory?)", path)
@@ -108,22 +112,24 @@ var (
 	bMeta    = []byte("meta")
 	bJournal = []byte("journal")
 	bSrc     = []byte("src")
+	bDigest  = []byte("digest")
 	kSerial  = []byte("serial")
 	kSeq     = []byte("seq")
+	kFormat  = []byte("format")
 )
+
+// storeFormat is the layout of a view's source records: 2 is chunks in
+// canonical order (below); without a format key, one key per RRset named
+// "owner\0type" (the layout before chunks), converted at Open.
+const storeFormat = 2
 
 type rrKey struct {
 	name string
 	t    uint16
 }
 
-func (k rrKey) bytes() []byte {
-	b := make([]byte, len(k.name)+3)
-	copy(b, k.name)
-	binary.BigEndian.PutUint16(b[len(k.name)+1:], k.t)
-	return b
-}
-
+// parseKey reads a key of the layout before chunks: the owner name, a 0
+// octet, the type.
 func parseKey(b []byte) (rrKey, error) {
 	if len(b) < 3 || b[len(b)-3] != 0 {
 		return rrKey{}, errors.New("bad record key")
@@ -131,36 +137,157 @@ func parseKey(b []byte) (rrKey, error) {
 	return rrKey{name: string(b[:len(b)-3]), t: binary.BigEndian.Uint16(b[len(b)-2:])}, nil
 }
 
-// packRRs encodes records as a sequence of (uint16 length, wire RR).
-//
-// dns.PackRR writes the record's Rdlength, and these records are shared with
-// published snapshots that other goroutines pack for answers: each record is
-// packed as the only answer of a message instead, which does not write to it.
-func packRRs(rrs []dns.RR) ([]byte, error) {
-	// Records are packed through a message (Msg.PackBuffer), never with
-	// dns.PackRR: that writes Rdlength into the record, which is shared with
-	// live snapshots that answers are packing concurrently. One output buffer
-	// of the uncompressed size, one scratch buffer reused: every change packs
-	// its records and journal entry, so no large garbage per call.
-	size := 0
-	for _, rr := range rrs {
-		size += 2 + dns.Len(rr)
+// A source's records in a view are stored in chunks: a chunk holds the
+// records of consecutive keys (canonical key of the name, a 0 octet, the
+// type: see storeKey) and is stored under its first key, so the chunks, and
+// the keys in them, are in canonical order. A zone of a million records is a
+// few thousand chunks, written sequentially at the first load and read in
+// order at a restart (no sorting); a small change rewrites the one chunk it
+// falls in. Chunk value: for each key, uvarint length, key, uvarint length,
+// records (packRRs).
+var chunkTarget = 16 << 10 // a variable for tests
+
+// storeKey appends the store key of a name's key and a type.
+func storeKey(dst []byte, key string, t uint16) []byte {
+	dst = append(dst, key...)
+	dst = append(dst, 0)
+	return binary.BigEndian.AppendUint16(dst, t)
+}
+
+// splitStoreKey returns the name key and the type of a store key.
+func splitStoreKey(k []byte) ([]byte, uint16, error) {
+	if len(k) < 3 || k[len(k)-3] != 0 {
+		return nil, 0, errors.New("bad record key")
 	}
-	out := make([]byte, 0, size)
-	buf := make([]byte, 0, 512)
-	m := new(dns.Msg)
-	for i := range rrs {
-		m.Answer = rrs[i : i+1]
-		b, err := m.PackBuffer(buf)
+	return k[:len(k)-3], binary.BigEndian.Uint16(k[len(k)-2:]), nil
+}
+
+type chunkEntry struct {
+	key, val []byte
+}
+
+// decodeChunk lists the entries of a chunk (slices of b).
+func decodeChunk(b []byte, out []chunkEntry) ([]chunkEntry, error) {
+	for len(b) > 0 {
+		kl, n := binary.Uvarint(b)
+		if n <= 0 || uint64(len(b)-n) < kl {
+			return nil, errors.New("truncated chunk")
+		}
+		k := b[n : n+int(kl)]
+		b = b[n+int(kl):]
+		vl, n := binary.Uvarint(b)
+		if n <= 0 || uint64(len(b)-n) < vl {
+			return nil, errors.New("truncated chunk")
+		}
+		out = append(out, chunkEntry{k, b[n : n+int(vl)]})
+		b = b[n+int(vl):]
+	}
+	return out, nil
+}
+
+func appendEntry(dst, key, val []byte) []byte {
+	dst = binary.AppendUvarint(dst, uint64(len(key)))
+	dst = append(dst, key...)
+	dst = binary.AppendUvarint(dst, uint64(len(val)))
+	return append(dst, val...)
+}
+
+// packRRs encodes records as a sequence of (uint16 length, wire RR).
+func packRRs(rrs []dns.RR) ([]byte, error) {
+	var p packer
+	return p.pack(nil, rrs)
+}
+
+// packer encodes record lists for the store, reusing its buffers.
+//
+// Records are packed through a message (Msg.PackBuffer), never with
+// dns.PackRR: that writes Rdlength into the record, which is shared with live
+// snapshots that answers are packing concurrently. All records of a list go
+// through one message (uncompressed), which is then cut into records.
+type packer struct {
+	m   dns.Msg
+	buf []byte
+}
+
+// pack appends the encoding of rrs to dst.
+func (p *packer) pack(dst []byte, rrs []dns.RR) ([]byte, error) {
+	for len(rrs) > 0 {
+		n := min(len(rrs), 1024)
+		p.m.Answer = rrs[:n]
+		b, err := p.m.PackBuffer(p.buf)
 		if err != nil {
 			return nil, err
 		}
-		rr := b[12:] // after the header; no question
-		out = binary.BigEndian.AppendUint16(out, uint16(len(rr)))
-		out = append(out, rr...)
-		buf = b[:0]
+		p.buf = b[:0]
+		off := 12 // after the header; no question
+		for i := range n {
+			start := off
+			if off, err = skipRR(b, off); err != nil {
+				return nil, fmt.Errorf("%s: %w", rrs[i].Header().Name, err)
+			}
+			dst = binary.BigEndian.AppendUint16(dst, uint16(off-start))
+			dst = append(dst, b[start:off]...)
+		}
+		rrs = rrs[n:]
 	}
-	return out, nil
+	p.m.Answer = nil
+	return dst, nil
+}
+
+// packEach packs rrs and appends each one's wire form to dst (slices of
+// the packer's buffer, valid until its next use).
+func (p *packer) packEach(dst [][]byte, rrs []dns.RR) ([][]byte, error) {
+	n := min(len(rrs), 4096)
+	if n == 0 {
+		return dst, nil
+	}
+	p.m.Answer = rrs[:n]
+	b, err := p.m.PackBuffer(p.buf)
+	p.m.Answer = nil
+	if err != nil {
+		return nil, err
+	}
+	p.buf = b[:0]
+	off := 12
+	for range n {
+		start := off
+		if off, err = skipRR(b, off); err != nil {
+			return nil, err
+		}
+		dst = append(dst, b[start:off:off])
+	}
+	if n < len(rrs) {
+		// The first ones stay valid: the rest go through another buffer.
+		var q packer
+		return q.packEach(dst, rrs[n:])
+	}
+	return dst, nil
+}
+
+// skipRR returns the offset after the uncompressed record at off in msg.
+func skipRR(msg []byte, off int) (int, error) {
+	for {
+		if off >= len(msg) {
+			return 0, errors.New("truncated record")
+		}
+		l := int(msg[off])
+		if l == 0 {
+			off++
+			break
+		}
+		if l&0xC0 != 0 {
+			return 0, errors.New("compressed name in a record packed for the store")
+		}
+		off += 1 + l
+	}
+	if off+10 > len(msg) {
+		return 0, errors.New("truncated record")
+	}
+	off += 10 + int(binary.BigEndian.Uint16(msg[off+8:]))
+	if off > len(msg) {
+		return 0, errors.New("truncated record")
+	}
+	return off, nil
 }
 
 func unpackRRs(b []byte) ([]dns.RR, error) {
@@ -208,6 +335,36 @@ func (e *JournalEntry) encode() ([]byte, error) {
 		out = append(out, b...)
 	}
 	return out, nil
+}
+
+// entryFrom returns the serial a journal entry starts from, decoding only
+// its old SOA.
+func entryFrom(b []byte) (uint32, error) {
+	if len(b) < 10 {
+		return 0, errors.New("short journal entry")
+	}
+	sl := int(binary.BigEndian.Uint16(b[8:]))
+	b = b[10:]
+	if len(b) < sl+4 {
+		return 0, errors.New("short journal entry")
+	}
+	b = b[sl:]
+	n := int(binary.BigEndian.Uint32(b))
+	if len(b) < 4+n {
+		return 0, errors.New("short journal entry")
+	}
+	rrs, err := unpackRRs(b[4 : 4+n])
+	if err != nil {
+		return 0, err
+	}
+	if len(rrs) != 1 {
+		return 0, errors.New("journal entry without SOA")
+	}
+	soa, ok := rrs[0].(*dns.SOA)
+	if !ok {
+		return 0, errors.New("journal entry without SOA")
+	}
+	return soa.Serial, nil
 }
 
 func decodeEntry(b []byte) (*JournalEntry, error) {

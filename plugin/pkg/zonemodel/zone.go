@@ -12,10 +12,13 @@
 package zonemodel
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
+	"os"
 	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -72,6 +75,8 @@ type Zone struct {
 	sources   []*Source
 	byName    map[string]*Source
 
+	tbl *srcTable // numbers of the sources (configured and stored)
+
 	st         *store
 	opened     atomic.Bool
 	superseded atomic.Bool
@@ -94,8 +99,13 @@ type View struct {
 	zone *Zone
 	Name string
 	snap atomic.Pointer[Snapshot]
-	// content holds each source's records in this view, by source name.
-	content map[string]map[rrKey][]dns.RR
+	// Each source's records in this view are the contributions recorded in
+	// the snapshot's RRsets. srcKeys counts the keys (name and type) each
+	// source has records at; srcNames lists, for sources other than the
+	// base, the names they have records at (with the number of keys there),
+	// so that a small source is found without walking the zone.
+	srcKeys  map[srcID]int
+	srcNames map[srcID]map[string]int
 
 	jFirst, jNext uint64 // journal sequence range [jFirst, jNext)
 	jBytes        int
@@ -129,10 +139,16 @@ type SourceOptions struct {
 type Source struct {
 	zone    *Zone
 	Name    string
+	id      srcID
 	opts    SourceOptions
 	initial map[string][]dns.RR
-	metaMu  sync.RWMutex
-	meta    map[string][]byte
+	// kept: views whose stored content of this source is its initial
+	// content (a zone file unchanged since it was stored: SetInitialFile).
+	kept map[string]bool
+	// digest of the zone file the initial content was read from (nil: none).
+	digest []byte
+	metaMu sync.RWMutex
+	meta   map[string][]byte
 }
 
 // New makes a zone that is not open yet: sources are added, then Open loads
@@ -154,9 +170,9 @@ func New(cfg Config) *Zone {
 	if cfg.Logf == nil {
 		cfg.Logf = func(string, ...any) {}
 	}
-	z := &Zone{cfg: cfg, Origin: cfg.Origin, views: map[string]*View{}, byName: map[string]*Source{}, closed: make(chan struct{})}
+	z := &Zone{cfg: cfg, Origin: cfg.Origin, views: map[string]*View{}, byName: map[string]*Source{}, tbl: newSrcTable(), closed: make(chan struct{})}
 	for _, name := range cfg.Views {
-		v := &View{zone: z, Name: name, content: map[string]map[rrKey][]dns.RR{}}
+		v := &View{zone: z, Name: name, srcKeys: map[srcID]int{}, srcNames: map[srcID]map[string]int{}}
 		v.snap.Store(newSnapshot(cfg.Origin))
 		z.views[name] = v
 		z.viewNames = append(z.viewNames, name)
@@ -214,6 +230,9 @@ func (z *Zone) HasData(view, name string) bool {
 				return true
 			}
 		}
+		if s.kept[view] && z.storedHas(view, s.Name, name) {
+			return true
+		}
 	}
 	return false
 }
@@ -247,7 +266,7 @@ func (z *Zone) AddSource(name string, opts SourceOptions) (*Source, error) {
 			}
 		}
 	}
-	s := &Source{zone: z, Name: name, opts: opts, meta: map[string][]byte{}}
+	s := &Source{zone: z, Name: name, id: z.tbl.id(name), opts: opts, meta: map[string][]byte{}}
 	if opts.Base {
 		z.sources = append([]*Source{s}, z.sources...)
 	} else {
@@ -285,7 +304,8 @@ func (s *Source) views(explicit []string) ([]*View, error) {
 
 // SetInitial stages the content a static source has at start, in the given
 // views (nil: the source's views). Called before Open; calling it again for the
-// same views replaces the staged content.
+// same views adds to the staged content. The model keeps rrs until Open: the
+// caller does not change it.
 func (s *Source) SetInitial(views []string, rrs []dns.RR) error {
 	vs, err := s.views(views)
 	if err != nil {
@@ -295,6 +315,12 @@ func (s *Source) SetInitial(views []string, rrs []dns.RR) error {
 		s.initial = map[string][]dns.RR{}
 	}
 	for _, v := range vs {
+		if len(s.initial[v.Name]) == 0 {
+			// Kept until Open, not copied (a zone file's records); the
+			// length-capped slice makes a later call copy.
+			s.initial[v.Name] = rrs[:len(rrs):len(rrs)]
+			continue
+		}
 		s.initial[v.Name] = append(s.initial[v.Name], rrs...)
 	}
 	return nil
@@ -350,7 +376,7 @@ func (s *Source) MetaKeys() []string {
 }
 
 // Records returns the source's own records in a view (not merged with other
-// sources), in name/type order.
+// sources), in canonical name order, then type order.
 func (s *Source) Records(view string) []dns.RR {
 	v := s.zone.View(view)
 	if v == nil {
@@ -358,25 +384,53 @@ func (s *Source) Records(view string) []dns.RR {
 	}
 	s.zone.lockRead()
 	defer s.zone.unlockRead()
-	c := v.content[s.Name]
-	keys := make([]rrKey, 0, len(c))
-	for k := range c {
-		keys = append(keys, k)
+	type set struct {
+		key string
+		t   uint16
+		rrs []dns.RR
 	}
-	sortKeys(keys)
+	var sets []set
+	v.eachKeyOf(s.id, func(k rrKey, rrs []dns.RR) {
+		sets = append(sets, set{nameKey(k.name, s.zone.Origin), k.t, rrs})
+	})
+	slices.SortFunc(sets, func(a, b set) int {
+		if c := strings.Compare(a.key, b.key); c != 0 {
+			return c
+		}
+		return int(a.t) - int(b.t)
+	})
 	var out []dns.RR
-	for _, k := range keys {
-		out = append(out, c[k]...)
+	for _, x := range sets {
+		out = append(out, x.rrs...)
 	}
 	return out
 }
 
-func sortKeys(keys []rrKey) {
-	sort.Slice(keys, func(i, j int) bool {
-		if c := CanonicalCompare(keys[i].name, keys[j].name); c != 0 {
-			return c < 0
+// eachKeyOf calls fn for every key at which source src has records in the
+// view, with its records there: through the names index for small sources,
+// by walking the snapshot for the base source.
+func (v *View) eachKeyOf(src srcID, fn func(rrKey, []dns.RR)) {
+	if v.srcKeys[src] == 0 {
+		return
+	}
+	snap := v.Snapshot()
+	if names, ok := v.srcNames[src]; ok && !v.zone.tbl.base[src] {
+		for name := range names {
+			if n := snap.Node(name); n != nil {
+				for _, set := range n.Sets {
+					if rrs := set.recsOf(src); len(rrs) > 0 {
+						fn(rrKey{name, set.Type}, rrs)
+					}
+				}
+			}
 		}
-		return keys[i].t < keys[j].t
+		return
+	}
+	snap.Each(func(set *RRset) bool {
+		if rrs := set.recsOf(src); len(rrs) > 0 {
+			fn(rrKey{set.Name(), set.Type}, rrs)
+		}
+		return true
 	})
 }
 
@@ -473,67 +527,19 @@ func (z *Zone) Close() {
 // Opened reports whether the zone is open.
 func (z *Zone) Opened() bool { return z.opened.Load() }
 
-type storedView struct {
-	serial   uint32
-	hasState bool
-	digest   uint8 // hash algorithm of the model's ZONEMD it served, 0: none
-	content  map[string]map[rrKey][]dns.RR
-	jFirst   uint64
-	jNext    uint64
-	jBytes   int
-}
-
 func (z *Zone) openLocked(st *store) error {
 	stored := map[string]*storedView{}
 	err := st.db.View(func(tx *bolt.Tx) error {
 		for _, name := range z.viewNames {
-			sv := &storedView{content: map[string]map[rrKey][]dns.RR{}}
-			stored[name] = sv
 			b, err := viewBucket(tx, name)
-			if err != nil || b == nil {
-				continue
-			}
-			if v := b.Bucket(bMeta).Get(kSerial); len(v) == 4 {
-				sv.serial = uint32(v[0])<<24 | uint32(v[1])<<16 | uint32(v[2])<<8 | uint32(v[3])
-				sv.hasState = true
-			}
-			if v := b.Bucket(bMeta).Get(kDigest); len(v) == 1 {
-				sv.digest = v[0]
-			}
-			c := b.Bucket(bJournal).Cursor()
-			if k, _ := c.First(); k != nil {
-				sv.jFirst = beU64(k)
-			}
-			if k, _ := c.Last(); k != nil {
-				sv.jNext = beU64(k) + 1
-			}
-			if sv.jNext == 0 {
-				if v := b.Bucket(bMeta).Get(kSeq); len(v) == 8 {
-					sv.jFirst, sv.jNext = beU64(v), beU64(v)
-				}
-			}
-			b.Bucket(bJournal).ForEach(func(_, v []byte) error { sv.jBytes += len(v); return nil })
-			err = b.Bucket(bSrc).ForEach(func(srcName, _ []byte) error {
-				sb := b.Bucket(bSrc).Bucket(srcName)
-				m := map[rrKey][]dns.RR{}
-				err := sb.ForEach(func(k, v []byte) error {
-					key, err := parseKey(k)
-					if err != nil {
-						return err
-					}
-					rrs, err := unpackRRs(v)
-					if err != nil {
-						return fmt.Errorf("stored records of %s/%d: %w", key.name, key.t, err)
-					}
-					m[key] = rrs
-					return nil
-				})
-				sv.content[string(srcName)] = m
-				return err
-			})
 			if err != nil {
 				return err
 			}
+			sv, err := readView(b, z.Origin)
+			if err != nil {
+				return fmt.Errorf("view %s: %w", name, err)
+			}
+			stored[name] = sv
 		}
 		if mb := tx.Bucket(bSrcMeta); mb != nil {
 			for _, s := range z.sources {
@@ -547,75 +553,83 @@ func (z *Zone) openLocked(st *store) error {
 	if err != nil {
 		return fmt.Errorf("reading %s: %w", st.path, err)
 	}
+	for _, name := range z.viewNames {
+		for src := range stored[name].sources {
+			z.tbl.id(src)
+		}
+	}
+	z.tbl.rerank(z.sources)
 
 	// Per view: rebuild what was served before, then apply the sources.
-	type pending struct {
-		v    *View
-		prev *Snapshot
-		tx   *Tx
-	}
-	var pend []pending
+	var pend []*Tx
 	for _, name := range z.viewNames {
 		v := z.views[name]
 		sv := stored[name]
 		prev := newSnapshot(z.Origin)
 		if sv.hasState {
-			keys := map[rrKey]bool{}
-			srcOrder := make([]string, 0, len(sv.content))
-			for s, m := range sv.content {
-				srcOrder = append(srcOrder, s)
-				for k := range m {
-					keys[k] = true
-				}
+			d, err := z.loadDelta(prev, sv)
+			if err != nil {
+				return fmt.Errorf("view %s: stored records: %w", name, err)
 			}
-			sort.Slice(srcOrder, func(i, j int) bool { return z.srcRank(srcOrder[i]) < z.srcRank(srcOrder[j]) })
-			b := prev.edit()
-			for k := range keys {
-				if sv.digest != 0 && k == z.digestKey() {
-					continue
-				}
-				b.set(k.name, k.t, z.mergeKey(sv.content, srcOrder, k))
-			}
-			prev = b.finish(sv.serial)
-			if sv.digest != 0 && prev.soa != nil {
+			prev = d.b.finish(sv.serial)
+			if sv.mdAlg != 0 && prev.soa != nil {
 				// The digest it served: computed again, same serial.
-				if _, _, err := z.setDigest(b, sv.digest, nil); err != nil {
+				if _, _, err := z.setDigest(d.b, sv.mdAlg); err != nil {
 					return fmt.Errorf("view %s: zone digest: %w", name, err)
 				}
 			}
+			v.srcKeys, v.srcNames = d.keys, d.names
 		}
-		v.content = sv.content
 		v.jFirst, v.jNext, v.jBytes = sv.jFirst, sv.jNext, sv.jBytes
 		v.snap.Store(prev)
 
 		tx := newTx(nil, []*View{v})
 		tx.open = true
-		tx.redigest = sv.digest != z.cfg.Digest
-		z.adoptBase(tx, v, sv.content)
-		for srcName := range sv.content {
-			if z.byName[srcName] == nil {
-				tx.dropSource(v, srcName)
+		tx.rewrite = sv.hasState && sv.format < storeFormat && len(sv.sources) > 0
+		tx.redigest = sv.mdAlg != z.cfg.Digest
+		z.adoptBase(tx, v, sv)
+		for src := range sv.sources {
+			if z.byName[src] == nil {
+				tx.dropSource(v, z.tbl.id(src))
 			}
 		}
 		for _, s := range z.sources {
 			if s.opts.Dynamic {
 				continue
 			}
-			tx.src = s
+			if s.kept[name] && sv.hasState && bytes.Equal(sv.digests[s.Name], s.digest) {
+				continue
+			}
 			tx.replaceView(v, s, s.initial[name])
+			delete(s.initial, name) // staged in the transaction (a copy)
+			if tx.digests == nil {
+				tx.digests = map[srcID][]byte{}
+			}
+			tx.digests[s.id] = s.digest
 		}
-		tx.src = nil
-		pend = append(pend, pending{v, prev, tx})
+		pend = append(pend, tx)
 	}
-	for _, p := range pend {
-		if err := z.commitOpen(st, p.tx); err != nil {
+	for _, tx := range pend {
+		if err := z.commitOpen(st, tx); err != nil {
 			return err
 		}
 	}
 	for _, s := range z.sources {
-		s.initial = nil
+		s.initial, s.kept = nil, nil
 	}
 	return nil
+}
+
+// loadDelta builds a view's content from its stored records, in one ordered
+// pass (the store holds them in canonical order).
+func (z *Zone) loadDelta(empty *Snapshot, sv *storedView) (*delta, error) {
+	w := &walker{z: z, origin: z.Origin, cur: empty, load: true, md: sv.mdAlg != 0, l: newLoader(),
+		d: &delta{ops: map[srcID]*srcOps{}, keys: map[srcID]int{}, names: map[srcID]map[string]int{}}}
+	for src, recs := range sv.sources {
+		w.streams = append(w.streams, &stream{src: z.tbl.id(src), st: &stage{}, chgs: recs})
+	}
+	slices.SortFunc(w.streams, func(a, b *stream) int { return int(a.src) - int(b.src) })
+	return w.run()
 }
 
 // adoptBase handles a zone whose base source changed from static to dynamic
@@ -624,24 +638,30 @@ func (z *Zone) openLocked(st *store) error {
 // records of the source no longer configured that held the SOA, so the zone
 // keeps serving its last data (same serial, nothing journaled) until the base
 // source replaces it.
-func (z *Zone) adoptBase(tx *Tx, v *View, content map[string]map[rrKey][]dns.RR) {
+func (z *Zone) adoptBase(tx *Tx, v *View, sv *storedView) {
 	var base *Source
 	for _, s := range z.sources {
 		if s.opts.Base {
 			base = s
 		}
 	}
-	if base == nil || !base.opts.Dynamic || len(content[base.Name]) > 0 {
+	if base == nil || !base.opts.Dynamic || len(sv.sources[base.Name]) > 0 {
 		return
 	}
-	soa := rrKey{z.Origin, dns.TypeSOA}
-	for name, m := range content {
-		if z.byName[name] != nil || len(m[soa]) == 0 {
+	apex := v.Snapshot().Apex()
+	for name, recs := range sv.sources {
+		if z.byName[name] != nil || len(recs) == 0 {
 			continue
 		}
-		for k, rrs := range m {
-			tx.put(v, base.Name, k, rrs)
+		if apex == nil || apex.Get(dns.TypeSOA).recsOf(z.tbl.id(name)) == nil {
+			continue
 		}
+		var rrs []dns.RR
+		for _, c := range recs {
+			rrs = append(rrs, c.rrs...)
+		}
+		st := tx.stage(v, base.id)
+		*st = stage{cleared: true, bulk: rrs}
 		z.cfg.Logf("zone %s view %s: source %q adopts the stored records of %q until it has its own", z.Origin, v.Name, base.Name, name)
 		return
 	}
@@ -655,120 +675,84 @@ func beU64(b []byte) uint64 {
 	return v
 }
 
-// srcRank orders sources for merging: registered sources in their order, then
-// unknown (stored, no longer configured) ones by name.
-func (z *Zone) srcRank(name string) int {
-	for i, s := range z.sources {
-		if s.Name == name {
-			return i
-		}
+// storedDigests reports whether the store holds, in every one of views, the
+// records of source from a zone file with this digest.
+func (z *Zone) storedDigests(source string, views []*View, digest []byte) bool {
+	path := storePath(z.cfg.StateDir, z.Origin)
+	if _, err := os.Stat(path); err != nil {
+		return false // nothing stored (and nothing to create before Open)
 	}
-	return len(z.sources)
-}
-
-// mergeKey is the served RRset at key: the union of every source's records, in
-// source order, duplicates removed, all with the TTL of the first record.
-func (z *Zone) mergeKey(content map[string]map[rrKey][]dns.RR, order []string, k rrKey) []dns.RR {
-	return z.merge(order, k, func(s string) []dns.RR { return content[s][k] })
-}
-
-// merge computes the served records at k from the sources in order, get
-// returning a source's records there.
-func (z *Zone) merge(order []string, k rrKey, get func(string) []dns.RR) []dns.RR {
-	override := false
-	for _, s := range order {
-		if src := z.byName[s]; src != nil && src.opts.Override && len(get(s)) > 0 {
-			override = true
-			break
-		}
-	}
-	var out []dns.RR
-	shared := true
-	for _, s := range order {
-		if override {
-			if src := z.byName[s]; src == nil || !src.opts.Override {
-				continue
-			}
-		}
-		rrs := get(s)
-		if len(rrs) == 0 {
-			continue
-		}
-		if out == nil {
-			out = rrs
-			continue
-		}
-		for _, rr := range rrs {
-			if !containsRdata(out, rr) {
-				if shared {
-					out = slices.Clone(out)
-					shared = false
-				}
-				out = append(out, rr)
-			}
-		}
-	}
-	if len(out) < 2 {
-		return out
-	}
-	ttl := out[0].Header().Ttl
-	for i, rr := range out {
-		if rr.Header().Ttl != ttl {
-			if shared {
-				out = slices.Clone(out)
-				shared = false
-			}
-			c := dns.Copy(rr)
-			c.Header().Ttl = ttl
-			out[i] = c
-		}
-	}
-	return out
-}
-
-func containsRdata(set []dns.RR, rr dns.RR) bool {
-	for _, x := range set {
-		if dns.IsDuplicate(x, rr) {
-			return true
-		}
-	}
-	return false
-}
-
-// sameRRs reports whether two record lists hold the same records with the same
-// TTLs, in any order.
-func sameRRs(a, b []dns.RR) bool {
-	if len(a) != len(b) {
+	st, err := acquireStore(path)
+	if err != nil {
 		return false
 	}
-	for _, x := range a {
-		found := false
-		for _, y := range b {
-			if dns.IsDuplicate(x, y) && x.Header().Ttl == y.Header().Ttl {
-				found = true
-				break
+	defer st.release()
+	ok := true
+	st.db.View(func(tx *bolt.Tx) error {
+		for _, v := range views {
+			b, _ := viewBucket(tx, v.Name)
+			if b == nil || b.Bucket(bDigest) == nil || b.Bucket(bMeta).Get(kSerial) == nil ||
+				!bytes.Equal(b.Bucket(bDigest).Get([]byte(source)), digest) {
+				ok = false
+				return nil
 			}
 		}
-		if !found {
-			return false
-		}
-	}
-	return true
+		return nil
+	})
+	return ok
 }
 
-// sourceOrder returns the names of sources with content in the view, merge
-// order.
-func (z *Zone) sourceOrder(content map[string]map[rrKey][]dns.RR) []string {
-	out := make([]string, 0, len(content))
-	for s := range content {
-		out = append(out, s)
+// storedHas reports whether the store holds records of source at name in
+// view (for HasData before Open, when a source keeps its stored records).
+func (z *Zone) storedHas(view, source, name string) bool {
+	if !InZone(name, z.Origin) {
+		return false
 	}
-	sort.Slice(out, func(i, j int) bool {
-		ri, rj := z.srcRank(out[i]), z.srcRank(out[j])
-		if ri != rj {
-			return ri < rj
+	st, err := acquireStore(storePath(z.cfg.StateDir, z.Origin))
+	if err != nil {
+		return false
+	}
+	defer st.release()
+	key := []byte(nameKey(name, z.Origin))
+	found := false
+	st.db.View(func(tx *bolt.Tx) error {
+		b, _ := viewBucket(tx, view)
+		if b == nil {
+			return nil
 		}
-		return out[i] < out[j]
+		sb := b.Bucket(bSrc).Bucket([]byte(source))
+		if sb == nil {
+			return nil
+		}
+		// The name's keys start in the last chunk that starts at or before
+		// them, and may go on in the next one.
+		first := storeKey(nil, string(key), 0)
+		prefix := first[:len(key)+1]
+		c := sb.Cursor()
+		k, v := c.Seek(first)
+		switch {
+		case k == nil:
+			k, v = c.Last()
+		case !bytes.HasPrefix(k, prefix):
+			if pk, pv := c.Prev(); pk != nil {
+				k, v = pk, pv
+			} else {
+				k, v = c.First()
+			}
+		}
+		for i := 0; i < 2 && k != nil && !found; i++ {
+			entries, err := decodeChunk(v, nil)
+			if err != nil {
+				return err
+			}
+			for _, e := range entries {
+				if nk, _, err := splitStoreKey(e.key); err == nil && bytes.Equal(nk, key) {
+					found = true
+				}
+			}
+			k, v = c.Next()
+		}
+		return nil
 	})
-	return out
+	return found
 }

@@ -2,9 +2,15 @@ package zonemodel
 
 import (
 	"bufio"
+	"bytes"
+	"cmp"
+	"crypto/sha256"
+	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"os"
+	"slices"
 	"strings"
 
 	"github.com/miekg/dns"
@@ -13,9 +19,65 @@ import (
 // ZoneData is a parsed and checked zone file.
 type ZoneData struct {
 	Origin   string
-	RRs      []dns.RR
+	RRs      []dns.RR // grouped by name and type, in canonical order
 	Warnings []string
 	SOA      *dns.SOA
+	// Digest is the SHA-256 of the file's bytes (nil when it includes other
+	// files: its content is then more than its bytes).
+	Digest []byte
+	// Unchanged: the file was not read, because the zone's store holds the
+	// records of a file with the same digest (Source.SetInitialFile).
+	Unchanged bool
+}
+
+// fileDigest hashes a zone file the way ReadZoneFile does: nil when it has
+// an $INCLUDE.
+func fileDigest(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	d := newDigester()
+	if _, err := io.Copy(d, f); err != nil {
+		return nil, err
+	}
+	return d.sum(), nil
+}
+
+// digester hashes what is written to it and notices an $INCLUDE directive.
+type digester struct {
+	h       hash.Hash
+	match   int // octets of "$include" matched so far
+	include bool
+}
+
+func newDigester() *digester { return &digester{h: sha256.New()} }
+
+const includeDirective = "$include"
+
+func (d *digester) Write(p []byte) (int, error) {
+	d.h.Write(p)
+	for _, c := range p {
+		if toLowerByte(c) == includeDirective[d.match] {
+			d.match++
+			if d.match == len(includeDirective) {
+				d.include, d.match = true, 0
+			}
+		} else if c == '$' {
+			d.match = 1
+		} else {
+			d.match = 0
+		}
+	}
+	return len(p), nil
+}
+
+func (d *digester) sum() []byte {
+	if d.include {
+		return nil
+	}
+	return d.h.Sum(nil)
 }
 
 // lineReader hands bytes to the zone lexer one at a time (it implements
@@ -55,24 +117,29 @@ func (l *lineReader) line() int { return l.lines + 1 }
 
 // ReadZoneFile parses and checks the zone file at path for origin.
 func ReadZoneFile(path, origin string) (*ZoneData, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	return ParseZone(f, origin, path)
+	return readZone(path, origin, false)
 }
 
 // ReadZoneFragment parses and checks a file of records that adds to a zone
 // (a per-view file): the checks of a zone file, except that it has no SOA
 // (the base file's applies) and needs no apex NS.
 func ReadZoneFragment(path, origin string) (*ZoneData, error) {
-	f, err := os.Open(path)
+	return readZone(path, origin, true)
+}
+
+func readZone(path, origin string, fragment bool) (*ZoneData, error) {
+	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, err
 	}
-	defer f.Close()
-	return parseZone(f, origin, path, true)
+	d := newDigester()
+	d.Write(data)
+	zd, err := parseZoneBytes(data, origin, path, fragment)
+	if err != nil {
+		return nil, err
+	}
+	zd.Digest = d.sum()
+	return zd, nil
 }
 
 // ParseZone parses and checks a zone in RFC 1035 master file format. Errors
@@ -83,129 +150,362 @@ func ParseZone(r io.Reader, origin, file string) (*ZoneData, error) {
 }
 
 func parseZone(r io.Reader, origin, file string, fragment bool) (*ZoneData, error) {
+	data, err := io.ReadAll(r)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", file, err)
+	}
+	return parseZoneBytes(data, origin, file, fragment)
+}
+
+// parseZoneBytes parses and checks a zone file's content.
+func parseZoneBytes(data []byte, origin, file string, fragment bool) (*ZoneData, error) {
 	origin = Fqdn(origin)
-	lr := &lineReader{r: bufio.NewReader(r)}
+	zd := &ZoneData{Origin: origin}
+	hint := bytes.Count(data, []byte{'\n'}) + 1 // records: at most one per line
+	recs, fast := fastRecords(data, origin, file, hint)
+	if fast {
+		for _, x := range recs {
+			if err := recordRules(zd, x.rr, int(x.line), origin, file, fragment); err != nil {
+				return nil, err
+			}
+		}
+	} else {
+		var err error
+		if recs, err = slowRecords(zd, data, origin, file, fragment, hint); err != nil {
+			return nil, err
+		}
+	}
+	if zd.SOA == nil && !fragment {
+		return nil, fmt.Errorf("%s: no SOA record at the zone apex %s", file, origin)
+	}
+	warnings, err := checkZone(recs, origin, file, true)
+	if err != nil {
+		return nil, err
+	}
+	if !fragment && !slices.ContainsFunc(recs, func(x zrec) bool { return x.key == "" && x.t == dns.TypeNS && x.rr != nil }) {
+		return nil, fmt.Errorf("%s: no NS records at the zone apex %s", file, origin)
+	}
+	zd.Warnings = warnings
+	zd.RRs = make([]dns.RR, 0, len(recs))
+	for _, x := range recs {
+		if x.rr != nil {
+			zd.RRs = append(zd.RRs, x.rr)
+		}
+	}
+	return zd, nil
+}
+
+// recordRules checks one record where it stands in the file: in the zone,
+// and an SOA only at the apex, once, and not in a per-view file.
+func recordRules(zd *ZoneData, rr dns.RR, line int, origin, file string, fragment bool) error {
+	h := rr.Header()
+	if !InZone(h.Name, origin) {
+		return fmt.Errorf("%s:%d: %s is outside zone %s", file, line, h.Name, origin)
+	}
+	if h.Rrtype == dns.TypeSOA {
+		pos := fmt.Sprintf("%s:%d", file, line)
+		if fragment {
+			return fmt.Errorf("%s: an SOA record in a per-view file; the zone's SOA comes from its base file", pos)
+		}
+		if h.Name != origin {
+			return fmt.Errorf("%s: SOA record at %s, not at the zone apex %s", pos, h.Name, origin)
+		}
+		if zd.SOA != nil {
+			return fmt.Errorf("%s: second SOA record; a zone has one", pos)
+		}
+		zd.SOA = rr.(*dns.SOA)
+	}
+	return nil
+}
+
+// slowRecords reads the records with miekg/dns's ZoneParser: anything the
+// fast reader gives up on, and every syntax error (with its line).
+func slowRecords(zd *ZoneData, data []byte, origin, file string, fragment bool, hint int) ([]zrec, error) {
+	lr := &lineReader{r: bufio.NewReaderSize(bytes.NewReader(data), 64<<10)}
 	zp := dns.NewZoneParser(lr, origin, file)
 	zp.SetIncludeAllowed(true)
-	zd := &ZoneData{Origin: origin}
-	type at struct{ line int }
-	lines := map[rrKey]int{}
-	sets := map[rrKey][]dns.RR{}
-	var order []rrKey
-	types := map[string]map[uint16]bool{}
+	recs := make([]zrec, 0, hint)
+	prevName, prevKey := "", ""
 	for rr, ok := zp.Next(); ok; rr, ok = zp.Next() {
 		line := lr.line()
 		rr = normalize(rr)
-		h := rr.Header()
-		pos := fmt.Sprintf("%s:%d", file, line)
 		if err := encodable(rr); err != nil {
-			return nil, fmt.Errorf("%s: %s cannot be encoded in wire format: %v", pos, short(rr), err)
+			return nil, fmt.Errorf("%s:%d: %s cannot be encoded in wire format: %v", file, line, short(rr), err)
 		}
-		if !InZone(h.Name, origin) {
-			return nil, fmt.Errorf("%s: %s is outside zone %s", pos, h.Name, origin)
+		if err := recordRules(zd, rr, line, origin, file, fragment); err != nil {
+			return nil, err
 		}
-		if h.Rrtype == dns.TypeSOA {
-			if fragment {
-				return nil, fmt.Errorf("%s: an SOA record in a per-view file; the zone's SOA comes from its base file", pos)
+		h := rr.Header()
+		if len(recs) == 0 || h.Name != prevName {
+			k := nameKey(h.Name, origin)
+			if k == prevKey {
+				k = prevKey
 			}
-			if h.Name != origin {
-				return nil, fmt.Errorf("%s: SOA record at %s, not at the zone apex %s", pos, h.Name, origin)
-			}
-			if zd.SOA != nil {
-				return nil, fmt.Errorf("%s: second SOA record; a zone has one", pos)
-			}
-			zd.SOA = rr.(*dns.SOA)
+			prevName, prevKey = h.Name, k
 		}
-		k := rrKey{h.Name, h.Rrtype}
-		if _, seen := sets[k]; !seen {
-			order = append(order, k)
-			lines[k] = line
-		}
-		if existing := sets[k]; len(existing) > 0 {
-			if containsRdata(existing, rr) {
-				zd.Warnings = append(zd.Warnings, fmt.Sprintf("%s: duplicate record %s ignored", pos, short(rr)))
-				continue
-			}
-			if ttl := existing[0].Header().Ttl; ttl != h.Ttl {
-				zd.Warnings = append(zd.Warnings, fmt.Sprintf("%s: TTL %d differs from %d of the other %s records at %s; using %d (RFC 2181 §5.2)", pos, h.Ttl, ttl, dns.TypeToString[h.Rrtype], h.Name, ttl))
-				rr = dns.Copy(rr)
-				rr.Header().Ttl = ttl
-			}
-		}
-		sets[k] = append(sets[k], rr)
-		if types[h.Name] == nil {
-			types[h.Name] = map[uint16]bool{}
-		}
-		tm := types[h.Name]
-		tm[h.Rrtype] = true
-		if tm[dns.TypeCNAME] {
-			for t := range tm {
-				if t != dns.TypeCNAME && t != dns.TypeRRSIG && t != dns.TypeNSEC {
-					return nil, fmt.Errorf("%s: CNAME and other data (%s) at %s (RFC 1034 §3.6.2)", pos, dns.TypeToString[t], h.Name)
-				}
-			}
-			if len(sets[rrKey{h.Name, dns.TypeCNAME}]) > 1 {
-				return nil, fmt.Errorf("%s: more than one CNAME record at %s", pos, h.Name)
-			}
-			if h.Name == origin {
-				return nil, fmt.Errorf("%s: CNAME at the zone apex %s", pos, h.Name)
-			}
-		}
-		if h.Rrtype == dns.TypeDNAME && len(sets[k]) > 1 {
-			return nil, fmt.Errorf("%s: more than one DNAME record at %s", pos, h.Name)
-		}
+		recs = append(recs, zrec{pfx: keyPrefix(prevKey), key: prevKey, t: h.Rrtype, line: int32(line), rr: rr})
 	}
 	if err := zp.Err(); err != nil {
+		// A rule broken before the syntax error is what a reader of the
+		// file meets first.
+		if _, err := checkZone(recs, origin, file, false); err != nil {
+			return nil, err
+		}
 		msg := err.Error()
 		if !strings.Contains(msg, file) {
 			msg = file + ": " + msg
 		}
 		return nil, fmt.Errorf("%s", msg)
 	}
-	if zd.SOA == nil && !fragment {
-		return nil, fmt.Errorf("%s: no SOA record at the zone apex %s", file, origin)
-	}
-	if len(sets[rrKey{origin, dns.TypeNS}]) == 0 && !fragment {
-		return nil, fmt.Errorf("%s: no NS records at the zone apex %s", file, origin)
-	}
-	// Data below a delegation other than glue is occluded (RFC 2181 §6): warn.
-	cuts := map[string]bool{}
-	for _, k := range order {
-		if k.t == dns.TypeNS && k.name != origin {
-			cuts[k.name] = true
-		}
-	}
-	for _, k := range order {
-		if len(cuts) == 0 {
-			break
-		}
-		for a := Parent(k.name); k.name != origin && InZone(a, origin) && a != origin; a = Parent(a) {
-			if cuts[a] {
-				if k.t != dns.TypeA && k.t != dns.TypeAAAA {
-					zd.Warnings = append(zd.Warnings, fmt.Sprintf("%s:%d: %s %s is below the delegation %s and is not served (occluded)", file, lines[k], k.name, dns.TypeToString[k.t], a))
-				}
-				break
-			}
-		}
-		if cuts[k.name] && k.t != dns.TypeNS && k.t != dns.TypeDS && k.t != dns.TypeNSEC && k.t != dns.TypeRRSIG {
-			zd.Warnings = append(zd.Warnings, fmt.Sprintf("%s:%d: %s %s is at the delegation %s and is not served (occluded)", file, lines[k], k.name, dns.TypeToString[k.t], k.name))
-		}
-	}
-	for _, k := range order {
-		zd.RRs = append(zd.RRs, sets[k]...)
-	}
-	return zd, nil
+	return recs, nil
 }
 
-// encodable checks that rr packs: the parser takes some rdata that has no wire
-// form (a DS digest of an odd number of hex digits), which the store could
-// then not keep.
-func encodable(rr dns.RR) error {
-	buf := make([]byte, dns.Len(rr)+64)
-	_, err := dns.PackRR(rr, buf, 0, nil, false)
-	return err
+// zrec is one record of a zone file with its canonical key and line.
+type zrec struct {
+	pfx  uint64 // keyPrefix(key)
+	key  string
+	t    uint16
+	line int32
+	rr   dns.RR
+}
+
+func compareZrec(a, b zrec) int {
+	if a.pfx != b.pfx {
+		return cmp.Compare(a.pfx, b.pfx)
+	}
+	if c := strings.Compare(a.key, b.key); c != 0 {
+		return c
+	}
+	if a.t != b.t {
+		return cmp.Compare(a.t, b.t)
+	}
+	return cmp.Compare(a.line, b.line)
+}
+
+// zoneIssue is a broken rule or a warning, at the line where a reader of the
+// file meets it.
+type zoneIssue struct {
+	line int32
+	rank int // among issues at one line: the order the rules are checked in
+	msg  string
+}
+
+// checkZone sorts the records into canonical order (by name, type, line)
+// and checks the rules of a zone file: a duplicate record is dropped (its rr
+// set to nil) with a warning, a record whose TTL differs from the first of
+// its RRset takes that TTL with a warning (RFC 2181 §5.2), data occluded by
+// a delegation is warned about; CNAME beside other data, more than one
+// CNAME or DNAME at a name, and a CNAME at the apex are errors. With fix
+// unset it only looks for errors. The error reported is the one met first
+// reading the file; warnings come in file order.
+func checkZone(recs []zrec, origin, file string, fix bool) ([]string, error) {
+	sorted := slices.IsSortedFunc(recs, compareZrec)
+	if !sorted {
+		slices.SortFunc(recs, compareZrec)
+	}
+	var errs, warns []zoneIssue
+	at := func(line int32) string { return fmt.Sprintf("%s:%d", file, line) }
+	var cuts []string // keys of the delegations above the current name
+	for i := 0; i < len(recs); {
+		// One name: recs[i:j].
+		j := i + 1
+		for j < len(recs) && recs[j].key == recs[i].key {
+			j++
+		}
+		name := recs[i].rr.Header().Name
+		var cname, other, dname []int32 // lines of distinct CNAME, other, DNAME records
+		for a := i; a < j; {
+			b := a + 1
+			for b < j && recs[b].t == recs[a].t {
+				b++
+			}
+			first := a
+			for x := a + 1; x < b; x++ {
+				rr := recs[x].rr
+				dup := false
+				for y := a; y < x; y++ {
+					if recs[y].rr != nil && dns.IsDuplicate(recs[y].rr, rr) {
+						dup = true
+						break
+					}
+				}
+				if dup {
+					if fix {
+						warns = append(warns, zoneIssue{recs[x].line, 0, fmt.Sprintf("%s: duplicate record %s ignored", at(recs[x].line), short(rr))})
+					}
+					recs[x].rr = nil
+					continue
+				}
+				if ttl := recs[first].rr.Header().Ttl; rr.Header().Ttl != ttl && fix {
+					h := rr.Header()
+					warns = append(warns, zoneIssue{recs[x].line, 0, fmt.Sprintf("%s: TTL %d differs from %d of the other %s records at %s; using %d (RFC 2181 §5.2)", at(recs[x].line), h.Ttl, ttl, dns.TypeToString[h.Rrtype], h.Name, ttl)})
+					rr = dns.Copy(rr)
+					rr.Header().Ttl = ttl
+					recs[x].rr = rr
+				}
+			}
+			for x := a; x < b; x++ {
+				if recs[x].rr == nil {
+					continue
+				}
+				switch recs[x].t {
+				case dns.TypeCNAME:
+					cname = append(cname, recs[x].line)
+				case dns.TypeDNAME:
+					dname = append(dname, recs[x].line)
+					other = append(other, recs[x].line)
+				case dns.TypeRRSIG, dns.TypeNSEC:
+				default:
+					other = append(other, recs[x].line)
+				}
+			}
+			a = b
+		}
+		// Rules at the name, each at the line where it is first broken.
+		if len(cname) > 0 {
+			slices.Sort(cname)
+			slices.Sort(other)
+			if len(other) > 0 {
+				line := max(cname[0], other[0])
+				t := dns.TypeToString[typeAt(recs[i:j], other[0])]
+				errs = append(errs, zoneIssue{line, 0, fmt.Sprintf("%s: CNAME and other data (%s) at %s (RFC 1034 §3.6.2)", at(line), t, name)})
+			}
+			if len(cname) > 1 {
+				errs = append(errs, zoneIssue{cname[1], 1, fmt.Sprintf("%s: more than one CNAME record at %s", at(cname[1]), name)})
+			}
+			if name == origin {
+				errs = append(errs, zoneIssue{cname[0], 2, fmt.Sprintf("%s: CNAME at the zone apex %s", at(cname[0]), name)})
+			}
+		}
+		if len(dname) > 1 {
+			slices.Sort(dname)
+			errs = append(errs, zoneIssue{dname[1], 3, fmt.Sprintf("%s: more than one DNAME record at %s", at(dname[1]), name)})
+		}
+		// Data below or at a delegation other than glue is occluded (RFC
+		// 2181 §6).
+		if fix {
+			k := recs[i].key
+			for len(cuts) > 0 && !isBelowKey(k, cuts[len(cuts)-1]) {
+				cuts = cuts[:len(cuts)-1]
+			}
+			below := ""
+			if len(cuts) > 0 {
+				below = cuts[len(cuts)-1]
+			}
+			isCut := k != "" && slices.ContainsFunc(recs[i:j], func(x zrec) bool { return x.t == dns.TypeNS })
+			for a := i; a < j; {
+				b := a + 1
+				for b < j && recs[b].t == recs[a].t {
+					b++
+				}
+				line := recs[a].line
+				for x := a; x < b; x++ {
+					line = min(line, recs[x].line)
+				}
+				t := recs[a].t
+				if below != "" && t != dns.TypeA && t != dns.TypeAAAA {
+					warns = append(warns, zoneIssue{line, 1, fmt.Sprintf("%s: %s %s is below the delegation %s and is not served (occluded)", at(line), name, dns.TypeToString[t], cutName(name, k, below))})
+				}
+				if isCut && t != dns.TypeNS && t != dns.TypeDS && t != dns.TypeNSEC && t != dns.TypeRRSIG {
+					warns = append(warns, zoneIssue{line, 1, fmt.Sprintf("%s: %s %s is at the delegation %s and is not served (occluded)", at(line), name, dns.TypeToString[t], name)})
+				}
+				a = b
+			}
+			if isCut {
+				cuts = append(cuts, k)
+			}
+		}
+		i = j
+	}
+	if len(errs) > 0 {
+		e := slices.MinFunc(errs, func(a, b zoneIssue) int {
+			if a.line != b.line {
+				return cmp.Compare(a.line, b.line)
+			}
+			return cmp.Compare(a.rank, b.rank)
+		})
+		return nil, errors.New(e.msg)
+	}
+	// Duplicates and TTL fixes first, in file order, then occlusion, in the
+	// order of the first record of each RRset.
+	slices.SortStableFunc(warns, func(a, b zoneIssue) int {
+		if a.rank != b.rank {
+			return cmp.Compare(a.rank, b.rank)
+		}
+		return cmp.Compare(a.line, b.line)
+	})
+	out := make([]string, len(warns))
+	for i, w := range warns {
+		out[i] = w.msg
+	}
+	return out, nil
+}
+
+// typeAt returns the type of the record at line among recs.
+func typeAt(recs []zrec, line int32) uint16 {
+	for _, x := range recs {
+		if x.line == line {
+			return x.t
+		}
+	}
+	return 0
+}
+
+// cutName is the name of the delegation (key cut) above name (key k).
+func cutName(name, k, cut string) string {
+	for e := range keyLabelEnds(k) {
+		if e > len(cut) {
+			name = Parent(name)
+		}
+	}
+	return name
 }
 
 func short(rr dns.RR) string {
 	return strings.ReplaceAll(rr.String(), "\t", " ")
+}
+
+// SetInitialFile stages the content of a zone file as the source's initial
+// content in the given views (nil: the source's views), like SetInitial with
+// the file's records. When the zone's store already holds, in each of those
+// views, the records of a file with the same digest (the file did not change
+// since they were stored), the file is not parsed again: Open keeps the
+// stored records, and the result says Unchanged. Errors are ReadZoneFile's.
+func (s *Source) SetInitialFile(views []string, path string, fragment bool) (*ZoneData, error) {
+	vs, err := s.views(views)
+	if err != nil {
+		return nil, err
+	}
+	if digest, err := fileDigest(path); err == nil && digest != nil && s.zone.storedDigests(s.Name, vs, digest) {
+		if s.kept == nil {
+			s.kept = map[string]bool{}
+		}
+		for _, v := range vs {
+			s.kept[v.Name] = true
+		}
+		s.digest = digest
+		return &ZoneData{Origin: s.zone.Origin, Digest: digest, Unchanged: true}, nil
+	}
+	zd, err := readZone(path, s.zone.Origin, fragment)
+	if err != nil {
+		return nil, err
+	}
+	for _, v := range vs {
+		delete(s.kept, v.Name)
+	}
+	s.digest = zd.Digest
+	return zd, s.SetInitial(views, zd.RRs)
+}
+
+// ReplaceZone is Replace with the records of a zone file read by
+// ReadZoneFile: the store remembers the file's digest, so that the next
+// start does not parse an unchanged file again.
+func (s *Source) ReplaceZone(views []string, zd *ZoneData) error {
+	return s.Update(views, func(tx *Tx) error {
+		for _, v := range tx.views {
+			tx.replaceView(v, s, zd.RRs)
+		}
+		tx.digests = map[srcID][]byte{s.id: zd.Digest}
+		return nil
+	})
 }

@@ -1,0 +1,148 @@
+package onlinesign
+
+import (
+	"fmt"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/miekg/dns"
+
+	"github.com/dnspki/dnspki/plugin/pkg/zonemodel"
+)
+
+// bigSigner is testSigner with a zone of n more names (one A record each).
+func bigSigner(t *testing.T, n int) (*zonemodel.Zone, *manager) {
+	t.Helper()
+	dir := t.TempDir()
+	cfg := defaultConfig()
+	cfg.origin = "example.test."
+	cfg.keyDir = dir + "/keys"
+	m, err := acquireManager(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(m.release)
+	z := zonemodel.New(zonemodel.Config{Origin: "example.test.", StateDir: dir})
+	base, _ := z.AddSource("file", zonemodel.SourceOptions{Base: true})
+	var sb strings.Builder
+	sb.WriteString(testZone)
+	for i := range n {
+		fmt.Fprintf(&sb, "host%d IN A 10.%d.%d.%d\n", i, i>>16&255, i>>8&255, i&255)
+	}
+	zd, err := zonemodel.ParseZone(strings.NewReader(sb.String()), "example.test.", "big.zone")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := base.SetInitial(nil, zd.RRs); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.attach(z); err != nil {
+		t.Fatal(err)
+	}
+	if err := z.Open(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(z.Close)
+	return z, m
+}
+
+func heapInUse() uint64 {
+	runtime.GC()
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return ms.HeapAlloc
+}
+
+// The caches' byte accounting is close to the memory their entries really
+// take, so that cache-size bounds the heap: signing a few thousand RRsets
+// and denials grows the heap by about what the caches count.
+func TestCacheSizeEstimate(t *testing.T) {
+	const n = 4000
+	z, m := bigSigner(t, n)
+	s := m.signer
+	s.configure(zoneConfig{origin: m.origin, sig: m.cfg.sig, cacheSet: noEntryBound, cacheDen: noEntryBound,
+		cacheSetBytes: 1 << 30, cacheDenBytes: 1 << 30})
+	snap := z.View("").Snapshot()
+	ks := s.ks.Load()
+	var sets []*zonemodel.RRset
+	snap.Each(func(set *zonemodel.RRset) bool {
+		if strings.HasPrefix(set.Name(), "host") {
+			sets = append(sets, set)
+		}
+		return true
+	})
+	before := heapInUse()
+	for _, set := range sets {
+		if _, err := s.signSet(set, snap, ks, time.Now(), false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	grew := float64(heapInUse() - before)
+	counted := float64(s.ring.bytes())
+	t.Logf("RRset signatures: %d entries, counted %.0f B each, heap grew %.0f B each", s.ring.len(), counted/float64(len(sets)), grew/float64(len(sets)))
+	if counted < 0.75*grew || counted > 1.4*grew {
+		t.Errorf("the signature cache counts %.0f bytes for %.0f bytes of heap", counted, grew)
+	}
+
+	before = heapInUse()
+	for i := range n {
+		ask(t, z, fmt.Sprintf("nx%d-%x.example.test.", i, i*7919), dns.TypeA, false)
+	}
+	grew = float64(heapInUse() - before)
+	counted = float64(s.den.bytes())
+	t.Logf("denials: %d entries, counted %.0f B each, heap grew %.0f B each", s.den.len(), counted/n, grew/n)
+	if counted < 0.75*grew || counted > 1.4*grew {
+		t.Errorf("the denial cache counts %.0f bytes for %.0f bytes of heap", counted, grew)
+	}
+	runtime.KeepAlive(sets)
+}
+
+// The bytes bound holds whatever the number of entries allowed: entries
+// are evicted (their RRsets lose the cached signature) to stay within it.
+func TestCacheBytesBound(t *testing.T) {
+	z, m := bigSigner(t, 500)
+	s := m.signer
+	const setBytes, denBytes = 20 << 10, 32 << 10
+	s.configure(zoneConfig{origin: m.origin, sig: m.cfg.sig, cacheSet: noEntryBound, cacheDen: noEntryBound,
+		cacheSetBytes: setBytes, cacheDenBytes: denBytes})
+	for i := range 500 {
+		ask(t, z, fmt.Sprintf("host%d.example.test.", i), dns.TypeA, false)
+		ask(t, z, fmt.Sprintf("nx%d.example.test.", i), dns.TypeA, false)
+	}
+	if b := s.ring.bytes(); b > setBytes || b < setBytes/2 {
+		t.Errorf("signature cache at %d bytes, bound %d", b, setBytes)
+	}
+	cached, counted := 0, int64(0)
+	z.View("").Snapshot().Each(func(set *zonemodel.RRset) bool {
+		if e, ok := set.Aux().(*sigEntry); ok {
+			cached++
+			counted += e.size
+		}
+		return true
+	})
+	if cached != s.ring.len() || counted != s.ring.bytes() {
+		t.Errorf("%d RRsets (%d bytes) carry signatures, the cache counts %d (%d bytes)", cached, counted, s.ring.len(), s.ring.bytes())
+	}
+	if b := s.den.bytes(); b > denBytes || b == 0 {
+		t.Errorf("denial cache at %d bytes, bound %d", b, denBytes)
+	}
+	// Shrinking the bound evicts down to it.
+	s.configure(zoneConfig{origin: m.origin, sig: m.cfg.sig, cacheSet: noEntryBound, cacheDen: noEntryBound,
+		cacheSetBytes: setBytes / 4, cacheDenBytes: denBytes / 4})
+	if b := s.ring.bytes(); b > setBytes/4 {
+		t.Errorf("signature cache at %d bytes after shrinking to %d", b, setBytes/4)
+	}
+	if b := s.den.bytes(); b > denBytes/4 {
+		t.Errorf("denial cache at %d bytes after shrinking to %d", b, denBytes/4)
+	}
+	// Answers are still signed and valid when the cache cannot hold them.
+	s.configure(zoneConfig{origin: m.origin, sig: m.cfg.sig, cacheSet: noEntryBound, cacheDen: noEntryBound})
+	d := ask(t, z, "host7.example.test.", dns.TypeA, false)
+	verifySection(t, z, d.Answer)
+	if s.ring.len() != 0 || s.den.len() != 0 {
+		t.Errorf("caches of 0 bytes hold %d and %d entries", s.ring.len(), s.den.len())
+	}
+}

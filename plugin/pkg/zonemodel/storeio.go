@@ -1,0 +1,483 @@
+package zonemodel
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"slices"
+
+	"github.com/miekg/dns"
+	bolt "go.etcd.io/bbolt"
+)
+
+// storedView is what the store holds for one view.
+type storedView struct {
+	serial        uint32
+	hasState      bool
+	format        int
+	mdAlg         uint8 // hash algorithm of the model's ZONEMD it served, 0: none
+	jFirst, jNext uint64
+	jBytes        int
+	sources       map[string][]chg // per source: its records in key order
+	digests       map[string][]byte
+}
+
+// readView reads a view's state from its bucket (nil: nothing stored).
+func readView(b *bolt.Bucket, origin string) (*storedView, error) {
+	sv := &storedView{sources: map[string][]chg{}, digests: map[string][]byte{}, format: storeFormat}
+	if b == nil {
+		return sv, nil
+	}
+	meta := b.Bucket(bMeta)
+	if v := meta.Get(kSerial); len(v) == 4 {
+		sv.serial = uint32(v[0])<<24 | uint32(v[1])<<16 | uint32(v[2])<<8 | uint32(v[3])
+		sv.hasState = true
+	}
+	sv.format = int(beU64(meta.Get(kFormat)))
+	if v := meta.Get(kMdAlg); len(v) == 1 {
+		sv.mdAlg = v[0]
+	}
+	c := b.Bucket(bJournal).Cursor()
+	if k, _ := c.First(); k != nil {
+		sv.jFirst = beU64(k)
+	}
+	if k, _ := c.Last(); k != nil {
+		sv.jNext = beU64(k) + 1
+	}
+	if sv.jNext == 0 {
+		if v := meta.Get(kSeq); len(v) == 8 {
+			sv.jFirst, sv.jNext = beU64(v), beU64(v)
+		}
+	}
+	b.Bucket(bJournal).ForEach(func(_, v []byte) error { sv.jBytes += len(v); return nil })
+	srcb := b.Bucket(bSrc)
+	err := srcb.ForEach(func(name, _ []byte) error {
+		sb := srcb.Bucket(name)
+		if sb == nil {
+			return nil
+		}
+		var recs []chg
+		var err error
+		if sv.format >= 2 {
+			recs, err = readChunks(sb)
+		} else {
+			recs, err = readKeys(sb, origin)
+		}
+		if err != nil {
+			return fmt.Errorf("stored records of source %s: %w", name, err)
+		}
+		sv.sources[string(name)] = recs
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if db := b.Bucket(bDigest); db != nil {
+		db.ForEach(func(k, v []byte) error { sv.digests[string(k)] = slices.Clone(v); return nil })
+	}
+	return sv, nil
+}
+
+// readChunks reads a source's records, in key order: a first pass counts
+// them (so that the changes and the records are each one array, the sets
+// slices of it), the second decodes them. Records at one name share its
+// owner name string, decoded once, and the types of a name share its key.
+func readChunks(sb *bolt.Bucket) ([]chg, error) {
+	sets, recs := 0, 0
+	var entries []chunkEntry
+	c := sb.Cursor()
+	for k, v := c.First(); k != nil; k, v = c.Next() {
+		var err error
+		if entries, err = decodeChunk(v, entries[:0]); err != nil {
+			return nil, fmt.Errorf("chunk %q: %w", k, err)
+		}
+		sets += len(entries)
+		for _, e := range entries {
+			recs += countRRs(e.val)
+		}
+	}
+	out := make([]chg, 0, sets)
+	all := make([]dns.RR, 0, recs)
+	var lastKey, lastName string
+	for k, v := c.First(); k != nil; k, v = c.Next() {
+		entries, _ = decodeChunk(v, entries[:0])
+		for _, e := range entries {
+			key, t, err := splitStoreKey(e.key)
+			if err != nil {
+				return nil, err
+			}
+			name := lastName
+			if lastName == "" || string(key) != lastKey {
+				lastKey, name = string(key), ""
+			}
+			start := len(all)
+			if all, name, err = unpackInto(all, e.val, name); err != nil {
+				return nil, fmt.Errorf("records of %q: %w", key, err)
+			}
+			if len(all) == start {
+				continue
+			}
+			lastName = name
+			out = append(out, chg{key: lastKey, t: t, rrs: all[start:len(all):len(all)]})
+		}
+	}
+	return out, nil
+}
+
+// countRRs counts the records of a packed list.
+func countRRs(b []byte) int {
+	n := 0
+	for len(b) >= 2 {
+		l := int(binary.BigEndian.Uint16(b))
+		if len(b) < 2+l {
+			break
+		}
+		b = b[2+l:]
+		n++
+	}
+	return n
+}
+
+// unpackInto appends the records of a packed list to dst. Their owner name
+// is name when given (the records of one key), else the first record's,
+// decoded once and lowercased; it is returned.
+func unpackInto(dst []dns.RR, b []byte, name string) ([]dns.RR, string, error) {
+	for len(b) > 0 {
+		if len(b) < 2 {
+			return nil, "", errors.New("truncated record list")
+		}
+		n := int(binary.BigEndian.Uint16(b))
+		if len(b) < 2+n {
+			return nil, "", errors.New("truncated record")
+		}
+		msg := b[2 : 2+n]
+		off, err := skipName(msg, 0)
+		if err != nil || off+10 > len(msg) {
+			return nil, "", errors.New("truncated record")
+		}
+		if name == "" {
+			nm, _, err := dns.UnpackDomainName(msg, 0)
+			if err != nil {
+				return nil, "", err
+			}
+			name = lower(nm)
+		}
+		h := dns.RR_Header{
+			Name:     name,
+			Rrtype:   binary.BigEndian.Uint16(msg[off:]),
+			Class:    binary.BigEndian.Uint16(msg[off+2:]),
+			Ttl:      binary.BigEndian.Uint32(msg[off+4:]),
+			Rdlength: binary.BigEndian.Uint16(msg[off+8:]),
+		}
+		rr, _, err := dns.UnpackRRWithHeader(h, msg, off+10)
+		if err != nil {
+			return nil, "", err
+		}
+		dst = append(dst, rr)
+		b = b[2+n:]
+	}
+	return dst, name, nil
+}
+
+// skipName returns the offset after the uncompressed name at off.
+func skipName(msg []byte, off int) (int, error) {
+	for {
+		if off >= len(msg) {
+			return 0, errors.New("truncated name")
+		}
+		l := int(msg[off])
+		if l == 0 {
+			return off + 1, nil
+		}
+		if l&0xC0 != 0 {
+			return 0, errors.New("compressed name in a stored record")
+		}
+		off += 1 + l
+	}
+}
+
+// readKeys reads a source's records stored one key per RRset (the layout
+// before chunks) and puts them in key order.
+func readKeys(sb *bolt.Bucket, origin string) ([]chg, error) {
+	var out []chg
+	err := sb.ForEach(func(k, v []byte) error {
+		key, err := parseKey(k)
+		if err != nil {
+			return err
+		}
+		rrs, err := unpackRRs(v)
+		if err != nil {
+			return fmt.Errorf("stored records of %s/%d: %w", key.name, key.t, err)
+		}
+		if len(rrs) > 0 && InZone(key.name, origin) {
+			out = append(out, chg{key: nameKey(key.name, origin), t: key.t, rrs: rrs})
+		}
+		return nil
+	})
+	slices.SortFunc(out, compareChg)
+	return out, err
+}
+
+// chunkWriter writes a source's records in key order into an empty bucket,
+// a chunk at a time: the records of a chunk are packed together (one
+// message for all of them), then cut into the chunk's entries.
+type chunkWriter struct {
+	b       *bolt.Bucket
+	p       *packer
+	written int // octets put in this transaction
+
+	keys  []byte   // the store keys of the pending sets, one after the other
+	kends []int    // where each ends in keys
+	ns    []int    // how many records each has
+	rrs   []dns.RR // their records
+	size  int      // estimate of the chunk's size
+	wire  [][]byte
+	buf   []byte
+}
+
+func (w *chunkWriter) add(key string, t uint16, rrs []dns.RR) error {
+	w.keys = storeKey(w.keys, key, t)
+	w.kends = append(w.kends, len(w.keys))
+	w.ns = append(w.ns, len(rrs))
+	w.rrs = append(w.rrs, rrs...)
+	w.size += len(key) + 8
+	for _, rr := range rrs {
+		w.size += 2 + dns.Len(rr)
+	}
+	if w.size >= chunkTarget {
+		return w.flush()
+	}
+	return nil
+}
+
+func (w *chunkWriter) flush() error {
+	if len(w.kends) == 0 {
+		return nil
+	}
+	var err error
+	if w.wire, err = w.p.packEach(w.wire[:0], w.rrs); err != nil {
+		return fmt.Errorf("%s: %w", w.rrs[0].Header().Name, err)
+	}
+	// bbolt keeps the value until the transaction ends: a new buffer each.
+	buf := make([]byte, 0, w.size+w.size/8)
+	r, kstart := 0, 0
+	for i, kend := range w.kends {
+		vlen := 0
+		for _, x := range w.wire[r : r+w.ns[i]] {
+			vlen += 2 + len(x)
+		}
+		buf = binary.AppendUvarint(buf, uint64(kend-kstart))
+		buf = append(buf, w.keys[kstart:kend]...)
+		buf = binary.AppendUvarint(buf, uint64(vlen))
+		for _, x := range w.wire[r : r+w.ns[i]] {
+			buf = binary.BigEndian.AppendUint16(buf, uint16(len(x)))
+			buf = append(buf, x...)
+		}
+		r += w.ns[i]
+		kstart = kend
+	}
+	w.written += len(buf)
+	err = w.b.Put(slices.Clone(w.keys[:w.kends[0]]), buf)
+	clear(w.rrs)
+	w.keys, w.kends, w.ns, w.rrs, w.size = w.keys[:0], w.kends[:0], w.ns[:0], w.rrs[:0], 0
+	return err
+}
+
+// writeSource stores one source's changes in a view: the records it now has
+// in the snapshot (rewrite), its removal (drop), or the changed keys.
+func writeSource(vb *bolt.Bucket, name string, src srcID, so *srcOps, snap *Snapshot, p *packer) error {
+	srcb := vb.Bucket(bSrc)
+	bn := []byte(name)
+	if so.drop || so.rewrite {
+		if srcb.Bucket(bn) != nil {
+			if err := srcb.DeleteBucket(bn); err != nil {
+				return err
+			}
+		}
+		if so.drop {
+			return nil
+		}
+		sb, err := srcb.CreateBucket(bn)
+		if err != nil {
+			return err
+		}
+		sb.FillPercent = 1
+		w := &chunkWriter{b: sb, p: p}
+		snap.tree.each(func(k string, n *Node) bool {
+			for _, set := range n.Sets {
+				if rrs := set.recsOf(src); len(rrs) > 0 {
+					if err = w.add(k, set.Type, rrs); err != nil {
+						return false
+					}
+				}
+			}
+			return true
+		})
+		if err != nil {
+			return err
+		}
+		return w.flush()
+	}
+	sb, err := srcb.CreateBucketIfNotExists(bn)
+	if err != nil {
+		return err
+	}
+	return applyOps(sb, so.ops, p)
+}
+
+// firstLoadBatch is how much record data one transaction of a first load
+// writes.
+var firstLoadBatch = 8 << 20
+
+// writeSourceBatched writes a source's records in a view from the snapshot
+// into a new bucket, in transactions of about firstLoadBatch each.
+func writeSourceBatched(db *bolt.DB, view, name string, src srcID, snap *Snapshot, p *packer) error {
+	bn := []byte(name)
+	var btx *bolt.Tx
+	var w *chunkWriter
+	begin := func(first bool) error {
+		var err error
+		if btx, err = db.Begin(true); err != nil {
+			return err
+		}
+		vb, err := viewBucket(btx, view)
+		if err != nil {
+			return err
+		}
+		srcb := vb.Bucket(bSrc)
+		if first && srcb.Bucket(bn) != nil {
+			if err := srcb.DeleteBucket(bn); err != nil {
+				return err
+			}
+		}
+		sb, err := srcb.CreateBucketIfNotExists(bn)
+		if err != nil {
+			return err
+		}
+		sb.FillPercent = 1
+		if w == nil {
+			w = &chunkWriter{p: p}
+		}
+		w.b, w.written = sb, 0
+		return nil
+	}
+	if err := begin(true); err != nil {
+		return err
+	}
+	var err error
+	snap.tree.each(func(k string, n *Node) bool {
+		for _, set := range n.Sets {
+			if rrs := set.recsOf(src); len(rrs) > 0 {
+				if err = w.add(k, set.Type, rrs); err != nil {
+					return false
+				}
+			}
+		}
+		if w.written >= firstLoadBatch {
+			if err = btx.Commit(); err != nil {
+				return false
+			}
+			if err = begin(false); err != nil {
+				return false
+			}
+		}
+		return true
+	})
+	if err == nil {
+		err = w.flush()
+	}
+	if err != nil {
+		btx.Rollback()
+		return err
+	}
+	return btx.Commit()
+}
+
+// applyOps writes changed keys (in key order) into the chunks they fall in.
+func applyOps(sb *bolt.Bucket, ops []storeOp, p *packer) error {
+	c := sb.Cursor()
+	var sk []byte
+	var entries []chunkEntry
+	for i := 0; i < len(ops); {
+		sk = storeKey(sk[:0], ops[i].key, ops[i].t)
+		// The chunk the key falls in: the last one starting at or before
+		// it, else the first one.
+		ck, cv := c.Seek(sk)
+		switch {
+		case ck != nil && bytes.Equal(ck, sk):
+		case ck == nil:
+			ck, cv = c.Last()
+		default:
+			if pk, pv := c.Prev(); pk != nil {
+				ck, cv = pk, pv
+			} else {
+				ck, cv = c.First()
+			}
+		}
+		var next []byte
+		if ck != nil {
+			ck, cv = slices.Clone(ck), slices.Clone(cv)
+			c.Seek(ck)
+			if nk, _ := c.Next(); nk != nil {
+				next = slices.Clone(nk)
+			}
+		}
+		var err error
+		if entries, err = decodeChunk(cv, entries[:0]); err != nil {
+			return fmt.Errorf("chunk %q: %w", ck, err)
+		}
+		// Merge the chunk's entries with the operations before the next chunk.
+		var merged []chunkEntry
+		e := 0
+		for ; i < len(ops); i++ {
+			ok := storeKey(nil, ops[i].key, ops[i].t)
+			if next != nil && bytes.Compare(ok, next) >= 0 {
+				break
+			}
+			for e < len(entries) && bytes.Compare(entries[e].key, ok) < 0 {
+				merged = append(merged, entries[e])
+				e++
+			}
+			if e < len(entries) && bytes.Equal(entries[e].key, ok) {
+				e++
+			}
+			if len(ops[i].rrs) > 0 {
+				v, err := p.pack(nil, ops[i].rrs)
+				if err != nil {
+					return fmt.Errorf("%s/%s: %w", ops[i].name, dns.TypeToString[ops[i].t], err)
+				}
+				merged = append(merged, chunkEntry{ok, v})
+			}
+		}
+		merged = append(merged, entries[e:]...)
+		if ck != nil {
+			if err := sb.Delete(ck); err != nil {
+				return err
+			}
+		}
+		// Put the result back, split when it grew too large.
+		size := 0
+		for _, m := range merged {
+			size += len(m.key) + len(m.val) + 4
+		}
+		pieces := max(1, size/chunkTarget)
+		if size <= 2*chunkTarget {
+			pieces = 1
+		}
+		per := (len(merged) + pieces - 1) / max(pieces, 1)
+		for len(merged) > 0 {
+			n := min(per, len(merged))
+			var buf []byte
+			for _, m := range merged[:n] {
+				buf = appendEntry(buf, m.key, m.val)
+			}
+			if err := sb.Put(slices.Clone(merged[0].key), buf); err != nil {
+				return err
+			}
+			merged = merged[n:]
+		}
+		c = sb.Cursor()
+	}
+	return nil
+}

@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+
+	"github.com/dnspki/dnspki/plugin/pkg/atomicfile"
 )
 
 // The member list of a consumed catalog, as the consumer last served it:
@@ -56,21 +58,5 @@ func saveMembers(path string, members map[string]string) error {
 	for _, z := range zones {
 		fmt.Fprintf(&b, "%s %s\n", z, members[z])
 	}
-	tmp := path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
-	if err != nil {
-		return err
-	}
-	if _, err := f.WriteString(b.String()); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp, path)
+	return atomicfile.Write(path, []byte(b.String()), 0o600)
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/miekg/dns"
 
+	"github.com/dnspki/dnspki/plugin/pkg/atomicfile"
 	"github.com/dnspki/dnspki/plugin/pkg/cli"
 	"github.com/dnspki/dnspki/plugin/pkg/zonemodel"
 )
@@ -72,7 +73,7 @@ func runDS(args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintln(stdout, dsOf(k, dt, k.Hdr.Ttl).String())
 		}
 		if *submitted {
-			if err := writeFileAtomic(submittedFile(*dir, zone), []byte(strings.Join(tags, " ")+"\n"), 0o600); err != nil {
+			if err := atomicfile.Write(submittedFile(*dir, zone), []byte(strings.Join(tags, " ")+"\n"), 0o600); err != nil {
 				fmt.Fprintf(stderr, "dnspki ds: %s: %v\n", zone, err)
 				status = 1
 				continue

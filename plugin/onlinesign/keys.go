@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/dnspki/dnspki/plugin/pkg/atomicfile"
 	"github.com/miekg/dns"
 )
 
@@ -116,10 +117,10 @@ func writeKey(dir string, k *Key, created time.Time) error {
 	fmt.Fprintf(&pub, "%s IN DNSKEY %d %d %d %s\n", k.DNSKEY.Hdr.Name, k.DNSKEY.Flags, k.DNSKEY.Protocol, k.DNSKEY.Algorithm, k.DNSKEY.PublicKey)
 	priv := k.DNSKEY.PrivateKeyString(k.Signer)
 	priv += fmt.Sprintf("Created: %s\nPublish: %s\nActivate: %s\n", ts, ts, ts)
-	if err := writeFileAtomic(filepath.Join(dir, k.Base+".private"), []byte(priv), 0o600); err != nil {
+	if err := atomicfile.Write(filepath.Join(dir, k.Base+".private"), []byte(priv), 0o600); err != nil {
 		return err
 	}
-	return writeFileAtomic(filepath.Join(dir, k.Base+".key"), pub.Bytes(), 0o600)
+	return atomicfile.Write(filepath.Join(dir, k.Base+".key"), pub.Bytes(), 0o600)
 }
 
 // readPublic reads the DNSKEY of dir/base.key.
@@ -214,47 +215,6 @@ func findKeys(dir, zone string) ([]string, error) {
 func globEscape(s string) string {
 	r := strings.NewReplacer(`*`, `\*`, `?`, `\?`, `[`, `\[`, `\`, `\\`)
 	return r.Replace(s)
-}
-
-// writeFileAtomic writes b to path through a synced temporary file and a
-// rename, then syncs the directory.
-func writeFileAtomic(path string, b []byte, mode os.FileMode) error {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	ok := false
-	defer func() {
-		if !ok {
-			os.Remove(tmp)
-		}
-	}()
-	if err := f.Chmod(mode); err != nil {
-		f.Close()
-		return err
-	}
-	if _, err := f.Write(b); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return err
-	}
-	ok = true
-	if d, err := os.Open(dir); err == nil {
-		d.Sync()
-		d.Close()
-	}
-	return nil
 }
 
 // dsOf returns the DS record (digest type d) of a key, with the given TTL.

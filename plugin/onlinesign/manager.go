@@ -13,6 +13,7 @@ import (
 
 	"github.com/miekg/dns"
 
+	"github.com/dnspki/dnspki/plugin/pkg/atomicfile"
 	"github.com/dnspki/dnspki/plugin/pkg/zonemodel"
 )
 
@@ -563,7 +564,7 @@ func (m *manager) writeTrustAnchor() error {
 	if old, err := os.ReadFile(path); err == nil && string(old) == b.String() {
 		return nil
 	}
-	if err := writeFileAtomic(path, []byte(b.String()), 0o644); err != nil {
+	if err := atomicfile.Write(path, []byte(b.String()), 0o644); err != nil {
 		return fmt.Errorf("writing the trust anchor: %w", err)
 	}
 	return nil

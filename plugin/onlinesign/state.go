@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/dnspki/dnspki/plugin/pkg/atomicfile"
 	"github.com/miekg/dns"
 )
 
@@ -563,7 +564,7 @@ func (st *State) save(path string) error {
 	if err != nil {
 		return err
 	}
-	return writeFileAtomic(path, append(b, '\n'), 0o600)
+	return atomicfile.Write(path, append(b, '\n'), 0o600)
 }
 
 func stateJSON(st *State) (string, error) {

@@ -16,6 +16,8 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/dnspki/dnspki/plugin/pkg/atomicfile"
 )
 
 // SelfSigned returns the certificate in dir (xot.crt, xot.key), generating
@@ -72,39 +74,14 @@ func SelfSigned(dir string, names []string) (cert tls.Certificate, certPath stri
 	}
 	// The key first, then the certificate: a crash in between leaves no
 	// certificate, and the next start makes both again.
-	if err := writeFile(keyPath, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kder}), 0o600); err != nil {
+	if err := atomicfile.Write(keyPath, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kder}), 0o600); err != nil {
 		return cert, certPath, false, err
 	}
-	if err := writeFile(certPath, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644); err != nil {
+	if err := atomicfile.Write(certPath, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644); err != nil {
 		return cert, certPath, false, err
 	}
 	cert, err = tls.LoadX509KeyPair(certPath, keyPath)
 	return cert, certPath, true, err
-}
-
-// writeFile writes data to path atomically (temporary file, fsync, rename).
-func writeFile(path string, data []byte, mode os.FileMode) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".tmp-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Chmod(mode); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
 }
 
 // LeafPin returns the SPKI pin of a loaded certificate's leaf.

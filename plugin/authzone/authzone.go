@@ -111,6 +111,34 @@ func (a *AuthZone) start(reg *zonemodel.Registry, zs *zoneState) error {
 			}
 		}
 	}
+	if err := zs.checkSignedTransfers(); err != nil {
+		return err
+	}
+	zs.subscribe()
+	if err := z.Open(); err != nil {
+		return plugin.Error(pluginName, err)
+	}
+	for _, v := range z.Views() {
+		observe(zonemodel.Change{View: v, New: v.Snapshot()})
+		log.Infof("zone %s view %s: serial %d, %d records", z.Origin, v.Name, v.Snapshot().Serial, v.Snapshot().Records())
+	}
+	zs.publishStatus()
+	zs.started = true
+	a.startWorkers(zs)
+	for _, b := range binds {
+		if b.Started != nil {
+			if err := b.Started(z); err != nil {
+				return plugin.Error(b.Plugin, err)
+			}
+		}
+	}
+	return nil
+}
+
+// checkSignedTransfers: 'transfer ... signed' needs a signer that signs
+// whole zones (checked once the bindings attached theirs).
+func (zs *zoneState) checkSignedTransfers() error {
+	z := zs.zone
 	for _, e := range zs.spec.transfers {
 		if e.signed {
 			if _, ok := z.Signer().(zonemodel.ChainSigner); !ok {
@@ -118,7 +146,13 @@ func (a *AuthZone) start(reg *zonemodel.Registry, zs *zoneState) error {
 			}
 		}
 	}
-	z.Subscribe(func(ch zonemodel.Change) {
+	return nil
+}
+
+// subscribe follows the zone's changes: metrics, the NOTIFY senders of the
+// changed view, the stock transfer plugin's notifier.
+func (zs *zoneState) subscribe() {
+	zs.zone.Subscribe(func(ch zonemodel.Change) {
 		observe(ch)
 		for _, n := range zs.notifiers {
 			if n.view == ch.View {
@@ -130,17 +164,12 @@ func (a *AuthZone) start(reg *zonemodel.Registry, zs *zoneState) error {
 		default:
 		}
 	})
-	if err := z.Open(); err != nil {
-		return plugin.Error(pluginName, err)
-	}
-	for _, v := range z.Views() {
-		observe(zonemodel.Change{View: v, New: v.Snapshot()})
-		log.Infof("zone %s view %s: serial %d, %d records", z.Origin, v.Name, v.Snapshot().Serial, v.Snapshot().Records())
-	}
-	zs.publishStatus()
-	zs.started = true
-	// Goroutines only for what the zone has (thousands of zones: no idle
-	// goroutine or file watcher per zone).
+}
+
+// startWorkers starts what serves an open zone besides answering. Goroutines
+// only for what the zone has (thousands of zones: no idle goroutine or file
+// watcher per zone).
+func (a *AuthZone) startWorkers(zs *zoneState) {
 	if a.xfer != nil {
 		zs.wg.Add(1)
 		go func() { defer zs.wg.Done(); a.notifier(zs) }()
@@ -149,24 +178,7 @@ func (a *AuthZone) start(reg *zonemodel.Registry, zs *zoneState) error {
 		zs.watcher = a.files
 		a.files.add(zs)
 	}
-	for _, n := range zs.notifiers {
-		n := n
-		n.onAck = func(serial uint32) { zs.down().notifyAcked(n, serial) }
-		zs.wg.Add(1)
-		go func() {
-			defer zs.wg.Done()
-			// After a reload, NOTIFY once the old generation no longer
-			// answers (it would give the old serial to the SOA query).
-			select {
-			case <-z.PreviousClosed():
-			case <-zs.done:
-				return
-			}
-			n.run(zs.ctx)
-		}()
-		// A (re)start announces the zone to the secondaries.
-		n.poke()
-	}
+	zs.startNotifiers()
 	if zs.sec != nil {
 		// Expired already (stored refresh time) before the first answer.
 		zs.sec.load(time.Now())
@@ -177,14 +189,28 @@ func (a *AuthZone) start(reg *zonemodel.Registry, zs *zoneState) error {
 	case zs.notifyCh <- struct{}{}:
 	default:
 	}
-	for _, b := range binds {
-		if b.Started != nil {
-			if err := b.Started(z); err != nil {
-				return plugin.Error(b.Plugin, err)
+}
+
+// startNotifiers starts the zone's NOTIFY senders; a (re)start announces the
+// zone to the secondaries.
+func (zs *zoneState) startNotifiers() {
+	for _, n := range zs.notifiers {
+		n := n
+		n.onAck = func(serial uint32) { zs.down().notifyAcked(n, serial) }
+		zs.wg.Add(1)
+		go func() {
+			defer zs.wg.Done()
+			// After a reload, NOTIFY once the old generation no longer
+			// answers (it would give the old serial to the SOA query).
+			select {
+			case <-zs.zone.PreviousClosed():
+			case <-zs.done:
+				return
 			}
-		}
+			n.run(zs.ctx)
+		}()
+		n.poke()
 	}
-	return nil
 }
 
 func (zs *zoneState) stop() {

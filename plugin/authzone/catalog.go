@@ -97,19 +97,48 @@ type parsedCatalog struct {
 //     one string) is ignored, the member is kept.
 func parseCatalog(origin string, rrs []dns.RR, held func(zone string) string) (*parsedCatalog, error) {
 	origin = zonemodel.Fqdn(origin)
-	zonesSuffix := "zones." + origin
-	var version []string
-	type node struct {
-		ptrs   []string
-		groups []string
-		coo    []string
-		badGrp int
+	version, nodes := catalogNodes(origin, rrs)
+	switch {
+	case len(version) == 0:
+		return nil, fmt.Errorf("catalog %s: no version property (TXT at version.%s): not processed", origin, origin)
+	case len(version) > 1:
+		return nil, fmt.Errorf("catalog %s: %d version TXT records: not processed", origin, len(version))
+	case version[0] != catalogVersion:
+		return nil, fmt.Errorf("catalog %s: unsupported schema version %q (want %q): not processed", origin, version[0], catalogVersion)
 	}
-	nodes := map[string]*node{}
-	get := func(id string) *node {
+	out := &parsedCatalog{}
+	refuse := func(f string, a ...any) { out.Refused = append(out.Refused, fmt.Sprintf(f, a...)) }
+	byZone := catalogMembersByZone(origin, nodes, refuse)
+	zones := make([]string, 0, len(byZone))
+	for z := range byZone {
+		zones = append(zones, z)
+	}
+	sort.Strings(zones)
+	for _, z := range zones {
+		if m, ok := oneCatalogMember(z, byZone[z], held, refuse); ok {
+			out.Members = append(out.Members, m)
+		}
+	}
+	return out, nil
+}
+
+// catalogNode is what a catalog lists under one member ID.
+type catalogNode struct {
+	ptrs   []string
+	groups []string
+	coo    []string
+	badGrp int // group properties that are not one string
+}
+
+// catalogNodes collects the version property and, per member ID, the
+// records of a catalog origin; other records are not ours to interpret.
+func catalogNodes(origin string, rrs []dns.RR) (version []string, nodes map[string]*catalogNode) {
+	zonesSuffix := "zones." + origin
+	nodes = map[string]*catalogNode{}
+	get := func(id string) *catalogNode {
 		n := nodes[id]
 		if n == nil {
-			n = &node{}
+			n = &catalogNode{}
 			nodes[id] = n
 		}
 		return n
@@ -152,16 +181,13 @@ func parseCatalog(origin string, rrs []dns.RR, held func(zone string) string) (*
 			}
 		}
 	}
-	switch {
-	case len(version) == 0:
-		return nil, fmt.Errorf("catalog %s: no version property (TXT at version.%s): not processed", origin, origin)
-	case len(version) > 1:
-		return nil, fmt.Errorf("catalog %s: %d version TXT records: not processed", origin, len(version))
-	case version[0] != catalogVersion:
-		return nil, fmt.Errorf("catalog %s: unsupported schema version %q (want %q): not processed", origin, version[0], catalogVersion)
-	}
-	out := &parsedCatalog{}
-	refuse := func(f string, a ...any) { out.Refused = append(out.Refused, fmt.Sprintf(f, a...)) }
+	return version, nodes
+}
+
+// catalogMembersByZone judges each member ID of a catalog origin on its own
+// (in ID order) and groups the members it keeps by zone; refuse is told
+// what it ignores.
+func catalogMembersByZone(origin string, nodes map[string]*catalogNode, refuse func(string, ...any)) map[string][]catalogMember {
 	byZone := map[string][]catalogMember{}
 	ids := make([]string, 0, len(nodes))
 	for id := range nodes {
@@ -198,35 +224,32 @@ func parseCatalog(origin string, rrs []dns.RR, held func(zone string) string) (*
 		}
 		byZone[zone] = append(byZone[zone], m)
 	}
-	zones := make([]string, 0, len(byZone))
-	for z := range byZone {
-		zones = append(zones, z)
+	return byZone
+}
+
+// oneCatalogMember picks the member to keep of zone z listed as ms (§4.1):
+// the only one; of several, the one under the ID held (held(z), the ID the
+// consumer serves it under), else none until the catalog lists it once.
+func oneCatalogMember(z string, ms []catalogMember, held func(zone string) string, refuse func(string, ...any)) (catalogMember, bool) {
+	if len(ms) == 1 {
+		return ms[0], true
 	}
-	sort.Strings(zones)
-	for _, z := range zones {
-		ms := byZone[z]
-		if len(ms) == 1 {
-			out.Members = append(out.Members, ms[0])
-			continue
-		}
-		var idl []string
-		keep := -1
-		h := ""
-		if held != nil {
-			h = held(z)
-		}
-		for i, m := range ms {
-			idl = append(idl, m.ID)
-			if m.ID == h {
-				keep = i
-			}
-		}
-		if keep >= 0 {
-			out.Members = append(out.Members, ms[keep])
-			refuse("member %s listed under %d IDs (%s): keeping ID %s, the one it is served under", z, len(ms), strings.Join(idl, " "), h)
-			continue
-		}
-		refuse("member %s listed under %d IDs (%s): ignored until the catalog lists it once", z, len(ms), strings.Join(idl, " "))
+	var idl []string
+	keep := -1
+	h := ""
+	if held != nil {
+		h = held(z)
 	}
-	return out, nil
+	for i, m := range ms {
+		idl = append(idl, m.ID)
+		if m.ID == h {
+			keep = i
+		}
+	}
+	if keep >= 0 {
+		refuse("member %s listed under %d IDs (%s): keeping ID %s, the one it is served under", z, len(ms), strings.Join(idl, " "), h)
+		return ms[keep], true
+	}
+	refuse("member %s listed under %d IDs (%s): ignored until the catalog lists it once", z, len(ms), strings.Join(idl, " "))
+	return catalogMember{}, false
 }

@@ -164,6 +164,30 @@ func (cn *consumer) reconcile() {
 	if snap.SOA() == nil {
 		return // not transferred yet
 	}
+	parsed, ok := cn.parse(snap)
+	if !ok {
+		return
+	}
+	want := make(map[string]catalogMember, len(parsed.Members))
+	for _, m := range parsed.Members {
+		want[m.Zone] = m
+	}
+	gone, regroup := cn.drop(want)
+	added := cn.add(parsed.Members)
+	cn.forgetDropped(want)
+	if len(added) > 0 || len(gone) > 0 || len(regroup) > 0 {
+		cn.save()
+	}
+	if len(added) > 0 || len(gone) > 0 {
+		log.Infof("catalog %s serial %d: %d member zones (%d added, %d removed)", origin, snap.Serial, len(cn.members), len(added), len(gone))
+	}
+	catalogMembers.WithLabelValues(origin).Set(float64(len(cn.members)))
+}
+
+// parse reads the catalog's snapshot, counting and logging what it refuses;
+// ok is false for a catalog that is not processed (its members are kept).
+func (cn *consumer) parse(snap *zonemodel.Snapshot) (*parsedCatalog, bool) {
+	origin := cn.cat.zone.Origin
 	held := func(zone string) string {
 		if m := cn.members[zone]; m != nil {
 			return m.id
@@ -174,7 +198,7 @@ func (cn *consumer) reconcile() {
 	if err != nil {
 		catalogRefused.WithLabelValues(origin, "catalog").Inc()
 		log.Errorf("catalog %s serial %d: %v; keeping its %d member zones", origin, snap.Serial, err, len(cn.members))
-		return
+		return nil, false
 	}
 	for _, why := range parsed.Refused {
 		catalogRefused.WithLabelValues(origin, "member").Inc()
@@ -182,11 +206,15 @@ func (cn *consumer) reconcile() {
 			log.Warningf("catalog %s serial %d: %s%s", origin, snap.Serial, why, loglimit.Refusals.Suppressed())
 		}
 	}
-	want := make(map[string]catalogMember, len(parsed.Members))
-	for _, m := range parsed.Members {
-		want[m.Zone] = m
-	}
-	var gone, regroup []*consumedMember
+	return parsed, true
+}
+
+// drop stops the members the catalog no longer lists as served (want, by
+// zone): gone (removed, or with a new unique ID: their state removed too)
+// and regroup (now configured by another group's template, their data
+// kept, started again by add).
+func (cn *consumer) drop(want map[string]catalogMember) (gone, regroup []*consumedMember) {
+	origin := cn.cat.zone.Origin
 	var goneNames []string
 	for z, m := range cn.members {
 		w, ok := want[z]
@@ -221,8 +249,15 @@ func (cn *consumer) reconcile() {
 			log.Warningf("catalog %s: member %s: %v", origin, m.zs.zone.Origin, err)
 		}
 	}
+	return gone, regroup
+}
+
+// add starts the listed members not served yet, unless they conflict with
+// a zone served otherwise, and publishes them.
+func (cn *consumer) add(members []catalogMember) map[string]*zoneState {
+	origin := cn.cat.zone.Origin
 	added := map[string]*zoneState{}
-	for _, m := range parsed.Members {
+	for _, m := range members {
 		if cn.members[m.Zone] != nil {
 			continue
 		}
@@ -244,14 +279,7 @@ func (cn *consumer) reconcile() {
 		added[m.Zone] = zs
 	}
 	cn.publish(added, nil)
-	cn.forgetDropped(want)
-	if len(added) > 0 || len(gone) > 0 || len(regroup) > 0 {
-		cn.save()
-	}
-	if len(added) > 0 || len(gone) > 0 {
-		log.Infof("catalog %s serial %d: %d member zones (%d added, %d removed)", origin, snap.Serial, len(cn.members), len(added), len(gone))
-	}
-	catalogMembers.WithLabelValues(origin).Set(float64(len(cn.members)))
+	return added
 }
 
 func (cn *consumer) file() string {

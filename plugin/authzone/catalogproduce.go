@@ -51,7 +51,7 @@ func (a *AuthZone) buildCatalog(c *caddy.Controller, reg *zonemodel.Registry, zs
 	reg.Bind(origin, zonemodel.Binding{Plugin: pluginName, Attach: func(z *zonemodel.Zone) error {
 		members, err := producedMembers(reg, cats, origin, cs)
 		if err != nil {
-			return fmt.Errorf("%s:%d - zone %s: %v", file, line, origin, err)
+			return startupError(file, line, pluginName, "zone %s: %v", origin, err)
 		}
 		log.Infof("catalog %s: %d member zones", origin, len(members))
 		return src.SetInitial(nil, catalogRecords(origin, members))

@@ -8,6 +8,7 @@ import (
 	"github.com/coredns/caddy"
 	"github.com/miekg/dns"
 
+	"github.com/dnspki/dnspki/plugin/pkg/corefile"
 	"github.com/dnspki/dnspki/plugin/pkg/zonemodel"
 )
 
@@ -152,7 +153,7 @@ func checkCatalog(c *caddy.Controller, sp *zoneSpec, base int) error {
 		return nil
 	}
 	errf := func(f string, a ...any) error {
-		return fmt.Errorf("%s:%d - Error during parsing: zone %s: %s", c.File(), cs.line, sp.origin, fmt.Sprintf(f, a...))
+		return corefile.Errorf(c.File(), cs.line, "zone %s: %s", sp.origin, fmt.Sprintf(f, a...))
 	}
 	switch {
 	case !cs.produce && !cs.consume:

@@ -72,44 +72,68 @@ func (p *xfrParser) add(rr dns.RR) error {
 	}
 	p.n++
 	p.res.rrs++
-	if p.n == 1 {
-		s, ok := p.isApexSOA(rr)
-		if !ok {
-			return fmt.Errorf("transfer does not start with the SOA of %s (got %s)", p.origin, short(rr))
-		}
-		p.first = s
-		p.res.soa = s
-		return nil
-	}
-	if p.n == 2 {
-		s, isSOA := p.isApexSOA(rr)
-		switch {
-		case p.ixfr && isSOA && s.Serial == p.serial && s.Serial != p.first.Serial:
-			// Incremental: the first difference sequence starts.
-			p.res.kind = "ixfr"
-			p.cur = &diff{old: s}
-			p.state = 1
-			return nil
-		case isSOA && s.Serial == p.first.Serial:
-			// A zone of only its SOA: nothing a zone can be.
-			return errors.New("transfer holds only the SOA (no NS records)")
-		default:
-			p.res.kind = "axfr"
-			p.res.all = append(p.res.all, p.first)
+	switch p.n {
+	case 1:
+		return p.addFirst(rr)
+	case 2:
+		if ixfr, err := p.addSecond(rr); ixfr || err != nil {
+			return err
 		}
 	}
 	if p.res.kind == "axfr" {
-		if s, ok := p.isApexSOA(rr); ok {
-			if s.Serial != p.first.Serial {
-				return fmt.Errorf("AXFR ends with serial %d, started with %d", s.Serial, p.first.Serial)
-			}
-			p.done = true
-			return nil
+		return p.addAXFR(rr)
+	}
+	return p.addIXFR(rr)
+}
+
+// addFirst consumes the first record: the SOA the transfer opens with.
+func (p *xfrParser) addFirst(rr dns.RR) error {
+	s, ok := p.isApexSOA(rr)
+	if !ok {
+		return fmt.Errorf("transfer does not start with the SOA of %s (got %s)", p.origin, short(rr))
+	}
+	p.first = s
+	p.res.soa = s
+	return nil
+}
+
+// addSecond decides from the second record whether the transfer is
+// incremental (ixfr: rr opened its first difference sequence) or a whole
+// zone (rr is left for addAXFR).
+func (p *xfrParser) addSecond(rr dns.RR) (ixfr bool, err error) {
+	s, isSOA := p.isApexSOA(rr)
+	switch {
+	case p.ixfr && isSOA && s.Serial == p.serial && s.Serial != p.first.Serial:
+		// Incremental: the first difference sequence starts.
+		p.res.kind = "ixfr"
+		p.cur = &diff{old: s}
+		p.state = 1
+		return true, nil
+	case isSOA && s.Serial == p.first.Serial:
+		// A zone of only its SOA: nothing a zone can be.
+		return false, errors.New("transfer holds only the SOA (no NS records)")
+	default:
+		p.res.kind = "axfr"
+		p.res.all = append(p.res.all, p.first)
+		return false, nil
+	}
+}
+
+// addAXFR consumes a record of a whole-zone transfer.
+func (p *xfrParser) addAXFR(rr dns.RR) error {
+	if s, ok := p.isApexSOA(rr); ok {
+		if s.Serial != p.first.Serial {
+			return fmt.Errorf("AXFR ends with serial %d, started with %d", s.Serial, p.first.Serial)
 		}
-		p.res.all = append(p.res.all, rr)
+		p.done = true
 		return nil
 	}
-	// IXFR difference sequences.
+	p.res.all = append(p.res.all, rr)
+	return nil
+}
+
+// addIXFR consumes a record of the difference sequences of an IXFR.
+func (p *xfrParser) addIXFR(rr dns.RR) error {
 	s, isSOA := p.isApexSOA(rr)
 	switch p.state {
 	case 0:
@@ -130,22 +154,28 @@ func (p *xfrParser) add(rr dns.RR) error {
 		p.cur.del = append(p.cur.del, rr)
 	case 2:
 		if isSOA {
-			p.res.diffs = append(p.res.diffs, *p.cur)
-			prev := p.cur.new.Serial
-			p.cur = nil
-			if prev == p.first.Serial && s.Serial == p.first.Serial {
-				p.done = true
-				return nil
-			}
-			if s.Serial != prev {
-				return fmt.Errorf("IXFR: difference sequence from serial %d follows one ending at %d", s.Serial, prev)
-			}
-			p.cur = &diff{old: s}
-			p.state = 1
-			return nil
+			return p.endSequence(s)
 		}
 		p.cur.add = append(p.cur.add, rr)
 	}
+	return nil
+}
+
+// endSequence ends the current difference sequence at SOA s, which closes
+// the transfer or opens the next sequence.
+func (p *xfrParser) endSequence(s *dns.SOA) error {
+	p.res.diffs = append(p.res.diffs, *p.cur)
+	prev := p.cur.new.Serial
+	p.cur = nil
+	if prev == p.first.Serial && s.Serial == p.first.Serial {
+		p.done = true
+		return nil
+	}
+	if s.Serial != prev {
+		return fmt.Errorf("IXFR: difference sequence from serial %d follows one ending at %d", s.Serial, prev)
+	}
+	p.cur = &diff{old: s}
+	p.state = 1
 	return nil
 }
 
@@ -181,90 +211,145 @@ func xfrIn(ctx context.Context, p *peer, origin string, qtype uint16, serial uin
 	stop := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Now()) })
 	defer stop()
 
+	s := &xfrStream{ctx: ctx, co: co, peer: p, origin: origin, qtype: qtype, serial: serial, parser: newXfrParser(origin, qtype, serial)}
+	if err := s.send(); err != nil {
+		return nil, err
+	}
+	for first := true; !s.parser.done; first = false {
+		end, err := s.read(first)
+		if err != nil {
+			return nil, err
+		}
+		if end {
+			break
+		}
+	}
+	return s.parser.finish()
+}
+
+// xfrStream is one incoming transfer on its connection.
+type xfrStream struct {
+	ctx    context.Context
+	co     *dns.Conn
+	peer   *peer
+	origin string
+	qtype  uint16
+	serial uint32
+	parser *xfrParser
+
+	m   *dns.Msg // the request
+	mac string   // the MAC the next signed response message covers
+}
+
+// send writes the request, signed with the peer's key if it has one.
+func (s *xfrStream) send() error {
 	m := new(dns.Msg)
-	m.SetQuestion(origin, qtype)
-	if qtype == dns.TypeIXFR {
-		m.Ns = []dns.RR{&dns.SOA{Hdr: dns.RR_Header{Name: origin, Rrtype: dns.TypeSOA, Class: dns.ClassINET}, Ns: ".", Mbox: ".", Serial: serial}}
+	m.SetQuestion(s.origin, s.qtype)
+	if s.qtype == dns.TypeIXFR {
+		m.Ns = []dns.RR{&dns.SOA{Hdr: dns.RR_Header{Name: s.origin, Rrtype: dns.TypeSOA, Class: dns.ClassINET}, Ns: ".", Mbox: ".", Serial: s.serial}}
 	}
 	var out []byte
-	var mac string
-	if p.key != nil {
-		m.SetTsig(p.key.Name, p.key.Algorithm, 300, time.Now().Unix())
-		out, mac, err = dns.TsigGenerate(m, p.key.Secret, "", false)
+	var err error
+	if k := s.peer.key; k != nil {
+		m.SetTsig(k.Name, k.Algorithm, 300, time.Now().Unix())
+		out, s.mac, err = dns.TsigGenerate(m, k.Secret, "", false)
 	} else {
 		out, err = m.Pack()
 	}
 	if err != nil {
-		return nil, err
+		return err
 	}
-	co.SetWriteDeadline(time.Now().Add(xfrDialTimeout))
-	if _, err := co.Write(out); err != nil {
-		return nil, err
+	s.m = m
+	s.co.SetWriteDeadline(time.Now().Add(xfrDialTimeout))
+	_, err = s.co.Write(out)
+	return err
+}
+
+// upToDate reports whether the response so far is a single SOA not newer
+// than the serial asked from: the IXFR answer of a primary with nothing new.
+func (s *xfrStream) upToDate() bool {
+	return s.qtype == dns.TypeIXFR && s.parser.n == 1 && !zonemodel.SerialGreater(s.parser.first.Serial, s.serial)
+}
+
+// read reads, checks and parses one response message (first: the first of
+// the stream); end is set when the transfer is complete without its closing
+// SOA (up to date).
+func (s *xfrStream) read(first bool) (end bool, err error) {
+	res := s.parser.res
+	s.co.SetReadDeadline(time.Now().Add(xfrReadTimeout))
+	raw, err := s.co.ReadMsgHeader(nil)
+	if err != nil {
+		return s.readError(err)
 	}
-	parser := newXfrParser(origin, qtype, serial)
-	for first := true; !parser.done; first = false {
-		co.SetReadDeadline(time.Now().Add(xfrReadTimeout))
-		raw, err := co.ReadMsgHeader(nil)
-		if err != nil {
-			if ctx.Err() != nil {
-				return nil, fmt.Errorf("transfer took longer than %s", xfrMaxDuration)
-			}
-			if errors.Is(err, net.ErrClosed) || strings.Contains(err.Error(), "EOF") {
-				if qtype == dns.TypeIXFR && parser.n == 1 && !zonemodel.SerialGreater(parser.first.Serial, serial) {
-					break
-				}
-				return nil, fmt.Errorf("connection closed after %d messages: %v", parser.res.msgs, err)
-			}
-			return nil, err
+	r := new(dns.Msg)
+	if err := r.Unpack(raw); err != nil {
+		return false, fmt.Errorf("message %d: %v", res.msgs+1, err)
+	}
+	res.msgs++
+	res.bytes += len(raw)
+	if r.Id != s.m.Id {
+		return false, fmt.Errorf("message %d: ID %d, want %d", res.msgs, r.Id, s.m.Id)
+	}
+	if s.peer.key != nil {
+		if err := s.verify(r, raw, first); err != nil {
+			return false, err
 		}
-		r := new(dns.Msg)
-		if err := r.Unpack(raw); err != nil {
-			return nil, fmt.Errorf("message %d: %v", parser.res.msgs+1, err)
+	}
+	if r.Rcode != dns.RcodeSuccess {
+		return false, rcodeError(r)
+	}
+	if first && (len(r.Question) != 1 || !strings.EqualFold(r.Question[0].Name, s.origin) || r.Question[0].Qtype != s.qtype) {
+		return false, errors.New("response does not repeat the question")
+	}
+	for _, rr := range r.Answer {
+		if rr.Header().Class != dns.ClassINET {
+			return false, fmt.Errorf("record of class %s: %s", dns.ClassToString[rr.Header().Class], short(rr))
 		}
-		parser.res.msgs++
-		parser.res.bytes += len(raw)
-		if r.Id != m.Id {
-			return nil, fmt.Errorf("message %d: ID %d, want %d", parser.res.msgs, r.Id, m.Id)
+		if err := s.parser.add(rr); err != nil {
+			return false, err
 		}
-		if p.key != nil {
-			t := r.IsTsig()
-			if t == nil {
-				if r.Rcode != dns.RcodeSuccess {
-					return nil, rcodeError(r)
-				}
-				return nil, fmt.Errorf("message %d is not signed (TSIG key %s)", parser.res.msgs, p.key.Name)
-			}
-			if !strings.EqualFold(t.Hdr.Name, p.key.Name) || !strings.EqualFold(dns.Fqdn(t.Algorithm), p.key.Algorithm) {
-				return nil, fmt.Errorf("message %d signed with key %s/%s, want %s/%s", parser.res.msgs, t.Hdr.Name, t.Algorithm, p.key.Name, p.key.Algorithm)
-			}
-			if t.Error != dns.RcodeSuccess {
-				return nil, fmt.Errorf("TSIG error %s from the primary (key %s)", dns.RcodeToString[int(t.Error)], p.key.Name)
-			}
-			if err := dns.TsigVerify(raw, p.key.Secret, mac, !first); err != nil {
-				return nil, fmt.Errorf("message %d: TSIG (key %s) does not verify: %v", parser.res.msgs, p.key.Name, err)
-			}
-			mac = t.MAC
+	}
+	// A single SOA not newer than ours: up to date.
+	return s.upToDate(), nil
+}
+
+// readError is the outcome of a failed read: the end of an up-to-date
+// answer whose primary closed the connection, else an error.
+func (s *xfrStream) readError(err error) (end bool, _ error) {
+	if s.ctx.Err() != nil {
+		return false, fmt.Errorf("transfer took longer than %s", xfrMaxDuration)
+	}
+	if errors.Is(err, net.ErrClosed) || strings.Contains(err.Error(), "EOF") {
+		if s.upToDate() {
+			return true, nil
 		}
+		return false, fmt.Errorf("connection closed after %d messages: %v", s.parser.res.msgs, err)
+	}
+	return false, err
+}
+
+// verify checks the TSIG of response message r (raw: as received) with the
+// peer's key, over the request MAC (first) or the previous message's.
+func (s *xfrStream) verify(r *dns.Msg, raw []byte, first bool) error {
+	k, n := s.peer.key, s.parser.res.msgs
+	t := r.IsTsig()
+	if t == nil {
 		if r.Rcode != dns.RcodeSuccess {
-			return nil, rcodeError(r)
+			return rcodeError(r)
 		}
-		if first && (len(r.Question) != 1 || !strings.EqualFold(r.Question[0].Name, origin) || r.Question[0].Qtype != qtype) {
-			return nil, errors.New("response does not repeat the question")
-		}
-		for _, rr := range r.Answer {
-			if rr.Header().Class != dns.ClassINET {
-				return nil, fmt.Errorf("record of class %s: %s", dns.ClassToString[rr.Header().Class], short(rr))
-			}
-			if err := parser.add(rr); err != nil {
-				return nil, err
-			}
-		}
-		if qtype == dns.TypeIXFR && parser.n == 1 && !zonemodel.SerialGreater(parser.first.Serial, serial) {
-			// A single SOA not newer than ours: up to date.
-			break
-		}
+		return fmt.Errorf("message %d is not signed (TSIG key %s)", n, k.Name)
 	}
-	return parser.finish()
+	if !strings.EqualFold(t.Hdr.Name, k.Name) || !strings.EqualFold(dns.Fqdn(t.Algorithm), k.Algorithm) {
+		return fmt.Errorf("message %d signed with key %s/%s, want %s/%s", n, t.Hdr.Name, t.Algorithm, k.Name, k.Algorithm)
+	}
+	if t.Error != dns.RcodeSuccess {
+		return fmt.Errorf("TSIG error %s from the primary (key %s)", dns.RcodeToString[int(t.Error)], k.Name)
+	}
+	if err := dns.TsigVerify(raw, k.Secret, s.mac, !first); err != nil {
+		return fmt.Errorf("message %d: TSIG (key %s) does not verify: %v", n, k.Name, err)
+	}
+	s.mac = t.MAC
+	return nil
 }
 
 // rcodeError is the error for a refused transfer or query.

@@ -4,23 +4,20 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/miekg/dns"
-	bolt "go.etcd.io/bbolt"
 )
 
-// store is the durable state of one zone: per view the serial, the journal and
-// every source's records; per source its private metadata. One bbolt file per
-// zone, shared by the generations of a zone across Corefile reloads (the old
-// generation still serves while the new one opens).
+// store is the durable state of one zone (storage.go), shared by the
+// generations of a zone across Corefile reloads (the old generation still
+// serves while the new one opens): one per path, reference-counted.
 type store struct {
 	path string
-	db   *bolt.DB
+	be   storage
 	refs int
 	// mu serializes every writer of the zone, across generations.
 	mu sync.Mutex
@@ -46,11 +43,14 @@ func storePath(dir, origin string) string {
 	return filepath.Join(dir, "zones", name+".db")
 }
 
-// acquireStore returns the open store of path, opening it if needed. The
-// database is opened outside the lock of all stores (a new one is written
+// acquireStore returns the open store of path, opening it with open (nil: a
+// bbolt file, boltstore.go) if needed. The storage is opened outside the lock of all stores (a new one is written
 // and fsynced), so that many zones open at once; a second caller for the
 // same path waits for the first one's open.
-func acquireStore(path string) (*store, error) {
+func acquireStore(path string, open func(string) (storage, error)) (*store, error) {
+	if open == nil {
+		open = openBolt
+	}
 	stores.Lock()
 	if st := stores.m[path]; st != nil {
 		st.refs++
@@ -64,7 +64,7 @@ func acquireStore(path string) (*store, error) {
 	st := &store{path: path, refs: 1, ready: make(chan struct{})}
 	stores.m[path] = st
 	stores.Unlock()
-	db, err := openDB(path)
+	be, err := open(path)
 	if err != nil {
 		stores.Lock()
 		delete(stores.m, path)
@@ -73,27 +73,9 @@ func acquireStore(path string) (*store, error) {
 		close(st.ready)
 		return nil, err
 	}
-	st.db = db
+	st.be = be
 	close(st.ready)
 	return st, nil
-}
-
-func openDB(path string) (*bolt.DB, error) {
-	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
-		return nil, fmt.Errorf("state directory: %w", err)
-	}
-	// The whole file is mapped from the start (address space, not memory):
-	// bbolt remaps when the file outgrows the map, copying every node of the
-	// transaction in progress, which made a first load of a large zone slow.
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 5 * time.Second, InitialMmapSize: 1 << 30,
-		FreelistType: bolt.FreelistMapType, NoFreelistSync: true})
-	if err != nil {
-		if errors.Is(err, bolt.ErrTimeout) {
-			return nil, fmt.Errorf("%s: locked by another process (is another dnspki running with the same state directory?)", path)
-		}
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	return db, nil
 }
 
 func (st *store) release() {
@@ -102,26 +84,9 @@ func (st *store) release() {
 	st.refs--
 	if st.refs == 0 {
 		delete(stores.m, st.path)
-		st.db.Close()
+		st.be.close()
 	}
 }
-
-var (
-	bViews   = []byte("views")
-	bSrcMeta = []byte("srcmeta")
-	bMeta    = []byte("meta")
-	bJournal = []byte("journal")
-	bSrc     = []byte("src")
-	bDigest  = []byte("digest")
-	kSerial  = []byte("serial")
-	kSeq     = []byte("seq")
-	kFormat  = []byte("format")
-)
-
-// storeFormat is the layout of a view's source records: 2 is chunks in
-// canonical order (below); without a format key, one key per RRset named
-// "owner\0type" (the layout before chunks), converted at Open.
-const storeFormat = 2
 
 type rrKey struct {
 	name string
@@ -405,28 +370,3 @@ func decodeEntry(b []byte) (*JournalEntry, error) {
 
 func u64(v uint64) []byte { return binary.BigEndian.AppendUint64(nil, v) }
 func u32(v uint32) []byte { return binary.BigEndian.AppendUint32(nil, v) }
-
-// viewBucket returns (creating when tx is writable) the bucket of one view.
-func viewBucket(tx *bolt.Tx, view string) (*bolt.Bucket, error) {
-	if !tx.Writable() {
-		vb := tx.Bucket(bViews)
-		if vb == nil {
-			return nil, nil
-		}
-		return vb.Bucket([]byte(view)), nil
-	}
-	vb, err := tx.CreateBucketIfNotExists(bViews)
-	if err != nil {
-		return nil, err
-	}
-	b, err := vb.CreateBucketIfNotExists([]byte(view))
-	if err != nil {
-		return nil, err
-	}
-	for _, n := range [][]byte{bMeta, bJournal, bSrc} {
-		if _, err := b.CreateBucketIfNotExists(n); err != nil {
-			return nil, err
-		}
-	}
-	return b, nil
-}

@@ -11,21 +11,9 @@ import (
 	bolt "go.etcd.io/bbolt"
 )
 
-// storedView is what the store holds for one view.
-type storedView struct {
-	serial        uint32
-	hasState      bool
-	format        int
-	mdAlg         uint8 // hash algorithm of the model's ZONEMD it served, 0: none
-	jFirst, jNext uint64
-	jBytes        int
-	sources       map[string][]chg // per source: its records in key order
-	digests       map[string][]byte
-}
-
 // readView reads a view's state from its bucket (nil: nothing stored).
 func readView(b *bolt.Bucket, origin string) (*storedView, error) {
-	sv := &storedView{sources: map[string][]chg{}, digests: map[string][]byte{}, format: storeFormat}
+	sv := &storedView{sources: map[string][]chg{}, digests: map[string][]byte{}}
 	if b == nil {
 		return sv, nil
 	}
@@ -34,7 +22,8 @@ func readView(b *bolt.Bucket, origin string) (*storedView, error) {
 		sv.serial = uint32(v[0])<<24 | uint32(v[1])<<16 | uint32(v[2])<<8 | uint32(v[3])
 		sv.hasState = true
 	}
-	sv.format = int(beU64(meta.Get(kFormat)))
+	format := int(beU64(meta.Get(kFormat)))
+	sv.oldLayout = format < storeFormat
 	if v := meta.Get(kMdAlg); len(v) == 1 {
 		sv.mdAlg = v[0]
 	}
@@ -59,7 +48,7 @@ func readView(b *bolt.Bucket, origin string) (*storedView, error) {
 		}
 		var recs []chg
 		var err error
-		if sv.format >= 2 {
+		if format >= 2 {
 			recs, err = readChunks(sb)
 		} else {
 			recs, err = readKeys(sb, origin)

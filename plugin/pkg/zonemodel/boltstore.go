@@ -283,12 +283,6 @@ func (b *boltStorage) storeRecords(vb *bolt.Bucket, vc *viewCommit) error {
 	return nil
 }
 
-// boltRecord is a journal entry as stored.
-type boltRecord []byte
-
-func (r boltRecord) from() (uint32, error)         { return entryFrom(r) }
-func (r boltRecord) entry() (*JournalEntry, error) { return decodeEntry(r) }
-
 func (b *boltStorage) eachJournal(view string, fn func(uint64, journalRecord) (bool, error)) error {
 	return b.db.View(func(btx *bolt.Tx) error {
 		vb, err := viewBucket(btx, view)
@@ -297,7 +291,7 @@ func (b *boltStorage) eachJournal(view string, fn func(uint64, journalRecord) (b
 		}
 		c := vb.Bucket(bJournal).Cursor()
 		for k, val := c.First(); k != nil; k, val = c.Next() {
-			if more, err := fn(beU64(k), boltRecord(val)); err != nil || !more {
+			if more, err := fn(beU64(k), encodedEntry(val)); err != nil || !more {
 				return err
 			}
 		}

@@ -332,6 +332,12 @@ func entryFrom(b []byte) (uint32, error) {
 	return soa.Serial, nil
 }
 
+// encodedEntry is a journal entry in its stored encoding.
+type encodedEntry []byte
+
+func (r encodedEntry) from() (uint32, error)         { return entryFrom(r) }
+func (r encodedEntry) entry() (*JournalEntry, error) { return decodeEntry(r) }
+
 func decodeEntry(b []byte) (*JournalEntry, error) {
 	if len(b) < 10 {
 		return nil, errors.New("short journal entry")

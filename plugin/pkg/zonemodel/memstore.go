@@ -144,91 +144,34 @@ func packSource(src srcID, snap *Snapshot) (map[memKey][]byte, error) {
 	return out, err
 }
 
+// memCommit is a view's part of a commit, encoded.
+type memCommit struct {
+	vc      *viewCommit
+	entry   encodedEntry
+	sources map[string]map[memKey][]byte // whole sources (nil: dropped)
+	ops     map[string][]memOp           // changed keys of the others
+}
+
+// memOp is one changed key, packed (nil: removed).
+type memOp struct {
+	key memKey
+	val []byte
+}
+
 // commit encodes everything first, then applies it: all or nothing.
 func (m *memStorage) commit(c *storeCommit) error {
-	type prepared struct {
-		vc      *viewCommit
-		entry   encodedEntry
-		sources map[string]map[memKey][]byte // whole sources (nil map: dropped)
-		ops     map[string][]storeOp
-		packed  map[string][][]byte
-	}
-	var ps []prepared
+	var mcs []*memCommit
 	for _, vc := range c.views {
-		p := prepared{vc: vc, sources: map[string]map[memKey][]byte{}, ops: map[string][]storeOp{}, packed: map[string][][]byte{}}
-		if vc.entry != nil {
-			b, err := vc.entry.encode()
-			if err != nil {
-				return err
-			}
-			p.entry = b
+		mc, err := encodeViewCommit(vc)
+		if err != nil {
+			return err
 		}
-		for _, sw := range vc.sources {
-			switch {
-			case sw.ops.drop:
-				p.sources[sw.name] = nil
-			case sw.ops.rewrite:
-				recs, err := packSource(sw.id, vc.snap)
-				if err != nil {
-					return err
-				}
-				p.sources[sw.name] = recs
-			default:
-				for _, o := range sw.ops.ops {
-					var b []byte
-					if len(o.rrs) > 0 {
-						var err error
-						if b, err = packRRs(o.rrs); err != nil {
-							return err
-						}
-					}
-					p.ops[sw.name] = append(p.ops[sw.name], o)
-					p.packed[sw.name] = append(p.packed[sw.name], b)
-				}
-			}
-		}
-		ps = append(ps, p)
+		mcs = append(mcs, mc)
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	for _, p := range ps {
-		v := m.view(p.vc.view)
-		if p.vc.rewrite {
-			clear(v.sources)
-		}
-		for name, recs := range p.sources {
-			if recs == nil {
-				delete(v.sources, name)
-			} else {
-				v.sources[name] = recs
-			}
-		}
-		for name, ops := range p.ops {
-			recs := v.sources[name]
-			if recs == nil {
-				recs = map[memKey][]byte{}
-				v.sources[name] = recs
-			}
-			for i, o := range ops {
-				if b := p.packed[name][i]; b != nil {
-					recs[memKey{o.key, o.t}] = b
-				} else {
-					delete(recs, memKey{o.key, o.t})
-				}
-			}
-		}
-		for name, d := range p.vc.digests {
-			if d == nil {
-				delete(v.digests, name)
-			} else {
-				v.digests[name] = d
-			}
-		}
-		p.vc.trim = v.putJournal(c, p.vc, p.entry)
-		if p.vc.snap.soa != nil {
-			v.serial, v.hasSerial, v.mdAlg = p.vc.snap.Serial, true, p.vc.snap.mdAlg
-		}
-		v.seq = p.vc.jNext + uint64(b2i(p.vc.entry != nil))
+	for _, mc := range mcs {
+		m.view(mc.vc.view).apply(c, mc)
 	}
 	if len(c.meta) > 0 && c.source != "" {
 		sm := m.meta[c.source]
@@ -245,6 +188,82 @@ func (m *memStorage) commit(c *storeCommit) error {
 		}
 	}
 	return nil
+}
+
+// encodeViewCommit packs a view's records and journal entry.
+func encodeViewCommit(vc *viewCommit) (*memCommit, error) {
+	mc := &memCommit{vc: vc, sources: map[string]map[memKey][]byte{}, ops: map[string][]memOp{}}
+	if vc.entry != nil {
+		b, err := vc.entry.encode()
+		if err != nil {
+			return nil, err
+		}
+		mc.entry = b
+	}
+	for _, sw := range vc.sources {
+		switch {
+		case sw.ops.drop:
+			mc.sources[sw.name] = nil
+		case sw.ops.rewrite:
+			recs, err := packSource(sw.id, vc.snap)
+			if err != nil {
+				return nil, err
+			}
+			mc.sources[sw.name] = recs
+		default:
+			for _, o := range sw.ops.ops {
+				op := memOp{key: memKey{o.key, o.t}}
+				if len(o.rrs) > 0 {
+					var err error
+					if op.val, err = packRRs(o.rrs); err != nil {
+						return nil, err
+					}
+				}
+				mc.ops[sw.name] = append(mc.ops[sw.name], op)
+			}
+		}
+	}
+	return mc, nil
+}
+
+// apply makes an encoded commit the view's state.
+func (v *memView) apply(c *storeCommit, mc *memCommit) {
+	if mc.vc.rewrite {
+		clear(v.sources)
+	}
+	for name, recs := range mc.sources {
+		if recs == nil {
+			delete(v.sources, name)
+		} else {
+			v.sources[name] = recs
+		}
+	}
+	for name, ops := range mc.ops {
+		recs := v.sources[name]
+		if recs == nil {
+			recs = map[memKey][]byte{}
+			v.sources[name] = recs
+		}
+		for _, o := range ops {
+			if o.val != nil {
+				recs[o.key] = o.val
+			} else {
+				delete(recs, o.key)
+			}
+		}
+	}
+	for name, d := range mc.vc.digests {
+		if d == nil {
+			delete(v.digests, name)
+		} else {
+			v.digests[name] = d
+		}
+	}
+	mc.vc.trim = v.putJournal(c, mc.vc, mc.entry)
+	if mc.vc.snap.soa != nil {
+		v.serial, v.hasSerial, v.mdAlg = mc.vc.snap.Serial, true, mc.vc.snap.mdAlg
+	}
+	v.seq = mc.vc.jNext + uint64(b2i(mc.vc.entry != nil))
 }
 
 // putJournal restarts the journal if asked, appends the entry and trims the

@@ -179,14 +179,41 @@ func sameAsSet(set *RRset, c []srcRecs) bool {
 // incDelta applies the staged edits name by name to a copy of cur that
 // shares everything else.
 func (z *Zone) incDelta(v *View, cur *Snapshot, stages map[srcID]*stage) (*delta, error) {
-	origin := z.Origin
-	type key struct {
-		ck string
-		k  rrKey
+	keys, soaStaged, err := z.stagedKeys(v, stages)
+	if err != nil {
+		return nil, err
 	}
+	p := &incPass{z: z, cur: cur, stages: stages, soaStaged: soaStaged,
+		d: &delta{b: cur.edit(), ops: map[srcID]*srcOps{}}}
+	for _, x := range keys {
+		if err := p.key(x); err != nil {
+			return nil, err
+		}
+	}
+	d := p.d
+	if d.served || d.soaChanged {
+		for _, name := range p.names {
+			if n := d.b.tb.t.get(nameKey(name, z.Origin)); n != nil {
+				if err := validateNode(n, z.Origin); err != nil {
+					return nil, err
+				}
+			}
+		}
+	}
+	return d, nil
+}
+
+// stagedKey is a key the staged edits touch, with its canonical name key.
+type stagedKey struct {
+	ck string
+	k  rrKey
+}
+
+// stagedKeys lists the keys the stages touch (and the apex SOA) in
+// canonical order; soaStaged tells whether a stage touches the SOA.
+func (z *Zone) stagedKeys(v *View, stages map[srcID]*stage) (keys []stagedKey, soaStaged bool, err error) {
+	origin := z.Origin
 	seen := map[rrKey]bool{}
-	var keys []key
-	var err error
 	add := func(k rrKey) {
 		if seen[k] || err != nil {
 			return
@@ -196,10 +223,9 @@ func (z *Zone) incDelta(v *View, cur *Snapshot, stages map[srcID]*stage) (*delta
 			err = fmt.Errorf("%s/%s is outside zone %s", k.name, dns.TypeToString[k.t], origin)
 			return
 		}
-		keys = append(keys, key{nameKey(k.name, origin), k})
+		keys = append(keys, stagedKey{nameKey(k.name, origin), k})
 	}
 	soaKey := rrKey{origin, dns.TypeSOA}
-	soaStaged := false
 	for src, st := range stages {
 		st.fold()
 		for k := range st.edits {
@@ -215,101 +241,107 @@ func (z *Zone) incDelta(v *View, cur *Snapshot, stages map[srcID]*stage) (*delta
 	}
 	add(soaKey)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
-	slices.SortFunc(keys, func(a, b key) int {
+	slices.SortFunc(keys, func(a, b stagedKey) int {
 		if c := strings.Compare(a.ck, b.ck); c != 0 {
 			return c
 		}
 		return cmp.Compare(a.k.t, b.k.t)
 	})
-	tbl := z.tbl
-	d := &delta{b: cur.edit(), ops: map[srcID]*srcOps{}}
-	var names []string
-	var cbuf []srcRecs
-	for _, x := range keys {
-		k := x.k
-		if k.t == dns.TypeSOA && k != soaKey {
-			return nil, fmt.Errorf("SOA record at %s, not at the zone apex %s", k.name, origin)
+	return keys, soaStaged, nil
+}
+
+// incPass is the state of incDelta's pass over the staged keys.
+type incPass struct {
+	z         *Zone
+	cur       *Snapshot
+	stages    map[srcID]*stage
+	soaStaged bool
+	d         *delta
+	names     []string // names whose served data changed
+	cbuf      []srcRecs
+}
+
+// key applies the stages at one key.
+func (p *incPass) key(x stagedKey) error {
+	origin, tbl, d := p.z.Origin, p.z.tbl, p.d
+	k := x.k
+	soaKey := rrKey{origin, dns.TypeSOA}
+	if k.t == dns.TypeSOA && k != soaKey {
+		return fmt.Errorf("SOA record at %s, not at the zone apex %s", k.name, origin)
+	}
+	var old *RRset
+	if n := p.cur.tree.get(x.ck); n != nil {
+		old = n.Get(k.t)
+	}
+	rrsOf := func(_ srcID, st *stage) ([]dns.RR, bool) {
+		if rrs, ok := st.edits[k]; ok {
+			return rrs, true
 		}
-		var old *RRset
-		if n := cur.tree.get(x.ck); n != nil {
-			old = n.Get(k.t)
-		}
-		rrsOf := func(_ srcID, st *stage) ([]dns.RR, bool) {
-			if rrs, ok := st.edits[k]; ok {
-				return rrs, true
-			}
-			return nil, st.cleared
-		}
-		c := contributions(cbuf[:0], old, stages, rrsOf)
-		tbl.sortContribs(c)
-		for src, st := range stages {
-			nr, ok := rrsOf(src, st)
-			if !ok {
-				continue
-			}
-			if or := old.recsOf(src); !sameRRs(or, nr) {
-				d.op(src, storeOp{key: x.ck, name: k.name, t: k.t, had: len(or) > 0, rrs: nr}, 0)
-			}
-		}
-		if k == soaKey {
-			merged := tbl.merge(c)
-			changed, err := soaRules(d, cur, merged, soaStaged, origin)
-			if err != nil {
-				return nil, err
-			}
-			d.soaChanged = changed
-			if changed || !sameAsSet(old, c) {
-				d.changed = true
-				d.b.put(origin, "", dns.TypeSOA, soaSet(old, merged, c, changed, origin))
-				if changed {
-					names = append(names, origin)
-				}
-			}
-			cbuf = c
+		return nil, st.cleared
+	}
+	c := contributions(p.cbuf[:0], old, p.stages, rrsOf)
+	p.cbuf = c
+	tbl.sortContribs(c)
+	for src, st := range p.stages {
+		nr, ok := rrsOf(src, st)
+		if !ok {
 			continue
 		}
-		if sameAsSet(old, c) {
-			cbuf = c
-			continue
+		if or := old.recsOf(src); !sameRRs(or, nr) {
+			d.op(src, storeOp{key: x.ck, name: k.name, t: k.t, had: len(or) > 0, rrs: nr}, 0)
 		}
+	}
+	if k == soaKey {
+		return p.soa(old, c)
+	}
+	if sameAsSet(old, c) {
+		return nil
+	}
+	d.changed = true
+	if p.z.modelDigest(k) {
+		// The sources' records there are only remembered (digest.go).
+		d.b.put(k.name, x.ck, k.t, modelSet(old, c, tbl))
+		return nil
+	}
+	merged := tbl.merge(c)
+	var oldRRs []dns.RR
+	if old != nil {
+		oldRRs = old.RRs
+	}
+	if !sameRRs(oldRRs, merged) {
+		d.served = true
+		d.diff(oldRRs, merged)
+		p.names = append(p.names, k.name)
+	}
+	if len(merged) == 0 {
+		d.b.put(k.name, x.ck, k.t, nil)
+	} else {
+		set := &RRset{Type: k.t, RRs: merged}
+		set.setContribs(c)
+		d.b.put(k.name, x.ck, k.t, set)
+	}
+	return nil
+}
+
+// soa applies the stages at the apex SOA.
+func (p *incPass) soa(old *RRset, c []srcRecs) error {
+	origin, d := p.z.Origin, p.d
+	merged := p.z.tbl.merge(c)
+	changed, err := soaRules(d, p.cur, merged, p.soaStaged, origin)
+	if err != nil {
+		return err
+	}
+	d.soaChanged = changed
+	if changed || !sameAsSet(old, c) {
 		d.changed = true
-		if z.modelDigest(k) {
-			// The sources' records there are only remembered (digest.go).
-			d.b.put(k.name, x.ck, k.t, modelSet(old, c, tbl))
-			cbuf = c
-			continue
-		}
-		merged := tbl.merge(c)
-		var oldRRs []dns.RR
-		if old != nil {
-			oldRRs = old.RRs
-		}
-		if !sameRRs(oldRRs, merged) {
-			d.served = true
-			d.diff(oldRRs, merged)
-			names = append(names, k.name)
-		}
-		if len(merged) == 0 {
-			d.b.put(k.name, x.ck, k.t, nil)
-		} else {
-			set := &RRset{Type: k.t, RRs: merged}
-			set.setContribs(c)
-			d.b.put(k.name, x.ck, k.t, set)
-		}
-		cbuf = c
-	}
-	if d.served || d.soaChanged {
-		for _, name := range names {
-			if n := d.b.tb.t.get(nameKey(name, origin)); n != nil {
-				if err := validateNode(n, origin); err != nil {
-					return nil, err
-				}
-			}
+		d.b.put(origin, "", dns.TypeSOA, soaSet(old, merged, c, changed, origin))
+		if changed {
+			p.names = append(p.names, origin)
 		}
 	}
-	return d, nil
+	return nil
 }
 
 // validateNode checks the rules that make data unservable at a name: CNAME

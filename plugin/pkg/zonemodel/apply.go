@@ -699,7 +699,44 @@ func (w *walker) flush(limit string, bounded bool) {
 // name computes the node at key k from its old node (nil when new) and the
 // changes there, and emits it.
 func (w *walker) name(k string, old *Node) {
-	any := false
+	if !w.gather(k) {
+		return
+	}
+	if !w.anyHere() && !w.touchesCleared(old) {
+		if old != nil && (len(old.Sets) > 0 || k == "") {
+			for _, set := range old.Sets {
+				w.count(set)
+			}
+			w.emit(k, old)
+		}
+		return
+	}
+	name := w.nameTypes(old)
+	if name == "" {
+		return // only deletions of what was not there
+	}
+	w.sets = w.sets[:0]
+	servedChange := false
+	for _, t := range w.types {
+		var oldSet *RRset
+		if old != nil {
+			oldSet = old.Get(t)
+		}
+		set, changed, err := w.set(k, name, t, oldSet)
+		if err != nil {
+			w.err = err
+			return
+		}
+		servedChange = servedChange || changed
+		if set != nil {
+			w.sets = append(w.sets, set)
+		}
+	}
+	w.emitNode(k, name, old, servedChange)
+}
+
+// gather takes every stream's changes at key k (false: a stream failed).
+func (w *walker) gather(k string) bool {
 	for _, s := range w.streams {
 		s.here = s.here[:0]
 		for {
@@ -712,20 +749,25 @@ func (w *walker) name(k string, old *Node) {
 		}
 		if s.err != nil {
 			w.err = s.err
-			return
+			return false
 		}
-		any = any || len(s.here) > 0
 	}
-	if !any && !w.touchesCleared(old) {
-		if old != nil && (len(old.Sets) > 0 || k == "") {
-			for _, set := range old.Sets {
-				w.count(set)
-			}
-			w.emit(k, old)
+	return true
+}
+
+// anyHere reports whether a stream changes the current name.
+func (w *walker) anyHere() bool {
+	for _, s := range w.streams {
+		if len(s.here) > 0 {
+			return true
 		}
-		return
 	}
-	// The types at the name: the old node's and the changed ones.
+	return false
+}
+
+// nameTypes sets w.types to the types at the name (the old node's and the
+// changed ones, sorted) and returns the name ("": nothing there).
+func (w *walker) nameTypes(old *Node) string {
 	w.types = w.types[:0]
 	name := ""
 	if old != nil {
@@ -744,27 +786,13 @@ func (w *walker) name(k string, old *Node) {
 			}
 		}
 	}
-	if name == "" {
-		return // only deletions of what was not there
-	}
 	slices.Sort(w.types)
-	w.sets = w.sets[:0]
-	servedChange := false
-	for _, t := range w.types {
-		var oldSet *RRset
-		if old != nil {
-			oldSet = old.Get(t)
-		}
-		set, changed, err := w.set(k, name, t, oldSet)
-		if err != nil {
-			w.err = err
-			return
-		}
-		servedChange = servedChange || changed
-		if set != nil {
-			w.sets = append(w.sets, set)
-		}
-	}
+	return name
+}
+
+// emitNode emits the node of w.sets at key k (old itself when its sets are
+// the same), validated when its served data changed.
+func (w *walker) emitNode(k, name string, old *Node, servedChange bool) {
 	same := old != nil && len(old.Sets) == len(w.sets)
 	for i := 0; same && i < len(w.sets); i++ {
 		same = old.Sets[i] == w.sets[i]
@@ -834,68 +862,13 @@ func (w *walker) set(k, name string, t uint16, old *RRset) (set *RRset, changed 
 	}
 	mdKey := w.md && k == "" && t == dns.TypeZONEMD
 	if old == nil && t != dns.TypeSOA && !mdKey && len(w.streams) == 1 {
-		// A new set from one source (a first load): served as it is
-		// when its TTLs agree.
-		if rrs, ok := w.chgAt(0, t); ok && len(rrs) > 0 && sameTTL(rrs) {
-			set = &RRset{Type: t, src: w.streams[0].src, RRs: rrs}
-			if !w.load {
-				w.d.op(w.streams[0].src, storeOp{key: k, name: name, t: t, rrs: rrs}, w.streams[0].maxOps)
-				if w.cur.soa != nil {
-					w.d.diff(nil, rrs)
-				}
-			}
-			w.d.changed, w.d.served = true, true
-			w.count(set)
+		if set := w.newSet(k, name, t); set != nil {
 			return set, true, nil
 		}
 	}
-	c := w.cbuf[:0]
-	if old != nil {
-		if old.srcs == nil {
-			if w.staged(old.src) == nil {
-				c = append(c, srcRecs{old.src, old.RRs})
-			}
-		} else {
-			for _, x := range *old.srcs {
-				if w.staged(x.src) == nil {
-					c = append(c, x)
-				}
-			}
-		}
-	}
-	staged := false
-	for i, s := range w.streams {
-		rrs, ok := w.chgAt(i, t)
-		staged = staged || ok
-		or := old.recsOf(s.src)
-		if !ok {
-			rrs = or
-		} else if !w.load && !sameRRs(or, rrs) {
-			w.d.op(s.src, storeOp{key: k, name: name, t: t, had: len(or) > 0, rrs: rrs}, s.maxOps)
-		}
-		if len(rrs) > 0 {
-			c = append(c, srcRecs{s.src, rrs})
-		}
-	}
-	w.cbuf = c
-	w.z.tbl.sortContribs(c)
+	c, staged := w.contribs(k, name, t, old)
 	if k == "" && t == dns.TypeSOA {
-		merged := w.z.tbl.merge(c)
-		ch, err := soaRules(w.d, w.cur, merged, staged, w.origin)
-		if err != nil {
-			return nil, false, err
-		}
-		w.d.soaChanged = ch
-		if !ch && sameAsSet(old, c) {
-			set = old
-		} else {
-			w.d.changed = true
-			if len(merged) > 0 {
-				set = soaSet(old, merged, c, ch, w.origin)
-			}
-		}
-		w.count(set)
-		return set, ch, nil
+		return w.soaSet(old, c, staged)
 	}
 	if mdKey {
 		// The sources' records there are only remembered (digest.go).
@@ -929,6 +902,81 @@ func (w *walker) set(k, name string, t uint16, old *RRset) (set *RRset, changed 
 	}
 	w.count(set)
 	return set, changed, nil
+}
+
+// newSet is a new set from the one stream (a first load), served as it is
+// when its TTLs agree; nil: the general path decides.
+func (w *walker) newSet(k, name string, t uint16) *RRset {
+	rrs, ok := w.chgAt(0, t)
+	if !ok || len(rrs) == 0 || !sameTTL(rrs) {
+		return nil
+	}
+	set := &RRset{Type: t, src: w.streams[0].src, RRs: rrs}
+	if !w.load {
+		w.d.op(w.streams[0].src, storeOp{key: k, name: name, t: t, rrs: rrs}, w.streams[0].maxOps)
+		if w.cur.soa != nil {
+			w.d.diff(nil, rrs)
+		}
+	}
+	w.d.changed, w.d.served = true, true
+	w.count(set)
+	return set
+}
+
+// contribs returns the contributions at (k, t): the old set's of sources
+// not staged, the streams' new ones (recording their store operations),
+// sorted; staged reports whether a stream decides the set.
+func (w *walker) contribs(k, name string, t uint16, old *RRset) (c []srcRecs, staged bool) {
+	c = w.cbuf[:0]
+	if old != nil {
+		if old.srcs == nil {
+			if w.staged(old.src) == nil {
+				c = append(c, srcRecs{old.src, old.RRs})
+			}
+		} else {
+			for _, x := range *old.srcs {
+				if w.staged(x.src) == nil {
+					c = append(c, x)
+				}
+			}
+		}
+	}
+	for i, s := range w.streams {
+		rrs, ok := w.chgAt(i, t)
+		staged = staged || ok
+		or := old.recsOf(s.src)
+		if !ok {
+			rrs = or
+		} else if !w.load && !sameRRs(or, rrs) {
+			w.d.op(s.src, storeOp{key: k, name: name, t: t, had: len(or) > 0, rrs: rrs}, s.maxOps)
+		}
+		if len(rrs) > 0 {
+			c = append(c, srcRecs{s.src, rrs})
+		}
+	}
+	w.cbuf = c
+	w.z.tbl.sortContribs(c)
+	return c, staged
+}
+
+// soaSet computes the apex SOA set from its contributions.
+func (w *walker) soaSet(old *RRset, c []srcRecs, staged bool) (*RRset, bool, error) {
+	merged := w.z.tbl.merge(c)
+	ch, err := soaRules(w.d, w.cur, merged, staged, w.origin)
+	if err != nil {
+		return nil, false, err
+	}
+	w.d.soaChanged = ch
+	set := old
+	if ch || !sameAsSet(old, c) {
+		set = nil
+		w.d.changed = true
+		if len(merged) > 0 {
+			set = soaSet(old, merged, c, ch, w.origin)
+		}
+	}
+	w.count(set)
+	return set, ch, nil
 }
 
 // count adds a set of the new content to the counters.

@@ -385,88 +385,109 @@ func writeSourceBatched(db *bolt.DB, view, name string, src srcID, snap *Snapsho
 
 // applyOps writes changed keys (in key order) into the chunks they fall in.
 func applyOps(sb *bolt.Bucket, ops []storeOp, p *packer) error {
-	c := sb.Cursor()
 	var sk []byte
 	var entries []chunkEntry
 	for i := 0; i < len(ops); {
 		sk = storeKey(sk[:0], ops[i].key, ops[i].t)
-		// The chunk the key falls in: the last one starting at or before
-		// it, else the first one.
-		ck, cv := c.Seek(sk)
-		switch {
-		case ck != nil && bytes.Equal(ck, sk):
-		case ck == nil:
-			ck, cv = c.Last()
-		default:
-			if pk, pv := c.Prev(); pk != nil {
-				ck, cv = pk, pv
-			} else {
-				ck, cv = c.First()
-			}
-		}
-		var next []byte
-		if ck != nil {
-			ck, cv = slices.Clone(ck), slices.Clone(cv)
-			c.Seek(ck)
-			if nk, _ := c.Next(); nk != nil {
-				next = slices.Clone(nk)
-			}
-		}
+		ck, cv, next := chunkOf(sb.Cursor(), sk)
 		var err error
 		if entries, err = decodeChunk(cv, entries[:0]); err != nil {
 			return fmt.Errorf("chunk %q: %w", ck, err)
 		}
 		// Merge the chunk's entries with the operations before the next chunk.
 		var merged []chunkEntry
-		e := 0
-		for ; i < len(ops); i++ {
-			ok := storeKey(nil, ops[i].key, ops[i].t)
-			if next != nil && bytes.Compare(ok, next) >= 0 {
-				break
-			}
-			for e < len(entries) && bytes.Compare(entries[e].key, ok) < 0 {
-				merged = append(merged, entries[e])
-				e++
-			}
-			if e < len(entries) && bytes.Equal(entries[e].key, ok) {
-				e++
-			}
-			if len(ops[i].rrs) > 0 {
-				v, err := p.pack(nil, ops[i].rrs)
-				if err != nil {
-					return fmt.Errorf("%s/%s: %w", ops[i].name, dns.TypeToString[ops[i].t], err)
-				}
-				merged = append(merged, chunkEntry{ok, v})
-			}
+		if merged, i, err = mergeOps(entries, ops, i, next, p); err != nil {
+			return err
 		}
-		merged = append(merged, entries[e:]...)
 		if ck != nil {
 			if err := sb.Delete(ck); err != nil {
 				return err
 			}
 		}
-		// Put the result back, split when it grew too large.
-		size := 0
-		for _, m := range merged {
-			size += len(m.key) + len(m.val) + 4
+		if err := putChunks(sb, merged); err != nil {
+			return err
 		}
-		pieces := max(1, size/chunkTarget)
-		if size <= 2*chunkTarget {
-			pieces = 1
+	}
+	return nil
+}
+
+// chunkOf returns the chunk the store key sk falls in (the last one starting
+// at or before it, else the first one; nil when there is none), copied, and
+// the key of the chunk after it (nil: none).
+func chunkOf(c *bolt.Cursor, sk []byte) (ck, cv, next []byte) {
+	ck, cv = c.Seek(sk)
+	switch {
+	case ck != nil && bytes.Equal(ck, sk):
+	case ck == nil:
+		ck, cv = c.Last()
+	default:
+		if pk, pv := c.Prev(); pk != nil {
+			ck, cv = pk, pv
+		} else {
+			ck, cv = c.First()
 		}
-		per := (len(merged) + pieces - 1) / max(pieces, 1)
-		for len(merged) > 0 {
-			n := min(per, len(merged))
-			var buf []byte
-			for _, m := range merged[:n] {
-				buf = appendEntry(buf, m.key, m.val)
+	}
+	if ck != nil {
+		ck, cv = slices.Clone(ck), slices.Clone(cv)
+		c.Seek(ck)
+		if nk, _ := c.Next(); nk != nil {
+			next = slices.Clone(nk)
+		}
+	}
+	return ck, cv, next
+}
+
+// mergeOps merges a chunk's entries with the operations from ops[i] on that
+// fall before the next chunk's key; it returns the entries and the first
+// operation not merged.
+func mergeOps(entries []chunkEntry, ops []storeOp, i int, next []byte, p *packer) ([]chunkEntry, int, error) {
+	var merged []chunkEntry
+	e := 0
+	for ; i < len(ops); i++ {
+		ok := storeKey(nil, ops[i].key, ops[i].t)
+		if next != nil && bytes.Compare(ok, next) >= 0 {
+			break
+		}
+		for e < len(entries) && bytes.Compare(entries[e].key, ok) < 0 {
+			merged = append(merged, entries[e])
+			e++
+		}
+		if e < len(entries) && bytes.Equal(entries[e].key, ok) {
+			e++
+		}
+		if len(ops[i].rrs) > 0 {
+			v, err := p.pack(nil, ops[i].rrs)
+			if err != nil {
+				return nil, i, fmt.Errorf("%s/%s: %w", ops[i].name, dns.TypeToString[ops[i].t], err)
 			}
-			if err := sb.Put(slices.Clone(merged[0].key), buf); err != nil {
-				return err
-			}
-			merged = merged[n:]
+			merged = append(merged, chunkEntry{ok, v})
 		}
-		c = sb.Cursor()
+	}
+	return append(merged, entries[e:]...), i, nil
+}
+
+// putChunks puts merged entries back as chunks, split when they grew too
+// large.
+func putChunks(sb *bolt.Bucket, merged []chunkEntry) error {
+	size := 0
+	for _, m := range merged {
+		size += len(m.key) + len(m.val) + 4
+	}
+	pieces := max(1, size/chunkTarget)
+	if size <= 2*chunkTarget {
+		pieces = 1
+	}
+	per := (len(merged) + pieces - 1) / max(pieces, 1)
+	for len(merged) > 0 {
+		n := min(per, len(merged))
+		var buf []byte
+		for _, m := range merged[:n] {
+			buf = appendEntry(buf, m.key, m.val)
+		}
+		if err := sb.Put(slices.Clone(merged[0].key), buf); err != nil {
+			return err
+		}
+		merged = merged[n:]
 	}
 	return nil
 }

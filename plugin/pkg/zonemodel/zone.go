@@ -522,72 +522,18 @@ func (z *Zone) Close() {
 func (z *Zone) Opened() bool { return z.opened.Load() }
 
 func (z *Zone) openLocked(st *store) error {
-	stored, err := st.be.loadViews(z.Origin, z.viewNames)
+	stored, err := z.loadStored(st)
 	if err != nil {
 		return err
 	}
-	for _, s := range z.sources {
-		meta, err := st.be.sourceMeta(s.Name)
-		if err != nil {
-			return err
-		}
-		maps.Copy(s.meta, meta)
-	}
-	for _, name := range z.viewNames {
-		for src := range stored[name].sources {
-			z.tbl.id(src)
-		}
-	}
-	z.tbl.rerank(z.sources)
-
 	// Per view: rebuild what was served before, then apply the sources.
 	var pend []*Tx
 	for _, name := range z.viewNames {
-		v := z.views[name]
-		sv := stored[name]
-		prev := newSnapshot(z.Origin)
-		if sv.hasState {
-			d, err := z.loadDelta(prev, sv)
-			if err != nil {
-				return fmt.Errorf("view %s: stored records: %w", name, err)
-			}
-			prev = d.b.finish(sv.serial)
-			if sv.mdAlg != 0 && prev.soa != nil {
-				// The digest it served: computed again, same serial.
-				if _, _, err := z.setDigest(d.b, sv.mdAlg); err != nil {
-					return fmt.Errorf("view %s: zone digest: %w", name, err)
-				}
-			}
-			v.srcKeys, v.srcNames = d.keys, d.names
+		v, sv := z.views[name], stored[name]
+		if err := z.restoreView(v, sv); err != nil {
+			return fmt.Errorf("view %s: %w", name, err)
 		}
-		v.jFirst, v.jNext, v.jBytes = sv.jFirst, sv.jNext, sv.jBytes
-		v.snap.Store(prev)
-
-		tx := newTx(nil, []*View{v})
-		tx.open = true
-		tx.rewrite = sv.hasState && sv.oldLayout && len(sv.sources) > 0
-		tx.redigest = sv.mdAlg != z.cfg.Digest
-		z.adoptBase(tx, v, sv)
-		for src := range sv.sources {
-			if z.byName[src] == nil {
-				tx.dropSource(v, z.tbl.id(src))
-			}
-		}
-		for _, s := range z.sources {
-			if s.opts.Dynamic {
-				continue
-			}
-			if s.kept[name] && sv.hasState && bytes.Equal(sv.digests[s.Name], s.digest) {
-				continue
-			}
-			tx.replaceView(v, s, s.initial[name])
-			delete(s.initial, name) // staged in the transaction (a copy)
-			if tx.digests == nil {
-				tx.digests = map[srcID][]byte{}
-			}
-			tx.digests[s.id] = s.digest
-		}
-		pend = append(pend, tx)
+		pend = append(pend, z.openTx(v, sv))
 	}
 	for _, tx := range pend {
 		if err := z.commitOpen(st, tx); err != nil {
@@ -598,6 +544,83 @@ func (z *Zone) openLocked(st *store) error {
 		s.initial, s.kept = nil, nil
 	}
 	return nil
+}
+
+// loadStored reads the views' stored state and the sources' metadata, and
+// numbers the stored sources.
+func (z *Zone) loadStored(st *store) (map[string]*storedView, error) {
+	stored, err := st.be.loadViews(z.Origin, z.viewNames)
+	if err != nil {
+		return nil, err
+	}
+	for _, s := range z.sources {
+		meta, err := st.be.sourceMeta(s.Name)
+		if err != nil {
+			return nil, err
+		}
+		maps.Copy(s.meta, meta)
+	}
+	for _, name := range z.viewNames {
+		for src := range stored[name].sources {
+			z.tbl.id(src)
+		}
+	}
+	z.tbl.rerank(z.sources)
+	return stored, nil
+}
+
+// restoreView makes the view serve what it served before (its stored
+// records, serial and model digest) and takes its journal bounds.
+func (z *Zone) restoreView(v *View, sv *storedView) error {
+	prev := newSnapshot(z.Origin)
+	if sv.hasState {
+		d, err := z.loadDelta(prev, sv)
+		if err != nil {
+			return fmt.Errorf("stored records: %w", err)
+		}
+		prev = d.b.finish(sv.serial)
+		if sv.mdAlg != 0 && prev.soa != nil {
+			// The digest it served: computed again, same serial.
+			if _, _, err := z.setDigest(d.b, sv.mdAlg); err != nil {
+				return fmt.Errorf("zone digest: %w", err)
+			}
+		}
+		v.srcKeys, v.srcNames = d.keys, d.names
+	}
+	v.jFirst, v.jNext, v.jBytes = sv.jFirst, sv.jNext, sv.jBytes
+	v.snap.Store(prev)
+	return nil
+}
+
+// openTx is the Open-time transaction of a view: stored records of sources
+// no longer configured go, static sources whose content changed (or was
+// never stored) replace theirs.
+func (z *Zone) openTx(v *View, sv *storedView) *Tx {
+	tx := newTx(nil, []*View{v})
+	tx.open = true
+	tx.rewrite = sv.hasState && sv.oldLayout && len(sv.sources) > 0
+	tx.redigest = sv.mdAlg != z.cfg.Digest
+	z.adoptBase(tx, v, sv)
+	for src := range sv.sources {
+		if z.byName[src] == nil {
+			tx.dropSource(v, z.tbl.id(src))
+		}
+	}
+	for _, s := range z.sources {
+		if s.opts.Dynamic {
+			continue
+		}
+		if s.kept[v.Name] && sv.hasState && bytes.Equal(sv.digests[s.Name], s.digest) {
+			continue
+		}
+		tx.replaceView(v, s, s.initial[v.Name])
+		delete(s.initial, v.Name) // staged in the transaction (a copy)
+		if tx.digests == nil {
+			tx.digests = map[srcID][]byte{}
+		}
+		tx.digests[s.id] = s.digest
+	}
+	return tx
 }
 
 // loadDelta builds a view's content from its stored records, in one ordered

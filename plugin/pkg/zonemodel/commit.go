@@ -72,15 +72,8 @@ func (z *Zone) prepare(v *View, cur *Snapshot, tx *Tx) (*viewResult, error) {
 		return res, nil
 	}
 	res.first = d.first
-	var serial uint32
-	if res.first {
-		serial = d.baseSerial
-		if z.cfg.Serial == SerialUnixTime {
-			if now := uint32(time.Now().Unix()); SerialGreater(now, serial) {
-				serial = now
-			}
-		}
-	} else {
+	serial := z.firstSerial(d.baseSerial)
+	if !res.first {
 		serial = z.nextSerial(cur.Serial, d.baseSerial)
 	}
 	res.snap = d.b.finish(serial)
@@ -92,17 +85,33 @@ func (z *Zone) prepare(v *View, cur *Snapshot, tx *Tx) (*viewResult, error) {
 		d.del, d.add = append(d.del, dd...), append(d.add, da...)
 	}
 	if !res.first {
-		res.entry = &JournalEntry{
-			From: cur.Serial, To: serial,
-			OldSOA: cur.soa.RRs[0], NewSOA: res.snap.soa.RRs[0],
-			Del: d.del, Add: d.add, Time: time.Now(),
-		}
-		res.entry.Source = "startup"
-		if tx.src != nil {
-			res.entry.Source = tx.src.Name
-		}
+		res.entry = journalEntry(tx, cur, res.snap, d)
 	}
 	return res, nil
+}
+
+// firstSerial is the serial of a view's first content: its base source's,
+// or the time when that is ahead and the policy says so.
+func (z *Zone) firstSerial(base uint32) uint32 {
+	if z.cfg.Serial == SerialUnixTime {
+		if now := uint32(time.Now().Unix()); SerialGreater(now, base) {
+			return now
+		}
+	}
+	return base
+}
+
+// journalEntry is the journal entry of a change from cur to snap.
+func journalEntry(tx *Tx, cur, snap *Snapshot, d *delta) *JournalEntry {
+	e := &JournalEntry{
+		From: cur.Serial, To: snap.Serial,
+		OldSOA: cur.soa.RRs[0], NewSOA: snap.soa.RRs[0],
+		Del: d.del, Add: d.add, Time: time.Now(), Source: "startup",
+	}
+	if tx.src != nil {
+		e.Source = tx.src.Name
+	}
+	return e
 }
 
 // commit prepares, stores and publishes a runtime transaction. Caller holds

@@ -11,6 +11,70 @@ import (
 	bolt "go.etcd.io/bbolt"
 )
 
+// parseKey reads a key of the layout before chunks: the owner name, a 0
+// octet, the type.
+func parseKey(b []byte) (rrKey, error) {
+	if len(b) < 3 || b[len(b)-3] != 0 {
+		return rrKey{}, errors.New("bad record key")
+	}
+	return rrKey{name: string(b[:len(b)-3]), t: binary.BigEndian.Uint16(b[len(b)-2:])}, nil
+}
+
+// A source's records in a view are stored in chunks: a chunk holds the
+// records of consecutive keys (canonical key of the name, a 0 octet, the
+// type: see storeKey) and is stored under its first key, so the chunks, and
+// the keys in them, are in canonical order. A zone of a million records is a
+// few thousand chunks, written sequentially at the first load and read in
+// order at a restart (no sorting); a small change rewrites the one chunk it
+// falls in. Chunk value: for each key, uvarint length, key, uvarint length,
+// records (packRRs).
+var chunkTarget = 16 << 10 // a variable for tests
+
+// storeKey appends the store key of a name's key and a type.
+func storeKey(dst []byte, key string, t uint16) []byte {
+	dst = append(dst, key...)
+	dst = append(dst, 0)
+	return binary.BigEndian.AppendUint16(dst, t)
+}
+
+// splitStoreKey returns the name key and the type of a store key.
+func splitStoreKey(k []byte) ([]byte, uint16, error) {
+	if len(k) < 3 || k[len(k)-3] != 0 {
+		return nil, 0, errors.New("bad record key")
+	}
+	return k[:len(k)-3], binary.BigEndian.Uint16(k[len(k)-2:]), nil
+}
+
+type chunkEntry struct {
+	key, val []byte
+}
+
+// decodeChunk lists the entries of a chunk (slices of b).
+func decodeChunk(b []byte, out []chunkEntry) ([]chunkEntry, error) {
+	for len(b) > 0 {
+		kl, n := binary.Uvarint(b)
+		if n <= 0 || uint64(len(b)-n) < kl {
+			return nil, errors.New("truncated chunk")
+		}
+		k := b[n : n+int(kl)]
+		b = b[n+int(kl):]
+		vl, n := binary.Uvarint(b)
+		if n <= 0 || uint64(len(b)-n) < vl {
+			return nil, errors.New("truncated chunk")
+		}
+		out = append(out, chunkEntry{k, b[n : n+int(vl)]})
+		b = b[n+int(vl):]
+	}
+	return out, nil
+}
+
+func appendEntry(dst, key, val []byte) []byte {
+	dst = binary.AppendUvarint(dst, uint64(len(key)))
+	dst = append(dst, key...)
+	dst = binary.AppendUvarint(dst, uint64(len(val)))
+	return append(dst, val...)
+}
+
 // readView reads a view's state from its bucket (nil: nothing stored).
 func readView(b *bolt.Bucket, origin string) (*storedView, error) {
 	sv := &storedView{sources: map[string][]chg{}, digests: map[string][]byte{}}
@@ -126,64 +190,6 @@ func countRRs(b []byte) int {
 		n++
 	}
 	return n
-}
-
-// unpackInto appends the records of a packed list to dst. Their owner name
-// is name when given (the records of one key), else the first record's,
-// decoded once and lowercased; it is returned.
-func unpackInto(dst []dns.RR, b []byte, name string) ([]dns.RR, string, error) {
-	for len(b) > 0 {
-		if len(b) < 2 {
-			return nil, "", errors.New("truncated record list")
-		}
-		n := int(binary.BigEndian.Uint16(b))
-		if len(b) < 2+n {
-			return nil, "", errors.New("truncated record")
-		}
-		msg := b[2 : 2+n]
-		off, err := skipName(msg, 0)
-		if err != nil || off+10 > len(msg) {
-			return nil, "", errors.New("truncated record")
-		}
-		if name == "" {
-			nm, _, err := dns.UnpackDomainName(msg, 0)
-			if err != nil {
-				return nil, "", err
-			}
-			name = lower(nm)
-		}
-		h := dns.RR_Header{
-			Name:     name,
-			Rrtype:   binary.BigEndian.Uint16(msg[off:]),
-			Class:    binary.BigEndian.Uint16(msg[off+2:]),
-			Ttl:      binary.BigEndian.Uint32(msg[off+4:]),
-			Rdlength: binary.BigEndian.Uint16(msg[off+8:]),
-		}
-		rr, _, err := dns.UnpackRRWithHeader(h, msg, off+10)
-		if err != nil {
-			return nil, "", err
-		}
-		dst = append(dst, rr)
-		b = b[2+n:]
-	}
-	return dst, name, nil
-}
-
-// skipName returns the offset after the uncompressed name at off.
-func skipName(msg []byte, off int) (int, error) {
-	for {
-		if off >= len(msg) {
-			return 0, errors.New("truncated name")
-		}
-		l := int(msg[off])
-		if l == 0 {
-			return off + 1, nil
-		}
-		if l&0xC0 != 0 {
-			return 0, errors.New("compressed name in a stored record")
-		}
-		off += 1 + l
-	}
 }
 
 // readKeys reads a source's records stored one key per RRset (the layout

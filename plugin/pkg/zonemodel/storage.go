@@ -5,8 +5,8 @@ package zonemodel
 // per source its private metadata. The model says what to keep (loadViews,
 // commit); the storage decides how. boltstore.go keeps it in one bbolt file
 // per zone (the layout is described there); memstore.go keeps it in memory
-// (tests). Every method is called with the zone's store lock held, except
-// the readers before Open (sourceMeta, hasDigest, hasRecords).
+// (tests). The writers (writeSource, commit) are called with the zone's
+// store lock held; the readers may run beside them and beside each other.
 type storage interface {
 	// loadViews reads the stored state of views (a view never stored has an
 	// empty storedView).

@@ -38,9 +38,10 @@ func storePath(dir, origin string) string {
 }
 
 // acquireStore returns the open store of path, opening it with open (nil: a
-// bbolt file, boltstore.go) if needed. The storage is opened outside the lock of all stores (a new one is written
-// and fsynced), so that many zones open at once; a second caller for the
-// same path waits for the first one's open.
+// bbolt file, boltstore.go) if needed. The storage is opened outside the
+// lock of all stores (a new file is written and fsynced), so that many zones
+// open at once; a second caller for the same path waits for the first one's
+// open.
 func acquireStore(path string, open func(string) (storage, error)) (*store, error) {
 	if open == nil {
 		open = openBolt

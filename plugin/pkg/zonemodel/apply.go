@@ -179,14 +179,41 @@ func sameAsSet(set *RRset, c []srcRecs) bool {
 // incDelta applies the staged edits name by name to a copy of cur that
 // shares everything else.
 func (z *Zone) incDelta(v *View, cur *Snapshot, stages map[srcID]*stage) (*delta, error) {
-	origin := z.Origin
-	type key struct {
-		ck string
-		k  rrKey
+	keys, soaStaged, err := z.stagedKeys(v, stages)
+	if err != nil {
+		return nil, err
 	}
+	p := &incPass{z: z, cur: cur, stages: stages, soaStaged: soaStaged,
+		d: &delta{b: cur.edit(), ops: map[srcID]*srcOps{}}}
+	for _, x := range keys {
+		if err := p.key(x); err != nil {
+			return nil, err
+		}
+	}
+	d := p.d
+	if d.served || d.soaChanged {
+		for _, name := range p.names {
+			if n := d.b.tb.t.get(nameKey(name, z.Origin)); n != nil {
+				if err := validateNode(n, z.Origin); err != nil {
+					return nil, err
+				}
+			}
+		}
+	}
+	return d, nil
+}
+
+// stagedKey is a key the staged edits touch, with its canonical name key.
+type stagedKey struct {
+	ck string
+	k  rrKey
+}
+
+// stagedKeys lists the keys the stages touch (and the apex SOA) in
+// canonical order; soaStaged tells whether a stage touches the SOA.
+func (z *Zone) stagedKeys(v *View, stages map[srcID]*stage) (keys []stagedKey, soaStaged bool, err error) {
+	origin := z.Origin
 	seen := map[rrKey]bool{}
-	var keys []key
-	var err error
 	add := func(k rrKey) {
 		if seen[k] || err != nil {
 			return
@@ -196,10 +223,9 @@ func (z *Zone) incDelta(v *View, cur *Snapshot, stages map[srcID]*stage) (*delta
 			err = fmt.Errorf("%s/%s is outside zone %s", k.name, dns.TypeToString[k.t], origin)
 			return
 		}
-		keys = append(keys, key{nameKey(k.name, origin), k})
+		keys = append(keys, stagedKey{nameKey(k.name, origin), k})
 	}
 	soaKey := rrKey{origin, dns.TypeSOA}
-	soaStaged := false
 	for src, st := range stages {
 		st.fold()
 		for k := range st.edits {
@@ -215,101 +241,107 @@ func (z *Zone) incDelta(v *View, cur *Snapshot, stages map[srcID]*stage) (*delta
 	}
 	add(soaKey)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
-	slices.SortFunc(keys, func(a, b key) int {
+	slices.SortFunc(keys, func(a, b stagedKey) int {
 		if c := strings.Compare(a.ck, b.ck); c != 0 {
 			return c
 		}
 		return cmp.Compare(a.k.t, b.k.t)
 	})
-	tbl := z.tbl
-	d := &delta{b: cur.edit(), ops: map[srcID]*srcOps{}}
-	var names []string
-	var cbuf []srcRecs
-	for _, x := range keys {
-		k := x.k
-		if k.t == dns.TypeSOA && k != soaKey {
-			return nil, fmt.Errorf("SOA record at %s, not at the zone apex %s", k.name, origin)
+	return keys, soaStaged, nil
+}
+
+// incPass is the state of incDelta's pass over the staged keys.
+type incPass struct {
+	z         *Zone
+	cur       *Snapshot
+	stages    map[srcID]*stage
+	soaStaged bool
+	d         *delta
+	names     []string // names whose served data changed
+	cbuf      []srcRecs
+}
+
+// key applies the stages at one key.
+func (p *incPass) key(x stagedKey) error {
+	origin, tbl, d := p.z.Origin, p.z.tbl, p.d
+	k := x.k
+	soaKey := rrKey{origin, dns.TypeSOA}
+	if k.t == dns.TypeSOA && k != soaKey {
+		return fmt.Errorf("SOA record at %s, not at the zone apex %s", k.name, origin)
+	}
+	var old *RRset
+	if n := p.cur.tree.get(x.ck); n != nil {
+		old = n.Get(k.t)
+	}
+	rrsOf := func(_ srcID, st *stage) ([]dns.RR, bool) {
+		if rrs, ok := st.edits[k]; ok {
+			return rrs, true
 		}
-		var old *RRset
-		if n := cur.tree.get(x.ck); n != nil {
-			old = n.Get(k.t)
-		}
-		rrsOf := func(_ srcID, st *stage) ([]dns.RR, bool) {
-			if rrs, ok := st.edits[k]; ok {
-				return rrs, true
-			}
-			return nil, st.cleared
-		}
-		c := contributions(cbuf[:0], old, stages, rrsOf)
-		tbl.sortContribs(c)
-		for src, st := range stages {
-			nr, ok := rrsOf(src, st)
-			if !ok {
-				continue
-			}
-			if or := old.recsOf(src); !sameRRs(or, nr) {
-				d.op(src, storeOp{key: x.ck, name: k.name, t: k.t, had: len(or) > 0, rrs: nr}, 0)
-			}
-		}
-		if k == soaKey {
-			merged := tbl.merge(c)
-			changed, err := soaRules(d, cur, merged, soaStaged, origin)
-			if err != nil {
-				return nil, err
-			}
-			d.soaChanged = changed
-			if changed || !sameAsSet(old, c) {
-				d.changed = true
-				d.b.put(origin, "", dns.TypeSOA, soaSet(old, merged, c, changed, origin))
-				if changed {
-					names = append(names, origin)
-				}
-			}
-			cbuf = c
+		return nil, st.cleared
+	}
+	c := contributions(p.cbuf[:0], old, p.stages, rrsOf)
+	p.cbuf = c
+	tbl.sortContribs(c)
+	for src, st := range p.stages {
+		nr, ok := rrsOf(src, st)
+		if !ok {
 			continue
 		}
-		if sameAsSet(old, c) {
-			cbuf = c
-			continue
+		if or := old.recsOf(src); !sameRRs(or, nr) {
+			d.op(src, storeOp{key: x.ck, name: k.name, t: k.t, had: len(or) > 0, rrs: nr}, 0)
 		}
+	}
+	if k == soaKey {
+		return p.soa(old, c)
+	}
+	if sameAsSet(old, c) {
+		return nil
+	}
+	d.changed = true
+	if p.z.modelDigest(k) {
+		// The sources' records there are only remembered (digest.go).
+		d.b.put(k.name, x.ck, k.t, modelSet(old, c, tbl))
+		return nil
+	}
+	merged := tbl.merge(c)
+	var oldRRs []dns.RR
+	if old != nil {
+		oldRRs = old.RRs
+	}
+	if !sameRRs(oldRRs, merged) {
+		d.served = true
+		d.diff(oldRRs, merged)
+		p.names = append(p.names, k.name)
+	}
+	if len(merged) == 0 {
+		d.b.put(k.name, x.ck, k.t, nil)
+	} else {
+		set := &RRset{Type: k.t, RRs: merged}
+		set.setContribs(c)
+		d.b.put(k.name, x.ck, k.t, set)
+	}
+	return nil
+}
+
+// soa applies the stages at the apex SOA.
+func (p *incPass) soa(old *RRset, c []srcRecs) error {
+	origin, d := p.z.Origin, p.d
+	merged := p.z.tbl.merge(c)
+	changed, err := soaRules(d, p.cur, merged, p.soaStaged, origin)
+	if err != nil {
+		return err
+	}
+	d.soaChanged = changed
+	if changed || !sameAsSet(old, c) {
 		d.changed = true
-		if z.modelDigest(k) {
-			// The sources' records there are only remembered (digest.go).
-			d.b.put(k.name, x.ck, k.t, modelSet(old, c, tbl))
-			cbuf = c
-			continue
-		}
-		merged := tbl.merge(c)
-		var oldRRs []dns.RR
-		if old != nil {
-			oldRRs = old.RRs
-		}
-		if !sameRRs(oldRRs, merged) {
-			d.served = true
-			d.diff(oldRRs, merged)
-			names = append(names, k.name)
-		}
-		if len(merged) == 0 {
-			d.b.put(k.name, x.ck, k.t, nil)
-		} else {
-			set := &RRset{Type: k.t, RRs: merged}
-			set.setContribs(c)
-			d.b.put(k.name, x.ck, k.t, set)
-		}
-		cbuf = c
-	}
-	if d.served || d.soaChanged {
-		for _, name := range names {
-			if n := d.b.tb.t.get(nameKey(name, origin)); n != nil {
-				if err := validateNode(n, origin); err != nil {
-					return nil, err
-				}
-			}
+		d.b.put(origin, "", dns.TypeSOA, soaSet(old, merged, c, changed, origin))
+		if changed {
+			p.names = append(p.names, origin)
 		}
 	}
-	return d, nil
+	return nil
 }
 
 // validateNode checks the rules that make data unservable at a name: CNAME
@@ -667,7 +699,44 @@ func (w *walker) flush(limit string, bounded bool) {
 // name computes the node at key k from its old node (nil when new) and the
 // changes there, and emits it.
 func (w *walker) name(k string, old *Node) {
-	any := false
+	if !w.gather(k) {
+		return
+	}
+	if !w.anyHere() && !w.touchesCleared(old) {
+		if old != nil && (len(old.Sets) > 0 || k == "") {
+			for _, set := range old.Sets {
+				w.count(set)
+			}
+			w.emit(k, old)
+		}
+		return
+	}
+	name := w.nameTypes(old)
+	if name == "" {
+		return // only deletions of what was not there
+	}
+	w.sets = w.sets[:0]
+	servedChange := false
+	for _, t := range w.types {
+		var oldSet *RRset
+		if old != nil {
+			oldSet = old.Get(t)
+		}
+		set, changed, err := w.set(k, name, t, oldSet)
+		if err != nil {
+			w.err = err
+			return
+		}
+		servedChange = servedChange || changed
+		if set != nil {
+			w.sets = append(w.sets, set)
+		}
+	}
+	w.emitNode(k, name, old, servedChange)
+}
+
+// gather takes every stream's changes at key k (false: a stream failed).
+func (w *walker) gather(k string) bool {
 	for _, s := range w.streams {
 		s.here = s.here[:0]
 		for {
@@ -680,20 +749,25 @@ func (w *walker) name(k string, old *Node) {
 		}
 		if s.err != nil {
 			w.err = s.err
-			return
+			return false
 		}
-		any = any || len(s.here) > 0
 	}
-	if !any && !w.touchesCleared(old) {
-		if old != nil && (len(old.Sets) > 0 || k == "") {
-			for _, set := range old.Sets {
-				w.count(set)
-			}
-			w.emit(k, old)
+	return true
+}
+
+// anyHere reports whether a stream changes the current name.
+func (w *walker) anyHere() bool {
+	for _, s := range w.streams {
+		if len(s.here) > 0 {
+			return true
 		}
-		return
 	}
-	// The types at the name: the old node's and the changed ones.
+	return false
+}
+
+// nameTypes sets w.types to the types at the name (the old node's and the
+// changed ones, sorted) and returns the name ("": nothing there).
+func (w *walker) nameTypes(old *Node) string {
 	w.types = w.types[:0]
 	name := ""
 	if old != nil {
@@ -712,27 +786,13 @@ func (w *walker) name(k string, old *Node) {
 			}
 		}
 	}
-	if name == "" {
-		return // only deletions of what was not there
-	}
 	slices.Sort(w.types)
-	w.sets = w.sets[:0]
-	servedChange := false
-	for _, t := range w.types {
-		var oldSet *RRset
-		if old != nil {
-			oldSet = old.Get(t)
-		}
-		set, changed, err := w.set(k, name, t, oldSet)
-		if err != nil {
-			w.err = err
-			return
-		}
-		servedChange = servedChange || changed
-		if set != nil {
-			w.sets = append(w.sets, set)
-		}
-	}
+	return name
+}
+
+// emitNode emits the node of w.sets at key k (old itself when its sets are
+// the same), validated when its served data changed.
+func (w *walker) emitNode(k, name string, old *Node, servedChange bool) {
 	same := old != nil && len(old.Sets) == len(w.sets)
 	for i := 0; same && i < len(w.sets); i++ {
 		same = old.Sets[i] == w.sets[i]
@@ -802,68 +862,13 @@ func (w *walker) set(k, name string, t uint16, old *RRset) (set *RRset, changed 
 	}
 	mdKey := w.md && k == "" && t == dns.TypeZONEMD
 	if old == nil && t != dns.TypeSOA && !mdKey && len(w.streams) == 1 {
-		// A new set from one source (a first load): served as it is
-		// when its TTLs agree.
-		if rrs, ok := w.chgAt(0, t); ok && len(rrs) > 0 && sameTTL(rrs) {
-			set = &RRset{Type: t, src: w.streams[0].src, RRs: rrs}
-			if !w.load {
-				w.d.op(w.streams[0].src, storeOp{key: k, name: name, t: t, rrs: rrs}, w.streams[0].maxOps)
-				if w.cur.soa != nil {
-					w.d.diff(nil, rrs)
-				}
-			}
-			w.d.changed, w.d.served = true, true
-			w.count(set)
+		if set := w.newSet(k, name, t); set != nil {
 			return set, true, nil
 		}
 	}
-	c := w.cbuf[:0]
-	if old != nil {
-		if old.srcs == nil {
-			if w.staged(old.src) == nil {
-				c = append(c, srcRecs{old.src, old.RRs})
-			}
-		} else {
-			for _, x := range *old.srcs {
-				if w.staged(x.src) == nil {
-					c = append(c, x)
-				}
-			}
-		}
-	}
-	staged := false
-	for i, s := range w.streams {
-		rrs, ok := w.chgAt(i, t)
-		staged = staged || ok
-		or := old.recsOf(s.src)
-		if !ok {
-			rrs = or
-		} else if !w.load && !sameRRs(or, rrs) {
-			w.d.op(s.src, storeOp{key: k, name: name, t: t, had: len(or) > 0, rrs: rrs}, s.maxOps)
-		}
-		if len(rrs) > 0 {
-			c = append(c, srcRecs{s.src, rrs})
-		}
-	}
-	w.cbuf = c
-	w.z.tbl.sortContribs(c)
+	c, staged := w.contribs(k, name, t, old)
 	if k == "" && t == dns.TypeSOA {
-		merged := w.z.tbl.merge(c)
-		ch, err := soaRules(w.d, w.cur, merged, staged, w.origin)
-		if err != nil {
-			return nil, false, err
-		}
-		w.d.soaChanged = ch
-		if !ch && sameAsSet(old, c) {
-			set = old
-		} else {
-			w.d.changed = true
-			if len(merged) > 0 {
-				set = soaSet(old, merged, c, ch, w.origin)
-			}
-		}
-		w.count(set)
-		return set, ch, nil
+		return w.soaSet(old, c, staged)
 	}
 	if mdKey {
 		// The sources' records there are only remembered (digest.go).
@@ -897,6 +902,81 @@ func (w *walker) set(k, name string, t uint16, old *RRset) (set *RRset, changed 
 	}
 	w.count(set)
 	return set, changed, nil
+}
+
+// newSet is a new set from the one stream (a first load), served as it is
+// when its TTLs agree; nil: the general path decides.
+func (w *walker) newSet(k, name string, t uint16) *RRset {
+	rrs, ok := w.chgAt(0, t)
+	if !ok || len(rrs) == 0 || !sameTTL(rrs) {
+		return nil
+	}
+	set := &RRset{Type: t, src: w.streams[0].src, RRs: rrs}
+	if !w.load {
+		w.d.op(w.streams[0].src, storeOp{key: k, name: name, t: t, rrs: rrs}, w.streams[0].maxOps)
+		if w.cur.soa != nil {
+			w.d.diff(nil, rrs)
+		}
+	}
+	w.d.changed, w.d.served = true, true
+	w.count(set)
+	return set
+}
+
+// contribs returns the contributions at (k, t): the old set's of sources
+// not staged, the streams' new ones (recording their store operations),
+// sorted; staged reports whether a stream decides the set.
+func (w *walker) contribs(k, name string, t uint16, old *RRset) (c []srcRecs, staged bool) {
+	c = w.cbuf[:0]
+	if old != nil {
+		if old.srcs == nil {
+			if w.staged(old.src) == nil {
+				c = append(c, srcRecs{old.src, old.RRs})
+			}
+		} else {
+			for _, x := range *old.srcs {
+				if w.staged(x.src) == nil {
+					c = append(c, x)
+				}
+			}
+		}
+	}
+	for i, s := range w.streams {
+		rrs, ok := w.chgAt(i, t)
+		staged = staged || ok
+		or := old.recsOf(s.src)
+		if !ok {
+			rrs = or
+		} else if !w.load && !sameRRs(or, rrs) {
+			w.d.op(s.src, storeOp{key: k, name: name, t: t, had: len(or) > 0, rrs: rrs}, s.maxOps)
+		}
+		if len(rrs) > 0 {
+			c = append(c, srcRecs{s.src, rrs})
+		}
+	}
+	w.cbuf = c
+	w.z.tbl.sortContribs(c)
+	return c, staged
+}
+
+// soaSet computes the apex SOA set from its contributions.
+func (w *walker) soaSet(old *RRset, c []srcRecs, staged bool) (*RRset, bool, error) {
+	merged := w.z.tbl.merge(c)
+	ch, err := soaRules(w.d, w.cur, merged, staged, w.origin)
+	if err != nil {
+		return nil, false, err
+	}
+	w.d.soaChanged = ch
+	set := old
+	if ch || !sameAsSet(old, c) {
+		set = nil
+		w.d.changed = true
+		if len(merged) > 0 {
+			set = soaSet(old, merged, c, ch, w.origin)
+		}
+	}
+	w.count(set)
+	return set, ch, nil
 }
 
 // count adds a set of the new content to the counters.

@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
-	bolt "go.etcd.io/bbolt"
 )
 
 // SerialGreater reports a > b in RFC 1982 serial number arithmetic.
@@ -73,15 +72,8 @@ func (z *Zone) prepare(v *View, cur *Snapshot, tx *Tx) (*viewResult, error) {
 		return res, nil
 	}
 	res.first = d.first
-	var serial uint32
-	if res.first {
-		serial = d.baseSerial
-		if z.cfg.Serial == SerialUnixTime {
-			if now := uint32(time.Now().Unix()); SerialGreater(now, serial) {
-				serial = now
-			}
-		}
-	} else {
+	serial := z.firstSerial(d.baseSerial)
+	if !res.first {
 		serial = z.nextSerial(cur.Serial, d.baseSerial)
 	}
 	res.snap = d.b.finish(serial)
@@ -93,17 +85,33 @@ func (z *Zone) prepare(v *View, cur *Snapshot, tx *Tx) (*viewResult, error) {
 		d.del, d.add = append(d.del, dd...), append(d.add, da...)
 	}
 	if !res.first {
-		res.entry = &JournalEntry{
-			From: cur.Serial, To: serial,
-			OldSOA: cur.soa.RRs[0], NewSOA: res.snap.soa.RRs[0],
-			Del: d.del, Add: d.add, Time: time.Now(),
-		}
-		res.entry.Source = "startup"
-		if tx.src != nil {
-			res.entry.Source = tx.src.Name
-		}
+		res.entry = journalEntry(tx, cur, res.snap, d)
 	}
 	return res, nil
+}
+
+// firstSerial is the serial of a view's first content: its base source's,
+// or the time when that is ahead and the policy says so.
+func (z *Zone) firstSerial(base uint32) uint32 {
+	if z.cfg.Serial == SerialUnixTime {
+		if now := uint32(time.Now().Unix()); SerialGreater(now, base) {
+			return now
+		}
+	}
+	return base
+}
+
+// journalEntry is the journal entry of a change from cur to snap.
+func journalEntry(tx *Tx, cur, snap *Snapshot, d *delta) *JournalEntry {
+	e := &JournalEntry{
+		From: cur.Serial, To: snap.Serial,
+		OldSOA: cur.soa.RRs[0], NewSOA: snap.soa.RRs[0],
+		Del: d.del, Add: d.add, Time: time.Now(), Source: "startup",
+	}
+	if tx.src != nil {
+		e.Source = tx.src.Name
+	}
+	return e
 }
 
 // commit prepares, stores and publishes a runtime transaction. Caller holds
@@ -133,143 +141,56 @@ func (z *Zone) commitOpen(st *store, tx *Tx) error {
 	return z.store(st, tx, []*viewResult{r})
 }
 
-// store writes the transaction and its journal entries in one database
-// transaction (fsynced), then publishes the new snapshots.
+// store writes the transaction and its journal entries in one storage
+// commit (durable), then publishes the new snapshots.
 func (z *Zone) store(st *store, tx *Tx, results []*viewResult) error {
-	changed := len(tx.meta) > 0 || tx.digests != nil
-	for _, r := range results {
-		if (r.d != nil && len(r.d.ops) > 0) || r.entry != nil || r.snap != r.old || tx.rewrite {
-			changed = true
-		}
-	}
-	if !changed {
+	if !storeNeeded(tx, results) {
 		return nil
+	}
+	if err := z.storeFirstLoads(st, results); err != nil {
+		return fmt.Errorf("zone %s: storing change: %w", z.Origin, err)
+	}
+	c := &storeCommit{maxEntries: z.cfg.JournalMaxEntries, maxBytes: z.cfg.JournalMaxBytes}
+	if len(tx.meta) > 0 && tx.src != nil {
+		c.source, c.meta = tx.src.Name, tx.meta
+	}
+	for _, r := range results {
+		c.views = append(c.views, z.viewCommit(tx, r))
+	}
+	if err := st.be.commit(c); err != nil {
+		return fmt.Errorf("zone %s: storing change: %w", z.Origin, err)
 	}
 	trims := map[*View]journalTrim{}
-	var p packer
-	if err := z.storeFirstLoads(st, results, &p); err != nil {
-		return fmt.Errorf("zone %s: storing change: %w", z.Origin, err)
-	}
-	err := st.db.Update(func(btx *bolt.Tx) error {
-		for _, r := range results {
-			v := r.v
-			vb, err := viewBucket(btx, v.Name)
-			if err != nil {
-				return err
-			}
-			if err := z.storeRecords(vb, tx, r, &p); err != nil {
-				return err
-			}
-			meta, jb := vb.Bucket(bMeta), vb.Bucket(bJournal)
-			t := journalTrim{first: v.jFirst, bytes: v.jBytes}
-			if r.first {
-				// Continuity broken (first load): the journal restarts.
-				if err := vb.DeleteBucket(bJournal); err != nil {
-					return err
-				}
-				if jb, err = vb.CreateBucket(bJournal); err != nil {
-					return err
-				}
-				t = journalTrim{first: v.jNext, bytes: 0}
-			}
-			if r.entry != nil {
-				b, err := r.entry.encode()
-				if err != nil {
-					return err
-				}
-				if err := jb.Put(u64(v.jNext), b); err != nil {
-					return err
-				}
-				t.bytes += len(b)
-				next := v.jNext + 1
-				for next-t.first > uint64(z.cfg.JournalMaxEntries) || (t.bytes > z.cfg.JournalMaxBytes && next-t.first > 1) {
-					if old := jb.Get(u64(t.first)); old != nil {
-						t.bytes -= len(old)
-						if err := jb.Delete(u64(t.first)); err != nil {
-							return err
-						}
-					}
-					t.first++
-				}
-			}
-			if r.snap.soa != nil {
-				if err := meta.Put(kSerial, u32(r.snap.Serial)); err != nil {
-					return err
-				}
-				if err := putDigestMeta(meta, r.snap); err != nil {
-					return err
-				}
-			}
-			next := v.jNext
-			if r.entry != nil {
-				next++
-			}
-			if err := meta.Put(kSeq, u64(next)); err != nil {
-				return err
-			}
-			if err := meta.Put(kFormat, u64(storeFormat)); err != nil {
-				return err
-			}
-			trims[v] = t
-		}
-		if len(tx.meta) > 0 && tx.src != nil {
-			mb, err := btx.CreateBucketIfNotExists(bSrcMeta)
-			if err != nil {
-				return err
-			}
-			sb, err := mb.CreateBucketIfNotExists([]byte(tx.src.Name))
-			if err != nil {
-				return err
-			}
-			for k, val := range tx.meta {
-				if val == nil {
-					err = sb.Delete([]byte(k))
-				} else {
-					err = sb.Put([]byte(k), val)
-				}
-				if err != nil {
-					return err
-				}
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		return fmt.Errorf("zone %s: storing change: %w", z.Origin, err)
+	for i, r := range results {
+		trims[r.v] = c.views[i].trim
 	}
 	z.publish(tx, results, trims)
 	return nil
 }
 
-// journalTrim is a view's journal bounds after a commit: the first entry
-// kept and the bytes of the entries kept.
-type journalTrim struct {
-	first uint64
-	bytes int
+// storeNeeded reports whether a transaction changes anything stored.
+func storeNeeded(tx *Tx, results []*viewResult) bool {
+	if len(tx.meta) > 0 || tx.digests != nil || tx.rewrite {
+		return true
+	}
+	for _, r := range results {
+		if (r.d != nil && len(r.d.ops) > 0) || r.entry != nil || r.snap != r.old {
+			return true
+		}
+	}
+	return false
 }
 
-// storeRecords writes the sources' changed records of one view and the zone
-// file digests they come from.
-func (z *Zone) storeRecords(vb *bolt.Bucket, tx *Tx, r *viewResult, p *packer) error {
-	db, err := vb.CreateBucketIfNotExists(bDigest)
-	if err != nil {
-		return err
-	}
+// viewCommit is what a view's result stores: the sources' changed records,
+// the zone file digests they come from, the journal entry.
+func (z *Zone) viewCommit(tx *Tx, r *viewResult) *viewCommit {
+	v := r.v
+	vc := &viewCommit{view: v.Name, snap: r.snap, rewrite: tx.rewrite, restart: r.first, entry: r.entry,
+		jFirst: v.jFirst, jNext: v.jNext, jBytes: v.jBytes, digests: map[string][]byte{}}
 	if tx.rewrite {
-		// Stored in the layout before chunks: every source is written anew.
-		srcb := vb.Bucket(bSrc)
-		var names [][]byte
-		srcb.ForEach(func(k, _ []byte) error { names = append(names, slices.Clone(k)); return nil })
-		for _, n := range names {
-			if err := srcb.DeleteBucket(n); err != nil {
-				return err
-			}
-		}
-		for src, n := range r.v.srcKeysAfter(r) {
+		for src, n := range v.srcKeysAfter(r) {
 			if n > 0 {
-				if err := writeSource(vb, z.tbl.names[src], src, &srcOps{rewrite: true}, r.snap, p); err != nil {
-					return err
-				}
+				vc.sources = append(vc.sources, sourceWrite{z.tbl.names[src], src, &srcOps{rewrite: true}})
 			}
 		}
 	} else if r.d != nil {
@@ -277,36 +198,24 @@ func (z *Zone) storeRecords(vb *bolt.Bucket, tx *Tx, r *viewResult, p *packer) e
 			if so.written {
 				continue
 			}
-			if err := writeSource(vb, z.tbl.names[src], src, so, r.snap, p); err != nil {
-				return err
-			}
+			vc.sources = append(vc.sources, sourceWrite{z.tbl.names[src], src, so})
 			if _, ok := tx.digests[src]; !ok && so.n > 0 {
-				if err := db.Delete([]byte(z.tbl.names[src])); err != nil {
-					return err
-				}
+				vc.digests[z.tbl.names[src]] = nil
 			}
 		}
 	}
 	for src, d := range tx.digests {
-		name := []byte(z.tbl.names[src])
-		if d == nil {
-			err = db.Delete(name)
-		} else {
-			err = db.Put(name, d)
-		}
-		if err != nil {
-			return err
-		}
+		vc.digests[z.tbl.names[src]] = d
 	}
-	return nil
+	return vc
 }
 
 // storeFirstLoads writes the records of sources rewritten in a view that
-// had no stored state (a first load) in transactions of a bounded size
-// before the commit, so that a large zone does not hold its whole store
-// image in memory at once. Until the commit stores the view's serial, a
-// restart takes the view for never loaded and writes them again.
-func (z *Zone) storeFirstLoads(st *store, results []*viewResult, p *packer) error {
+// had no stored state (a first load) in parts of a bounded size before the
+// commit, so that a large zone does not hold its whole store image in
+// memory at once. Until the commit stores the view's serial, a restart
+// takes the view for never loaded and writes them again.
+func (z *Zone) storeFirstLoads(st *store, results []*viewResult) error {
 	for _, r := range results {
 		if !r.first || r.d == nil || r.v.zone.cfg.StateDir == "" {
 			continue
@@ -315,7 +224,7 @@ func (z *Zone) storeFirstLoads(st *store, results []*viewResult, p *packer) erro
 			if !so.rewrite || so.drop {
 				continue
 			}
-			if err := writeSourceBatched(st.db, r.v.Name, z.tbl.names[src], src, r.snap, p); err != nil {
+			if err := st.be.writeSource(r.v.Name, z.tbl.names[src], src, r.snap); err != nil {
 				return err
 			}
 			so.written = true
@@ -445,34 +354,27 @@ func (v *View) JournalSince(serial uint32) (entries []*JournalEntry, ok bool, er
 	if serial == cur.Serial || SerialGreater(serial, cur.Serial) {
 		return nil, true, nil
 	}
-	err = z.st.db.View(func(btx *bolt.Tx) error {
-		vb, err := viewBucket(btx, v.Name)
-		if err != nil || vb == nil {
-			return err
+	want := serial
+	err = z.st.be.eachJournal(v.Name, func(seq uint64, rec journalRecord) (bool, error) {
+		if len(entries) == 0 {
+			// Only the serial it starts from, until the chain begins.
+			if from, err := rec.from(); err != nil {
+				return false, fmt.Errorf("journal entry %d: %w", seq, err)
+			} else if from != want {
+				return true, nil
+			}
 		}
-		c := vb.Bucket(bJournal).Cursor()
-		want := serial
-		for k, val := c.First(); k != nil; k, val = c.Next() {
-			if len(entries) == 0 {
-				// Only the serial it starts from, until the chain begins.
-				if from, err := entryFrom(val); err != nil {
-					return fmt.Errorf("journal entry %d: %w", beU64(k), err)
-				} else if from != want {
-					continue
-				}
-			}
-			e, err := decodeEntry(val)
-			if err != nil {
-				return fmt.Errorf("journal entry %d: %w", beU64(k), err)
-			}
-			if e.From != want {
-				entries = nil // a gap: cannot happen by construction
-				return nil
-			}
-			entries = append(entries, e)
-			want = e.To
+		e, err := rec.entry()
+		if err != nil {
+			return false, fmt.Errorf("journal entry %d: %w", seq, err)
 		}
-		return nil
+		if e.From != want {
+			entries = nil // a gap: cannot happen by construction
+			return false, nil
+		}
+		entries = append(entries, e)
+		want = e.To
+		return true, nil
 	})
 	if err != nil || len(entries) == 0 {
 		return nil, false, err

@@ -2,7 +2,6 @@ package zonemodel
 
 import (
 	"github.com/miekg/dns"
-	bolt "go.etcd.io/bbolt"
 
 	"github.com/dnspki/dnspki/plugin/pkg/zonemd"
 )
@@ -16,10 +15,6 @@ import (
 // the sources' records there (its contributions, stored like any other), so
 // they come back if the digest is turned off. (A primary's ZONEMD, on a
 // secondary, was verified when it was transferred.)
-
-// kMdAlg is the view metadata key recording the hash algorithm of the
-// ZONEMD the view's snapshot carries (absent: none made by the model).
-var kMdAlg = []byte("digest")
 
 // digestKey is the apex ZONEMD RRset of the zone.
 func (z *Zone) digestKey() rrKey { return rrKey{z.Origin, dns.TypeZONEMD} }
@@ -161,13 +156,4 @@ func (s *Snapshot) Digest() *dns.ZONEMD {
 		}
 	}
 	return nil
-}
-
-// putDigestMeta records in a view's metadata which model digest its
-// snapshot carries.
-func putDigestMeta(meta *bolt.Bucket, s *Snapshot) error {
-	if s.mdAlg != 0 {
-		return meta.Put(kMdAlg, []byte{s.mdAlg})
-	}
-	return meta.Delete(kMdAlg)
 }

@@ -519,6 +519,41 @@ func (p *fastParser) delegate(first, text []byte) bool {
 	if omitted && p.owner == "" {
 		return false
 	}
+	rr, ok := p.parseAlone(text, omitted)
+	if !ok {
+		return false
+	}
+	if emptyRdata(rr) {
+		// No rdata (an UPDATE's form): ZoneParser reads what follows it in
+		// ways a record alone does not show.
+		return false
+	}
+	// The owner and the default TTL move on as in ZoneParser.
+	if !omitted {
+		if toks[0][0] == '"' {
+			return false
+		}
+		p.ownerTok, p.owner = toks[0], p.intern(canonicalName(rr.Header().Name))
+		toks = toks[1:]
+	}
+	explicit := explicitTTL(toks)
+	if explicit && !p.byDirective {
+		p.defTTL, p.hasDef = rr.Header().Ttl, true
+	} else if !explicit && !p.hasDef {
+		return false
+	}
+	rr = normalize(rr)
+	if encodable(rr) != nil {
+		return false // ZoneParser's path refuses it with its line
+	}
+	p.add(rr)
+	return true
+}
+
+// parseAlone parses one record's text with ZoneParser, alone (after the
+// default TTL, and the owner when omitted); ok only when it reads exactly
+// that record.
+func (p *fastParser) parseAlone(text []byte, omitted bool) (dns.RR, bool) {
 	var b strings.Builder
 	if p.hasDef {
 		b.WriteString("$TTL " + strconv.FormatUint(uint64(p.defTTL), 10) + "\n")
@@ -537,32 +572,24 @@ func (p *fastParser) delegate(first, text []byte) bool {
 	zp := dns.NewZoneParser(strings.NewReader(b.String()), p.origin, p.file)
 	rr, ok := zp.Next()
 	if !ok || zp.Err() != nil {
-		return false
+		return nil, false
 	}
 	if p.nl {
 		s, ok := zp.Next()
 		if !ok || zp.Err() != nil || s.String() != fastSentinelRR {
-			return false
+			return nil, false
 		}
 	}
 	if _, more := zp.Next(); more || zp.Err() != nil {
-		return false
+		return nil, false
 	}
-	if emptyRdata(rr) {
-		// No rdata (an UPDATE's form): ZoneParser reads what follows it in
-		// ways a record alone does not show.
-		return false
-	}
-	// The owner and the default TTL move on as in ZoneParser.
-	if !omitted {
-		if toks[0][0] == '"' {
-			return false
-		}
-		p.ownerTok, p.owner = toks[0], p.intern(canonicalName(rr.Header().Name))
-		toks = toks[1:]
-	}
-	// Before the type come the class and the TTL: a token that is neither
-	// a type nor a class is the TTL.
+	return rr, true
+}
+
+// explicitTTL reports whether the tokens before the type hold a TTL: before
+// the type come the class and the TTL, and a token that is neither a type
+// nor a class is the TTL.
+func explicitTTL(toks [][]byte) bool {
 	explicit := false
 	for _, t := range toks {
 		u := strings.ToUpper(string(t))
@@ -573,17 +600,7 @@ func (p *fastParser) delegate(first, text []byte) bool {
 			explicit = true
 		}
 	}
-	if explicit && !p.byDirective {
-		p.defTTL, p.hasDef = rr.Header().Ttl, true
-	} else if !explicit && !p.hasDef {
-		return false
-	}
-	rr = normalize(rr)
-	if encodable(rr) != nil {
-		return false // ZoneParser's path refuses it with its line
-	}
-	p.add(rr)
-	return true
+	return explicit
 }
 
 func (p *fastParser) add(rr dns.RR) {

@@ -2,8 +2,6 @@ package zonemodel
 
 import (
 	"time"
-
-	bolt "go.etcd.io/bbolt"
 )
 
 // LastChange returns the time of the view's last journaled change (false
@@ -14,23 +12,9 @@ func (v *View) LastChange() (time.Time, bool) {
 	if !z.opened.Load() {
 		return time.Time{}, false
 	}
-	var t time.Time
-	found := false
-	z.st.db.View(func(btx *bolt.Tx) error {
-		vb, err := viewBucket(btx, v.Name)
-		if err != nil || vb == nil {
-			return err
-		}
-		jb := vb.Bucket(bJournal)
-		if jb == nil {
-			return nil
-		}
-		if _, val := jb.Cursor().Last(); val != nil {
-			if e, err := decodeEntry(val); err == nil {
-				t, found = e.Time, true
-			}
-		}
-		return nil
-	})
-	return t, found
+	e, err := z.st.be.lastJournal(v.Name)
+	if err != nil || e == nil {
+		return time.Time{}, false
+	}
+	return e.Time, true
 }

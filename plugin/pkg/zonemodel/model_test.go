@@ -213,12 +213,26 @@ func TestRandomChangesMatchReference(t *testing.T) {
 	for _, path := range []int{pathAuto, pathIncremental, pathBulk} {
 		t.Run(fmt.Sprint(path), func(t *testing.T) {
 			testPath = path
-			randomChanges(t, rand.New(rand.NewPCG(uint64(path), 7)))
+			randomChanges(t, rand.New(rand.NewPCG(uint64(path), 7)), nil)
 		})
 	}
 }
 
-func randomChanges(t *testing.T, rnd *rand.Rand) {
+// TestRandomChangesMemoryStorage runs the same changes on the model with
+// its state in memory (memstore.go): the model needs no database.
+func TestRandomChangesMemoryStorage(t *testing.T) {
+	defer func() { testPath = pathAuto }()
+	for _, path := range []int{pathAuto, pathIncremental, pathBulk} {
+		t.Run(fmt.Sprint(path), func(t *testing.T) {
+			testPath = path
+			randomChanges(t, rand.New(rand.NewPCG(uint64(path), 7)), memStorages())
+		})
+	}
+}
+
+// randomChanges runs random changes on a zone whose state is opened with
+// storage (nil: bbolt).
+func randomChanges(t *testing.T, rnd *rand.Rand, storage func(string) (storage, error)) {
 	const origin = "example.test."
 	views := []string{"in", "out"}
 	labels := []string{"a", "b", "www", "x-1", "\\053", "Mix"}
@@ -293,7 +307,7 @@ func randomChanges(t *testing.T, rnd *rand.Rand) {
 		ovrRRs = rrs
 	}
 	open := func() (*Zone, *Source, *Source, *Source) {
-		z := New(Config{Origin: origin, StateDir: dir, Views: views})
+		z := New(Config{Origin: origin, StateDir: dir, Views: views, openStorage: storage})
 		file, _ := z.AddSource("file", SourceOptions{Base: true})
 		acme, _ := z.AddSource("acme", SourceOptions{Dynamic: true})
 		ovr, _ := z.AddSource("ovr", SourceOptions{Views: []string{"in"}, Override: true})

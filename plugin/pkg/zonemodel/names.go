@@ -239,3 +239,9 @@ func toLowerByte(c byte) byte {
 // unsafeString views b as a string without copying; b must not change while
 // the string is in use.
 func unsafeString(b []byte) string { return unsafe.String(unsafe.SliceData(b), len(b)) }
+
+// rrKey names an RRset: its owner name and type.
+type rrKey struct {
+	name string
+	t    uint16
+}

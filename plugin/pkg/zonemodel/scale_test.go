@@ -379,11 +379,11 @@ func TestOpenConvertsOldStore(t *testing.T) {
 	want := dump(s)
 	z.Close()
 	// Rewritten: chunks and the format mark.
-	st, err := acquireStore(path)
+	st, err := acquireStore(path, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	st.db.View(func(tx *bolt.Tx) error {
+	st.be.(*boltStorage).db.View(func(tx *bolt.Tx) error {
 		vb, _ := viewBucket(tx, DefaultView)
 		if f := beU64(vb.Bucket(bMeta).Get(kFormat)); f != storeFormat {
 			t.Errorf("format %d after Open", f)

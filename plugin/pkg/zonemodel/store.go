@@ -1,26 +1,17 @@
 package zonemodel
 
 import (
-	"encoding/binary"
-	"errors"
-	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync"
-	"time"
-
-	"github.com/miekg/dns"
-	bolt "go.etcd.io/bbolt"
 )
 
-// store is the durable state of one zone: per view the serial, the journal and
-// every source's records; per source its private metadata. One bbolt file per
-// zone, shared by the generations of a zone across Corefile reloads (the old
-// generation still serves while the new one opens).
+// store is the durable state of one zone (storage.go), shared by the
+// generations of a zone across Corefile reloads (the old generation still
+// serves while the new one opens): one per path, reference-counted.
 type store struct {
 	path string
-	db   *bolt.DB
+	be   storage
 	refs int
 	// mu serializes every writer of the zone, across generations.
 	mu sync.Mutex
@@ -46,11 +37,15 @@ func storePath(dir, origin string) string {
 	return filepath.Join(dir, "zones", name+".db")
 }
 
-// acquireStore returns the open store of path, opening it if needed. The
-// database is opened outside the lock of all stores (a new one is written
-// and fsynced), so that many zones open at once; a second caller for the
-// same path waits for the first one's open.
-func acquireStore(path string) (*store, error) {
+// acquireStore returns the open store of path, opening it with open (nil: a
+// bbolt file, boltstore.go) if needed. The storage is opened outside the
+// lock of all stores (a new file is written and fsynced), so that many zones
+// open at once; a second caller for the same path waits for the first one's
+// open.
+func acquireStore(path string, open func(string) (storage, error)) (*store, error) {
+	if open == nil {
+		open = openBolt
+	}
 	stores.Lock()
 	if st := stores.m[path]; st != nil {
 		st.refs++
@@ -64,7 +59,7 @@ func acquireStore(path string) (*store, error) {
 	st := &store{path: path, refs: 1, ready: make(chan struct{})}
 	stores.m[path] = st
 	stores.Unlock()
-	db, err := openDB(path)
+	be, err := open(path)
 	if err != nil {
 		stores.Lock()
 		delete(stores.m, path)
@@ -73,27 +68,9 @@ func acquireStore(path string) (*store, error) {
 		close(st.ready)
 		return nil, err
 	}
-	st.db = db
+	st.be = be
 	close(st.ready)
 	return st, nil
-}
-
-func openDB(path string) (*bolt.DB, error) {
-	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
-		return nil, fmt.Errorf("state directory: %w", err)
-	}
-	// The whole file is mapped from the start (address space, not memory):
-	// bbolt remaps when the file outgrows the map, copying every node of the
-	// transaction in progress, which made a first load of a large zone slow.
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 5 * time.Second, InitialMmapSize: 1 << 30,
-		FreelistType: bolt.FreelistMapType, NoFreelistSync: true})
-	if err != nil {
-		if errors.Is(err, bolt.ErrTimeout) {
-			return nil, fmt.Errorf("%s: locked by another process (is another dnspki running with the same state directory?)", path)
-		}
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	return db, nil
 }
 
 func (st *store) release() {
@@ -102,331 +79,6 @@ func (st *store) release() {
 	st.refs--
 	if st.refs == 0 {
 		delete(stores.m, st.path)
-		st.db.Close()
+		st.be.close()
 	}
-}
-
-var (
-	bViews   = []byte("views")
-	bSrcMeta = []byte("srcmeta")
-	bMeta    = []byte("meta")
-	bJournal = []byte("journal")
-	bSrc     = []byte("src")
-	bDigest  = []byte("digest")
-	kSerial  = []byte("serial")
-	kSeq     = []byte("seq")
-	kFormat  = []byte("format")
-)
-
-// storeFormat is the layout of a view's source records: 2 is chunks in
-// canonical order (below); without a format key, one key per RRset named
-// "owner\0type" (the layout before chunks), converted at Open.
-const storeFormat = 2
-
-type rrKey struct {
-	name string
-	t    uint16
-}
-
-// parseKey reads a key of the layout before chunks: the owner name, a 0
-// octet, the type.
-func parseKey(b []byte) (rrKey, error) {
-	if len(b) < 3 || b[len(b)-3] != 0 {
-		return rrKey{}, errors.New("bad record key")
-	}
-	return rrKey{name: string(b[:len(b)-3]), t: binary.BigEndian.Uint16(b[len(b)-2:])}, nil
-}
-
-// A source's records in a view are stored in chunks: a chunk holds the
-// records of consecutive keys (canonical key of the name, a 0 octet, the
-// type: see storeKey) and is stored under its first key, so the chunks, and
-// the keys in them, are in canonical order. A zone of a million records is a
-// few thousand chunks, written sequentially at the first load and read in
-// order at a restart (no sorting); a small change rewrites the one chunk it
-// falls in. Chunk value: for each key, uvarint length, key, uvarint length,
-// records (packRRs).
-var chunkTarget = 16 << 10 // a variable for tests
-
-// storeKey appends the store key of a name's key and a type.
-func storeKey(dst []byte, key string, t uint16) []byte {
-	dst = append(dst, key...)
-	dst = append(dst, 0)
-	return binary.BigEndian.AppendUint16(dst, t)
-}
-
-// splitStoreKey returns the name key and the type of a store key.
-func splitStoreKey(k []byte) ([]byte, uint16, error) {
-	if len(k) < 3 || k[len(k)-3] != 0 {
-		return nil, 0, errors.New("bad record key")
-	}
-	return k[:len(k)-3], binary.BigEndian.Uint16(k[len(k)-2:]), nil
-}
-
-type chunkEntry struct {
-	key, val []byte
-}
-
-// decodeChunk lists the entries of a chunk (slices of b).
-func decodeChunk(b []byte, out []chunkEntry) ([]chunkEntry, error) {
-	for len(b) > 0 {
-		kl, n := binary.Uvarint(b)
-		if n <= 0 || uint64(len(b)-n) < kl {
-			return nil, errors.New("truncated chunk")
-		}
-		k := b[n : n+int(kl)]
-		b = b[n+int(kl):]
-		vl, n := binary.Uvarint(b)
-		if n <= 0 || uint64(len(b)-n) < vl {
-			return nil, errors.New("truncated chunk")
-		}
-		out = append(out, chunkEntry{k, b[n : n+int(vl)]})
-		b = b[n+int(vl):]
-	}
-	return out, nil
-}
-
-func appendEntry(dst, key, val []byte) []byte {
-	dst = binary.AppendUvarint(dst, uint64(len(key)))
-	dst = append(dst, key...)
-	dst = binary.AppendUvarint(dst, uint64(len(val)))
-	return append(dst, val...)
-}
-
-// packRRs encodes records as a sequence of (uint16 length, wire RR).
-func packRRs(rrs []dns.RR) ([]byte, error) {
-	var p packer
-	return p.pack(nil, rrs)
-}
-
-// packer encodes record lists for the store, reusing its buffers.
-//
-// Records are packed through a message (Msg.PackBuffer), never with
-// dns.PackRR: that writes Rdlength into the record, which is shared with live
-// snapshots that answers are packing concurrently. All records of a list go
-// through one message (uncompressed), which is then cut into records.
-type packer struct {
-	m   dns.Msg
-	buf []byte
-}
-
-// pack appends the encoding of rrs to dst.
-func (p *packer) pack(dst []byte, rrs []dns.RR) ([]byte, error) {
-	for len(rrs) > 0 {
-		n := min(len(rrs), 1024)
-		p.m.Answer = rrs[:n]
-		b, err := p.m.PackBuffer(p.buf)
-		if err != nil {
-			return nil, err
-		}
-		p.buf = b[:0]
-		off := 12 // after the header; no question
-		for i := range n {
-			start := off
-			if off, err = skipRR(b, off); err != nil {
-				return nil, fmt.Errorf("%s: %w", rrs[i].Header().Name, err)
-			}
-			dst = binary.BigEndian.AppendUint16(dst, uint16(off-start))
-			dst = append(dst, b[start:off]...)
-		}
-		rrs = rrs[n:]
-	}
-	p.m.Answer = nil
-	return dst, nil
-}
-
-// packEach packs rrs and appends each one's wire form to dst (slices of
-// the packer's buffer, valid until its next use).
-func (p *packer) packEach(dst [][]byte, rrs []dns.RR) ([][]byte, error) {
-	n := min(len(rrs), 4096)
-	if n == 0 {
-		return dst, nil
-	}
-	p.m.Answer = rrs[:n]
-	b, err := p.m.PackBuffer(p.buf)
-	p.m.Answer = nil
-	if err != nil {
-		return nil, err
-	}
-	p.buf = b[:0]
-	off := 12
-	for range n {
-		start := off
-		if off, err = skipRR(b, off); err != nil {
-			return nil, err
-		}
-		dst = append(dst, b[start:off:off])
-	}
-	if n < len(rrs) {
-		// The first ones stay valid: the rest go through another buffer.
-		var q packer
-		return q.packEach(dst, rrs[n:])
-	}
-	return dst, nil
-}
-
-// skipRR returns the offset after the uncompressed record at off in msg.
-func skipRR(msg []byte, off int) (int, error) {
-	for {
-		if off >= len(msg) {
-			return 0, errors.New("truncated record")
-		}
-		l := int(msg[off])
-		if l == 0 {
-			off++
-			break
-		}
-		if l&0xC0 != 0 {
-			return 0, errors.New("compressed name in a record packed for the store")
-		}
-		off += 1 + l
-	}
-	if off+10 > len(msg) {
-		return 0, errors.New("truncated record")
-	}
-	off += 10 + int(binary.BigEndian.Uint16(msg[off+8:]))
-	if off > len(msg) {
-		return 0, errors.New("truncated record")
-	}
-	return off, nil
-}
-
-func unpackRRs(b []byte) ([]dns.RR, error) {
-	var out []dns.RR
-	for len(b) > 0 {
-		if len(b) < 2 {
-			return nil, errors.New("truncated record list")
-		}
-		n := int(binary.BigEndian.Uint16(b))
-		if len(b) < 2+n {
-			return nil, errors.New("truncated record")
-		}
-		rr, _, err := dns.UnpackRR(b[2:2+n], 0)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, rr)
-		b = b[2+n:]
-	}
-	return out, nil
-}
-
-// JournalEntry is one change of a view: the records removed and added between
-// two serials, in the form of an RFC 1995 difference sequence.
-type JournalEntry struct {
-	From, To uint32
-	OldSOA   dns.RR
-	NewSOA   dns.RR
-	Del, Add []dns.RR
-	Time     time.Time
-	Source   string
-}
-
-func (e *JournalEntry) encode() ([]byte, error) {
-	var out []byte
-	out = binary.BigEndian.AppendUint64(out, uint64(e.Time.Unix()))
-	out = binary.BigEndian.AppendUint16(out, uint16(len(e.Source)))
-	out = append(out, e.Source...)
-	for _, part := range [][]dns.RR{{e.OldSOA}, {e.NewSOA}, e.Del, e.Add} {
-		b, err := packRRs(part)
-		if err != nil {
-			return nil, err
-		}
-		out = binary.BigEndian.AppendUint32(out, uint32(len(b)))
-		out = append(out, b...)
-	}
-	return out, nil
-}
-
-// entryFrom returns the serial a journal entry starts from, decoding only
-// its old SOA.
-func entryFrom(b []byte) (uint32, error) {
-	if len(b) < 10 {
-		return 0, errors.New("short journal entry")
-	}
-	sl := int(binary.BigEndian.Uint16(b[8:]))
-	b = b[10:]
-	if len(b) < sl+4 {
-		return 0, errors.New("short journal entry")
-	}
-	b = b[sl:]
-	n := int(binary.BigEndian.Uint32(b))
-	if len(b) < 4+n {
-		return 0, errors.New("short journal entry")
-	}
-	rrs, err := unpackRRs(b[4 : 4+n])
-	if err != nil {
-		return 0, err
-	}
-	if len(rrs) != 1 {
-		return 0, errors.New("journal entry without SOA")
-	}
-	soa, ok := rrs[0].(*dns.SOA)
-	if !ok {
-		return 0, errors.New("journal entry without SOA")
-	}
-	return soa.Serial, nil
-}
-
-func decodeEntry(b []byte) (*JournalEntry, error) {
-	if len(b) < 10 {
-		return nil, errors.New("short journal entry")
-	}
-	e := &JournalEntry{Time: time.Unix(int64(binary.BigEndian.Uint64(b)), 0)}
-	sl := int(binary.BigEndian.Uint16(b[8:]))
-	b = b[10:]
-	if len(b) < sl {
-		return nil, errors.New("short journal entry")
-	}
-	e.Source = string(b[:sl])
-	b = b[sl:]
-	var parts [4][]dns.RR
-	for i := range parts {
-		if len(b) < 4 {
-			return nil, errors.New("short journal entry")
-		}
-		n := int(binary.BigEndian.Uint32(b))
-		if len(b) < 4+n {
-			return nil, errors.New("short journal entry")
-		}
-		rrs, err := unpackRRs(b[4 : 4+n])
-		if err != nil {
-			return nil, err
-		}
-		parts[i] = rrs
-		b = b[4+n:]
-	}
-	if len(parts[0]) != 1 || len(parts[1]) != 1 {
-		return nil, errors.New("journal entry without SOA")
-	}
-	e.OldSOA, e.NewSOA, e.Del, e.Add = parts[0][0], parts[1][0], parts[2], parts[3]
-	e.From, e.To = e.OldSOA.(*dns.SOA).Serial, e.NewSOA.(*dns.SOA).Serial
-	return e, nil
-}
-
-func u64(v uint64) []byte { return binary.BigEndian.AppendUint64(nil, v) }
-func u32(v uint32) []byte { return binary.BigEndian.AppendUint32(nil, v) }
-
-// viewBucket returns (creating when tx is writable) the bucket of one view.
-func viewBucket(tx *bolt.Tx, view string) (*bolt.Bucket, error) {
-	if !tx.Writable() {
-		vb := tx.Bucket(bViews)
-		if vb == nil {
-			return nil, nil
-		}
-		return vb.Bucket([]byte(view)), nil
-	}
-	vb, err := tx.CreateBucketIfNotExists(bViews)
-	if err != nil {
-		return nil, err
-	}
-	b, err := vb.CreateBucketIfNotExists([]byte(view))
-	if err != nil {
-		return nil, err
-	}
-	for _, n := range [][]byte{bMeta, bJournal, bSrc} {
-		if _, err := b.CreateBucketIfNotExists(n); err != nil {
-			return nil, err
-		}
-	}
-	return b, nil
 }

@@ -15,6 +15,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"slices"
 	"sort"
@@ -23,7 +24,6 @@ import (
 	"sync/atomic"
 
 	"github.com/miekg/dns"
-	bolt "go.etcd.io/bbolt"
 )
 
 // DefaultView is the name of the only view of a zone configured without views.
@@ -63,6 +63,9 @@ type Config struct {
 	// view's snapshot; 0: none (digest.go).
 	Digest uint8
 	Logf   func(format string, args ...any)
+	// openStorage opens the storage of a zone's state file (nil: bbolt,
+	// boltstore.go; tests use memstore.go).
+	openStorage func(path string) (storage, error)
 }
 
 // Zone is one zone of one configuration generation.
@@ -337,30 +340,21 @@ func (s *Source) Meta(key string) []byte {
 // Unlike Source.Meta it also works before Open, so that a source's Attach can
 // stage its initial content from the state it stored before a restart.
 func (z *Zone) StoredMeta(source string) (map[string][]byte, error) {
-	st, err := acquireStore(storePath(z.cfg.StateDir, z.Origin))
+	st, err := z.acquire()
 	if err != nil {
 		return nil, fmt.Errorf("zone %s: %w", z.Origin, err)
 	}
 	defer st.release()
-	out := map[string][]byte{}
-	err = st.db.View(func(tx *bolt.Tx) error {
-		mb := tx.Bucket(bSrcMeta)
-		if mb == nil {
-			return nil
-		}
-		sb := mb.Bucket([]byte(source))
-		if sb == nil {
-			return nil
-		}
-		return sb.ForEach(func(k, v []byte) error {
-			out[string(k)] = slices.Clone(v)
-			return nil
-		})
-	})
+	out, err := st.be.sourceMeta(source)
 	if err != nil {
-		return nil, fmt.Errorf("zone %s: reading %s: %w", z.Origin, st.path, err)
+		return nil, fmt.Errorf("zone %s: %w", z.Origin, err)
 	}
 	return out, nil
+}
+
+// acquire returns the zone's shared store, opening it if needed.
+func (z *Zone) acquire() (*store, error) {
+	return acquireStore(storePath(z.cfg.StateDir, z.Origin), z.cfg.openStorage)
 }
 
 // MetaKeys lists the source's metadata keys, sorted.
@@ -488,7 +482,7 @@ func (z *Zone) Open() error {
 	if z.opened.Load() {
 		return nil
 	}
-	st, err := acquireStore(storePath(z.cfg.StateDir, z.Origin))
+	st, err := z.acquire()
 	if err != nil {
 		return fmt.Errorf("zone %s: %w", z.Origin, err)
 	}
@@ -528,86 +522,18 @@ func (z *Zone) Close() {
 func (z *Zone) Opened() bool { return z.opened.Load() }
 
 func (z *Zone) openLocked(st *store) error {
-	stored := map[string]*storedView{}
-	err := st.db.View(func(tx *bolt.Tx) error {
-		for _, name := range z.viewNames {
-			b, err := viewBucket(tx, name)
-			if err != nil {
-				return err
-			}
-			sv, err := readView(b, z.Origin)
-			if err != nil {
-				return fmt.Errorf("view %s: %w", name, err)
-			}
-			stored[name] = sv
-		}
-		if mb := tx.Bucket(bSrcMeta); mb != nil {
-			for _, s := range z.sources {
-				if sb := mb.Bucket([]byte(s.Name)); sb != nil {
-					sb.ForEach(func(k, v []byte) error { s.meta[string(k)] = slices.Clone(v); return nil })
-				}
-			}
-		}
-		return nil
-	})
+	stored, err := z.loadStored(st)
 	if err != nil {
-		return fmt.Errorf("reading %s: %w", st.path, err)
+		return err
 	}
-	for _, name := range z.viewNames {
-		for src := range stored[name].sources {
-			z.tbl.id(src)
-		}
-	}
-	z.tbl.rerank(z.sources)
-
 	// Per view: rebuild what was served before, then apply the sources.
 	var pend []*Tx
 	for _, name := range z.viewNames {
-		v := z.views[name]
-		sv := stored[name]
-		prev := newSnapshot(z.Origin)
-		if sv.hasState {
-			d, err := z.loadDelta(prev, sv)
-			if err != nil {
-				return fmt.Errorf("view %s: stored records: %w", name, err)
-			}
-			prev = d.b.finish(sv.serial)
-			if sv.mdAlg != 0 && prev.soa != nil {
-				// The digest it served: computed again, same serial.
-				if _, _, err := z.setDigest(d.b, sv.mdAlg); err != nil {
-					return fmt.Errorf("view %s: zone digest: %w", name, err)
-				}
-			}
-			v.srcKeys, v.srcNames = d.keys, d.names
+		v, sv := z.views[name], stored[name]
+		if err := z.restoreView(v, sv); err != nil {
+			return fmt.Errorf("view %s: %w", name, err)
 		}
-		v.jFirst, v.jNext, v.jBytes = sv.jFirst, sv.jNext, sv.jBytes
-		v.snap.Store(prev)
-
-		tx := newTx(nil, []*View{v})
-		tx.open = true
-		tx.rewrite = sv.hasState && sv.format < storeFormat && len(sv.sources) > 0
-		tx.redigest = sv.mdAlg != z.cfg.Digest
-		z.adoptBase(tx, v, sv)
-		for src := range sv.sources {
-			if z.byName[src] == nil {
-				tx.dropSource(v, z.tbl.id(src))
-			}
-		}
-		for _, s := range z.sources {
-			if s.opts.Dynamic {
-				continue
-			}
-			if s.kept[name] && sv.hasState && bytes.Equal(sv.digests[s.Name], s.digest) {
-				continue
-			}
-			tx.replaceView(v, s, s.initial[name])
-			delete(s.initial, name) // staged in the transaction (a copy)
-			if tx.digests == nil {
-				tx.digests = map[srcID][]byte{}
-			}
-			tx.digests[s.id] = s.digest
-		}
-		pend = append(pend, tx)
+		pend = append(pend, z.openTx(v, sv))
 	}
 	for _, tx := range pend {
 		if err := z.commitOpen(st, tx); err != nil {
@@ -618,6 +544,83 @@ func (z *Zone) openLocked(st *store) error {
 		s.initial, s.kept = nil, nil
 	}
 	return nil
+}
+
+// loadStored reads the views' stored state and the sources' metadata, and
+// numbers the stored sources.
+func (z *Zone) loadStored(st *store) (map[string]*storedView, error) {
+	stored, err := st.be.loadViews(z.Origin, z.viewNames)
+	if err != nil {
+		return nil, err
+	}
+	for _, s := range z.sources {
+		meta, err := st.be.sourceMeta(s.Name)
+		if err != nil {
+			return nil, err
+		}
+		maps.Copy(s.meta, meta)
+	}
+	for _, name := range z.viewNames {
+		for src := range stored[name].sources {
+			z.tbl.id(src)
+		}
+	}
+	z.tbl.rerank(z.sources)
+	return stored, nil
+}
+
+// restoreView makes the view serve what it served before (its stored
+// records, serial and model digest) and takes its journal bounds.
+func (z *Zone) restoreView(v *View, sv *storedView) error {
+	prev := newSnapshot(z.Origin)
+	if sv.hasState {
+		d, err := z.loadDelta(prev, sv)
+		if err != nil {
+			return fmt.Errorf("stored records: %w", err)
+		}
+		prev = d.b.finish(sv.serial)
+		if sv.mdAlg != 0 && prev.soa != nil {
+			// The digest it served: computed again, same serial.
+			if _, _, err := z.setDigest(d.b, sv.mdAlg); err != nil {
+				return fmt.Errorf("zone digest: %w", err)
+			}
+		}
+		v.srcKeys, v.srcNames = d.keys, d.names
+	}
+	v.jFirst, v.jNext, v.jBytes = sv.jFirst, sv.jNext, sv.jBytes
+	v.snap.Store(prev)
+	return nil
+}
+
+// openTx is the Open-time transaction of a view: stored records of sources
+// no longer configured go, static sources whose content changed (or was
+// never stored) replace theirs.
+func (z *Zone) openTx(v *View, sv *storedView) *Tx {
+	tx := newTx(nil, []*View{v})
+	tx.open = true
+	tx.rewrite = sv.hasState && sv.oldLayout && len(sv.sources) > 0
+	tx.redigest = sv.mdAlg != z.cfg.Digest
+	z.adoptBase(tx, v, sv)
+	for src := range sv.sources {
+		if z.byName[src] == nil {
+			tx.dropSource(v, z.tbl.id(src))
+		}
+	}
+	for _, s := range z.sources {
+		if s.opts.Dynamic {
+			continue
+		}
+		if s.kept[v.Name] && sv.hasState && bytes.Equal(sv.digests[s.Name], s.digest) {
+			continue
+		}
+		tx.replaceView(v, s, s.initial[v.Name])
+		delete(s.initial, v.Name) // staged in the transaction (a copy)
+		if tx.digests == nil {
+			tx.digests = map[srcID][]byte{}
+		}
+		tx.digests[s.id] = s.digest
+	}
+	return tx
 }
 
 // loadDelta builds a view's content from its stored records, in one ordered
@@ -678,28 +681,30 @@ func beU64(b []byte) uint64 {
 // storedDigests reports whether the store holds, in every one of views, the
 // records of source from a zone file with this digest.
 func (z *Zone) storedDigests(source string, views []*View, digest []byte) bool {
-	path := storePath(z.cfg.StateDir, z.Origin)
-	if _, err := os.Stat(path); err != nil {
+	if !z.mayHaveState() {
 		return false // nothing stored (and nothing to create before Open)
 	}
-	st, err := acquireStore(path)
+	st, err := z.acquire()
 	if err != nil {
 		return false
 	}
 	defer st.release()
-	ok := true
-	st.db.View(func(tx *bolt.Tx) error {
-		for _, v := range views {
-			b, _ := viewBucket(tx, v.Name)
-			if b == nil || b.Bucket(bDigest) == nil || b.Bucket(bMeta).Get(kSerial) == nil ||
-				!bytes.Equal(b.Bucket(bDigest).Get([]byte(source)), digest) {
-				ok = false
-				return nil
-			}
+	for _, v := range views {
+		if !st.be.hasDigest(v.Name, source, digest) {
+			return false
 		}
-		return nil
-	})
-	return ok
+	}
+	return true
+}
+
+// mayHaveState reports whether the zone may have stored state: false when
+// its bbolt file does not exist.
+func (z *Zone) mayHaveState() bool {
+	if z.cfg.openStorage != nil {
+		return true
+	}
+	_, err := os.Stat(storePath(z.cfg.StateDir, z.Origin))
+	return err == nil
 }
 
 // storedHas reports whether the store holds records of source at name in
@@ -708,51 +713,10 @@ func (z *Zone) storedHas(view, source, name string) bool {
 	if !InZone(name, z.Origin) {
 		return false
 	}
-	st, err := acquireStore(storePath(z.cfg.StateDir, z.Origin))
+	st, err := z.acquire()
 	if err != nil {
 		return false
 	}
 	defer st.release()
-	key := []byte(nameKey(name, z.Origin))
-	found := false
-	st.db.View(func(tx *bolt.Tx) error {
-		b, _ := viewBucket(tx, view)
-		if b == nil {
-			return nil
-		}
-		sb := b.Bucket(bSrc).Bucket([]byte(source))
-		if sb == nil {
-			return nil
-		}
-		// The name's keys start in the last chunk that starts at or before
-		// them, and may go on in the next one.
-		first := storeKey(nil, string(key), 0)
-		prefix := first[:len(key)+1]
-		c := sb.Cursor()
-		k, v := c.Seek(first)
-		switch {
-		case k == nil:
-			k, v = c.Last()
-		case !bytes.HasPrefix(k, prefix):
-			if pk, pv := c.Prev(); pk != nil {
-				k, v = pk, pv
-			} else {
-				k, v = c.First()
-			}
-		}
-		for i := 0; i < 2 && k != nil && !found; i++ {
-			entries, err := decodeChunk(v, nil)
-			if err != nil {
-				return err
-			}
-			for _, e := range entries {
-				if nk, _, err := splitStoreKey(e.key); err == nil && bytes.Equal(nk, key) {
-					found = true
-				}
-			}
-			k, v = c.Next()
-		}
-		return nil
-	})
-	return found
+	return st.be.hasRecords(view, source, nameKey(name, z.Origin))
 }

@@ -299,126 +299,167 @@ type zoneIssue struct {
 // unset it only looks for errors. The error reported is the one met first
 // reading the file; warnings come in file order.
 func checkZone(recs []zrec, origin, file string, fix bool) ([]string, error) {
-	sorted := slices.IsSortedFunc(recs, compareZrec)
-	if !sorted {
+	if !slices.IsSortedFunc(recs, compareZrec) {
 		slices.SortFunc(recs, compareZrec)
 	}
-	var errs, warns []zoneIssue
-	at := func(line int32) string { return fmt.Sprintf("%s:%d", file, line) }
-	var cuts []string // keys of the delegations above the current name
+	c := &zoneChecker{recs: recs, origin: origin, file: file, fix: fix}
 	for i := 0; i < len(recs); {
 		// One name: recs[i:j].
 		j := i + 1
 		for j < len(recs) && recs[j].key == recs[i].key {
 			j++
 		}
-		name := recs[i].rr.Header().Name
-		var cname, other, dname []int32 // lines of distinct CNAME, other, DNAME records
-		for a := i; a < j; {
-			b := a + 1
-			for b < j && recs[b].t == recs[a].t {
-				b++
-			}
-			first := a
-			for x := a + 1; x < b; x++ {
-				rr := recs[x].rr
-				dup := false
-				for y := a; y < x; y++ {
-					if recs[y].rr != nil && dns.IsDuplicate(recs[y].rr, rr) {
-						dup = true
-						break
-					}
-				}
-				if dup {
-					if fix {
-						warns = append(warns, zoneIssue{recs[x].line, 0, fmt.Sprintf("%s: duplicate record %s ignored", at(recs[x].line), short(rr))})
-					}
-					recs[x].rr = nil
-					continue
-				}
-				if ttl := recs[first].rr.Header().Ttl; rr.Header().Ttl != ttl && fix {
-					h := rr.Header()
-					warns = append(warns, zoneIssue{recs[x].line, 0, fmt.Sprintf("%s: TTL %d differs from %d of the other %s records at %s; using %d (RFC 2181 §5.2)", at(recs[x].line), h.Ttl, ttl, dns.TypeToString[h.Rrtype], h.Name, ttl)})
-					rr = dns.Copy(rr)
-					rr.Header().Ttl = ttl
-					recs[x].rr = rr
-				}
-			}
-			for x := a; x < b; x++ {
-				if recs[x].rr == nil {
-					continue
-				}
-				switch recs[x].t {
-				case dns.TypeCNAME:
-					cname = append(cname, recs[x].line)
-				case dns.TypeDNAME:
-					dname = append(dname, recs[x].line)
-					other = append(other, recs[x].line)
-				case dns.TypeRRSIG, dns.TypeNSEC:
-				default:
-					other = append(other, recs[x].line)
-				}
-			}
-			a = b
-		}
-		// Rules at the name, each at the line where it is first broken.
-		if len(cname) > 0 {
-			slices.Sort(cname)
-			slices.Sort(other)
-			if len(other) > 0 {
-				line := max(cname[0], other[0])
-				t := dns.TypeToString[typeAt(recs[i:j], other[0])]
-				errs = append(errs, zoneIssue{line, 0, fmt.Sprintf("%s: CNAME and other data (%s) at %s (RFC 1034 §3.6.2)", at(line), t, name)})
-			}
-			if len(cname) > 1 {
-				errs = append(errs, zoneIssue{cname[1], 1, fmt.Sprintf("%s: more than one CNAME record at %s", at(cname[1]), name)})
-			}
-			if name == origin {
-				errs = append(errs, zoneIssue{cname[0], 2, fmt.Sprintf("%s: CNAME at the zone apex %s", at(cname[0]), name)})
-			}
-		}
-		if len(dname) > 1 {
-			slices.Sort(dname)
-			errs = append(errs, zoneIssue{dname[1], 3, fmt.Sprintf("%s: more than one DNAME record at %s", at(dname[1]), name)})
-		}
-		// Data below or at a delegation other than glue is occluded (RFC
-		// 2181 §6).
-		if fix {
-			k := recs[i].key
-			for len(cuts) > 0 && !isBelowKey(k, cuts[len(cuts)-1]) {
-				cuts = cuts[:len(cuts)-1]
-			}
-			below := ""
-			if len(cuts) > 0 {
-				below = cuts[len(cuts)-1]
-			}
-			isCut := k != "" && slices.ContainsFunc(recs[i:j], func(x zrec) bool { return x.t == dns.TypeNS })
-			for a := i; a < j; {
-				b := a + 1
-				for b < j && recs[b].t == recs[a].t {
-					b++
-				}
-				line := recs[a].line
-				for x := a; x < b; x++ {
-					line = min(line, recs[x].line)
-				}
-				t := recs[a].t
-				if below != "" && t != dns.TypeA && t != dns.TypeAAAA {
-					warns = append(warns, zoneIssue{line, 1, fmt.Sprintf("%s: %s %s is below the delegation %s and is not served (occluded)", at(line), name, dns.TypeToString[t], cutName(name, k, below))})
-				}
-				if isCut && t != dns.TypeNS && t != dns.TypeDS && t != dns.TypeNSEC && t != dns.TypeRRSIG {
-					warns = append(warns, zoneIssue{line, 1, fmt.Sprintf("%s: %s %s is at the delegation %s and is not served (occluded)", at(line), name, dns.TypeToString[t], name)})
-				}
-				a = b
-			}
-			if isCut {
-				cuts = append(cuts, k)
-			}
-		}
+		c.checkName(i, j)
 		i = j
 	}
-	if len(errs) > 0 {
-		e := slices.MinFunc(errs, func(a, b zoneIssue) int {
+	return c.result()
+}
+
+// zoneChecker is the state of checkZone's pass over the sorted records.
+type zoneChecker struct {
+	recs         []zrec
+	origin, file string
+	fix          bool
+	errs, warns  []zoneIssue
+	cuts         []string // keys of the delegations above the current name
+}
+
+func (c *zoneChecker) at(line int32) string { return fmt.Sprintf("%s:%d", c.file, line) }
+
+// typeEnd returns the end of the RRset starting at a among recs[:j].
+func typeEnd(recs []zrec, a, j int) int {
+	b := a + 1
+	for b < j && recs[b].t == recs[a].t {
+		b++
+	}
+	return b
+}
+
+// checkName checks the records of one name, recs[i:j].
+func (c *zoneChecker) checkName(i, j int) {
+	var cname, other, dname []int32 // lines of distinct CNAME, other, DNAME records
+	for a := i; a < j; {
+		b := typeEnd(c.recs, a, j)
+		c.fixRRset(a, b)
+		for x := a; x < b; x++ {
+			if c.recs[x].rr == nil {
+				continue
+			}
+			switch c.recs[x].t {
+			case dns.TypeCNAME:
+				cname = append(cname, c.recs[x].line)
+			case dns.TypeDNAME:
+				dname = append(dname, c.recs[x].line)
+				other = append(other, c.recs[x].line)
+			case dns.TypeRRSIG, dns.TypeNSEC:
+			default:
+				other = append(other, c.recs[x].line)
+			}
+		}
+		a = b
+	}
+	c.nameRules(i, j, cname, other, dname)
+	if c.fix {
+		c.occlusion(i, j)
+	}
+}
+
+// fixRRset drops the duplicates of one RRset, recs[a:b], and gives its
+// records the TTL of the first (when fixing, with warnings).
+func (c *zoneChecker) fixRRset(a, b int) {
+	recs := c.recs
+	first := a
+	for x := a + 1; x < b; x++ {
+		rr := recs[x].rr
+		dup := false
+		for y := a; y < x; y++ {
+			if recs[y].rr != nil && dns.IsDuplicate(recs[y].rr, rr) {
+				dup = true
+				break
+			}
+		}
+		if dup {
+			if c.fix {
+				c.warns = append(c.warns, zoneIssue{recs[x].line, 0, fmt.Sprintf("%s: duplicate record %s ignored", c.at(recs[x].line), short(rr))})
+			}
+			recs[x].rr = nil
+			continue
+		}
+		if ttl := recs[first].rr.Header().Ttl; rr.Header().Ttl != ttl && c.fix {
+			h := rr.Header()
+			c.warns = append(c.warns, zoneIssue{recs[x].line, 0, fmt.Sprintf("%s: TTL %d differs from %d of the other %s records at %s; using %d (RFC 2181 §5.2)", c.at(recs[x].line), h.Ttl, ttl, dns.TypeToString[h.Rrtype], h.Name, ttl)})
+			rr = dns.Copy(rr)
+			rr.Header().Ttl = ttl
+			recs[x].rr = rr
+		}
+	}
+}
+
+// nameRules checks the rules at one name, recs[i:j], each at the line where
+// it is first broken.
+func (c *zoneChecker) nameRules(i, j int, cname, other, dname []int32) {
+	name := c.recs[i].rr.Header().Name
+	if len(cname) > 0 {
+		slices.Sort(cname)
+		slices.Sort(other)
+		if len(other) > 0 {
+			line := max(cname[0], other[0])
+			t := dns.TypeToString[typeAt(c.recs[i:j], other[0])]
+			c.errs = append(c.errs, zoneIssue{line, 0, fmt.Sprintf("%s: CNAME and other data (%s) at %s (RFC 1034 §3.6.2)", c.at(line), t, name)})
+		}
+		if len(cname) > 1 {
+			c.errs = append(c.errs, zoneIssue{cname[1], 1, fmt.Sprintf("%s: more than one CNAME record at %s", c.at(cname[1]), name)})
+		}
+		if name == c.origin {
+			c.errs = append(c.errs, zoneIssue{cname[0], 2, fmt.Sprintf("%s: CNAME at the zone apex %s", c.at(cname[0]), name)})
+		}
+	}
+	if len(dname) > 1 {
+		slices.Sort(dname)
+		c.errs = append(c.errs, zoneIssue{dname[1], 3, fmt.Sprintf("%s: more than one DNAME record at %s", c.at(dname[1]), name)})
+	}
+}
+
+// occlusion warns about data below or at a delegation other than glue (RFC
+// 2181 §6), for one name, recs[i:j].
+func (c *zoneChecker) occlusion(i, j int) {
+	recs := c.recs
+	name := recs[i].rr.Header().Name
+	k := recs[i].key
+	for len(c.cuts) > 0 && !isBelowKey(k, c.cuts[len(c.cuts)-1]) {
+		c.cuts = c.cuts[:len(c.cuts)-1]
+	}
+	below := ""
+	if len(c.cuts) > 0 {
+		below = c.cuts[len(c.cuts)-1]
+	}
+	isCut := k != "" && slices.ContainsFunc(recs[i:j], func(x zrec) bool { return x.t == dns.TypeNS })
+	for a := i; a < j; {
+		b := typeEnd(recs, a, j)
+		line := recs[a].line
+		for x := a; x < b; x++ {
+			line = min(line, recs[x].line)
+		}
+		t := recs[a].t
+		if below != "" && t != dns.TypeA && t != dns.TypeAAAA {
+			c.warns = append(c.warns, zoneIssue{line, 1, fmt.Sprintf("%s: %s %s is below the delegation %s and is not served (occluded)", c.at(line), name, dns.TypeToString[t], cutName(name, k, below))})
+		}
+		if isCut && t != dns.TypeNS && t != dns.TypeDS && t != dns.TypeNSEC && t != dns.TypeRRSIG {
+			c.warns = append(c.warns, zoneIssue{line, 1, fmt.Sprintf("%s: %s %s is at the delegation %s and is not served (occluded)", c.at(line), name, dns.TypeToString[t], name)})
+		}
+		a = b
+	}
+	if isCut {
+		c.cuts = append(c.cuts, k)
+	}
+}
+
+// result is the error met first reading the file, else the warnings:
+// duplicates and TTL fixes first, in file order, then occlusion, in the
+// order of the first record of each RRset.
+func (c *zoneChecker) result() ([]string, error) {
+	if len(c.errs) > 0 {
+		e := slices.MinFunc(c.errs, func(a, b zoneIssue) int {
 			if a.line != b.line {
 				return cmp.Compare(a.line, b.line)
 			}
@@ -426,16 +467,14 @@ func checkZone(recs []zrec, origin, file string, fix bool) ([]string, error) {
 		})
 		return nil, errors.New(e.msg)
 	}
-	// Duplicates and TTL fixes first, in file order, then occlusion, in the
-	// order of the first record of each RRset.
-	slices.SortStableFunc(warns, func(a, b zoneIssue) int {
+	slices.SortStableFunc(c.warns, func(a, b zoneIssue) int {
 		if a.rank != b.rank {
 			return cmp.Compare(a.rank, b.rank)
 		}
 		return cmp.Compare(a.line, b.line)
 	})
-	out := make([]string, len(warns))
-	for i, w := range warns {
+	out := make([]string, len(c.warns))
+	for i, w := range c.warns {
 		out[i] = w.msg
 	}
 	return out, nil

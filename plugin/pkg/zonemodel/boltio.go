@@ -11,21 +11,73 @@ import (
 	bolt "go.etcd.io/bbolt"
 )
 
-// storedView is what the store holds for one view.
-type storedView struct {
-	serial        uint32
-	hasState      bool
-	format        int
-	mdAlg         uint8 // hash algorithm of the model's ZONEMD it served, 0: none
-	jFirst, jNext uint64
-	jBytes        int
-	sources       map[string][]chg // per source: its records in key order
-	digests       map[string][]byte
+// parseKey reads a key of the layout before chunks: the owner name, a 0
+// octet, the type.
+func parseKey(b []byte) (rrKey, error) {
+	if len(b) < 3 || b[len(b)-3] != 0 {
+		return rrKey{}, errors.New("bad record key")
+	}
+	return rrKey{name: string(b[:len(b)-3]), t: binary.BigEndian.Uint16(b[len(b)-2:])}, nil
+}
+
+// A source's records in a view are stored in chunks: a chunk holds the
+// records of consecutive keys (canonical key of the name, a 0 octet, the
+// type: see storeKey) and is stored under its first key, so the chunks, and
+// the keys in them, are in canonical order. A zone of a million records is a
+// few thousand chunks, written sequentially at the first load and read in
+// order at a restart (no sorting); a small change rewrites the one chunk it
+// falls in. Chunk value: for each key, uvarint length, key, uvarint length,
+// records (packRRs).
+var chunkTarget = 16 << 10 // a variable for tests
+
+// storeKey appends the store key of a name's key and a type.
+func storeKey(dst []byte, key string, t uint16) []byte {
+	dst = append(dst, key...)
+	dst = append(dst, 0)
+	return binary.BigEndian.AppendUint16(dst, t)
+}
+
+// splitStoreKey returns the name key and the type of a store key.
+func splitStoreKey(k []byte) ([]byte, uint16, error) {
+	if len(k) < 3 || k[len(k)-3] != 0 {
+		return nil, 0, errors.New("bad record key")
+	}
+	return k[:len(k)-3], binary.BigEndian.Uint16(k[len(k)-2:]), nil
+}
+
+type chunkEntry struct {
+	key, val []byte
+}
+
+// decodeChunk lists the entries of a chunk (slices of b).
+func decodeChunk(b []byte, out []chunkEntry) ([]chunkEntry, error) {
+	for len(b) > 0 {
+		kl, n := binary.Uvarint(b)
+		if n <= 0 || uint64(len(b)-n) < kl {
+			return nil, errors.New("truncated chunk")
+		}
+		k := b[n : n+int(kl)]
+		b = b[n+int(kl):]
+		vl, n := binary.Uvarint(b)
+		if n <= 0 || uint64(len(b)-n) < vl {
+			return nil, errors.New("truncated chunk")
+		}
+		out = append(out, chunkEntry{k, b[n : n+int(vl)]})
+		b = b[n+int(vl):]
+	}
+	return out, nil
+}
+
+func appendEntry(dst, key, val []byte) []byte {
+	dst = binary.AppendUvarint(dst, uint64(len(key)))
+	dst = append(dst, key...)
+	dst = binary.AppendUvarint(dst, uint64(len(val)))
+	return append(dst, val...)
 }
 
 // readView reads a view's state from its bucket (nil: nothing stored).
 func readView(b *bolt.Bucket, origin string) (*storedView, error) {
-	sv := &storedView{sources: map[string][]chg{}, digests: map[string][]byte{}, format: storeFormat}
+	sv := &storedView{sources: map[string][]chg{}, digests: map[string][]byte{}}
 	if b == nil {
 		return sv, nil
 	}
@@ -34,7 +86,8 @@ func readView(b *bolt.Bucket, origin string) (*storedView, error) {
 		sv.serial = uint32(v[0])<<24 | uint32(v[1])<<16 | uint32(v[2])<<8 | uint32(v[3])
 		sv.hasState = true
 	}
-	sv.format = int(beU64(meta.Get(kFormat)))
+	format := int(beU64(meta.Get(kFormat)))
+	sv.oldLayout = format < storeFormat
 	if v := meta.Get(kMdAlg); len(v) == 1 {
 		sv.mdAlg = v[0]
 	}
@@ -59,7 +112,7 @@ func readView(b *bolt.Bucket, origin string) (*storedView, error) {
 		}
 		var recs []chg
 		var err error
-		if sv.format >= 2 {
+		if format >= 2 {
 			recs, err = readChunks(sb)
 		} else {
 			recs, err = readKeys(sb, origin)
@@ -137,64 +190,6 @@ func countRRs(b []byte) int {
 		n++
 	}
 	return n
-}
-
-// unpackInto appends the records of a packed list to dst. Their owner name
-// is name when given (the records of one key), else the first record's,
-// decoded once and lowercased; it is returned.
-func unpackInto(dst []dns.RR, b []byte, name string) ([]dns.RR, string, error) {
-	for len(b) > 0 {
-		if len(b) < 2 {
-			return nil, "", errors.New("truncated record list")
-		}
-		n := int(binary.BigEndian.Uint16(b))
-		if len(b) < 2+n {
-			return nil, "", errors.New("truncated record")
-		}
-		msg := b[2 : 2+n]
-		off, err := skipName(msg, 0)
-		if err != nil || off+10 > len(msg) {
-			return nil, "", errors.New("truncated record")
-		}
-		if name == "" {
-			nm, _, err := dns.UnpackDomainName(msg, 0)
-			if err != nil {
-				return nil, "", err
-			}
-			name = lower(nm)
-		}
-		h := dns.RR_Header{
-			Name:     name,
-			Rrtype:   binary.BigEndian.Uint16(msg[off:]),
-			Class:    binary.BigEndian.Uint16(msg[off+2:]),
-			Ttl:      binary.BigEndian.Uint32(msg[off+4:]),
-			Rdlength: binary.BigEndian.Uint16(msg[off+8:]),
-		}
-		rr, _, err := dns.UnpackRRWithHeader(h, msg, off+10)
-		if err != nil {
-			return nil, "", err
-		}
-		dst = append(dst, rr)
-		b = b[2+n:]
-	}
-	return dst, name, nil
-}
-
-// skipName returns the offset after the uncompressed name at off.
-func skipName(msg []byte, off int) (int, error) {
-	for {
-		if off >= len(msg) {
-			return 0, errors.New("truncated name")
-		}
-		l := int(msg[off])
-		if l == 0 {
-			return off + 1, nil
-		}
-		if l&0xC0 != 0 {
-			return 0, errors.New("compressed name in a stored record")
-		}
-		off += 1 + l
-	}
 }
 
 // readKeys reads a source's records stored one key per RRset (the layout
@@ -396,88 +391,109 @@ func writeSourceBatched(db *bolt.DB, view, name string, src srcID, snap *Snapsho
 
 // applyOps writes changed keys (in key order) into the chunks they fall in.
 func applyOps(sb *bolt.Bucket, ops []storeOp, p *packer) error {
-	c := sb.Cursor()
 	var sk []byte
 	var entries []chunkEntry
 	for i := 0; i < len(ops); {
 		sk = storeKey(sk[:0], ops[i].key, ops[i].t)
-		// The chunk the key falls in: the last one starting at or before
-		// it, else the first one.
-		ck, cv := c.Seek(sk)
-		switch {
-		case ck != nil && bytes.Equal(ck, sk):
-		case ck == nil:
-			ck, cv = c.Last()
-		default:
-			if pk, pv := c.Prev(); pk != nil {
-				ck, cv = pk, pv
-			} else {
-				ck, cv = c.First()
-			}
-		}
-		var next []byte
-		if ck != nil {
-			ck, cv = slices.Clone(ck), slices.Clone(cv)
-			c.Seek(ck)
-			if nk, _ := c.Next(); nk != nil {
-				next = slices.Clone(nk)
-			}
-		}
+		ck, cv, next := chunkOf(sb.Cursor(), sk)
 		var err error
 		if entries, err = decodeChunk(cv, entries[:0]); err != nil {
 			return fmt.Errorf("chunk %q: %w", ck, err)
 		}
 		// Merge the chunk's entries with the operations before the next chunk.
 		var merged []chunkEntry
-		e := 0
-		for ; i < len(ops); i++ {
-			ok := storeKey(nil, ops[i].key, ops[i].t)
-			if next != nil && bytes.Compare(ok, next) >= 0 {
-				break
-			}
-			for e < len(entries) && bytes.Compare(entries[e].key, ok) < 0 {
-				merged = append(merged, entries[e])
-				e++
-			}
-			if e < len(entries) && bytes.Equal(entries[e].key, ok) {
-				e++
-			}
-			if len(ops[i].rrs) > 0 {
-				v, err := p.pack(nil, ops[i].rrs)
-				if err != nil {
-					return fmt.Errorf("%s/%s: %w", ops[i].name, dns.TypeToString[ops[i].t], err)
-				}
-				merged = append(merged, chunkEntry{ok, v})
-			}
+		if merged, i, err = mergeOps(entries, ops, i, next, p); err != nil {
+			return err
 		}
-		merged = append(merged, entries[e:]...)
 		if ck != nil {
 			if err := sb.Delete(ck); err != nil {
 				return err
 			}
 		}
-		// Put the result back, split when it grew too large.
-		size := 0
-		for _, m := range merged {
-			size += len(m.key) + len(m.val) + 4
+		if err := putChunks(sb, merged); err != nil {
+			return err
 		}
-		pieces := max(1, size/chunkTarget)
-		if size <= 2*chunkTarget {
-			pieces = 1
+	}
+	return nil
+}
+
+// chunkOf returns the chunk the store key sk falls in (the last one starting
+// at or before it, else the first one; nil when there is none), copied, and
+// the key of the chunk after it (nil: none).
+func chunkOf(c *bolt.Cursor, sk []byte) (ck, cv, next []byte) {
+	ck, cv = c.Seek(sk)
+	switch {
+	case ck != nil && bytes.Equal(ck, sk):
+	case ck == nil:
+		ck, cv = c.Last()
+	default:
+		if pk, pv := c.Prev(); pk != nil {
+			ck, cv = pk, pv
+		} else {
+			ck, cv = c.First()
 		}
-		per := (len(merged) + pieces - 1) / max(pieces, 1)
-		for len(merged) > 0 {
-			n := min(per, len(merged))
-			var buf []byte
-			for _, m := range merged[:n] {
-				buf = appendEntry(buf, m.key, m.val)
+	}
+	if ck != nil {
+		ck, cv = slices.Clone(ck), slices.Clone(cv)
+		c.Seek(ck)
+		if nk, _ := c.Next(); nk != nil {
+			next = slices.Clone(nk)
+		}
+	}
+	return ck, cv, next
+}
+
+// mergeOps merges a chunk's entries with the operations from ops[i] on that
+// fall before the next chunk's key; it returns the entries and the first
+// operation not merged.
+func mergeOps(entries []chunkEntry, ops []storeOp, i int, next []byte, p *packer) ([]chunkEntry, int, error) {
+	var merged []chunkEntry
+	e := 0
+	for ; i < len(ops); i++ {
+		ok := storeKey(nil, ops[i].key, ops[i].t)
+		if next != nil && bytes.Compare(ok, next) >= 0 {
+			break
+		}
+		for e < len(entries) && bytes.Compare(entries[e].key, ok) < 0 {
+			merged = append(merged, entries[e])
+			e++
+		}
+		if e < len(entries) && bytes.Equal(entries[e].key, ok) {
+			e++
+		}
+		if len(ops[i].rrs) > 0 {
+			v, err := p.pack(nil, ops[i].rrs)
+			if err != nil {
+				return nil, i, fmt.Errorf("%s/%s: %w", ops[i].name, dns.TypeToString[ops[i].t], err)
 			}
-			if err := sb.Put(slices.Clone(merged[0].key), buf); err != nil {
-				return err
-			}
-			merged = merged[n:]
+			merged = append(merged, chunkEntry{ok, v})
 		}
-		c = sb.Cursor()
+	}
+	return append(merged, entries[e:]...), i, nil
+}
+
+// putChunks puts merged entries back as chunks, split when they grew too
+// large.
+func putChunks(sb *bolt.Bucket, merged []chunkEntry) error {
+	size := 0
+	for _, m := range merged {
+		size += len(m.key) + len(m.val) + 4
+	}
+	pieces := max(1, size/chunkTarget)
+	if size <= 2*chunkTarget {
+		pieces = 1
+	}
+	per := (len(merged) + pieces - 1) / max(pieces, 1)
+	for len(merged) > 0 {
+		n := min(per, len(merged))
+		var buf []byte
+		for _, m := range merged[:n] {
+			buf = appendEntry(buf, m.key, m.val)
+		}
+		if err := sb.Put(slices.Clone(merged[0].key), buf); err != nil {
+			return err
+		}
+		merged = merged[n:]
 	}
 	return nil
 }

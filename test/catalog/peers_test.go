@@ -25,24 +25,14 @@ func write(t testing.TB, path, content string) {
 	}
 }
 
-// knotHeader is the common part of a Knot configuration in dir on port.
+// knotHeader is the common part of a Knot configuration in dir on port:
+// the harness's base and xfr-key.
 func knotHeader(dir string, port int) string {
-	return fmt.Sprintf(`server:
-    rundir: "%[1]s"
-    listen: 127.0.0.1@%[2]d
-    udp-workers: 1
-    tcp-workers: 1
-    background-workers: 1
-database:
-    storage: "%[1]s"
-log:
-  - target: stderr
-    any: info
-key:
-  - id: %[3]s
-    algorithm: %[4]s
-    secret: %[5]s
-`, dir, port, xfrKey.Name, xfrKey.Algorithm, xfrKey.Secret)
+	return harness.KnotBase(dir, port) + fmt.Sprintf(`key:
+  - id: %s
+    algorithm: %s
+    secret: %s
+`, xfrKey.Name, xfrKey.Algorithm, xfrKey.Secret)
 }
 
 func startKnot(t testing.TB, dir string, port int, conf string) *harness.Peer {

@@ -21,18 +21,7 @@ func StartKnot(t testing.TB, port int, zones ...PeerZone) *Peer {
 		port = FreePort(t)
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, `server:
-    rundir: "%[1]s"
-    listen: 127.0.0.1@%[2]d
-    udp-workers: 1
-    tcp-workers: 1
-    background-workers: 1
-database:
-    storage: "%[1]s"
-log:
-  - target: stderr
-    any: info
-`, dir, port)
+	b.WriteString(KnotBase(dir, port))
 	if keys := peerKeys(zones); len(keys) > 0 {
 		b.WriteString("key:\n")
 		for _, k := range keys {
@@ -132,4 +121,23 @@ func (p *Peer) Knotc(t testing.TB, args ...string) string {
 	t.Helper()
 	bins := Need(t, "knotc")
 	return MustRun(t, 30*time.Second, p.Dir, append([]string{bins[0], "-s", filepath.Join(p.Dir, "knot.sock")}, args...)...)
+}
+
+// KnotBase is the part of a knotd configuration every test shares: state
+// (rundir, database storage) in dir, listening on 127.0.0.1 port, one
+// worker of each kind, log to stderr. Sections (key, remote, acl,
+// template, zone) follow it.
+func KnotBase(dir string, port int) string {
+	return fmt.Sprintf(`server:
+    rundir: "%[1]s"
+    listen: 127.0.0.1@%[2]d
+    udp-workers: 1
+    tcp-workers: 1
+    background-workers: 1
+database:
+    storage: "%[1]s"
+log:
+  - target: stderr
+    any: info
+`, dir, port)
 }

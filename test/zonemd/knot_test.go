@@ -29,19 +29,6 @@ func startKnotConf(t *testing.T, conf string, files map[string]string) (*harness
 	return harness.Start(t, "knotd", []string{bin, "-c", path}, harness.StartOpts{Dir: dir}), dir
 }
 
-const knotHead = `server:
-    rundir: "DIR"
-    listen: 127.0.0.1@%d
-    udp-workers: 1
-    tcp-workers: 1
-    background-workers: 1
-database:
-    storage: "DIR"
-log:
-  - target: stderr
-    any: info
-`
-
 // Knot 3.2 as the secondary of a dnspki primary with zone-digest, with
 // zonemd-verify on: Knot refuses a zone whose ZONEMD does not verify; it
 // serves the first serial and the serial after a change (IXFR) and logs
@@ -65,7 +52,7 @@ func TestKnotVerifiesDnspkiDigest(t *testing.T) {
 }
 `, port, kport), port)
 	harness.WaitDNS(t, s.Addr, "plain.test.", 30*time.Second, s.Proc)
-	k, _ := startKnotConf(t, fmt.Sprintf(knotHead, kport)+fmt.Sprintf(`remote:
+	k, _ := startKnotConf(t, harness.KnotBase("DIR", kport)+fmt.Sprintf(`remote:
   - id: primary
     address: 127.0.0.1@%d
 acl:
@@ -113,7 +100,7 @@ func TestDnspkiVerifiesKnotDigest(t *testing.T) {
 	// The bad zone: a ZONEMD with the right serial and a wrong digest.
 	bad := fmt.Sprintf(zoneText, "bad.test.", "@ IN ZONEMD 2026010100 1 1 "+strings.Repeat("ab", 48)+"\n")
 	good := fmt.Sprintf(zoneText, "good.test.", "")
-	k, _ := startKnotConf(t, fmt.Sprintf(knotHead, kport)+`acl:
+	k, _ := startKnotConf(t, harness.KnotBase("DIR", kport)+`acl:
   - id: transfer
     address: 127.0.0.1
     action: transfer

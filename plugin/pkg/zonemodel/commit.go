@@ -147,8 +147,26 @@ func (z *Zone) store(st *store, tx *Tx, results []*viewResult) error {
 	if !storeNeeded(tx, results) {
 		return nil
 	}
-	if err := z.storeFirstLoads(st, results); err != nil {
+	if z.deferFirstStore(st, tx, results) {
+		return nil
+	}
+	c, err := z.write(st, tx, results)
+	if err != nil {
 		return fmt.Errorf("zone %s: storing change: %w", z.Origin, err)
+	}
+	trims := map[*View]journalTrim{}
+	for i, r := range results {
+		trims[r.v] = c.views[i].trim
+	}
+	z.publish(tx, results, trims)
+	return nil
+}
+
+// write stores the transaction's results (first loads in parts, then the
+// commit) and returns the commit it made.
+func (z *Zone) write(st *store, tx *Tx, results []*viewResult) (*storeCommit, error) {
+	if err := z.storeFirstLoads(st, results); err != nil {
+		return nil, err
 	}
 	c := &storeCommit{maxEntries: z.cfg.JournalMaxEntries, maxBytes: z.cfg.JournalMaxBytes}
 	if len(tx.meta) > 0 && tx.src != nil {
@@ -158,14 +176,9 @@ func (z *Zone) store(st *store, tx *Tx, results []*viewResult) error {
 		c.views = append(c.views, z.viewCommit(tx, r))
 	}
 	if err := st.be.commit(c); err != nil {
-		return fmt.Errorf("zone %s: storing change: %w", z.Origin, err)
+		return nil, err
 	}
-	trims := map[*View]journalTrim{}
-	for i, r := range results {
-		trims[r.v] = c.views[i].trim
-	}
-	z.publish(tx, results, trims)
-	return nil
+	return c, nil
 }
 
 // storeNeeded reports whether a transaction changes anything stored.

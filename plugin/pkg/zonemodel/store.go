@@ -15,6 +15,9 @@ type store struct {
 	refs int
 	// mu serializes every writer of the zone, across generations.
 	mu sync.Mutex
+	// pending: first loads published but not yet written (firststore.go);
+	// guarded by mu.
+	pending []*pendingWrite
 	// current is the newest generation that opened the store; older ones are
 	// superseded and refuse writes.
 	current *Zone

@@ -28,7 +28,10 @@ type Tx struct {
 	// (Open after a configuration change): a new serial with the digest
 	// made, or removed, even without other changes.
 	redigest bool
-	err      error
+	// fresh: an Open-time transaction of a view with nothing stored (its
+	// write may follow its publication, firststore.go).
+	fresh bool
+	err   error
 }
 
 // stage is what a transaction staged for one source in one view.

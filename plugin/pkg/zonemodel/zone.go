@@ -468,6 +468,9 @@ func (s *Source) Update(views []string, fn func(tx *Tx) error) error {
 	if z.superseded.Load() {
 		return ErrSuperseded
 	}
+	if err := z.st.writePending(); err != nil {
+		return err
+	}
 	tx := newTx(s, vs)
 	if err := fn(tx); err != nil {
 		return err
@@ -487,8 +490,15 @@ func (z *Zone) Open() error {
 		return fmt.Errorf("zone %s: %w", z.Origin, err)
 	}
 	st.mu.Lock()
-	defer st.mu.Unlock()
+	if err := st.writePending(); err != nil {
+		// The previous generation's first load: this one loads its sources
+		// again and stores them.
+		z.cfg.Logf("%v; loading the zone's sources again", err)
+		st.pending = nil
+	}
 	if err := z.openLocked(st); err != nil {
+		st.pending = nil
+		st.mu.Unlock()
 		st.release()
 		return fmt.Errorf("zone %s: %w", z.Origin, err)
 	}
@@ -499,6 +509,11 @@ func (z *Zone) Open() error {
 	st.current = z
 	z.st = st
 	z.opened.Store(true)
+	if len(st.pending) > 0 {
+		go st.writePendingAndUnlock(z.cfg.Logf) // owns the lock from here
+		return nil
+	}
+	st.mu.Unlock()
 	return nil
 }
 
@@ -600,6 +615,7 @@ func (z *Zone) openTx(v *View, sv *storedView) *Tx {
 	tx.open = true
 	tx.rewrite = sv.hasState && sv.oldLayout && len(sv.sources) > 0
 	tx.redigest = sv.mdAlg != z.cfg.Digest
+	tx.fresh = !sv.hasState && len(sv.sources) == 0
 	z.adoptBase(tx, v, sv)
 	for src := range sv.sources {
 		if z.byName[src] == nil {

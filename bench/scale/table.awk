@@ -61,8 +61,8 @@ END {
 	for (i = 1; i <= ns; i++) {
 		s = srv[i]; line = sprintf("%-8s", s)
 		for (z = 1; z <= nz; z++) {
-			x = num(get(sz[z], s, "qps_upd")); y = num(get(sz[z], s, "qps_idle"))
-			if (x >= 0 && y > 0) line = line sprintf("  QPS during UPDATEs / idle %s: %.2f", label(sz[z]), x / y)
+			x = num(get(sz[z], s, "upd_ratio")); y = num(get(sz[z], s, "upd_cratio"))
+			if (x >= 0) line = line sprintf("  QPS during UPDATEs / idle %s: %.2f (per CPU-s %.2f; median of pairs)", label(sz[z]), x, y)
 		}
 		x = num(get(hi, s, "sqps")); y = num(get(lo, s, "sqps"))
 		if (x >= 0 && y > 0 && nz > 1) line = line sprintf("  signed QPS %s / %s: %.2f", label(hi), label(lo), x / y)

@@ -19,7 +19,7 @@ func BenchmarkServe(b *testing.B) {
 		c, _ := newPlugin(clk, secretA)
 		s := &sink{}
 		c.ServeDNS(context.Background(), s, queryB(clientCookie))
-		return clientCookie + s.msgs[0].IsEdns0().Option[0].(*dns.EDNS0_COOKIE).Cookie[16:]
+		return clientCookie + s.Msgs[0].IsEdns0().Option[0].(*dns.EDNS0_COOKIE).Cookie[16:]
 	}()
 	for _, tc := range []struct {
 		name string

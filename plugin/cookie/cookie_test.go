@@ -33,7 +33,7 @@ func TestLearnAndReturn(t *testing.T) {
 	if n.calls != 1 || n.verdict != ClientOnly {
 		t.Fatalf("next called %d times with verdict %v, want once, client_only", n.calls, n.verdict)
 	}
-	first := w.one(t)
+	first := only(t, w)
 	if len(first.Answer) != 1 {
 		t.Fatalf("answer lost: %v", first)
 	}
@@ -45,7 +45,7 @@ func TestLearnAndReturn(t *testing.T) {
 	s, _ := parseSecret(secretA)
 	var cc [clientLen]byte
 	hex.Decode(cc[:], []byte(clientCookie))
-	want := s.serverCookie(&cc, netip.MustParseAddr("10.240.0.1"), unixTime(clk.now()))
+	want := s.serverCookie(&cc, netip.MustParseAddr("10.240.0.1"), unixTime(clk.Now()))
 	if sc != hex.EncodeToString(want[:]) {
 		t.Fatalf("server cookie %s, want %x", sc, want)
 	}
@@ -59,13 +59,13 @@ func TestLearnAndReturn(t *testing.T) {
 		{19*time.Minute + 59*time.Second, Valid, true}, // 29 min 59 s old
 		{time.Second, Valid, false},                    // 30 min: renewed
 	} {
-		clk.advance(step.after)
+		clk.Advance(step.after)
 		w := &sink{}
 		serve(t, c, w, query(t, true, clientCookie+sc))
 		if n.verdict != step.verdict {
 			t.Fatalf("+%v: verdict %v, want %v", step.after, n.verdict, step.verdict)
 		}
-		got := serverPart(t, w.one(t))
+		got := serverPart(t, only(t, w))
 		if (got == sc) != step.same {
 			t.Fatalf("+%v: answer's server cookie %s, request's %s: same=%v, want %v", step.after, got, sc, got == sc, step.same)
 		}
@@ -74,13 +74,13 @@ func TestLearnAndReturn(t *testing.T) {
 		}
 	}
 	// The renewed cookie, an hour and a second later: expired.
-	clk.advance(time.Hour + time.Second)
+	clk.Advance(time.Hour + time.Second)
 	w = &sink{}
 	serve(t, c, w, query(t, true, clientCookie+sc))
 	if n.verdict != Invalid {
 		t.Fatalf("an expired cookie: verdict %v, want invalid", n.verdict)
 	}
-	if m := w.one(t); len(m.Answer) != 1 || serverPart(t, m) == sc {
+	if m := only(t, w); len(m.Answer) != 1 || serverPart(t, m) == sc {
 		t.Fatalf("an expired cookie: want the answer with a fresh cookie, got %v", m)
 	}
 }
@@ -97,7 +97,7 @@ func TestInvalidServerCookies(t *testing.T) {
 	hex.Decode(cc[:], []byte(clientCookie))
 	hex.Decode(cc2[:], []byte("fc93fc62807ddb86"))
 	here := netip.MustParseAddr("10.240.0.1")
-	now := unixTime(clk.now())
+	now := unixTime(clk.Now())
 	enc := func(b [serverLen]byte) string { return hex.EncodeToString(b[:]) }
 	for name, sc := range map[string]string{
 		"other secret":      enc(other.serverCookie(&cc, here, now)),
@@ -115,7 +115,7 @@ func TestInvalidServerCookies(t *testing.T) {
 			t.Errorf("%s: verdict %v, want invalid", name, n.verdict)
 			continue
 		}
-		m := w.one(t)
+		m := only(t, w)
 		if len(m.Answer) != 1 || m.Rcode != dns.RcodeSuccess {
 			t.Errorf("%s: not answered normally: %v", name, m)
 		}
@@ -138,7 +138,7 @@ func TestNoCookie(t *testing.T) {
 	for _, edns := range []bool{false, true} {
 		w := &sink{}
 		serve(t, c, w, query(t, edns))
-		m := w.one(t)
+		m := only(t, w)
 		if n.verdict != Missing || len(m.Answer) != 1 || len(cookiesOf(m)) != 0 {
 			t.Errorf("edns %v: verdict %v, answer %v", edns, n.verdict, m)
 		}
@@ -176,7 +176,7 @@ func TestMalformed(t *testing.T) {
 		if n.calls != 0 {
 			t.Fatalf("%d octets: the next plugin saw the request", l)
 		}
-		m := w.one(t)
+		m := only(t, w)
 		if m.Rcode != dns.RcodeFormatError || len(m.Answer)+len(m.Ns) != 0 || len(m.Question) != 1 {
 			t.Fatalf("%d octets: answer %v, want FORMERR with the question only", l, m)
 		}
@@ -200,7 +200,7 @@ func TestMalformed(t *testing.T) {
 	for _, l := range []int{8, 16, 24, 40} {
 		w := &sink{}
 		serve(t, c, w, query(t, true, strings.Repeat("ab", l)))
-		if m := w.one(t); m.Rcode != dns.RcodeSuccess {
+		if m := only(t, w); m.Rcode != dns.RcodeSuccess {
 			t.Errorf("%d octets: %s, want an answer", l, dns.RcodeToString[m.Rcode])
 		}
 	}
@@ -224,15 +224,15 @@ func TestRepeatedOptions(t *testing.T) {
 	c, n := newPlugin(newClock(), secretA)
 	w := &sink{}
 	serve(t, c, w, query(t, true, clientCookie, "abab"))
-	if m := w.one(t); n.calls != 1 || m.Rcode != dns.RcodeSuccess || n.verdict != ClientOnly {
+	if m := only(t, w); n.calls != 1 || m.Rcode != dns.RcodeSuccess || n.verdict != ClientOnly {
 		t.Fatalf("valid first, malformed second: %v (verdict %v)", m, n.verdict)
 	}
-	if m := w.msgs[0]; len(cookiesOf(m)) != 1 {
+	if m := w.Msgs[0]; len(cookiesOf(m)) != 1 {
 		t.Fatalf("the answer has %d COOKIE options, want 1", len(cookiesOf(m)))
 	}
 	w = &sink{}
 	serve(t, c, w, query(t, true, "abab", clientCookie))
-	if m := w.one(t); n.calls != 1 || m.Rcode != dns.RcodeFormatError {
+	if m := only(t, w); n.calls != 1 || m.Rcode != dns.RcodeFormatError {
 		t.Fatalf("malformed first, valid second: %v", m)
 	}
 }
@@ -248,7 +248,7 @@ func TestRequire(t *testing.T) {
 	before := testutil.ToFloat64(badCookie)
 	w := &sink{}
 	serve(t, c, w, query(t, true, clientCookie))
-	m := w.one(t)
+	m := only(t, w)
 	if m.Rcode != dns.RcodeBadCookie || len(m.Answer) != 0 || n.calls != 0 {
 		t.Fatalf("UDP, client cookie only: %s with %d answers, next called %d times; want BADCOOKIE", dns.RcodeToString[m.Rcode], len(m.Answer), n.calls)
 	}
@@ -258,17 +258,17 @@ func TestRequire(t *testing.T) {
 	sc := serverPart(t, m)
 	w = &sink{}
 	serve(t, c, w, query(t, true, clientCookie+sc))
-	if m := w.one(t); m.Rcode != dns.RcodeSuccess || len(m.Answer) != 1 || n.verdict != Valid {
+	if m := only(t, w); m.Rcode != dns.RcodeSuccess || len(m.Answer) != 1 || n.verdict != Valid {
 		t.Fatalf("with the cookie BADCOOKIE gave: %v", m)
 	}
 	w = &sink{ResponseWriter: test.ResponseWriter{TCP: true}}
 	serve(t, c, w, query(t, true, clientCookie))
-	if m := w.one(t); m.Rcode != dns.RcodeSuccess || len(m.Answer) != 1 {
+	if m := only(t, w); m.Rcode != dns.RcodeSuccess || len(m.Answer) != 1 {
 		t.Fatalf("TCP, client cookie only: %v", m)
 	}
 	w = &sink{}
 	serve(t, c, w, query(t, true))
-	if m := w.one(t); m.Rcode != dns.RcodeSuccess || len(m.Answer) != 1 {
+	if m := only(t, w); m.Rcode != dns.RcodeSuccess || len(m.Answer) != 1 {
 		t.Fatalf("UDP without a COOKIE option: %v", m)
 	}
 }
@@ -280,22 +280,22 @@ func TestRolloverAccept(t *testing.T) {
 	old, _ := newPlugin(clk, secretA)
 	w := &sink{}
 	serve(t, old, w, query(t, true, clientCookie))
-	scA := serverPart(t, w.one(t))
+	scA := serverPart(t, only(t, w))
 
 	c, n := newPlugin(clk, secretB, secretA)
-	clk.advance(time.Minute)
+	clk.Advance(time.Minute)
 	w = &sink{}
 	serve(t, c, w, query(t, true, clientCookie+scA))
 	if n.verdict != Valid {
 		t.Fatalf("a cookie of the accepted secret: verdict %v", n.verdict)
 	}
-	scB := serverPart(t, w.one(t))
+	scB := serverPart(t, only(t, w))
 	if scB == scA {
 		t.Fatal("the answer returned the old secret's cookie; want one made with the current secret")
 	}
 	w = &sink{}
 	serve(t, c, w, query(t, true, clientCookie+scB))
-	if n.verdict != Valid || serverPart(t, w.one(t)) != scB {
+	if n.verdict != Valid || serverPart(t, only(t, w)) != scB {
 		t.Fatalf("the new cookie: verdict %v, want valid and returned as it is", n.verdict)
 	}
 	// Without accept, A's cookie is not ours.
@@ -312,24 +312,24 @@ func TestRolloverAccept(t *testing.T) {
 func TestRandomRotation(t *testing.T) {
 	clk := newClock()
 	n := &next{}
-	c := &Cookie{Next: n, ring: randomRing(2*time.Hour, nil, clk.now()), now: clk.now}
+	c := &Cookie{Next: n, ring: randomRing(2*time.Hour, nil, clk.Now()), now: clk.Now}
 	learn := func() string {
 		w := &sink{}
 		serve(t, c, w, query(t, true, clientCookie))
-		return serverPart(t, w.one(t))
+		return serverPart(t, only(t, w))
 	}
 	verdict := func(sc string) Verdict {
 		serve(t, c, &sink{}, query(t, true, clientCookie+sc))
 		return n.verdict
 	}
-	clk.advance(2*time.Hour - time.Minute)
+	clk.Advance(2*time.Hour - time.Minute)
 	before := learn() // one minute before the rotation
-	clk.advance(2 * time.Minute)
+	clk.Advance(2 * time.Minute)
 	after := learn() // the first request after it rotates
 	if before == after {
 		t.Fatal("no new secret after the rotation period")
 	}
-	clk.advance(58 * time.Minute) // the old cookie is 59 minutes old
+	clk.Advance(58 * time.Minute) // the old cookie is 59 minutes old
 	if v := verdict(before); v != Valid {
 		t.Fatalf("a cookie of the previous secret, 59 min old: %v, want valid", v)
 	}
@@ -338,9 +338,9 @@ func TestRandomRotation(t *testing.T) {
 	}
 	// Two more rotations: the first secret is no longer accepted (its cookie
 	// made fresh again for the test's sake would not verify).
-	clk.advance(2 * time.Hour)
+	clk.Advance(2 * time.Hour)
 	learn()
-	ks := c.ring.at(clk.now())
+	ks := c.ring.at(clk.Now())
 	if len(ks) != 2 {
 		t.Fatalf("%d secrets in force, want 2 (current, previous)", len(ks))
 	}
@@ -358,13 +358,13 @@ func TestSignedReplyUntouched(t *testing.T) {
 	}
 	w := &sink{}
 	serve(t, c, w, query(t, true, clientCookie))
-	if len(w.bytes) != 1 || string(w.bytes[0]) != string(raw) || len(w.msgs) != 0 {
-		t.Fatalf("bytes answer changed: %v %v", w.bytes, w.msgs)
+	if len(w.Raw) != 1 || string(w.Raw[0]) != string(raw) || len(w.Msgs) != 0 {
+		t.Fatalf("bytes answer changed: %v %v", w.Raw, w.Msgs)
 	}
 	n.answer = func(w dns.ResponseWriter, r *dns.Msg) (int, error) { return dns.RcodeRefused, nil }
 	w = &sink{}
 	serve(t, c, w, query(t, true, clientCookie))
-	m := w.one(t)
+	m := only(t, w)
 	if m.Rcode != dns.RcodeRefused || len(cookiesOf(m)) != 1 {
 		t.Fatalf("REFUSED left to the server: %v, want it written with a cookie", m)
 	}
@@ -379,11 +379,11 @@ func TestIPv6Client(t *testing.T) {
 	if _, err := c.ServeDNS(context.Background(), w, query(t, true, clientCookie)); err != nil {
 		t.Fatal(err)
 	}
-	sc := serverPart(t, w.one(t))
+	sc := serverPart(t, only(t, &w.sink))
 	s, _ := parseSecret(secretA)
 	var cc [clientLen]byte
 	hex.Decode(cc[:], []byte(clientCookie))
-	want := s.serverCookie(&cc, netip.MustParseAddr("fe80::42:ff:feca:4c65"), unixTime(clk.now()))
+	want := s.serverCookie(&cc, netip.MustParseAddr("fe80::42:ff:feca:4c65"), unixTime(clk.Now()))
 	if sc != hex.EncodeToString(want[:]) {
 		t.Fatalf("IPv6 client: server cookie %s, want %x", sc, want)
 	}
@@ -404,7 +404,6 @@ type sink6 struct {
 }
 
 func (s *sink6) WriteMsg(m *dns.Msg) error { return s.sink.WriteMsg(m) }
-func (s *sink6) one(t *testing.T) *dns.Msg { return s.sink.one(t) }
 
 // TestTracedChain: with the trace plugin in the block the next plugin is
 // called through plugin.NextOrFailure; the answer carries the cookie all
@@ -414,13 +413,13 @@ func TestTracedChain(t *testing.T) {
 	c.traced = true
 	w := &sink{}
 	serve(t, c, w, query(t, true, clientCookie))
-	if m := w.one(t); n.calls != 1 || len(m.Answer) != 1 || len(cookiesOf(m)) != 1 {
+	if m := only(t, w); n.calls != 1 || len(m.Answer) != 1 || len(cookiesOf(m)) != 1 {
 		t.Fatalf("traced: %v", m)
 	}
 	c.Next = nil
 	w = &sink{}
 	c.ServeDNS(context.Background(), w, query(t, true, clientCookie))
-	if m := w.one(t); m.Rcode != dns.RcodeServerFailure || len(cookiesOf(m)) != 1 {
+	if m := only(t, w); m.Rcode != dns.RcodeServerFailure || len(cookiesOf(m)) != 1 {
 		t.Fatalf("no next plugin: %v", m)
 	}
 }

@@ -74,10 +74,10 @@ func FuzzServeDNS(f *testing.F) {
 				}
 			}
 		}
-		if len(w.msgs) != 1 {
+		if len(w.Msgs) != 1 {
 			return // the answer did not pack
 		}
-		m := w.msgs[0]
+		m := w.Msgs[0]
 		if n.calls == 0 {
 			if m.Rcode != dns.RcodeFormatError || first == nil {
 				t.Fatalf("not passed on, answered %s (COOKIE %v)", dns.RcodeToString[m.Rcode], first)
@@ -101,7 +101,7 @@ func FuzzServeDNS(f *testing.F) {
 		if !bytes.Equal(back.Client[:], o.Client[:]) {
 			t.Fatalf("answer's client cookie %x, request's %x", back.Client, o.Client)
 		}
-		if v, _ := check(c.ring.at(clk.now()), &back, ClientAddr(w), unixTime(clk.now())); v != Valid {
+		if v, _ := check(c.ring.at(clk.Now()), &back, ClientAddr(w), unixTime(clk.Now())); v != Valid {
 			t.Fatalf("the answer's server cookie %x is not valid (%v)", back.Server, v)
 		}
 	})

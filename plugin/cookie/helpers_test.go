@@ -3,67 +3,31 @@ package cookie
 import (
 	"context"
 	"encoding/hex"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/coredns/coredns/plugin/test"
 	"github.com/miekg/dns"
+
+	"github.com/dnspki/dnspki/plugin/pkg/testdns"
 )
 
-// clock is a test clock: time moves only when the test says so.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
+// clock is the test clock (testdns.Clock); sink records what reaches the
+// client (testdns.Sink).
+type (
+	clock = testdns.Clock
+	sink  = testdns.Sink
+)
 
-func newClock() *clock { return &clock{t: time.Unix(1559731985, 0)} }
+func newClock() *clock { return testdns.NewClock(time.Unix(1559731985, 0)) }
 
-func (c *clock) now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
-
-// sink records what is written to the client.
-type sink struct {
-	test.ResponseWriter
-	msgs  []*dns.Msg
-	bytes [][]byte
-}
-
-func (s *sink) WriteMsg(m *dns.Msg) error {
-	// Through the wire, as a client sees it.
-	b, err := m.Pack()
-	if err != nil {
-		return err
-	}
-	out := new(dns.Msg)
-	if err := out.Unpack(b); err != nil {
-		return err
-	}
-	s.msgs = append(s.msgs, out)
-	return nil
-}
-
-func (s *sink) Write(b []byte) (int, error) {
-	s.bytes = append(s.bytes, append([]byte(nil), b...))
-	return len(b), nil
-}
-
-// one returns the only message written.
-func (s *sink) one(t *testing.T) *dns.Msg {
+// only returns the only message written to s (as a message, not bytes).
+func only(t *testing.T, s *sink) *dns.Msg {
 	t.Helper()
-	if len(s.msgs) != 1 || len(s.bytes) != 0 {
-		t.Fatalf("%d messages and %d byte answers written, want one message", len(s.msgs), len(s.bytes))
+	if len(s.Msgs) != 1 || len(s.Raw) != 0 {
+		t.Fatalf("%d messages and %d byte answers written, want one message", len(s.Msgs), len(s.Raw))
 	}
-	return s.msgs[0]
+	return s.Msgs[0]
 }
 
 // next is a plugin after cookie: it answers A 192.0.2.1 and remembers the
@@ -148,7 +112,7 @@ func newPlugin(clk *clock, secret string, accept ...string) (*Cookie, *next) {
 		k, _ := parseSecret(a)
 		acc = append(acc, k)
 	}
-	return &Cookie{Next: n, ring: staticRing(s, acc), now: clk.now}, n
+	return &Cookie{Next: n, ring: staticRing(s, acc), now: clk.Now}, n
 }
 
 const (

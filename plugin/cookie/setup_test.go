@@ -37,7 +37,7 @@ func TestParseCorefile(t *testing.T) {
 		{in: "cookie\ncookie", err: "once per server block"},
 	} {
 		c := caddy.NewTestController("dns", tc.in)
-		ck, err := parse(c, clk.now)
+		ck, err := parse(c, clk.Now)
 		if tc.err != "" {
 			if err == nil || !strings.Contains(err.Error(), tc.err) {
 				t.Errorf("%q: error %v, want one containing %q", tc.in, err, tc.err)
@@ -54,7 +54,7 @@ func TestParseCorefile(t *testing.T) {
 		if (ck.ring.static != nil) != tc.static {
 			t.Errorf("%q: static secret %v, want %v", tc.in, ck.ring.static != nil, tc.static)
 		}
-		if got := len(ck.ring.at(clk.now())) - 1; got != tc.accept {
+		if got := len(ck.ring.at(clk.Now())) - 1; got != tc.accept {
 			t.Errorf("%q: %d accepted secrets besides the current one, want %d", tc.in, got, tc.accept)
 		}
 	}
@@ -64,18 +64,18 @@ func TestParseCorefile(t *testing.T) {
 // with generated secrets share the secret, so cookies survive the reload.
 func TestGeneratedSecretSharedAcrossReloads(t *testing.T) {
 	clk := newClock()
-	a, err := parse(caddy.NewTestController("dns", "cookie {\n rotate 7h\n}"), clk.now)
+	a, err := parse(caddy.NewTestController("dns", "cookie {\n rotate 7h\n}"), clk.Now)
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := parse(caddy.NewTestController("dns", "cookie {\n rotate 7h\n}"), clk.now)
+	b, err := parse(caddy.NewTestController("dns", "cookie {\n rotate 7h\n}"), clk.Now)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if a.ring != b.ring || a.ring.at(clk.now())[0] != b.ring.at(clk.now())[0] {
+	if a.ring != b.ring || a.ring.at(clk.Now())[0] != b.ring.at(clk.Now())[0] {
 		t.Fatal("a reloaded configuration got another generated secret")
 	}
-	c, _ := parse(caddy.NewTestController("dns", "cookie {\n rotate 8h\n}"), func() time.Time { return clk.now() })
+	c, _ := parse(caddy.NewTestController("dns", "cookie {\n rotate 8h\n}"), func() time.Time { return clk.Now() })
 	if c.ring == a.ring {
 		t.Fatal("another rotation period shares the ring")
 	}

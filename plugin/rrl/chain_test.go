@@ -19,7 +19,7 @@ func TestCookieBypassesLimit(t *testing.T) {
 	clk := newClock()
 	z := &zoneAnswers{}
 	l := newRRL(t, clk, 5, z)
-	ck, err := cookie.NewForTest(caddy.NewTestController("dns", "cookie"), l, clk.now)
+	ck, err := cookie.NewForTest(caddy.NewTestController("dns", "cookie"), l, clk.Now)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -33,15 +33,15 @@ func TestCookieBypassesLimit(t *testing.T) {
 	outcomes := map[string]int{}
 	var serverCookie string
 	for range 20 {
-		n := len(w.msgs)
+		n := len(w.Msgs)
 		if _, err := ck.ServeDNS(context.Background(), w, q(cc)); err != nil {
 			t.Fatal(err)
 		}
-		if len(w.msgs) == n {
+		if len(w.Msgs) == n {
 			outcomes["drop"]++
 			continue
 		}
-		m := w.msgs[len(w.msgs)-1]
+		m := w.Msgs[len(w.Msgs)-1]
 		if m.Truncated {
 			outcomes["slip"]++
 		} else {
@@ -59,16 +59,16 @@ func TestCookieBypassesLimit(t *testing.T) {
 	if outcomes["pass"] != 5 || outcomes["slip"] == 0 || outcomes["drop"] == 0 {
 		t.Fatalf("client cookie only, 20 at 5 a second: %v", outcomes)
 	}
-	n := len(w.msgs)
+	n := len(w.Msgs)
 	for range 200 {
 		if _, err := ck.ServeDNS(context.Background(), w, q(cc+serverCookie)); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if got := len(w.msgs) - n; got != 200 {
+	if got := len(w.Msgs) - n; got != 200 {
 		t.Fatalf("with a valid server cookie: %d of 200 answered", got)
 	}
-	for _, m := range w.msgs[n:] {
+	for _, m := range w.Msgs[n:] {
 		if m.Truncated || len(m.Answer) != 1 {
 			t.Fatalf("with a valid server cookie: %v", m)
 		}

@@ -3,61 +3,23 @@ package rrl
 import (
 	"context"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/coredns/coredns/plugin/test"
 	"github.com/miekg/dns"
+
+	"github.com/dnspki/dnspki/plugin/pkg/testdns"
 )
 
-// clock is a test clock: time moves only when the test says so.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
+// clock is the test clock (testdns.Clock); sink records what reaches the
+// client (testdns.Sink).
+type (
+	clock = testdns.Clock
+	sink  = testdns.Sink
+)
 
-func newClock() *clock { return &clock{t: time.Unix(1700000000, 0)} }
-
-func (c *clock) now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
-
-// sink records what reaches the client.
-type sink struct {
-	test.ResponseWriter
-	msgs []*dns.Msg
-}
-
-func (s *sink) WriteMsg(m *dns.Msg) error {
-	b, err := m.Pack()
-	if err != nil {
-		return err
-	}
-	out := new(dns.Msg)
-	if err := out.Unpack(b); err != nil {
-		return err
-	}
-	s.msgs = append(s.msgs, out)
-	return nil
-}
-
-func (s *sink) Write(b []byte) (int, error) {
-	out := new(dns.Msg)
-	if err := out.Unpack(b); err != nil {
-		return 0, err
-	}
-	s.msgs = append(s.msgs, out)
-	return len(b), nil
-}
+func newClock() *clock { return testdns.NewClock(time.Unix(1700000000, 0)) }
 
 // zoneAnswers is a plugin after rrl answering like an authoritative server
 // for example.test: www has an A record, sub is delegated, nx* names do
@@ -108,7 +70,7 @@ func query(name string, qtype uint16) *dns.Msg {
 // the default prefixes, the test clock, in front of z.
 func newRRL(t *testing.T, clk *clock, rate int, z *zoneAnswers) *RRL {
 	t.Helper()
-	l := &RRL{Next: z, slip: 2, v4Bits: 24, v6Bits: 56, now: clk.now, table: newTable(1024, clk.now())}
+	l := &RRL{Next: z, slip: 2, v4Bits: 24, v6Bits: 56, now: clk.Now, table: newTable(1024, clk.Now())}
 	for c := range l.interval {
 		l.interval[c] = int64(time.Second) / int64(rate)
 	}
@@ -119,18 +81,18 @@ func newRRL(t *testing.T, clk *clock, rate int, z *zoneAnswers) *RRL {
 // records) or "drop" (nothing).
 func ask(t *testing.T, l *RRL, w *sink, r *dns.Msg) string {
 	t.Helper()
-	n := len(w.msgs)
+	n := len(w.Msgs)
 	if _, err := l.ServeDNS(context.Background(), w, r); err != nil {
 		t.Fatal(err)
 	}
-	switch len(w.msgs) - n {
+	switch len(w.Msgs) - n {
 	case 0:
 		return "drop"
 	case 1:
 	default:
-		t.Fatalf("%d answers to one query", len(w.msgs)-n)
+		t.Fatalf("%d answers to one query", len(w.Msgs)-n)
 	}
-	m := w.msgs[len(w.msgs)-1]
+	m := w.Msgs[len(w.Msgs)-1]
 	if m.Id != r.Id || len(m.Question) != 1 || m.Question[0] != r.Question[0] {
 		t.Fatalf("answer does not match the query: %v", m)
 	}

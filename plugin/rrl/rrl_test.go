@@ -39,7 +39,7 @@ func TestRateAndSlip(t *testing.T) {
 	if testutil.ToFloat64(dropped[Answer])-d0 != 3 || testutil.ToFloat64(slipped[Answer])-s0 != 3 {
 		t.Fatal("dropped/slipped answers not counted")
 	}
-	clk.advance(50 * time.Millisecond)
+	clk.Advance(50 * time.Millisecond)
 	if got := ask(t, l, w, r); got != "pass" {
 		t.Fatalf("1/rate later: %s, want pass", got)
 	}
@@ -51,10 +51,10 @@ func TestRateAndSlip(t *testing.T) {
 	}
 	// 10 s at 200 a second, from a full bucket: 20 at once, then 20 a
 	// second: 220 (219 at the edge), no more.
-	clk.advance(10 * time.Second)
+	clk.Advance(10 * time.Second)
 	passed := 0
 	for range 2000 {
-		clk.advance(5 * time.Millisecond)
+		clk.Advance(5 * time.Millisecond)
 		if ask(t, l, w, r) == "pass" {
 			passed++
 		}
@@ -119,7 +119,7 @@ func TestBuckets(t *testing.T) {
 		t.Fatalf("another IPv6 /56: %s", got)
 	}
 	// NXDOMAIN for random names: one bucket (the zone), apart from answers.
-	clk.advance(time.Hour)
+	clk.Advance(time.Hour)
 	passed := 0
 	for i := range 30 {
 		if ask(t, l, from("198.51.100.1"), query(fmt.Sprintf("nx%d.example.test.", i), dns.TypeA)) == "pass" {
@@ -146,7 +146,7 @@ func TestCategoriesHaveTheirRates(t *testing.T) {
 	if got["pass"] != 3 {
 		t.Fatalf("REFUSED at 3 a second: %v", got)
 	}
-	for _, m := range w.msgs {
+	for _, m := range w.Msgs {
 		if m.Rcode != dns.RcodeRefused {
 			t.Fatalf("rcode %s, want REFUSED", dns.RcodeToString[m.Rcode])
 		}
@@ -174,7 +174,7 @@ func TestExempt(t *testing.T) {
 		t.Fatal(err)
 	}
 	signed := query("www.example.test.", dns.TypeA)
-	signed.SetTsig("k.", dns.HmacSHA256, 300, clk.now().Unix())
+	signed.SetTsig("k.", dns.HmacSHA256, 300, clk.Now().Unix())
 	ctx := tsigauth.WithIdentity(context.Background(), tsigauth.Identity{Key: &key, TSIG: signed.IsTsig()})
 	w := &sink{}
 	for range 50 {
@@ -182,8 +182,8 @@ func TestExempt(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if len(w.msgs) != 50 {
-		t.Fatalf("verified TSIG: %d of 50 answered", len(w.msgs))
+	if len(w.Msgs) != 50 {
+		t.Fatalf("verified TSIG: %d of 50 answered", len(w.Msgs))
 	}
 	// The same signed request without a verified identity is limited.
 	if got := count(t, l, &sink{}, signed, 10); got["pass"] != 2 {
@@ -209,7 +209,7 @@ func TestEarlyDecision(t *testing.T) {
 	if got["drop"] != 10 || got["slip"] != 10 || z.calls != calls {
 		t.Fatalf("20 more: %v, zone answered %d more; want 10 dropped, 10 slipped, none answered", got, z.calls-calls)
 	}
-	m := w.msgs[len(w.msgs)-1]
+	m := w.Msgs[len(w.Msgs)-1]
 	if !m.Truncated || !m.Authoritative || m.Rcode != dns.RcodeSuccess || m.IsEdns0() == nil || len(m.Answer)+len(m.Ns) != 0 {
 		t.Fatalf("early slipped answer: %v", m)
 	}

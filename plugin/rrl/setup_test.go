@@ -39,7 +39,7 @@ func TestParseCorefile(t *testing.T) {
 		{in: "rrl {\n window 15\n}", err: `unknown property "window"`},
 		{in: "rrl\nrrl", err: "once per server block"},
 	} {
-		l, err := parse(caddy.NewTestController("dns", tc.in), clk.now)
+		l, err := parse(caddy.NewTestController("dns", tc.in), clk.Now)
 		if tc.err != "" {
 			if err == nil || !strings.Contains(err.Error(), tc.err) {
 				t.Errorf("%q: error %v, want one containing %q", tc.in, err, tc.err)

@@ -19,36 +19,9 @@ set -uo pipefail
 . "$(dirname "$0")/lib.sh"
 
 DURATION=${1:-15}
-CONNS=${CONNS:-4}
 UPDATE_RATE=${UPDATE_RATE:-20}
-ROUNDS=${ROUNDS:-1}
 PORT=${PORT:-15395}
-CLIENTS=${CLIENTS:-4}
-THREADS=${THREADS:-2}
-OUTSTANDING=${OUTSTANDING:-200}
-SERVER_CPUS=${SERVER_CPUS:-1}
-CLIENT_CPUS=${CLIENT_CPUS:-0}
-KEY="hmac-sha256:acme-bench.:YmVuY2gtdXBkYXRlLWtleS1mb3ItZG5zcGtpLWFjbWU="
-
-REPO=$(cd "$BENCH_DIR/.." && pwd)
-mkdir -p "$BENCH_OUT/bin"
-DNSPKI_BIN=${DNSPKI_BIN:-$BENCH_OUT/bin/dnspki}
-(cd "$REPO" && go build -o "$DNSPKI_BIN" ./cmd/dnspki && go build -o "$BENCH_OUT/bin/updateload" ./bench/cmd/updateload) || die "build failed"
-[ -f "$ZONE_FILE" ] && [ -f "$QUERY_FILE" ] || "$BENCH_DIR/zone.sh" || die "zone.sh failed"
-command -v dnsperf >/dev/null || die "dnsperf missing: run bench/install.sh"
-port_free "$PORT" || die "port $PORT is busy (PORT=... to choose another)"
-
-OUT=$BENCH_OUT/update/$(date +%Y%m%d-%H%M%S)
-mkdir -p "$OUT"
-PIN_SRV=() PIN_CLI=()
-if [ "$(nproc)" -ge 2 ]; then PIN_SRV=(taskset -c "$SERVER_CPUS"); PIN_CLI=(taskset -c "$CLIENT_CPUS"); fi
-
-"${PIN_SRV[@]}" "$BENCH_DIR/servers/coredns.sh" "$PORT" "$OUT/rundir" "$BENCH_DIR/servers/corefiles/dnspki-acme.Corefile" "$DNSPKI_BIN" > "$OUT/server.log" 2>&1 &
-SERVER_PID=$!
-trap 'stop_pid $SERVER_PID' EXIT
-wait_udp "$PORT" 30 || die "dnspki did not start: $(tail -5 "$OUT/server.log")"
-
-PERF=(dnsperf -s "$BENCH_ADDR" -p "$PORT" -d "$QUERY_FILE" -c "$CLIENTS" -T "$THREADS" -q "$OUTSTANDING" -t 2 -D)
+start_update_bench update dnspki-acme.Corefile
 UPD=("$BENCH_OUT/bin/updateload" -server "$BENCH_ADDR:$PORT" -zone bench.test. -key "$KEY" -conns "$CONNS")
 qps() { awk '/Queries per second:/ {printf "%.0f", $4}' "$1"; }
 lat() { awk '/Average Latency \(s\):/ {printf "%.3f", $4 * 1000}' "$1"; }

@@ -4,27 +4,16 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/coredns/caddy"
 	"github.com/miekg/dns"
 
 	"github.com/dnspki/dnspki/plugin/pkg/setuptest"
-	"github.com/dnspki/dnspki/plugin/pkg/zonemodel"
 )
 
 // FuzzSetup parses arbitrary certs blocks: an error names the Corefile's
 // file and line; a configuration that parses has canonical zone names and
 // certificates for host names in them.
 func FuzzSetup(f *testing.F) {
-	setuptest.AddREADME(f, pluginName, "README.md", "../../corefile-examples/certs.Corefile")
-	f.Fuzz(func(t *testing.T, input string) {
-		if !setuptest.Directive(pluginName, input) {
-			return
-		}
-		bs, err := parse(caddy.NewTestController("dns", input))
-		if err != nil {
-			setuptest.CheckError(t, input, err)
-			return
-		}
+	setuptest.Fuzz(f, pluginName, []string{"README.md", "../../corefile-examples/certs.Corefile"}, parse, func(t *testing.T, bs []*blockConfig) {
 		for _, b := range bs {
 			if b.concurrency < 1 || b.concurrency > 64 {
 				t.Fatalf("concurrency %d", b.concurrency)
@@ -38,9 +27,7 @@ func FuzzSetup(f *testing.F) {
 				t.Fatalf("persist-accounturi %q", b.persistForm)
 			}
 			for _, o := range b.origins {
-				if _, ok := dns.IsDomainName(o); !ok || o != zonemodel.Fqdn(o) {
-					t.Fatalf("zone %q is not canonical", o)
-				}
+				setuptest.CheckZone(t, o)
 			}
 			for _, cc := range b.certs {
 				if len(cc.names) == 0 {

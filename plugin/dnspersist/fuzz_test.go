@@ -17,17 +17,8 @@ import (
 // the CA accepts (each renders, packs, and parses back as itself) at names
 // inside its zone.
 func FuzzSetup(f *testing.F) {
-	setuptest.AddREADME(f, pluginName, "README.md", "../../corefile-examples/dns-persist.Corefile")
 	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	f.Fuzz(func(t *testing.T, input string) {
-		if !setuptest.Directive(pluginName, input) {
-			return
-		}
-		cfgs, err := parse(caddy.NewTestController("dns", input), now)
-		if err != nil {
-			setuptest.CheckError(t, input, err)
-			return
-		}
+	setuptest.Fuzz(f, pluginName, []string{"README.md", "../../corefile-examples/dns-persist.Corefile"}, func(c *caddy.Controller) ([]*config, error) { return parse(c, now) }, func(t *testing.T, cfgs []*config) {
 		for _, cfg := range cfgs {
 			if cfg.origin != zonemodel.Fqdn(cfg.origin) {
 				t.Fatalf("zone %q is not canonical", cfg.origin)

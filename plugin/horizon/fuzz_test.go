@@ -4,7 +4,6 @@ import (
 	"slices"
 	"testing"
 
-	"github.com/coredns/caddy"
 	"github.com/miekg/dns"
 
 	"github.com/dnspki/dnspki/plugin/pkg/setuptest"
@@ -14,16 +13,7 @@ import (
 // file and line; a configuration that parses has views with distinct names,
 // valid prefixes and canonical key names.
 func FuzzSetup(f *testing.F) {
-	setuptest.AddREADME(f, "horizon", "README.md", "../../corefile-examples/split-horizon.Corefile")
-	f.Fuzz(func(t *testing.T, input string) {
-		if !setuptest.Directive("horizon", input) {
-			return
-		}
-		h, err := parse(caddy.NewTestController("dns", input))
-		if err != nil {
-			setuptest.CheckError(t, input, err)
-			return
-		}
+	setuptest.Fuzz(f, "horizon", []string{"README.md", "../../corefile-examples/split-horizon.Corefile"}, parse, func(t *testing.T, h *Horizon) {
 		seen := map[string]bool{}
 		for _, v := range h.Views {
 			if v.Name == "" || seen[v.Name] {

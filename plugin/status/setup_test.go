@@ -77,16 +77,7 @@ func TestParseNonLoopbackTLS(t *testing.T) {
 // line; an accepted configuration never listens beyond loopback without
 // TLS and an access list.
 func FuzzSetup(f *testing.F) {
-	setuptest.AddREADME(f, pluginName, "README.md", "../../corefile-examples/signed.Corefile")
-	f.Fuzz(func(t *testing.T, input string) {
-		if !setuptest.Directive(pluginName, input) {
-			return
-		}
-		cfg, err := parse(caddy.NewTestController("dns", input))
-		if err != nil {
-			setuptest.CheckError(t, input, err)
-			return
-		}
+	setuptest.Fuzz(f, pluginName, []string{"README.md", "../../corefile-examples/signed.Corefile"}, parse, func(t *testing.T, cfg *config) {
 		if cfg == nil {
 			return
 		}

@@ -3,7 +3,6 @@ package tlsa
 import (
 	"testing"
 
-	"github.com/coredns/caddy"
 	"github.com/miekg/dns"
 
 	"github.com/dnspki/dnspki/plugin/pkg/setuptest"
@@ -14,20 +13,9 @@ import (
 // file and line; a configuration that parses has canonical zone names and
 // certificates with owners in the zone and valid record forms.
 func FuzzSetup(f *testing.F) {
-	setuptest.AddREADME(f, pluginName, "README.md", "../../corefile-examples/dane.Corefile")
-	f.Fuzz(func(t *testing.T, input string) {
-		if !setuptest.Directive(pluginName, input) {
-			return
-		}
-		blocks, err := parse(caddy.NewTestController("dns", input))
-		if err != nil {
-			setuptest.CheckError(t, input, err)
-			return
-		}
+	setuptest.Fuzz(f, pluginName, []string{"README.md", "../../corefile-examples/dane.Corefile"}, parse, func(t *testing.T, blocks []*block) {
 		for _, b := range blocks {
-			if _, ok := dns.IsDomainName(b.origin); !ok || b.origin != zonemodel.Fqdn(b.origin) {
-				t.Fatalf("zone %q is not canonical", b.origin)
-			}
+			setuptest.CheckZone(t, b.origin)
 			for _, cl := range b.certs {
 				if len(cl.cfg.Names) == 0 || len(cl.cfg.Forms) == 0 {
 					t.Fatalf("certificate %s without names or forms", cl.cfg.ID)

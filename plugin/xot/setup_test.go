@@ -61,24 +61,12 @@ func TestSetupErrors(t *testing.T) {
 // FuzzSetup parses arbitrary xot blocks: an error names the Corefile's
 // file and line, a configuration that parses has a state directory.
 func FuzzSetup(f *testing.F) {
-	setuptest.AddREADME(f, pluginName, "README.md", "../../corefile-examples/xot.Corefile")
-	f.Fuzz(func(t *testing.T, input string) {
-		if !setuptest.Directive(pluginName, input) {
-			return
-		}
-		if strings.Contains(input, "client-ca") {
-			return // reads the file the input names
-		}
-		c := caddy.NewTestController("dns", input)
-		cfg, err := parse(c)
-		if err != nil {
-			setuptest.CheckError(t, input, err)
-			return
-		}
+	readsFile := func(input string) bool { return strings.Contains(input, "client-ca") }
+	setuptest.Fuzz(f, pluginName, []string{"README.md", "../../corefile-examples/xot.Corefile"}, parse, func(t *testing.T, cfg *config) {
 		if cfg != nil && cfg.state == "" {
 			t.Fatal("empty state directory")
 		}
-	})
+	}, readsFile)
 }
 
 // Blocks with the same xot configuration share one TLS policy identity

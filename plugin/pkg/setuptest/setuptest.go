@@ -11,7 +11,11 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/coredns/caddy"
 	"github.com/coredns/caddy/caddyfile"
+	"github.com/miekg/dns"
+
+	"github.com/dnspki/dnspki/plugin/pkg/zonemodel"
 )
 
 // File is the file name caddy.NewTestController gives its input.
@@ -86,5 +90,40 @@ func AddREADME(f *testing.F, directive string, files ...string) {
 	}
 	if n == 0 {
 		f.Fatalf("no %s block in %v", directive, files)
+	}
+}
+
+// Fuzz is the fuzz target of a plugin's Corefile parser: seeds from the
+// blocks of the directive in the files (READMEs, example Corefiles); an
+// input that is a block of the directive, and that no skip function passes
+// over (inputs naming files the parser would read), either parses into a
+// configuration check accepts or fails with an error naming the file and a
+// line of the input (CheckError).
+func Fuzz[T any](f *testing.F, directive string, seeds []string, parse func(*caddy.Controller) (T, error), check func(*testing.T, T), skip ...func(input string) bool) {
+	AddREADME(f, directive, seeds...)
+	f.Fuzz(func(t *testing.T, input string) {
+		if !Directive(directive, input) {
+			return
+		}
+		for _, s := range skip {
+			if s(input) {
+				return
+			}
+		}
+		cfg, err := parse(caddy.NewTestController("dns", input))
+		if err != nil {
+			CheckError(t, input, err)
+			return
+		}
+		check(t, cfg)
+	})
+}
+
+// CheckZone fails t unless origin is a zone name in canonical form (lower
+// case, fully qualified), as every parser must give them.
+func CheckZone(t testing.TB, origin string) {
+	t.Helper()
+	if _, ok := dns.IsDomainName(origin); !ok || origin != zonemodel.Fqdn(origin) {
+		t.Fatalf("zone %q is not canonical", origin)
 	}
 }

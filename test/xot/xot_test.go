@@ -315,23 +315,7 @@ zone "example.test" {
 // and the primary's log names it and the reason.
 func TestXoTMutualTLS(t *testing.T) {
 	dir := t.TempDir()
-	ca := harness.NewTestCA(t, "Secondaries")
-	ccert, ckey, root, _ := certFiles(t, ca, dir, "secondary.test")
-	write(t, filepath.Join(dir, "example.test.zone"), zoneText(300, ""))
-	port, tlsPort := harness.FreePort(t), harness.FreePort(t)
-	p := harness.StartDnspki(t, dir, fmt.Sprintf(`example.test:%[1]d tls://example.test:%[2]d {
-    bind 127.0.0.1
-    xot {
-        client-ca %[3]s
-    }
-    authzone example.test {
-        file example.test.zone
-        key %[4]s hmac-sha256 %[5]s
-        transfer to 127.0.0.1 key %[4]s tls
-    }
-}
-`, port, tlsPort, root, xfrKey, xfrSecret), port)
-	harness.WaitDNS(t, p.Addr, "example.test.", 30*time.Second, p.Proc)
+	p, tlsPort, ccert, ckey := startMutualPrimary(t, dir, "Secondaries", "secondary.test", 300)
 	certPath := filepath.Join(dir, "state", "tls", "xot.crt")
 	certs := harness.ParseCerts(t, mustRead(t, certPath))
 	pin := spkiPin(certs[0])
@@ -438,20 +422,18 @@ func TestExample(t *testing.T) {
 	}
 }
 
-// dnspki's XoT listener asks for client certificates (mutual TLS) from a
-// CA. BIND 9.18 does not present a client certificate for XoT, even with
-// key-file and cert-file in its tls block (mutual TLS with a secondary that
-// does is TestXoTMutualTLS, between two dnspki): such a BIND secondary is
-// refused during the handshake, dnspki's log names it and why, and BIND
-// gets nothing.
-func TestXoTMutualTLSRefusesBind(t *testing.T) {
-	harness.Need(t, "named")
-	dir := t.TempDir()
-	ca := harness.NewTestCA(t, "BIND secondaries")
-	ccert, ckey, root, _ := certFiles(t, ca, dir, "bind-secondary.test")
-	write(t, filepath.Join(dir, "example.test.zone"), zoneText(400, ""))
-	port, tlsPort := harness.FreePort(t), harness.FreePort(t)
-	p := harness.StartDnspki(t, dir, fmt.Sprintf(`example.test:%[1]d tls://example.test:%[2]d {
+// startMutualPrimary starts dnspki in dir serving example.test (serial) with
+// an XoT listener that asks for client certificates from a new test CA
+// (caName) and allows transfers over TLS with xfrKey; it returns the server,
+// the XoT port and a client certificate and key for name from that CA.
+func startMutualPrimary(t *testing.T, dir, caName, name string, serial uint32) (p *harness.Server, tlsPort int, ccert, ckey string) {
+	t.Helper()
+	ca := harness.NewTestCA(t, caName)
+	ccert, ckey, root, _ := certFiles(t, ca, dir, name)
+	write(t, filepath.Join(dir, "example.test.zone"), zoneText(serial, ""))
+	port := harness.FreePort(t)
+	tlsPort = harness.FreePort(t)
+	p = harness.StartDnspki(t, dir, fmt.Sprintf(`example.test:%[1]d tls://example.test:%[2]d {
     bind 127.0.0.1
     xot {
         client-ca %[3]s
@@ -464,6 +446,19 @@ func TestXoTMutualTLSRefusesBind(t *testing.T) {
 }
 `, port, tlsPort, root, xfrKey, xfrSecret), port)
 	harness.WaitDNS(t, p.Addr, "example.test.", 30*time.Second, p.Proc)
+	return p, tlsPort, ccert, ckey
+}
+
+// dnspki's XoT listener asks for client certificates (mutual TLS) from a
+// CA. BIND 9.18 does not present a client certificate for XoT, even with
+// key-file and cert-file in its tls block (mutual TLS with a secondary that
+// does is TestXoTMutualTLS, between two dnspki): such a BIND secondary is
+// refused during the handshake, dnspki's log names it and why, and BIND
+// gets nothing.
+func TestXoTMutualTLSRefusesBind(t *testing.T) {
+	harness.Need(t, "named")
+	dir := t.TempDir()
+	p, tlsPort, ccert, ckey := startMutualPrimary(t, dir, "BIND secondaries", "bind-secondary.test", 400)
 
 	bdir := t.TempDir()
 	bport := harness.FreePort(t)

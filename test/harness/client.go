@@ -116,3 +116,31 @@ func (c Client) rawOnce(b []byte, tcp bool) ([]byte, error) {
 	}
 	return out, nil
 }
+
+// Transfer sends the AXFR or IXFR request m over TCP from the client's
+// address, signed with k (nil: unsigned), and returns every record of the
+// answer, or the error (a refusal is "bad xfr rcode").
+func (c Client) Transfer(m *dns.Msg, k *TSIGKey) ([]dns.RR, error) {
+	conn, err := c.Dialer(true).Dial("tcp", c.Server)
+	if err != nil {
+		return nil, err
+	}
+	tr := &dns.Transfer{Conn: &dns.Conn{Conn: conn}, ReadTimeout: 10 * time.Second}
+	defer tr.Close()
+	if k != nil {
+		tr.TsigSecret = map[string]string{k.Name: k.Secret}
+		m.SetTsig(k.Name, dns.HmacSHA256, 300, time.Now().Unix())
+	}
+	env, err := tr.In(m, c.Server)
+	if err != nil {
+		return nil, err
+	}
+	var out []dns.RR
+	for e := range env {
+		if e.Error != nil {
+			return out, e.Error
+		}
+		out = append(out, e.RR...)
+	}
+	return out, nil
+}

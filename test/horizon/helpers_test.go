@@ -333,35 +333,13 @@ func (c client) query(name string, qtype uint16, md mode) (*dns.Msg, error) {
 // client's address, signed with key (nil: unsigned), and returns every
 // record, or the error (a refusal is "bad xfr rcode").
 func (c client) transfer(qtype uint16, serial uint32, key *harness.TSIGKey) ([]dns.RR, error) {
-	d := &net.Dialer{Timeout: 5 * time.Second, LocalAddr: &net.TCPAddr{IP: net.ParseIP(c.src)}}
-	conn, err := d.Dial("tcp", c.server)
-	if err != nil {
-		return nil, err
-	}
-	tr := &dns.Transfer{Conn: &dns.Conn{Conn: conn}, ReadTimeout: 10 * time.Second}
-	defer tr.Close()
 	m := new(dns.Msg)
 	if qtype == dns.TypeIXFR {
 		m.SetIxfr(zone, serial, "ns1.example.test.", "hostmaster.example.test.")
 	} else {
 		m.SetAxfr(zone)
 	}
-	if key != nil {
-		tr.TsigSecret = map[string]string{key.Name: key.Secret}
-		m.SetTsig(key.Name, dns.HmacSHA256, 300, time.Now().Unix())
-	}
-	env, err := tr.In(m, c.server)
-	if err != nil {
-		return nil, err
-	}
-	var out []dns.RR
-	for e := range env {
-		if e.Error != nil {
-			return out, e.Error
-		}
-		out = append(out, e.RR...)
-	}
-	return out, nil
+	return harness.Client{Src: c.src, Server: c.server}.Transfer(m, key)
 }
 
 func (c client) serial(t *testing.T) uint32 {

@@ -188,7 +188,7 @@ third.test:%[1]d stock.test:%[1]d {
 	if got := harness.Metric(t, metrics, "coredns_dnspki_zone_changes_total", nil); got != changes {
 		t.Errorf("zone_changes_total %v -> %v", changes, got)
 	}
-	if rrs, err := transfer(c, ixfrMsg(serials[zone]), keyExt); err != nil || len(rrs) != 1 {
+	if rrs, err := c.Transfer(ixfrMsg(serials[zone]), keyExt); err != nil || len(rrs) != 1 {
 		t.Errorf("IXFR from %d (the journal must not have moved): %v %v", serials[zone], rrs, err)
 	}
 
@@ -207,7 +207,7 @@ third.test:%[1]d stock.test:%[1]d {
 	}
 	axfr := new(dns.Msg)
 	axfr.SetAxfr("other.test.")
-	if rrs, err := transfer(c, axfr, keyOtherXFR); err != nil || len(rrs) < 4 {
+	if rrs, err := c.Transfer(axfr, keyOtherXFR); err != nil || len(rrs) < 4 {
 		t.Errorf("AXFR of other.test with other-xfr.: %v %v", rrs, err)
 	}
 	b, mac := signNow(t, queryMsg("www.stock.test.", dns.TypeA), keyStock)

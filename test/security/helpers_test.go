@@ -550,7 +550,7 @@ func (f *fixture) unchanged(t testing.TB, before zoneState, what string) {
 		t.Errorf("%s: coredns_dnspki_zone_changes_total %v -> %v", what, before.changes, after.changes)
 	}
 	for v, s := range before.serials {
-		rrs, err := transfer(f.views()[v], ixfrMsg(s), f.viewKey(v))
+		rrs, err := f.views()[v].Transfer(ixfrMsg(s), f.viewKey(v))
 		if err != nil {
 			t.Errorf("%s: IXFR of the %s view from %d: %v", what, v, s, err)
 			continue
@@ -559,34 +559,6 @@ func (f *fixture) unchanged(t testing.TB, before zoneState, what string) {
 			t.Errorf("%s: the %s journal moved: IXFR from %d is %v", what, v, s, rrs)
 		}
 	}
-}
-
-// transfer runs an AXFR or IXFR (m) over TCP from c, signed with k (nil:
-// unsigned), and returns every record, or the error (a refusal is "bad xfr
-// rcode").
-func transfer(c harness.Client, m *dns.Msg, k *harness.TSIGKey) ([]dns.RR, error) {
-	conn, err := c.Dialer(true).Dial("tcp", c.Server)
-	if err != nil {
-		return nil, err
-	}
-	tr := &dns.Transfer{Conn: &dns.Conn{Conn: conn}, ReadTimeout: 10 * time.Second}
-	defer tr.Close()
-	if k != nil {
-		tr.TsigSecret = map[string]string{k.Name: k.Secret}
-		m.SetTsig(k.Name, dns.HmacSHA256, 300, time.Now().Unix())
-	}
-	env, err := tr.In(m, c.Server)
-	if err != nil {
-		return nil, err
-	}
-	var out []dns.RR
-	for e := range env {
-		if e.Error != nil {
-			return out, e.Error
-		}
-		out = append(out, e.RR...)
-	}
-	return out, nil
 }
 
 // ---- the log ----

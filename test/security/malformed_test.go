@@ -304,7 +304,7 @@ func TestMalformedMessages(t *testing.T) {
 	if r, raw := rawExchange(t, f.ext, b, false); r.Rcode != dns.RcodeSuccess || verifyReply(t, raw, keyWWW, mac) != nil {
 		t.Errorf("a signed UPDATE after the flood: %s", describe(r))
 	}
-	if rrs, err := transfer(f.ext, axfrMsg(), keyInt); err != nil || len(rrs) < 20 {
+	if rrs, err := f.ext.Transfer(axfrMsg(), keyInt); err != nil || len(rrs) < 20 {
 		t.Errorf("AXFR after the flood: %v (%d records)", err, len(rrs))
 	}
 }

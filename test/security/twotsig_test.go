@@ -206,10 +206,10 @@ func TestTwoTSIGTransfer(t *testing.T) {
 	sec := zoneSecrets(t)
 	// Controls: the internal key transfers the internal view from anywhere,
 	// the external key the external view, an ACME key nothing.
-	if rrs, err := transfer(f.ext, axfrMsg(), keyInt); err != nil || len(sec.Leaks("", rrs)) == 0 {
+	if rrs, err := f.ext.Transfer(axfrMsg(), keyInt); err != nil || len(sec.Leaks("", rrs)) == 0 {
 		t.Fatalf("control: AXFR with xfr-internal. from outside: %v (%d records)", err, len(rrs))
 	}
-	if rrs, err := transfer(f.ext, axfrMsg(), keyExt); err != nil || len(rrs) < 5 || len(sec.Leaks("", rrs)) > 0 {
+	if rrs, err := f.ext.Transfer(axfrMsg(), keyExt); err != nil || len(rrs) < 5 || len(sec.Leaks("", rrs)) > 0 {
 		t.Fatalf("control: AXFR with xfr-external.: %v, %d records, leaks %v", err, len(rrs), sec.Leaks("", rrs))
 	}
 	b, mac := signNow(t, axfrMsg(), keyWWW)

@@ -16,6 +16,7 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/dnspki/dnspki/plugin/pkg/loglimit"
+	"github.com/dnspki/dnspki/plugin/pkg/secondary"
 	"github.com/dnspki/dnspki/plugin/pkg/tsigauth"
 	"github.com/dnspki/dnspki/plugin/pkg/zonemodel"
 )
@@ -40,10 +41,10 @@ type zoneState struct {
 	zone      *zonemodel.Zone
 	spec      *zoneSpec
 	files     []*watchedFile
-	notifyCh  chan struct{} // the stock transfer plugin's NOTIFY
-	notifiers []*notifier   // authzone's own NOTIFY targets
-	sec       *secondary    // nil unless the zone is a secondary
-	watcher   *fileWatcher  // the server block's, once the zone's files are watched
+	notifyCh  chan struct{}        // the stock transfer plugin's NOTIFY
+	notifiers []*notifier          // authzone's own NOTIFY targets
+	sec       *secondary.Secondary // nil unless the zone is a secondary
+	watcher   *fileWatcher         // the server block's, once the zone's files are watched
 	done      chan struct{}
 	ctx       context.Context // ends when the zone stops (with done)
 	cancel    context.CancelFunc
@@ -181,9 +182,9 @@ func (a *AuthZone) startWorkers(zs *zoneState) {
 	zs.startNotifiers()
 	if zs.sec != nil {
 		// Expired already (stored refresh time) before the first answer.
-		zs.sec.load(time.Now())
+		zs.sec.Load(time.Now())
 		zs.wg.Add(1)
-		go func() { defer zs.wg.Done(); zs.sec.run(zs.ctx) }()
+		go func() { defer zs.wg.Done(); zs.sec.Run(zs.ctx) }()
 	}
 	select {
 	case zs.notifyCh <- struct{}{}:
@@ -366,7 +367,7 @@ func (a *AuthZone) answer(ctx context.Context, r *dns.Msg, zs *zoneState, name s
 	if snap.SOA() == nil {
 		return rcodeMsg(r, dns.RcodeServerFailure, dns.ExtendedErrorCodeNotReady, "zone not loaded yet")
 	}
-	if zs.sec != nil && zs.sec.isExpired() {
+	if zs.sec != nil && zs.sec.IsExpired() {
 		return rcodeMsg(r, dns.RcodeServerFailure, dns.ExtendedErrorCodeNoReachableAuthority, "zone expired: no primary reached")
 	}
 	do := false
@@ -404,7 +405,7 @@ func (a *AuthZone) serveNotify(ctx context.Context, w dns.ResponseWriter, r *dns
 		log.Debugf("zone %s: NOTIFY from %s refused: not a secondary zone", origin, ip)
 		return writeRcode(ctx, w, r, dns.RcodeRefused, dns.ExtendedErrorCodeNotSupported, "not a secondary zone")
 	}
-	if ok, why := zs.sec.allowNotify(ip, key); !ok {
+	if ok, why := zs.sec.AllowNotify(ip, key); !ok {
 		notifyIn.WithLabelValues(origin, "unauthorized", "refused").Inc()
 		if loglimit.Refusals.Allow() {
 			log.Warningf("zone %s: NOTIFY from %s refused: %s%s", origin, ip, why, loglimit.Refusals.Suppressed())
@@ -428,7 +429,7 @@ func (a *AuthZone) serveNotify(ctx context.Context, w dns.ResponseWriter, r *dns
 	} else {
 		log.Infof("zone %s: NOTIFY from %s", origin, ip)
 	}
-	zs.sec.notified(ip, serial, has)
+	zs.sec.Notified(ip, serial, has)
 	return dns.RcodeSuccess, nil
 }
 

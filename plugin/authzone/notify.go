@@ -7,6 +7,7 @@ import (
 
 	"github.com/miekg/dns"
 
+	"github.com/dnspki/dnspki/plugin/pkg/xfrpeer"
 	"github.com/dnspki/dnspki/plugin/pkg/zonemodel"
 )
 
@@ -27,7 +28,7 @@ var (
 // a new change during the backoff is announced at once.
 type notifier struct {
 	view  *zonemodel.View
-	peer  *peer
+	peer  *xfrpeer.Peer
 	kick  chan struct{}
 	acked uint32
 	ok    bool // acked is set
@@ -36,7 +37,7 @@ type notifier struct {
 	onAck func(serial uint32)
 }
 
-func newNotifier(v *zonemodel.View, p *peer) *notifier {
+func newNotifier(v *zonemodel.View, p *xfrpeer.Peer) *notifier {
 	return &notifier{view: v, peer: p, kick: make(chan struct{}, 1)}
 }
 
@@ -73,17 +74,17 @@ func (n *notifier) run(ctx context.Context) {
 				if n.onAck != nil {
 					n.onAck(snap.Serial)
 				}
-				notifyOut.WithLabelValues(origin, n.view.Name, n.peer.addr, "ok").Inc()
-				log.Debugf("zone %s view %s: NOTIFY serial %d acknowledged by %s", origin, n.view.Name, snap.Serial, n.peer.addr)
+				notifyOut.WithLabelValues(origin, n.view.Name, n.peer.Addr, "ok").Inc()
+				log.Debugf("zone %s view %s: NOTIFY serial %d acknowledged by %s", origin, n.view.Name, snap.Serial, n.peer.Addr)
 				break
 			}
 			if attempt >= notifyAttempts {
-				notifyOut.WithLabelValues(origin, n.view.Name, n.peer.addr, "failed").Inc()
-				log.Warningf("zone %s view %s: NOTIFY serial %d to %s: %v; giving up after %d attempts (the secondary still refreshes by its SOA timers)", origin, n.view.Name, snap.Serial, n.peer.addr, err, attempt)
+				notifyOut.WithLabelValues(origin, n.view.Name, n.peer.Addr, "failed").Inc()
+				log.Warningf("zone %s view %s: NOTIFY serial %d to %s: %v; giving up after %d attempts (the secondary still refreshes by its SOA timers)", origin, n.view.Name, snap.Serial, n.peer.Addr, err, attempt)
 				break
 			}
-			notifyOut.WithLabelValues(origin, n.view.Name, n.peer.addr, "retry").Inc()
-			log.Infof("zone %s view %s: NOTIFY serial %d to %s: %v; retrying in %s", origin, n.view.Name, snap.Serial, n.peer.addr, err, backoff)
+			notifyOut.WithLabelValues(origin, n.view.Name, n.peer.Addr, "retry").Inc()
+			log.Infof("zone %s view %s: NOTIFY serial %d to %s: %v; retrying in %s", origin, n.view.Name, snap.Serial, n.peer.Addr, err, backoff)
 			select {
 			case <-done:
 				return
@@ -101,19 +102,19 @@ func (n *notifier) run(ctx context.Context) {
 // sendNotify sends one NOTIFY for origin with the SOA in the answer section
 // (RFC 1996 §3.7), signed with the peer's key if it has one, and checks the
 // acknowledgement.
-func sendNotify(ctx context.Context, p *peer, origin string, soa dns.RR) error {
+func sendNotify(ctx context.Context, p *xfrpeer.Peer, origin string, soa dns.RR) error {
 	m := new(dns.Msg)
 	m.SetNotify(origin)
 	m.Answer = []dns.RR{soa}
-	r, err := exchange(ctx, p, m, "udp")
+	r, err := xfrpeer.Exchange(ctx, p, m, "udp")
 	if err == nil && r.Truncated {
-		r, err = exchange(ctx, p, m, "tcp")
+		r, err = xfrpeer.Exchange(ctx, p, m, "tcp")
 	}
 	if err != nil {
 		return err
 	}
 	if r.Rcode != dns.RcodeSuccess {
-		return rcodeError(r)
+		return xfrpeer.RcodeError(r)
 	}
 	if r.Opcode != dns.OpcodeNotify {
 		return fmt.Errorf("answer has opcode %s, not NOTIFY", dns.OpcodeToString[r.Opcode])

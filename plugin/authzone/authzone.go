@@ -16,6 +16,7 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/dnspki/dnspki/plugin/pkg/loglimit"
+	"github.com/dnspki/dnspki/plugin/pkg/sched"
 	"github.com/dnspki/dnspki/plugin/pkg/secondary"
 	"github.com/dnspki/dnspki/plugin/pkg/tsigauth"
 	"github.com/dnspki/dnspki/plugin/pkg/zonemodel"
@@ -38,19 +39,21 @@ type AuthZone struct {
 }
 
 type zoneState struct {
-	zone      *zonemodel.Zone
-	spec      *zoneSpec
-	files     []*watchedFile
-	notifyCh  chan struct{}        // the stock transfer plugin's NOTIFY
-	notifiers []*notifier          // authzone's own NOTIFY targets
-	sec       *secondary.Secondary // nil unless the zone is a secondary
-	watcher   *fileWatcher         // the server block's, once the zone's files are watched
-	done      chan struct{}
-	ctx       context.Context // ends when the zone stops (with done)
-	cancel    context.CancelFunc
-	stopOnce  sync.Once
-	started   bool
-	wg        sync.WaitGroup
+	zone       *zonemodel.Zone
+	spec       *zoneSpec
+	files      []*watchedFile
+	notifyCh   chan struct{}        // the stock transfer plugin's NOTIFY
+	notifiers  []*notifier          // authzone's own NOTIFY targets
+	sec        *secondary.Secondary // nil unless the zone is a secondary
+	secJobs    *sched.Group         // the secondary's refresh and expiry, once started
+	notifyJobs *sched.Group         // the NOTIFY senders' jobs, once started
+	watcher    *fileWatcher         // the server block's, once the zone's files are watched
+	done       chan struct{}
+	ctx        context.Context // ends when the zone stops (with done)
+	cancel     context.CancelFunc
+	stopOnce   sync.Once
+	started    bool
+	wg         sync.WaitGroup
 }
 
 // Name implements plugin.Handler.
@@ -168,8 +171,9 @@ func (zs *zoneState) subscribe() {
 }
 
 // startWorkers starts what serves an open zone besides answering. Goroutines
-// only for what the zone has (thousands of zones: no idle goroutine or file
-// watcher per zone).
+// only for what the zone has, none per zone for its NOTIFY targets or its
+// refresh (thousands of zones: jobs in the shared schedulers, no idle
+// goroutine or file watcher per zone).
 func (a *AuthZone) startWorkers(zs *zoneState) {
 	if a.xfer != nil {
 		zs.wg.Add(1)
@@ -183,8 +187,8 @@ func (a *AuthZone) startWorkers(zs *zoneState) {
 	if zs.sec != nil {
 		// Expired already (stored refresh time) before the first answer.
 		zs.sec.Load(time.Now())
-		zs.wg.Add(1)
-		go func() { defer zs.wg.Done(); zs.sec.Run(zs.ctx) }()
+		zs.secJobs = refreshScheduler().Group()
+		zs.sec.Start(zs.ctx, zs.secJobs)
 	}
 	select {
 	case zs.notifyCh <- struct{}{}:
@@ -193,25 +197,37 @@ func (a *AuthZone) startWorkers(zs *zoneState) {
 }
 
 // startNotifiers starts the zone's NOTIFY senders; a (re)start announces the
-// zone to the secondaries.
+// zone to the secondaries. After a reload, they start once the old
+// generation no longer answers (it would give the old serial to the SOA
+// query): a goroutine per zone waits for that only while it still serves.
 func (zs *zoneState) startNotifiers() {
-	for _, n := range zs.notifiers {
-		n := n
-		n.onAck = func(serial uint32) { zs.down().notifyAcked(n, serial) }
-		zs.wg.Add(1)
-		go func() {
-			defer zs.wg.Done()
-			// After a reload, NOTIFY once the old generation no longer
-			// answers (it would give the old serial to the SOA query).
-			select {
-			case <-zs.zone.PreviousClosed():
-			case <-zs.done:
-				return
-			}
-			n.run(zs.ctx)
-		}()
-		n.poke()
+	if len(zs.notifiers) == 0 {
+		return
 	}
+	zs.notifyJobs = notifyScheduler().Group()
+	start := func() {
+		for _, n := range zs.notifiers {
+			n.start(zs.ctx, zs.notifyJobs)
+		}
+	}
+	for _, n := range zs.notifiers {
+		n.onAck = func(serial uint32) { zs.down().notifyAcked(n, serial) }
+	}
+	select {
+	case <-zs.zone.PreviousClosed():
+		start()
+		return
+	default:
+	}
+	zs.wg.Add(1)
+	go func() {
+		defer zs.wg.Done()
+		select {
+		case <-zs.zone.PreviousClosed():
+			start()
+		case <-zs.done:
+		}
+	}()
 }
 
 func (zs *zoneState) stop() {
@@ -223,6 +239,11 @@ func (zs *zoneState) stop() {
 			zs.cancel()
 		}
 		close(zs.done)
+		for _, g := range []*sched.Group{zs.secJobs, zs.notifyJobs} {
+			if g != nil {
+				g.Stop() // after cancel: a transfer in progress is abandoned
+			}
+		}
 		zs.wg.Wait()
 		zs.zone.Close()
 		targets.Delete(zs.zone)

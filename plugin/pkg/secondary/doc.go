@@ -6,7 +6,9 @@
 // 1996), transfers by IXFR with AXFR fallback (RFC 1995, RFC 5936) over TCP
 // or TLS (XoT, RFC 9103), TSIG on every message, verifies the ZONEMD of a
 // transfer that carries one (RFC 8976) and marks the zone expired when no
-// primary could be reached for the SOA's expire interval.
+// primary could be reached for the SOA's expire interval. Its timers are
+// two keyed jobs in a plugin/pkg/sched group the caller gives Start (the
+// zone's): the refresh and the expiry; no goroutine of its own.
 //
 // It answers nothing: plugin/authzone answers the zone from the model,
 // accepts or refuses NOTIFY (AllowNotify) and hands an accepted one over

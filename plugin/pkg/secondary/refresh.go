@@ -9,66 +9,86 @@ import (
 
 	"github.com/miekg/dns"
 
+	"github.com/dnspki/dnspki/plugin/pkg/sched"
 	"github.com/dnspki/dnspki/plugin/pkg/xfrpeer"
 	"github.com/dnspki/dnspki/plugin/pkg/zonemodel"
 )
 
-// Run refreshes the zone at start, after every NOTIFY and at the SOA's
-// refresh interval (retry after a failure), and expires it when no primary
-// could be reached for the SOA's expire interval. load runs before it.
-func (s *Secondary) Run(ctx context.Context) {
-	done := ctx.Done()
-	refresh := time.NewTimer(0)
-	defer refresh.Stop()
-	expire := time.NewTimer(time.Hour)
-	expire.Stop()
-	defer expire.Stop()
+// The jobs of a secondary in its zone's group of the scheduler.
+type jobKey int
+
+const (
+	refreshJob jobKey = iota // refresh (at start, on NOTIFY, at the refresh or retry interval)
+	expireJob                // expire the zone when no refresh succeeded for the expire interval
+)
+
+// Start schedules the zone's jobs in g, the zone's group: a refresh now
+// (and after every NOTIFY, at the SOA's refresh interval, at its retry
+// interval after a failure) and its expiry once no primary could be
+// reached for the SOA's expire interval. Load runs before it; ctx ends
+// when the zone stops (and g.Stop waits for a refresh in progress).
+func (s *Secondary) Start(ctx context.Context, g *sched.Group) {
+	s.mu.Lock()
+	s.ctx, s.jobs = ctx, g
+	last := s.lastOK
+	s.mu.Unlock()
 	if _, _, ex := s.timers(); ex > 0 && !s.IsExpired() {
-		s.mu.Lock()
-		expire.Reset(time.Until(s.lastOK.Add(ex)))
-		s.mu.Unlock()
+		g.At(expireJob, last.Add(ex), s.checkExpiry)
 	}
-	failures := 0
-	for {
-		select {
-		case <-done:
-			return
-		case <-expire.C:
-			_, _, ex := s.timers()
-			s.mu.Lock()
-			last, why := s.lastOK, s.lastError
-			s.mu.Unlock()
-			if left := time.Until(last.Add(ex)); left > 0 {
-				expire.Reset(left)
-				continue
-			}
-			s.setExpired(true, fmt.Sprintf("no successful refresh for %s: %s", ex, why))
-			continue
-		case <-s.kick:
-		case <-refresh.C:
-		}
-		ok := s.refresh(ctx)
-		if ctx.Err() != nil {
-			return
-		}
-		rf, rt, ex := s.timers()
-		var next time.Duration
-		switch {
-		case ok:
-			failures = 0
-			next = rf
-			expire.Reset(ex)
-		case rt > 0:
-			next = rt
-		default:
-			next = noDataWait[min(failures, len(noDataWait)-1)]
-			failures++
-		}
-		refresh.Reset(next)
-		s.mu.Lock()
-		s.nextRefresh = time.Now().Add(next).UTC()
-		s.mu.Unlock()
+	g.Soon(refreshJob, g.Now(), s.runRefresh)
+}
+
+// group is the zone's group of jobs once started, else nil.
+func (s *Secondary) group() (context.Context, *sched.Group) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.ctx, s.jobs
+}
+
+// runRefresh is the refresh job: it refreshes, then schedules the next
+// refresh (a NOTIFY meanwhile keeps its earlier one) and, after a success,
+// the expiry from now.
+func (s *Secondary) runRefresh() {
+	ctx, g := s.group()
+	ok := s.refresh(ctx)
+	if ctx.Err() != nil {
+		return
 	}
+	rf, rt, ex := s.timers()
+	var next time.Duration
+	switch {
+	case ok:
+		s.failures = 0
+		next = rf
+		g.At(expireJob, g.Now().Add(ex), s.checkExpiry)
+	case rt > 0:
+		next = rt
+	default:
+		next = noDataWait[min(s.failures, len(noDataWait)-1)]
+		s.failures++
+	}
+	g.Soon(refreshJob, g.Now().Add(next), s.runRefresh)
+	s.mu.Lock()
+	s.nextRefresh = time.Now().Add(next).UTC()
+	s.mu.Unlock()
+}
+
+// checkExpiry is the expire job: the zone expires unless a refresh
+// succeeded within the expire interval (then it checks again when that
+// refresh's interval ends). Under s.mu, as commit's refresh time.
+func (s *Secondary) checkExpiry() {
+	ctx, g := s.group()
+	if ctx.Err() != nil {
+		return
+	}
+	_, _, ex := s.timers()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if left := time.Until(s.lastOK.Add(ex)); left > 0 {
+		g.At(expireJob, g.Now().Add(left), s.checkExpiry)
+		return
+	}
+	s.setExpired(true, fmt.Sprintf("no successful refresh for %s: %s", ex, s.lastError))
 }
 
 // refresh brings the zone up to date from the first primary that answers.
@@ -188,8 +208,8 @@ func (s *Secondary) commit(p *xfrpeer.Peer, res *Result, from uint32) error {
 	}
 	s.mu.Lock()
 	s.pserial, s.known, s.lastOK, s.lastError = newSerial, true, now, ""
+	s.setExpired(false, "") // under s.mu: not beside checkExpiry
 	s.mu.Unlock()
-	s.setExpired(false, "")
 	xfrPrimarySerial.WithLabelValues(origin).Set(float64(newSerial))
 	xfrLastRefresh.WithLabelValues(origin).Set(float64(now.Unix()))
 	xfrInTotal.WithLabelValues(origin, p.Addr, kind, "ok").Inc()

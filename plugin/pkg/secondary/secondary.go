@@ -1,6 +1,7 @@
 package secondary
 
 import (
+	"context"
 	"encoding/binary"
 	"fmt"
 	"net/netip"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/miekg/dns"
 
+	"github.com/dnspki/dnspki/plugin/pkg/sched"
 	"github.com/dnspki/dnspki/plugin/pkg/xfrpeer"
 	"github.com/dnspki/dnspki/plugin/pkg/zonemodel"
 )
@@ -43,7 +45,6 @@ type Secondary struct {
 	primaries []*xfrpeer.Peer
 	allow     func(ip netip.Addr, key string) bool
 
-	kick     chan struct{}
 	hintMu   sync.Mutex
 	hint     uint32
 	hinted   bool
@@ -56,6 +57,10 @@ type Secondary struct {
 	lastOK      time.Time
 	lastError   string
 	nextRefresh time.Time // when the refresh timer fires next (status)
+	ctx         context.Context
+	jobs        *sched.Group // the zone's jobs, once started
+
+	failures int // refreshes failed in a row without data (the refresh job's own)
 }
 
 // New makes z a secondary zone of primaries: it adds the zone's base source
@@ -67,7 +72,7 @@ func New(z *zonemodel.Zone, primaries []*xfrpeer.Peer, allowNotify func(ip netip
 	if err != nil {
 		return nil, err
 	}
-	return &Secondary{zone: z, src: src, primaries: primaries, allow: allowNotify, kick: make(chan struct{}, 1)}, nil
+	return &Secondary{zone: z, src: src, primaries: primaries, allow: allowNotify}, nil
 }
 
 // IsExpired reports whether the zone is expired (answered with SERVFAIL).
@@ -150,9 +155,9 @@ func (s *Secondary) Notified(ip netip.Addr, serial uint32, has bool) {
 		}
 		s.hintMu.Unlock()
 	}
-	select {
-	case s.kick <- struct{}{}:
-	default:
+	// Before Start, the refresh Start schedules takes the hint.
+	if _, g := s.group(); g != nil {
+		g.Soon(refreshJob, g.Now(), s.runRefresh)
 	}
 }
 

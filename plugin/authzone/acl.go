@@ -9,9 +9,6 @@ import (
 	"strings"
 
 	"github.com/miekg/dns"
-
-	"github.com/dnspki/dnspki/plugin/pkg/tsigkey"
-	"github.com/dnspki/dnspki/plugin/pkg/xotls"
 )
 
 // aclEntry is one `transfer to ...` or `allow-notify ...` line: a request
@@ -43,21 +40,17 @@ func (e *aclEntry) matchKey(key string) bool {
 	return key != "" && slices.Contains(e.keys, key)
 }
 
-// peer is a primary to transfer from, or a secondary to notify.
-type peer struct {
-	addr string        // host:port
-	ip   netip.Addr    // the address, for matching NOTIFY sources
-	key  *tsigkey.Key  // nil: unsigned
-	view string        // notify: the view whose changes are announced
-	tls  *xotls.Client // primary: transfer over TLS (XoT) with this profile; nil: plain TCP
-	line int
-}
-
-func (p *peer) keyName() string {
-	if p.key == nil {
-		return ""
+// allowNotify is the check of a secondary zone's allow-notify entries: a
+// NOTIFY from ip signed with key ("" none) is accepted by one of them.
+func allowNotify(entries []*aclEntry) func(ip netip.Addr, key string) bool {
+	return func(ip netip.Addr, key string) bool {
+		for _, e := range entries {
+			if e.matchAddr(ip) && e.matchKey(key) {
+				return true
+			}
+		}
+		return false
 	}
-	return p.key.Name
 }
 
 // parseNets parses addresses and prefixes; "*" is every address.

@@ -16,6 +16,8 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/dnspki/dnspki/plugin/pkg/loglimit"
+	"github.com/dnspki/dnspki/plugin/pkg/sched"
+	"github.com/dnspki/dnspki/plugin/pkg/secondary"
 	"github.com/dnspki/dnspki/plugin/pkg/tsigauth"
 	"github.com/dnspki/dnspki/plugin/pkg/zonemodel"
 )
@@ -37,19 +39,21 @@ type AuthZone struct {
 }
 
 type zoneState struct {
-	zone      *zonemodel.Zone
-	spec      *zoneSpec
-	files     []*watchedFile
-	notifyCh  chan struct{} // the stock transfer plugin's NOTIFY
-	notifiers []*notifier   // authzone's own NOTIFY targets
-	sec       *secondary    // nil unless the zone is a secondary
-	watcher   *fileWatcher  // the server block's, once the zone's files are watched
-	done      chan struct{}
-	ctx       context.Context // ends when the zone stops (with done)
-	cancel    context.CancelFunc
-	stopOnce  sync.Once
-	started   bool
-	wg        sync.WaitGroup
+	zone       *zonemodel.Zone
+	spec       *zoneSpec
+	files      []*watchedFile
+	notifyCh   chan struct{}        // the stock transfer plugin's NOTIFY
+	notifiers  []*notifier          // authzone's own NOTIFY targets
+	sec        *secondary.Secondary // nil unless the zone is a secondary
+	secJobs    *sched.Group         // the secondary's refresh and expiry, once started
+	notifyJobs *sched.Group         // the NOTIFY senders' jobs, once started
+	watcher    *fileWatcher         // the server block's, once the zone's files are watched
+	done       chan struct{}
+	ctx        context.Context // ends when the zone stops (with done)
+	cancel     context.CancelFunc
+	stopOnce   sync.Once
+	started    bool
+	wg         sync.WaitGroup
 }
 
 // Name implements plugin.Handler.
@@ -167,8 +171,9 @@ func (zs *zoneState) subscribe() {
 }
 
 // startWorkers starts what serves an open zone besides answering. Goroutines
-// only for what the zone has (thousands of zones: no idle goroutine or file
-// watcher per zone).
+// only for what the zone has, none per zone for its NOTIFY targets or its
+// refresh (thousands of zones: jobs in the shared schedulers, no idle
+// goroutine or file watcher per zone).
 func (a *AuthZone) startWorkers(zs *zoneState) {
 	if a.xfer != nil {
 		zs.wg.Add(1)
@@ -181,9 +186,9 @@ func (a *AuthZone) startWorkers(zs *zoneState) {
 	zs.startNotifiers()
 	if zs.sec != nil {
 		// Expired already (stored refresh time) before the first answer.
-		zs.sec.load(time.Now())
-		zs.wg.Add(1)
-		go func() { defer zs.wg.Done(); zs.sec.run(zs.ctx) }()
+		zs.sec.Load(time.Now())
+		zs.secJobs = refreshScheduler().Group()
+		zs.sec.Start(zs.ctx, zs.secJobs)
 	}
 	select {
 	case zs.notifyCh <- struct{}{}:
@@ -192,25 +197,37 @@ func (a *AuthZone) startWorkers(zs *zoneState) {
 }
 
 // startNotifiers starts the zone's NOTIFY senders; a (re)start announces the
-// zone to the secondaries.
+// zone to the secondaries. After a reload, they start once the old
+// generation no longer answers (it would give the old serial to the SOA
+// query): a goroutine per zone waits for that only while it still serves.
 func (zs *zoneState) startNotifiers() {
-	for _, n := range zs.notifiers {
-		n := n
-		n.onAck = func(serial uint32) { zs.down().notifyAcked(n, serial) }
-		zs.wg.Add(1)
-		go func() {
-			defer zs.wg.Done()
-			// After a reload, NOTIFY once the old generation no longer
-			// answers (it would give the old serial to the SOA query).
-			select {
-			case <-zs.zone.PreviousClosed():
-			case <-zs.done:
-				return
-			}
-			n.run(zs.ctx)
-		}()
-		n.poke()
+	if len(zs.notifiers) == 0 {
+		return
 	}
+	zs.notifyJobs = notifyScheduler().Group()
+	start := func() {
+		for _, n := range zs.notifiers {
+			n.start(zs.ctx, zs.notifyJobs)
+		}
+	}
+	for _, n := range zs.notifiers {
+		n.onAck = func(serial uint32) { zs.down().notifyAcked(n, serial) }
+	}
+	select {
+	case <-zs.zone.PreviousClosed():
+		start()
+		return
+	default:
+	}
+	zs.wg.Add(1)
+	go func() {
+		defer zs.wg.Done()
+		select {
+		case <-zs.zone.PreviousClosed():
+			start()
+		case <-zs.done:
+		}
+	}()
 }
 
 func (zs *zoneState) stop() {
@@ -222,6 +239,11 @@ func (zs *zoneState) stop() {
 			zs.cancel()
 		}
 		close(zs.done)
+		for _, g := range []*sched.Group{zs.secJobs, zs.notifyJobs} {
+			if g != nil {
+				g.Stop() // after cancel: a transfer in progress is abandoned
+			}
+		}
 		zs.wg.Wait()
 		zs.zone.Close()
 		targets.Delete(zs.zone)
@@ -366,7 +388,7 @@ func (a *AuthZone) answer(ctx context.Context, r *dns.Msg, zs *zoneState, name s
 	if snap.SOA() == nil {
 		return rcodeMsg(r, dns.RcodeServerFailure, dns.ExtendedErrorCodeNotReady, "zone not loaded yet")
 	}
-	if zs.sec != nil && zs.sec.isExpired() {
+	if zs.sec != nil && zs.sec.IsExpired() {
 		return rcodeMsg(r, dns.RcodeServerFailure, dns.ExtendedErrorCodeNoReachableAuthority, "zone expired: no primary reached")
 	}
 	do := false
@@ -404,7 +426,7 @@ func (a *AuthZone) serveNotify(ctx context.Context, w dns.ResponseWriter, r *dns
 		log.Debugf("zone %s: NOTIFY from %s refused: not a secondary zone", origin, ip)
 		return writeRcode(ctx, w, r, dns.RcodeRefused, dns.ExtendedErrorCodeNotSupported, "not a secondary zone")
 	}
-	if ok, why := zs.sec.allowNotify(ip, key); !ok {
+	if ok, why := zs.sec.AllowNotify(ip, key); !ok {
 		notifyIn.WithLabelValues(origin, "unauthorized", "refused").Inc()
 		if loglimit.Refusals.Allow() {
 			log.Warningf("zone %s: NOTIFY from %s refused: %s%s", origin, ip, why, loglimit.Refusals.Suppressed())
@@ -428,7 +450,7 @@ func (a *AuthZone) serveNotify(ctx context.Context, w dns.ResponseWriter, r *dns
 	} else {
 		log.Infof("zone %s: NOTIFY from %s", origin, ip)
 	}
-	zs.sec.notified(ip, serial, has)
+	zs.sec.Notified(ip, serial, has)
 	return dns.RcodeSuccess, nil
 }
 

@@ -179,8 +179,8 @@ func checkCatalog(c *caddy.Controller, sp *zoneSpec, base int) error {
 			}
 		}
 		for _, p := range t.notifies {
-			if p.view != "" {
-				return errf("member notify: a member zone has one view; remove 'view %s'", p.view)
+			if p.View != "" {
+				return errf("member notify: a member zone has one view; remove 'view %s'", p.View)
 			}
 		}
 	}

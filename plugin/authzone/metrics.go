@@ -34,16 +34,6 @@ var (
 		Name: "xfr_out_total",
 		Help: "Outgoing zone transfers, per zone, view, peer (TSIG key, else address; \"unauthorized\" for refused requests), query type (AXFR, IXFR) and result (axfr, ixfr, uptodate, tcp, refused, notauth, formerr, error).",
 	}, []string{"zone", "view", "peer", "qtype", "result"})
-	xfrInTotal = promauto.NewCounterVec(prometheus.CounterOpts{
-		Namespace: plugin.Namespace, Subsystem: "dnspki",
-		Name: "xfr_in_total",
-		Help: "Refreshes of secondary zones, per zone, primary, kind (soa, axfr, ixfr, uptodate) and result (ok, error).",
-	}, []string{"zone", "peer", "kind", "result"})
-	xfrDuration = promauto.NewHistogramVec(prometheus.HistogramOpts{
-		Namespace: plugin.Namespace, Subsystem: "dnspki",
-		Name: "xfr_duration_seconds", Help: "Duration of zone transfers, per zone and direction (in, out).",
-		Buckets: prometheus.ExponentialBuckets(0.001, 4, 10),
-	}, []string{"zone", "direction"})
 	notifyOut = promauto.NewCounterVec(prometheus.CounterOpts{
 		Namespace: plugin.Namespace, Subsystem: "dnspki",
 		Name: "xfr_notify_out_total",
@@ -54,18 +44,6 @@ var (
 		Name: "xfr_notify_in_total",
 		Help: "NOTIFY messages received, per zone, peer (address; \"unauthorized\" for refused ones) and result (accepted, refused, notauth).",
 	}, []string{"zone", "peer", "result"})
-	xfrExpired = promauto.NewGaugeVec(prometheus.GaugeOpts{
-		Namespace: plugin.Namespace, Subsystem: "dnspki",
-		Name: "xfr_secondary_expired", Help: "1 while a secondary zone is expired (answers SERVFAIL), else 0.",
-	}, []string{"zone"})
-	xfrPrimarySerial = promauto.NewGaugeVec(prometheus.GaugeOpts{
-		Namespace: plugin.Namespace, Subsystem: "dnspki",
-		Name: "xfr_secondary_primary_serial", Help: "The primary's SOA serial of the data a secondary zone holds.",
-	}, []string{"zone"})
-	xfrLastRefresh = promauto.NewGaugeVec(prometheus.GaugeOpts{
-		Namespace: plugin.Namespace, Subsystem: "dnspki",
-		Name: "xfr_secondary_last_refresh_timestamp_seconds", Help: "Unix time of a secondary zone's last successful refresh.",
-	}, []string{"zone"})
 )
 
 // observe updates the zone gauges after a change.

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dnspki/dnspki/plugin/pkg/xfrpeer"
 	"github.com/miekg/dns"
 )
 
@@ -86,10 +87,10 @@ func (f *fakeSecondary) got() ([]uint32, int) {
 }
 
 func TestNotifyRetriesWithBackoff(t *testing.T) {
-	old, prevTimeout := notifyBackoff, soaTimeout
-	notifyBackoff, soaTimeout = 20*time.Millisecond, 200*time.Millisecond
+	old, prevTimeout := notifyBackoff, xfrpeer.QueryTimeout
+	notifyBackoff, xfrpeer.QueryTimeout = 20*time.Millisecond, 200*time.Millisecond
 	// Restored after the servers stop (cleanups run last-registered first).
-	t.Cleanup(func() { notifyBackoff, soaTimeout = old, prevTimeout })
+	t.Cleanup(func() { notifyBackoff, xfrpeer.QueryTimeout = old, prevTimeout })
 
 	f := startFakeSecondary(t, 0, 2)
 	p := startPrimary(t, "notify "+f.addr+" key "+testKey)
@@ -109,10 +110,10 @@ func TestNotifyRetriesWithBackoff(t *testing.T) {
 // one at a time. The secondary holds the burst's first NOTIFY until all the
 // changes are made (no dependence on how fast they are made).
 func TestNotifyCoalescesBursts(t *testing.T) {
-	prevTimeout := soaTimeout
-	soaTimeout = 30 * time.Second // the held NOTIFY is not retried meanwhile
+	prevTimeout := xfrpeer.QueryTimeout
+	xfrpeer.QueryTimeout = 30 * time.Second // the held NOTIFY is not retried meanwhile
 	// Restored after the servers stop (cleanups run last-registered first).
-	t.Cleanup(func() { soaTimeout = prevTimeout })
+	t.Cleanup(func() { xfrpeer.QueryTimeout = prevTimeout })
 	f := startFakeSecondary(t, 0, 0)
 	p := startPrimary(t, "notify "+f.addr+" key "+testKey)
 	z := p.zone()

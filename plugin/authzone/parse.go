@@ -16,6 +16,7 @@ import (
 	"github.com/dnspki/dnspki/plugin/pkg/size"
 	"github.com/dnspki/dnspki/plugin/pkg/tsigauth"
 	"github.com/dnspki/dnspki/plugin/pkg/tsigkey"
+	"github.com/dnspki/dnspki/plugin/pkg/xfrpeer"
 	"github.com/dnspki/dnspki/plugin/pkg/zonemodel"
 )
 
@@ -286,7 +287,7 @@ func (p *zoneParser) notify(sp *zoneSpec) error {
 			return p.c.Errf("notify: 'view' takes one view name")
 		}
 		for _, g := range group {
-			g.view = vs[0]
+			g.View = vs[0]
 		}
 	}
 	sp.notifies = append(sp.notifies, group...)
@@ -304,7 +305,7 @@ func (p *zoneParser) primary(sp *zoneSpec) error {
 		return p.c.Errf("primary: %v", err)
 	}
 	for _, g := range group {
-		g.tls = prof
+		g.TLS = prof
 	}
 	sp.primaries = append(sp.primaries, group...)
 	return nil
@@ -312,7 +313,7 @@ func (p *zoneParser) primary(sp *zoneSpec) error {
 
 // peers reads the peers of a notify or primary line (what) and its key;
 // options are the line's other options, returned in opts.
-func (p *zoneParser) peers(what string, options ...string) ([]*peer, map[string][]string, error) {
+func (p *zoneParser) peers(what string, options ...string) ([]*xfrpeer.Peer, map[string][]string, error) {
 	c := p.c
 	vals, opts, err := splitOptions(c.RemainingArgs(), append([]string{"key"}, options...)...)
 	if err != nil {
@@ -321,13 +322,13 @@ func (p *zoneParser) peers(what string, options ...string) ([]*peer, map[string]
 	if len(vals) == 0 {
 		return nil, nil, c.Errf("%s: want ADDRESS[:PORT]... [key NAME]", what)
 	}
-	var group []*peer
+	var group []*xfrpeer.Peer
 	for _, a := range vals {
 		addr, ip, err := parseHostPort(a)
 		if err != nil {
 			return nil, nil, c.Errf("%s: %v", what, err)
 		}
-		group = append(group, &peer{addr: addr, ip: ip, line: c.Line()})
+		group = append(group, &xfrpeer.Peer{Addr: addr, IP: ip, Line: c.Line()})
 	}
 	if ks, ok := opts["key"]; ok {
 		if len(ks) != 1 {
@@ -335,7 +336,7 @@ func (p *zoneParser) peers(what string, options ...string) ([]*peer, map[string]
 		}
 		p.useKeys(ks, func(k tsigkey.Key) {
 			for _, g := range group {
-				g.key = &k
+				g.Key = &k
 			}
 		})
 	}
@@ -498,8 +499,8 @@ func checkViews(c *caddy.Controller, sp *zoneSpec) error {
 		}
 	}
 	for _, p := range sp.notifies {
-		if p.view != "" && !slices.Contains(views, p.view) {
-			return corefile.Errorf(c.File(), p.line, "notify: view %q is not declared (views: %s)", p.view, strings.Join(views, " "))
+		if p.View != "" && !slices.Contains(views, p.View) {
+			return corefile.Errorf(c.File(), p.Line, "notify: view %q is not declared (views: %s)", p.View, strings.Join(views, " "))
 		}
 	}
 	return nil

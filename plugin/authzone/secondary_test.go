@@ -13,6 +13,7 @@ import (
 	"github.com/miekg/dns"
 	dto "github.com/prometheus/client_model/go"
 
+	"github.com/dnspki/dnspki/plugin/pkg/secondary"
 	"github.com/dnspki/dnspki/plugin/pkg/zonemodel"
 )
 
@@ -169,11 +170,11 @@ func captureLog(t *testing.T) *logBuffer {
 // takes the new data.
 func TestSecondaryRejectsUnsignedAndBadlySignedAnswers(t *testing.T) {
 	lb := captureLog(t)
-	// SOA refresh 1 s, retry 0 (bounded to minTimer, 200 ms here).
+	// SOA refresh 1 s, retry 0 (bounded to secondary.MinTimer, 200 ms here).
 	// (Restored after the servers stop: cleanups run last-in first-out.)
-	saved := minTimer
-	t.Cleanup(func() { minTimer = saved })
-	minTimer = 200 * time.Millisecond
+	saved := secondary.MinTimer
+	t.Cleanup(func() { secondary.MinTimer = saved })
+	secondary.MinTimer = 200 * time.Millisecond
 	zoneText := func(serial uint32, extra string) string {
 		return strings.Replace(testZoneText(serial, extra), fmt.Sprintf("%d 2 1 30 300", serial), fmt.Sprintf("%d 1 0 30 300", serial), 1)
 	}
@@ -210,10 +211,10 @@ func TestSecondaryRejectsUnsignedAndBadlySignedAnswers(t *testing.T) {
 		if snap.Serial != 100 || snap.Get("new.example.test.", dns.TypeTXT) != nil {
 			t.Fatalf("%s: the secondary applied data from a badly signed answer: serial %d", tc.mode, snap.Serial)
 		}
-		if ps, _, _ := sec.state(); ps != 100 {
+		if ps, _, _ := sec.State(); ps != 100 {
 			t.Fatalf("%s: stored primary serial %d, want 100", tc.mode, ps)
 		}
-		if sec.isExpired() {
+		if sec.IsExpired() {
 			t.Fatalf("%s: expired", tc.mode)
 		}
 		waitFor(t, 5*time.Second, tc.mode+": the refusal in the log", func() bool {
@@ -271,9 +272,9 @@ func TestSecondaryLocalRecordsSurviveAXFR(t *testing.T) {
 		t.Fatal(err)
 	}
 	addTXT(t, pz, "remote.example.test.", 1, 5) // primary 103
-	sec.notified(netip.MustParseAddr("127.0.0.1"), 103, true)
+	sec.Notified(netip.MustParseAddr("127.0.0.1"), 103, true)
 	waitFor(t, 10*time.Second, "the transfer", func() bool {
-		ps, _, _ := sec.state()
+		ps, _, _ := sec.State()
 		return ps == 103
 	})
 	if n := counterValue(t, xfrInTotal.WithLabelValues("example.test.", p.addr, "axfr", "ok")); n != axfrBefore+1 {

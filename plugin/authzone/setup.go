@@ -14,7 +14,9 @@ import (
 	"github.com/coredns/coredns/plugin/transfer"
 	"github.com/coredns/coredns/plugin/tsig"
 
+	"github.com/dnspki/dnspki/plugin/pkg/secondary"
 	"github.com/dnspki/dnspki/plugin/pkg/tsigauth"
+	"github.com/dnspki/dnspki/plugin/pkg/xfrpeer"
 	"github.com/dnspki/dnspki/plugin/pkg/zonemodel"
 )
 
@@ -70,8 +72,8 @@ type zoneSpec struct {
 	// Transfers: who may transfer the zone, whom to notify; as a secondary,
 	// the primaries and who else may notify.
 	transfers   []*aclEntry
-	notifies    []*peer
-	primaries   []*peer
+	notifies    []*xfrpeer.Peer
+	primaries   []*xfrpeer.Peer
 	allowNotify []*aclEntry
 	keys        []string // every key the zone's lines define or use
 
@@ -227,15 +229,15 @@ func newZoneState(sp *zoneSpec) (*zoneState, error) {
 	zs := &zoneState{zone: z, spec: sp, notifyCh: make(chan struct{}, 1), done: make(chan struct{})}
 	zs.ctx, zs.cancel = context.WithCancel(context.Background())
 	if len(sp.primaries) > 0 {
-		src, err := z.AddSource(primarySource, zonemodel.SourceOptions{Base: true, Dynamic: true})
+		sec, err := secondary.New(z, sp.primaries, allowNotify(sp.allowNotify))
 		if err != nil {
 			return nil, err
 		}
-		zs.sec = newSecondary(z, src, sp.primaries, sp.allowNotify)
+		zs.sec = sec
 	}
 	for _, p := range sp.notifies {
 		// A notify line without 'view' notifies of the default view.
-		zs.notifiers = append(zs.notifiers, newNotifier(z.View(p.view), p))
+		zs.notifiers = append(zs.notifiers, newNotifier(z.View(p.View), p))
 	}
 	zs.registerTargets()
 	return zs, nil

@@ -9,6 +9,8 @@ import (
 	"github.com/coredns/coredns/plugin"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/dnspki/dnspki/plugin/pkg/secondary"
+	"github.com/dnspki/dnspki/plugin/pkg/xfrpeer"
 	"github.com/dnspki/dnspki/plugin/pkg/zonemodel"
 )
 
@@ -34,19 +36,9 @@ type ViewStatus struct {
 	LastChange time.Time `json:"last_change,omitzero"`
 }
 
-// SecondaryStatus is a zone dnspki copies from a primary.
-type SecondaryStatus struct {
-	Primaries     []string  `json:"primaries"`
-	PrimarySerial uint32    `json:"primary_serial"`
-	SerialKnown   bool      `json:"primary_serial_known"`
-	LastRefresh   time.Time `json:"last_refresh,omitzero"`
-	NextRefresh   time.Time `json:"next_refresh,omitzero"`
-	// ExpiresAt is when the zone expires (answers SERVFAIL) if no primary
-	// can be reached until then: the last refresh plus the SOA's expire.
-	ExpiresAt time.Time `json:"expires_at,omitzero"`
-	Expired   bool      `json:"expired"`
-	LastError string    `json:"last_error,omitempty"`
-}
+// SecondaryStatus is a zone dnspki copies from a primary (its secondary
+// reports it: plugin/pkg/secondary).
+type SecondaryStatus = secondary.Status
 
 // DownstreamStatus is a secondary that copies a view of the zone from
 // dnspki: a `notify` target, or a client that transferred the zone.
@@ -149,7 +141,7 @@ func (d *downstream) notifyAcked(n *notifier, serial uint32) {
 
 // targetLabel is the label a notify target's transfers carry: its key, else
 // its address.
-func targetLabel(p *peer) string { return label(p.keyName(), p.ip) }
+func targetLabel(p *xfrpeer.Peer) string { return label(p.KeyName(), p.IP) }
 
 // downstreams are the tables of the serving zones, by zone state.
 var downstreams sync.Map // *zoneState -> *downstream
@@ -162,7 +154,7 @@ func (zs *zoneState) down() *downstream {
 	d := &downstream{peers: map[string]*DownstreamStatus{}}
 	for _, n := range zs.notifiers {
 		if e := d.entry(n.view.Name, targetLabel(n.peer)); e != nil {
-			e.Peer, e.Key = n.peer.addr, n.peer.keyName()
+			e.Peer, e.Key = n.peer.Addr, n.peer.KeyName()
 		}
 	}
 	v, _ := downstreams.LoadOrStore(zs, d)
@@ -222,7 +214,7 @@ func (zs *zoneState) status() ZoneStatus {
 		st.Views = append(st.Views, vs)
 	}
 	if zs.sec != nil {
-		s := zs.sec.status()
+		s := zs.sec.Status()
 		st.Secondary = &s
 	}
 	d := zs.down()
@@ -245,24 +237,6 @@ func (zs *zoneState) status() ZoneStatus {
 		return a.Peer < b.Peer
 	})
 	return st
-}
-
-// status reports the secondary zone's refresh state.
-func (s *secondary) status() SecondaryStatus {
-	_, _, expire := s.timers()
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	out := SecondaryStatus{PrimarySerial: s.pserial, SerialKnown: s.known, LastError: s.lastError, Expired: s.isExpired(), NextRefresh: s.nextRefresh}
-	for _, p := range s.primaries {
-		out.Primaries = append(out.Primaries, p.addr)
-	}
-	if !s.lastOK.IsZero() {
-		out.LastRefresh = s.lastOK.UTC()
-		if expire > 0 {
-			out.ExpiresAt = s.lastOK.Add(expire).UTC()
-		}
-	}
-	return out
 }
 
 // The secondaries' acknowledged serials and lag, for the alert on a

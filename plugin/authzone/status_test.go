@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dnspki/dnspki/plugin/pkg/secondary"
+	"github.com/dnspki/dnspki/plugin/pkg/xfrpeer"
 	"github.com/miekg/dns"
 )
 
@@ -35,12 +37,12 @@ func TestDownstreamStatus(t *testing.T) {
 	z := p.zone()
 	base := z.View("").Snapshot().Serial
 	k, _ := p.a.block.Ring.Get(testKey)
-	pr := &peer{addr: p.addr, key: &k}
+	pr := &xfrpeer.Peer{Addr: p.addr, Key: &k}
 	if d := downstreamOf(t, testKey); d != nil {
 		t.Fatalf("a secondary before any transfer: %+v", d)
 	}
 
-	if res, err := xfrIn(context.Background(), pr, "example.test.", dns.TypeIXFR, base); err != nil || res.kind != "uptodate" {
+	if res, err := secondary.Transfer(context.Background(), pr, "example.test.", dns.TypeIXFR, base); err != nil || res.Kind != "uptodate" {
 		t.Fatalf("IXFR when current: %v %+v", err, res)
 	}
 	// The server records the transfer once it has written it: the client
@@ -57,7 +59,7 @@ func TestDownstreamStatus(t *testing.T) {
 		t.Fatalf("two changes later: %+v, want serial %d lag 2", d, base)
 	}
 
-	if res, err := xfrIn(context.Background(), pr, "example.test.", dns.TypeIXFR, base); err != nil || res.kind != "ixfr" {
+	if res, err := secondary.Transfer(context.Background(), pr, "example.test.", dns.TypeIXFR, base); err != nil || res.Kind != "ixfr" {
 		t.Fatalf("IXFR: %v %+v", err, res)
 	}
 	waitFor(t, 10*time.Second, "the IXFR recorded", func() bool {

@@ -31,7 +31,7 @@ func NotifyTargets(z *zonemodel.Zone) []NotifyTarget {
 func (zs *zoneState) registerTargets() {
 	var out []NotifyTarget
 	for _, n := range zs.notifiers {
-		out = append(out, NotifyTarget{Addr: n.peer.addr, View: n.view.Name, Key: n.peer.keyName()})
+		out = append(out, NotifyTarget{Addr: n.peer.Addr, View: n.view.Name, Key: n.peer.KeyName()})
 	}
 	targets.Store(zs.zone, out)
 }

@@ -134,7 +134,7 @@ func (a *AuthZone) Transfer(zone string, serial uint32) (<-chan []dns.RR, error)
 	if zs == nil {
 		return nil, transfer.ErrNotAuthoritative
 	}
-	if zs.sec != nil && zs.sec.isExpired() {
+	if zs.sec != nil && zs.sec.IsExpired() {
 		return nil, transfer.ErrNotAuthoritative
 	}
 	return TransferView(zs.zone.DefaultView(), serial, serial != 0)

@@ -20,7 +20,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/dnspki/dnspki/plugin/pkg/loglimit"
+	"github.com/dnspki/dnspki/plugin/pkg/secondary"
 	"github.com/dnspki/dnspki/plugin/pkg/tsigauth"
+	"github.com/dnspki/dnspki/plugin/pkg/xfrpeer"
 	"github.com/dnspki/dnspki/plugin/pkg/zonemodel"
 )
 
@@ -153,13 +155,13 @@ func TestParseErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 	sp := specs[0]
-	if len(sp.primaries) != 2 || sp.primaries[1].addr != "[2001:db8::1]:5300" || sp.primaries[0].addr != "192.0.2.1:53" || sp.primaries[1].key == nil || sp.primaries[1].key.Algorithm != dns.HmacSHA256 {
+	if len(sp.primaries) != 2 || sp.primaries[1].Addr != "[2001:db8::1]:5300" || sp.primaries[0].Addr != "192.0.2.1:53" || sp.primaries[1].Key == nil || sp.primaries[1].Key.Algorithm != dns.HmacSHA256 {
 		t.Fatalf("primaries: %+v", sp.primaries)
 	}
 	if len(sp.transfers) != 2 || len(sp.transfers[0].nets) != 2 || sp.transfers[0].keys[0] != testKey || len(sp.transfers[1].keys) != 0 {
 		t.Fatalf("transfers: %+v", sp.transfers)
 	}
-	if len(sp.notifies) != 1 || sp.notifies[0].key == nil {
+	if len(sp.notifies) != 1 || sp.notifies[0].Key == nil {
 		t.Fatalf("notifies: %+v", sp.notifies)
 	}
 }
@@ -280,15 +282,15 @@ func TestTransferACLAndTSIG(t *testing.T) {
 	}
 
 	// The secondary's client reads with strict TSIG on every message.
-	pr := &peer{addr: p.addr}
+	pr := &xfrpeer.Peer{Addr: p.addr}
 	k, _ := p.a.block.Ring.Get(testKey)
-	pr.key = &k
-	res, err := xfrIn(context.Background(), pr, "example.test.", dns.TypeAXFR, 0)
+	pr.Key = &k
+	res, err := secondary.Transfer(context.Background(), pr, "example.test.", dns.TypeAXFR, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.msgs < 3 || res.kind != "axfr" || len(res.all) != len(rrs)-1 {
-		t.Fatalf("xfrIn: %d messages, kind %s, %d records", res.msgs, res.kind, len(res.all))
+	if res.Msgs < 3 || res.Kind != "axfr" || len(res.All) != len(rrs)-1 {
+		t.Fatalf("xfrIn: %d messages, kind %s, %d records", res.Msgs, res.Kind, len(res.All))
 	}
 }
 
@@ -330,17 +332,17 @@ func TestIXFRFromJournal(t *testing.T) {
 	addTXT(t, z, "a.example.test.", 1, 10)
 	addTXT(t, z, "b.example.test.", 1, 10)
 	k, _ := p.a.block.Ring.Get(testKey)
-	pr := &peer{addr: p.addr, key: &k}
+	pr := &xfrpeer.Peer{Addr: p.addr, Key: &k}
 
-	res, err := xfrIn(context.Background(), pr, "example.test.", dns.TypeIXFR, base)
+	res, err := secondary.Transfer(context.Background(), pr, "example.test.", dns.TypeIXFR, base)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.kind != "ixfr" || len(res.diffs) != 2 || res.soa.Serial != base+2 || len(res.diffs[0].add) != 1 {
-		t.Fatalf("IXFR: kind %s, %d diffs, serial %d", res.kind, len(res.diffs), res.soa.Serial)
+	if res.Kind != "ixfr" || len(res.Diffs) != 2 || res.SOA.Serial != base+2 || len(res.Diffs[0].Add) != 1 {
+		t.Fatalf("IXFR: kind %s, %d diffs, serial %d", res.Kind, len(res.Diffs), res.SOA.Serial)
 	}
-	res, err = xfrIn(context.Background(), pr, "example.test.", dns.TypeIXFR, base+2)
-	if err != nil || res.kind != "uptodate" {
+	res, err = secondary.Transfer(context.Background(), pr, "example.test.", dns.TypeIXFR, base+2)
+	if err != nil || res.Kind != "uptodate" {
 		t.Fatalf("IXFR when current: %v %+v", err, res)
 	}
 
@@ -372,12 +374,12 @@ func TestIXFRFromJournal(t *testing.T) {
 
 	// The journal keeps 3 changes: from base it no longer reaches, TCP falls back to AXFR.
 	addTXT(t, z, "d.example.test.", 1, 10)
-	res, err = xfrIn(context.Background(), pr, "example.test.", dns.TypeIXFR, base)
+	res, err = secondary.Transfer(context.Background(), pr, "example.test.", dns.TypeIXFR, base)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.kind != "axfr" || res.soa.Serial != base+4 {
-		t.Fatalf("IXFR beyond the journal: kind %s serial %d", res.kind, res.soa.Serial)
+	if res.Kind != "axfr" || res.SOA.Serial != base+4 {
+		t.Fatalf("IXFR beyond the journal: kind %s serial %d", res.Kind, res.SOA.Serial)
 	}
 }
 
@@ -394,7 +396,7 @@ func TestSecondaryFollowsPrimary(t *testing.T) {
 	waitFor(t, 10*time.Second, "the first transfer", func() bool {
 		return sz.View("").Snapshot().Serial == pz.View("").Snapshot().Serial
 	})
-	if sz.Source(primarySource).Meta(metaPrimarySerial) == nil {
+	if sz.Source(secondary.SourceName).Meta(secondary.MetaPrimarySerial) == nil {
 		t.Fatal("primary serial not stored")
 	}
 
@@ -431,12 +433,9 @@ func TestSecondaryFollowsPrimary(t *testing.T) {
 		t.Fatalf("restarted secondary answers %v %v", err, r)
 	}
 	// SOA expire is 30 s in the test zone: the stored refresh time carries
-	// over, so only simulate the clock: mark the zone as refreshed long ago.
+	// over, so only simulate the clock: expire the zone as its timer would.
 	zs := s2.a.zones["example.test."]
-	zs.sec.mu.Lock()
-	zs.sec.lastOK = time.Now().Add(-time.Hour)
-	zs.sec.mu.Unlock()
-	zs.sec.setExpired(true, "test")
+	zs.sec.Expire("test")
 	r, err = dns.Exchange(func() *dns.Msg { m := new(dns.Msg); m.SetQuestion("www.example.test.", dns.TypeA); return m }(), secAddr)
 	if err != nil || r.Rcode != dns.RcodeServerFailure {
 		t.Fatalf("expired secondary answers %v %v", err, r)
@@ -454,61 +453,6 @@ func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
 	}
 }
 
-func TestXfrParser(t *testing.T) {
-	soa := func(serial uint32) dns.RR {
-		rr, _ := dns.NewRR(fmt.Sprintf("example.test. 3600 IN SOA ns1.example.test. h.example.test. %d 1 1 1 1", serial))
-		return rr
-	}
-	a := func(s string) dns.RR { rr, _ := dns.NewRR(s); return rr }
-	ns := a("example.test. 3600 IN NS ns1.example.test.")
-	www := a("www.example.test. 3600 IN A 192.0.2.1")
-	www2 := a("www.example.test. 3600 IN A 192.0.2.2")
-	for _, tc := range []struct {
-		name   string
-		qtype  uint16
-		serial uint32
-		rrs    []dns.RR
-		kind   string
-		err    string
-	}{
-		{"axfr", dns.TypeAXFR, 0, []dns.RR{soa(5), ns, www, soa(5)}, "axfr", ""},
-		{"axfr-style ixfr", dns.TypeIXFR, 3, []dns.RR{soa(5), ns, www, soa(5)}, "axfr", ""},
-		{"ixfr", dns.TypeIXFR, 3, []dns.RR{soa(5), soa(3), www, soa(4), www2, soa(4), www2, soa(5), www, soa(5)}, "ixfr", ""},
-		{"uptodate", dns.TypeIXFR, 5, []dns.RR{soa(5)}, "uptodate", ""},
-		{"newer single soa", dns.TypeIXFR, 3, []dns.RR{soa(5)}, "", "no changes"},
-		{"broken chain", dns.TypeIXFR, 3, []dns.RR{soa(5), soa(3), soa(4), soa(2), soa(5), soa(5)}, "", "follows"},
-		{"no closing soa", dns.TypeAXFR, 0, []dns.RR{soa(5), ns, www}, "", "before the closing"},
-		{"axfr serial mismatch", dns.TypeAXFR, 0, []dns.RR{soa(5), ns, soa(6)}, "", "ends with serial"},
-		{"not soa first", dns.TypeAXFR, 0, []dns.RR{ns, soa(5)}, "", "does not start"},
-		{"trailing", dns.TypeAXFR, 0, []dns.RR{soa(5), ns, soa(5), www}, "", "after the closing"},
-	} {
-		p := newXfrParser("example.test.", tc.qtype, tc.serial)
-		var err error
-		for _, rr := range tc.rrs {
-			if err = p.add(rr); err != nil {
-				break
-			}
-		}
-		var res *xfrResult
-		if err == nil {
-			res, err = p.finish()
-		}
-		if tc.err != "" {
-			if err == nil || !strings.Contains(err.Error(), tc.err) {
-				t.Errorf("%s: err %v, want %q", tc.name, err, tc.err)
-			}
-			continue
-		}
-		if err != nil || res.kind != tc.kind {
-			t.Errorf("%s: %v, kind %v", tc.name, err, res)
-			continue
-		}
-		if tc.name == "ixfr" && (len(res.diffs) != 2 || res.diffs[1].old.Serial != 4 || len(res.diffs[1].add) != 1) {
-			t.Errorf("ixfr diffs: %+v", res.diffs)
-		}
-	}
-}
-
 // A secondary's own sources join the transferred zone: the served serial
 // then runs ahead of the primary's, and the primary's serial (kept in the
 // source's metadata) is what the secondary asks IXFR from.
@@ -523,9 +467,9 @@ func TestSecondaryWithLocalSource(t *testing.T) {
 		t.Fatalf("serial after a local change %d, want 101", got)
 	}
 	addTXT(t, pz, "remote.example.test.", 1, 5) // primary: 101
-	sec.notified(netip.MustParseAddr("127.0.0.1"), 101, true)
+	sec.Notified(netip.MustParseAddr("127.0.0.1"), 101, true)
 	waitFor(t, 10*time.Second, "the IXFR", func() bool {
-		ps, _, _ := sec.state()
+		ps, _, _ := sec.State()
 		return sz.View("").Snapshot().Get("remote.example.test.", dns.TypeTXT) != nil && ps == 101
 	})
 	snap := sz.View("").Snapshot()
@@ -535,7 +479,7 @@ func TestSecondaryWithLocalSource(t *testing.T) {
 	if snap.Serial != 102 {
 		t.Fatalf("served serial %d, want 102 (ahead of the primary's 101)", snap.Serial)
 	}
-	if ps, known, _ := sec.state(); !known || ps != 101 {
+	if ps, known, _ := sec.State(); !known || ps != 101 {
 		t.Fatalf("stored primary serial %d (known %v), want 101", ps, known)
 	}
 	if n := sz.View("").JournalLen(); n != 2 {
@@ -602,7 +546,7 @@ func TestSignedTransferUsesChainSigner(t *testing.T) {
 
 // secondaryWithLocalSource starts a secondary of p (TSIG testKey) whose zone
 // also has a dynamic source "test", and returns its zone and secondary.
-func secondaryWithLocalSource(t *testing.T, p *testServer) (*zonemodel.Zone, *secondary) {
+func secondaryWithLocalSource(t *testing.T, p *testServer) (*zonemodel.Zone, *secondary.Secondary) {
 	t.Helper()
 	sdir := t.TempDir()
 	body := fmt.Sprintf("primary %s key %s\n    key %s hmac-sha256 %s\n    state %s", p.addr, testKey, testKey, testSecret, filepath.Join(sdir, "state"))

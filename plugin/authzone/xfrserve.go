@@ -11,6 +11,7 @@ import (
 
 	"github.com/dnspki/dnspki/plugin/pkg/loglimit"
 	"github.com/dnspki/dnspki/plugin/pkg/tsigauth"
+	"github.com/dnspki/dnspki/plugin/pkg/xfrpeer"
 	"github.com/dnspki/dnspki/plugin/pkg/xotls"
 	"github.com/dnspki/dnspki/plugin/pkg/zonemodel"
 )
@@ -65,7 +66,7 @@ func (a *AuthZone) serveTransfer(ctx context.Context, w dns.ResponseWriter, r *d
 			return t.fail(dns.RcodeFormatError, dns.ExtendedErrorCodeOther, "formerr", "IXFR without the client's SOA in the authority section (RFC 1995 §3)")
 		}
 	}
-	if zs.sec != nil && zs.sec.isExpired() {
+	if zs.sec != nil && zs.sec.IsExpired() {
 		return t.fail(dns.RcodeServerFailure, dns.ExtendedErrorCodeNoReachableAuthority, "error", "the zone has expired")
 	}
 	p, err := planTransfer(ctx, t.view, ixfr, serial, e.signed)
@@ -83,7 +84,7 @@ func (a *AuthZone) serveTransfer(ctx context.Context, w dns.ResponseWriter, r *d
 	}
 	xfrOut.WithLabelValues(t.origin, t.view.Name, t.peer, t.qt, p.kind).Inc()
 	zs.down().transferred(t.view.Name, key, t.ip, serial, ixfr, p.kind, p.soa.(*dns.SOA).Serial)
-	xfrDuration.WithLabelValues(t.origin, "out").Observe(time.Since(t.start).Seconds())
+	xfrpeer.Duration.WithLabelValues(t.origin, "out").Observe(time.Since(t.start).Seconds())
 	t.logSent(p, ixfr, serial, msgs, rrs)
 	return dns.RcodeSuccess, nil
 }

@@ -1,14 +1,11 @@
 package authzone
 
 import (
-	"context"
 	"crypto/tls"
 	"fmt"
-	"net"
 	"strings"
 
 	"github.com/coredns/coredns/plugin/pkg/transport"
-	"github.com/miekg/dns"
 
 	"github.com/dnspki/dnspki/plugin/pkg/xotls"
 )
@@ -89,41 +86,6 @@ func parsePeerTLS(opts map[string][]string, path func(string) string) (*xotls.Cl
 		c.Cert = &cert
 	}
 	return c, nil
-}
-
-// dialPeer opens the connection a transfer from p goes over: TCP, or TLS
-// for a primary with a TLS profile (the handshake done, so that a refused
-// certificate is the error, naming the reason).
-func dialPeer(ctx context.Context, p *peer) (net.Conn, error) {
-	d := &net.Dialer{Timeout: xfrDialTimeout}
-	if p.tls == nil {
-		return d.DialContext(ctx, "tcp", p.addr)
-	}
-	td := &tls.Dialer{NetDialer: d, Config: p.tls.Config()}
-	conn, err := td.DialContext(ctx, "tcp", p.addr)
-	if err != nil {
-		return nil, fmt.Errorf("TLS (%s): %w", p.tls.Describe(), err)
-	}
-	return conn, nil
-}
-
-// soaNetworks are the transports of a SOA query to p, in order: UDP then
-// TCP (on truncation), or TLS alone for a primary asked over TLS.
-func soaNetworks(p *peer) []string {
-	if p.tls != nil {
-		return []string{"tcp-tls"}
-	}
-	return []string{"udp", "tcp"}
-}
-
-// peerClient is the DNS client of a query to p over network.
-func peerClient(p *peer, network string) *dns.Client {
-	c := &dns.Client{Net: network, Timeout: soaTimeout}
-	if network == "tcp-tls" {
-		c.TLSConfig = p.tls.Config()
-		c.Dialer = &net.Dialer{Timeout: soaTimeout}
-	}
-	return c
 }
 
 // checkTLSListener refuses a server block with a tls:// address and no TLS

@@ -46,8 +46,8 @@ func TestParseTLSAndDigest(t *testing.T) {
 	}
 	sp := specs[0]
 	p := sp.primaries
-	if len(p) != 3 || p[0].tls == nil || !p[0].tls.Strict() || p[0].tls.Pins[0] != pin || p[0].key == nil ||
-		p[1].tls == nil || p[1].tls.Strict() || p[2].tls != nil {
+	if len(p) != 3 || p[0].TLS == nil || !p[0].TLS.Strict() || p[0].TLS.Pins[0] != pin || p[0].Key == nil ||
+		p[1].TLS == nil || p[1].TLS.Strict() || p[2].TLS != nil {
 		t.Fatalf("primaries: %+v %+v %+v", p[0], p[1], p[2])
 	}
 	if !sp.transfers[0].tls || sp.transfers[1].tls {

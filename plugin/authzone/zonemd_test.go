@@ -8,6 +8,7 @@ import (
 
 	"github.com/miekg/dns"
 
+	"github.com/dnspki/dnspki/plugin/pkg/secondary"
 	"github.com/dnspki/dnspki/plugin/pkg/zonemd"
 )
 
@@ -50,9 +51,9 @@ func TestZoneDigestPrimaryAndSecondary(t *testing.T) {
 // the corrected zone is taken.
 func TestSecondaryRefusesBadZoneDigest(t *testing.T) {
 	lb := captureLog(t)
-	saved := minTimer
-	t.Cleanup(func() { minTimer = saved })
-	minTimer = 200 * time.Millisecond
+	saved := secondary.MinTimer
+	t.Cleanup(func() { secondary.MinTimer = saved })
+	secondary.MinTimer = 200 * time.Millisecond
 	zoneText := func(serial uint32, extra string, corrupt bool) string {
 		text := strings.Replace(testZoneText(serial, extra), fmt.Sprintf("%d 2 1 30 300", serial), fmt.Sprintf("%d 1 0 30 300", serial), 1)
 		var rrs []dns.RR

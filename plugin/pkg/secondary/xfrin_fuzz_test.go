@@ -1,4 +1,4 @@
-package authzone
+package secondary
 
 import (
 	"testing"
@@ -60,19 +60,19 @@ func FuzzXfrParser(f *testing.F) {
 			return
 		}
 		first, ok := m.Answer[0].(*dns.SOA)
-		if !ok || res.soa != first {
-			t.Fatalf("result SOA %v, stream starts with %v", res.soa, m.Answer[0])
+		if !ok || res.SOA != first {
+			t.Fatalf("result SOA %v, stream starts with %v", res.SOA, m.Answer[0])
 		}
-		switch res.kind {
+		switch res.Kind {
 		case "uptodate":
 			if !ixfr || len(m.Answer) != 1 {
 				t.Fatalf("up to date from %d records (ixfr %v)", len(m.Answer), ixfr)
 			}
 		case "axfr":
-			if len(res.all) != len(m.Answer)-1 || res.all[0] != first {
-				t.Fatalf("AXFR of %d records kept %d", len(m.Answer), len(res.all))
+			if len(res.All) != len(m.Answer)-1 || res.All[0] != first {
+				t.Fatalf("AXFR of %d records kept %d", len(m.Answer), len(res.All))
 			}
-			for _, r := range res.all[1:] {
+			for _, r := range res.All[1:] {
 				if s, ok := r.(*dns.SOA); ok && dns.CanonicalName(s.Hdr.Name) == origin {
 					t.Fatalf("apex SOA inside the AXFR: %v", s)
 				}
@@ -81,25 +81,25 @@ func FuzzXfrParser(f *testing.F) {
 				t.Fatal("AXFR does not close with its SOA")
 			}
 		case "ixfr":
-			if !ixfr || len(res.diffs) == 0 {
-				t.Fatalf("IXFR result for ixfr %v with %d differences", ixfr, len(res.diffs))
+			if !ixfr || len(res.Diffs) == 0 {
+				t.Fatalf("IXFR result for ixfr %v with %d differences", ixfr, len(res.Diffs))
 			}
-			if res.diffs[0].old.Serial != serial {
-				t.Fatalf("IXFR starts from %d, asked from %d", res.diffs[0].old.Serial, serial)
+			if res.Diffs[0].Old.Serial != serial {
+				t.Fatalf("IXFR starts from %d, asked from %d", res.Diffs[0].Old.Serial, serial)
 			}
-			for i, d := range res.diffs {
-				if d.old == nil || d.new == nil {
+			for i, d := range res.Diffs {
+				if d.Old == nil || d.New == nil {
 					t.Fatalf("difference %d without its SOAs", i)
 				}
-				if i > 0 && res.diffs[i-1].new.Serial != d.old.Serial {
-					t.Fatalf("difference %d starts at %d, the previous ended at %d", i, d.old.Serial, res.diffs[i-1].new.Serial)
+				if i > 0 && res.Diffs[i-1].New.Serial != d.Old.Serial {
+					t.Fatalf("difference %d starts at %d, the previous ended at %d", i, d.Old.Serial, res.Diffs[i-1].New.Serial)
 				}
 			}
-			if res.diffs[len(res.diffs)-1].new.Serial != first.Serial {
-				t.Fatalf("IXFR ends at %d, the primary is at %d", res.diffs[len(res.diffs)-1].new.Serial, first.Serial)
+			if res.Diffs[len(res.Diffs)-1].New.Serial != first.Serial {
+				t.Fatalf("IXFR ends at %d, the primary is at %d", res.Diffs[len(res.Diffs)-1].New.Serial, first.Serial)
 			}
 		default:
-			t.Fatalf("kind %q", res.kind)
+			t.Fatalf("kind %q", res.Kind)
 		}
 	})
 }

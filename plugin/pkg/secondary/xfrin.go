@@ -1,4 +1,4 @@
-package authzone
+package secondary
 
 import (
 	"context"
@@ -10,32 +10,31 @@ import (
 
 	"github.com/miekg/dns"
 
+	"github.com/dnspki/dnspki/plugin/pkg/xfrpeer"
 	"github.com/dnspki/dnspki/plugin/pkg/zonemodel"
 )
 
-// Timeouts of incoming transfers.
+// Timeouts of incoming transfers (besides xfrpeer's dial timeout).
 var (
-	xfrDialTimeout = 5 * time.Second
 	xfrReadTimeout = 30 * time.Second
 	xfrMaxDuration = 30 * time.Minute
-	soaTimeout     = 3 * time.Second
 )
 
-// diff is one RFC 1995 difference sequence.
-type diff struct {
-	old, new *dns.SOA
-	del, add []dns.RR
+// Diff is one RFC 1995 difference sequence.
+type Diff struct {
+	Old, New *dns.SOA
+	Del, Add []dns.RR
 }
 
-// xfrResult is a complete incoming transfer.
-type xfrResult struct {
-	kind  string   // "axfr", "ixfr" or "uptodate"
-	soa   *dns.SOA // the primary's SOA after the transfer
-	all   []dns.RR // axfr: every record, the SOA once (first)
-	diffs []diff   // ixfr
-	msgs  int
-	rrs   int
-	bytes int
+// Result is a complete incoming transfer.
+type Result struct {
+	Kind  string   // "axfr", "ixfr" or "uptodate"
+	SOA   *dns.SOA // the primary's SOA after the transfer
+	All   []dns.RR // axfr: every record, the SOA once (first)
+	Diffs []Diff   // ixfr
+	Msgs  int
+	RRs   int
+	Bytes int
 }
 
 // xfrParser consumes the records of an AXFR or IXFR response stream in
@@ -47,14 +46,14 @@ type xfrParser struct {
 
 	n     int
 	first *dns.SOA
-	res   *xfrResult
+	res   *Result
 	state int // ixfr: 0 expect old SOA or end, 1 deletions, 2 additions
-	cur   *diff
+	cur   *Diff
 	done  bool
 }
 
 func newXfrParser(origin string, qtype uint16, serial uint32) *xfrParser {
-	return &xfrParser{origin: origin, ixfr: qtype == dns.TypeIXFR, serial: serial, res: &xfrResult{}}
+	return &xfrParser{origin: origin, ixfr: qtype == dns.TypeIXFR, serial: serial, res: &Result{}}
 }
 
 func (p *xfrParser) isApexSOA(rr dns.RR) (*dns.SOA, bool) {
@@ -71,7 +70,7 @@ func (p *xfrParser) add(rr dns.RR) error {
 		return errors.New("records after the closing SOA")
 	}
 	p.n++
-	p.res.rrs++
+	p.res.RRs++
 	switch p.n {
 	case 1:
 		return p.addFirst(rr)
@@ -80,7 +79,7 @@ func (p *xfrParser) add(rr dns.RR) error {
 			return err
 		}
 	}
-	if p.res.kind == "axfr" {
+	if p.res.Kind == "axfr" {
 		return p.addAXFR(rr)
 	}
 	return p.addIXFR(rr)
@@ -90,10 +89,10 @@ func (p *xfrParser) add(rr dns.RR) error {
 func (p *xfrParser) addFirst(rr dns.RR) error {
 	s, ok := p.isApexSOA(rr)
 	if !ok {
-		return fmt.Errorf("transfer does not start with the SOA of %s (got %s)", p.origin, short(rr))
+		return fmt.Errorf("transfer does not start with the SOA of %s (got %s)", p.origin, xfrpeer.Short(rr))
 	}
 	p.first = s
-	p.res.soa = s
+	p.res.SOA = s
 	return nil
 }
 
@@ -105,16 +104,16 @@ func (p *xfrParser) addSecond(rr dns.RR) (ixfr bool, err error) {
 	switch {
 	case p.ixfr && isSOA && s.Serial == p.serial && s.Serial != p.first.Serial:
 		// Incremental: the first difference sequence starts.
-		p.res.kind = "ixfr"
-		p.cur = &diff{old: s}
+		p.res.Kind = "ixfr"
+		p.cur = &Diff{Old: s}
 		p.state = 1
 		return true, nil
 	case isSOA && s.Serial == p.first.Serial:
 		// A zone of only its SOA: nothing a zone can be.
 		return false, errors.New("transfer holds only the SOA (no NS records)")
 	default:
-		p.res.kind = "axfr"
-		p.res.all = append(p.res.all, p.first)
+		p.res.Kind = "axfr"
+		p.res.All = append(p.res.All, p.first)
 		return false, nil
 	}
 }
@@ -128,7 +127,7 @@ func (p *xfrParser) addAXFR(rr dns.RR) error {
 		p.done = true
 		return nil
 	}
-	p.res.all = append(p.res.all, rr)
+	p.res.All = append(p.res.All, rr)
 	return nil
 }
 
@@ -138,25 +137,25 @@ func (p *xfrParser) addIXFR(rr dns.RR) error {
 	switch p.state {
 	case 0:
 		if !isSOA {
-			return fmt.Errorf("IXFR: expected a SOA, got %s", short(rr))
+			return fmt.Errorf("IXFR: expected a SOA, got %s", xfrpeer.Short(rr))
 		}
 		if s.Serial == p.first.Serial {
 			p.done = true
 			return nil
 		}
-		return fmt.Errorf("IXFR: difference sequence from serial %d, want %d", s.Serial, p.res.diffs[len(p.res.diffs)-1].new.Serial)
+		return fmt.Errorf("IXFR: difference sequence from serial %d, want %d", s.Serial, p.res.Diffs[len(p.res.Diffs)-1].New.Serial)
 	case 1:
 		if isSOA {
-			p.cur.new = s
+			p.cur.New = s
 			p.state = 2
 			return nil
 		}
-		p.cur.del = append(p.cur.del, rr)
+		p.cur.Del = append(p.cur.Del, rr)
 	case 2:
 		if isSOA {
 			return p.endSequence(s)
 		}
-		p.cur.add = append(p.cur.add, rr)
+		p.cur.Add = append(p.cur.Add, rr)
 	}
 	return nil
 }
@@ -164,8 +163,8 @@ func (p *xfrParser) addIXFR(rr dns.RR) error {
 // endSequence ends the current difference sequence at SOA s, which closes
 // the transfer or opens the next sequence.
 func (p *xfrParser) endSequence(s *dns.SOA) error {
-	p.res.diffs = append(p.res.diffs, *p.cur)
-	prev := p.cur.new.Serial
+	p.res.Diffs = append(p.res.Diffs, *p.cur)
+	prev := p.cur.New.Serial
 	p.cur = nil
 	if prev == p.first.Serial && s.Serial == p.first.Serial {
 		p.done = true
@@ -174,19 +173,19 @@ func (p *xfrParser) endSequence(s *dns.SOA) error {
 	if s.Serial != prev {
 		return fmt.Errorf("IXFR: difference sequence from serial %d follows one ending at %d", s.Serial, prev)
 	}
-	p.cur = &diff{old: s}
+	p.cur = &Diff{Old: s}
 	p.state = 1
 	return nil
 }
 
 // finish is called when the stream ends (after the last message).
-func (p *xfrParser) finish() (*xfrResult, error) {
+func (p *xfrParser) finish() (*Result, error) {
 	if p.n == 1 && p.ixfr {
 		if zonemodel.SerialGreater(p.first.Serial, p.serial) {
 			return nil, fmt.Errorf("the primary has serial %d but sent no changes", p.first.Serial)
 		}
 		// One SOA not newer than ours: up to date.
-		p.res.kind = "uptodate"
+		p.res.Kind = "uptodate"
 		return p.res, nil
 	}
 	if !p.done {
@@ -195,14 +194,14 @@ func (p *xfrParser) finish() (*xfrResult, error) {
 	return p.res, nil
 }
 
-// xfrIn transfers origin from the peer over TCP: AXFR, or IXFR from serial.
+// Transfer transfers origin from the peer over TCP: AXFR, or IXFR from serial.
 // With a key, the request is signed and every response message must carry a
 // valid TSIG (RFC 8945 §5.3.1: the first covers the request MAC, each next
 // one the previous MAC, timers only).
-func xfrIn(ctx context.Context, p *peer, origin string, qtype uint16, serial uint32) (*xfrResult, error) {
+func Transfer(ctx context.Context, p *xfrpeer.Peer, origin string, qtype uint16, serial uint32) (*Result, error) {
 	ctx, cancel := context.WithTimeout(ctx, xfrMaxDuration)
 	defer cancel()
-	conn, err := dialPeer(ctx, p)
+	conn, err := xfrpeer.Dial(ctx, p)
 	if err != nil {
 		return nil, err
 	}
@@ -231,7 +230,7 @@ func xfrIn(ctx context.Context, p *peer, origin string, qtype uint16, serial uin
 type xfrStream struct {
 	ctx    context.Context
 	co     *dns.Conn
-	peer   *peer
+	peer   *xfrpeer.Peer
 	origin string
 	qtype  uint16
 	serial uint32
@@ -250,7 +249,7 @@ func (s *xfrStream) send() error {
 	}
 	var out []byte
 	var err error
-	if k := s.peer.key; k != nil {
+	if k := s.peer.Key; k != nil {
 		m.SetTsig(k.Name, k.Algorithm, 300, time.Now().Unix())
 		out, s.mac, err = dns.TsigGenerate(m, k.Secret, "", false)
 	} else {
@@ -260,7 +259,7 @@ func (s *xfrStream) send() error {
 		return err
 	}
 	s.m = m
-	s.co.SetWriteDeadline(time.Now().Add(xfrDialTimeout))
+	s.co.SetWriteDeadline(time.Now().Add(xfrpeer.DialTimeout))
 	_, err = s.co.Write(out)
 	return err
 }
@@ -283,27 +282,27 @@ func (s *xfrStream) read(first bool) (end bool, err error) {
 	}
 	r := new(dns.Msg)
 	if err := r.Unpack(raw); err != nil {
-		return false, fmt.Errorf("message %d: %v", res.msgs+1, err)
+		return false, fmt.Errorf("message %d: %v", res.Msgs+1, err)
 	}
-	res.msgs++
-	res.bytes += len(raw)
+	res.Msgs++
+	res.Bytes += len(raw)
 	if r.Id != s.m.Id {
-		return false, fmt.Errorf("message %d: ID %d, want %d", res.msgs, r.Id, s.m.Id)
+		return false, fmt.Errorf("message %d: ID %d, want %d", res.Msgs, r.Id, s.m.Id)
 	}
-	if s.peer.key != nil {
+	if s.peer.Key != nil {
 		if err := s.verify(r, raw, first); err != nil {
 			return false, err
 		}
 	}
 	if r.Rcode != dns.RcodeSuccess {
-		return false, rcodeError(r)
+		return false, xfrpeer.RcodeError(r)
 	}
 	if first && (len(r.Question) != 1 || !strings.EqualFold(r.Question[0].Name, s.origin) || r.Question[0].Qtype != s.qtype) {
 		return false, errors.New("response does not repeat the question")
 	}
 	for _, rr := range r.Answer {
 		if rr.Header().Class != dns.ClassINET {
-			return false, fmt.Errorf("record of class %s: %s", dns.ClassToString[rr.Header().Class], short(rr))
+			return false, fmt.Errorf("record of class %s: %s", dns.ClassToString[rr.Header().Class], xfrpeer.Short(rr))
 		}
 		if err := s.parser.add(rr); err != nil {
 			return false, err
@@ -323,7 +322,7 @@ func (s *xfrStream) readError(err error) (end bool, _ error) {
 		if s.upToDate() {
 			return true, nil
 		}
-		return false, fmt.Errorf("connection closed after %d messages: %v", s.parser.res.msgs, err)
+		return false, fmt.Errorf("connection closed after %d messages: %v", s.parser.res.Msgs, err)
 	}
 	return false, err
 }
@@ -331,11 +330,11 @@ func (s *xfrStream) readError(err error) (end bool, _ error) {
 // verify checks the TSIG of response message r (raw: as received) with the
 // peer's key, over the request MAC (first) or the previous message's.
 func (s *xfrStream) verify(r *dns.Msg, raw []byte, first bool) error {
-	k, n := s.peer.key, s.parser.res.msgs
+	k, n := s.peer.Key, s.parser.res.Msgs
 	t := r.IsTsig()
 	if t == nil {
 		if r.Rcode != dns.RcodeSuccess {
-			return rcodeError(r)
+			return xfrpeer.RcodeError(r)
 		}
 		return fmt.Errorf("message %d is not signed (TSIG key %s)", n, k.Name)
 	}
@@ -352,50 +351,28 @@ func (s *xfrStream) verify(r *dns.Msg, raw []byte, first bool) error {
 	return nil
 }
 
-// rcodeError is the error for a refused transfer or query.
-type rcodeErr struct {
-	rcode int
-	tsig  uint16
-}
-
-func (e *rcodeErr) Error() string {
-	s := "the primary answered " + dns.RcodeToString[e.rcode]
-	if e.tsig != 0 {
-		s += " (TSIG " + dns.RcodeToString[int(e.tsig)] + ")"
-	}
-	return s
-}
-
-func rcodeError(r *dns.Msg) error {
-	e := &rcodeErr{rcode: r.Rcode}
-	if t := r.IsTsig(); t != nil {
-		e.tsig = t.Error
-	}
-	return e
-}
-
 // querySOA asks the peer for the zone's SOA over UDP (TCP when truncated or
 // refused: Knot answers the SOA of a catalog zone it generates only over
 // TCP), signed with the peer's key; a signed query needs a signed, valid
 // answer.
-func querySOA(ctx context.Context, p *peer, origin string) (*dns.SOA, error) {
+func querySOA(ctx context.Context, p *xfrpeer.Peer, origin string) (*dns.SOA, error) {
 	m := new(dns.Msg)
 	m.SetQuestion(origin, dns.TypeSOA)
 	m.RecursionDesired = false
-	nets := soaNetworks(p)
-	r, err := exchange(ctx, p, m, nets[0])
-	var re *rcodeErr
-	retry := (err == nil && (r.Truncated || r.Rcode == dns.RcodeRefused)) || (errors.As(err, &re) && re.rcode == dns.RcodeRefused)
+	nets := xfrpeer.SOANetworks(p)
+	r, err := xfrpeer.Exchange(ctx, p, m, nets[0])
+	var re *xfrpeer.RcodeErr
+	retry := (err == nil && (r.Truncated || r.Rcode == dns.RcodeRefused)) || (errors.As(err, &re) && re.Rcode == dns.RcodeRefused)
 	if retry && len(nets) > 1 {
 		// Truncated, or REFUSED over UDP (Knot answers the SOA of a catalog it
 		// generates only over TCP): ask again over TCP.
-		r, err = exchange(ctx, p, m, nets[1])
+		r, err = xfrpeer.Exchange(ctx, p, m, nets[1])
 	}
 	if err != nil {
 		return nil, err
 	}
 	if r.Rcode != dns.RcodeSuccess {
-		return nil, rcodeError(r)
+		return nil, xfrpeer.RcodeError(r)
 	}
 	if !r.Authoritative {
 		return nil, errors.New("SOA answer is not authoritative")
@@ -406,48 +383,4 @@ func querySOA(ctx context.Context, p *peer, origin string) (*dns.SOA, error) {
 		}
 	}
 	return nil, errors.New("no SOA in the answer")
-}
-
-// exchange sends m to the peer (signed with its key) and checks that the
-// answer is signed when the query was.
-func exchange(ctx context.Context, p *peer, m *dns.Msg, network string) (*dns.Msg, error) {
-	m = m.Copy()
-	c := peerClient(p, network)
-	if p.key != nil {
-		c.TsigSecret = map[string]string{p.key.Name: p.key.Secret}
-		m.SetTsig(p.key.Name, p.key.Algorithm, 300, time.Now().Unix())
-	}
-	r, _, err := c.ExchangeContext(ctx, m, p.addr)
-	if err != nil {
-		// A primary that cannot verify our request (another secret, a
-		// key it does not know) answers NOTAUTH with the TSIG error
-		// (RFC 8945 §5.2), unsigned; miekg/dns reports that as "bad
-		// authentication". Say what the primary answered instead: it is
-		// what tells a wrong secret (BADSIG) from an unknown key (BADKEY)
-		// or a clock off (BADTIME). It stays an error either way.
-		if r != nil && p.key != nil && r.Rcode == dns.RcodeNotAuth && errors.Is(err, dns.ErrAuth) {
-			return nil, rcodeError(r)
-		}
-		return nil, err
-	}
-	if p.key != nil {
-		if t := r.IsTsig(); t == nil {
-			if r.Rcode != dns.RcodeSuccess {
-				return nil, rcodeError(r)
-			}
-			return nil, fmt.Errorf("answer is not signed (TSIG key %s)", p.key.Name)
-		} else if t.Error != dns.RcodeSuccess {
-			return nil, rcodeError(r)
-		}
-	}
-	return r, nil
-}
-
-// short is a one-line form of a record for messages.
-func short(rr dns.RR) string {
-	s := strings.ReplaceAll(rr.String(), "\t", " ")
-	if len(s) > 120 {
-		s = s[:117] + "..."
-	}
-	return s
 }

@@ -1,0 +1,48 @@
+package secondary
+
+import (
+	"errors"
+
+	"github.com/coredns/coredns/plugin"
+	"github.com/miekg/dns"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
+
+	"github.com/dnspki/dnspki/plugin/pkg/zonemd"
+)
+
+// Zone digests (RFC 8976): a zone with 'zone-digest' gets a ZONEMD the
+// model computes (plugin/pkg/zonemodel, digest.go); a secondary verifies
+// the ZONEMD of every transfer that carries one.
+
+var zonemdIn = promauto.NewCounterVec(prometheus.CounterOpts{
+	Namespace: plugin.Namespace, Subsystem: "dnspki",
+	Name: "zonemd_verify_total",
+	Help: "ZONEMD verifications of transferred zones, per zone, primary and result (verified, mismatch, absent, unsupported). A mismatch refuses the transfer: the zone held before keeps serving.",
+}, []string{"zone", "peer", "result"})
+
+// verifyDigest checks a transferred zone (the primary's records as they
+// stand after the transfer) against its ZONEMD. A zone without one, or
+// with only schemes and algorithms dnspki does not support, passes.
+func verifyDigest(origin, peer string, rrs []dns.RR) error {
+	err := zonemd.Verify(origin, rrs)
+	var m *zonemd.Mismatch
+	switch {
+	case err == nil:
+		zonemdIn.WithLabelValues(origin, peer, "verified").Inc()
+		log.Debugf("zone %s: ZONEMD from %s verified", origin, peer)
+		return nil
+	case errors.Is(err, zonemd.ErrNoZONEMD):
+		zonemdIn.WithLabelValues(origin, peer, "absent").Inc()
+		return nil
+	case errors.Is(err, zonemd.ErrUnsupported):
+		zonemdIn.WithLabelValues(origin, peer, "unsupported").Inc()
+		log.Infof("zone %s: transfer from %s: %v; not verified", origin, peer, err)
+		return nil
+	case errors.As(err, &m):
+		zonemdIn.WithLabelValues(origin, peer, "mismatch").Inc()
+		log.Errorf("zone %s: transfer from %s refused: %v; keeping the zone held before", origin, peer, err)
+		return err
+	}
+	return err
+}

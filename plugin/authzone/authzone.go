@@ -45,7 +45,8 @@ type zoneState struct {
 	notifyCh   chan struct{}        // the stock transfer plugin's NOTIFY
 	notifiers  []*notifier          // authzone's own NOTIFY targets
 	sec        *secondary.Secondary // nil unless the zone is a secondary
-	secJobs    *sched.Group         // the secondary's refresh and expiry, once started
+	secJobs    *sched.Group         // the secondary's refresh, once started
+	expiryJobs *sched.Group         // the secondary's expiry, once started
 	notifyJobs *sched.Group         // the NOTIFY senders' jobs, once started
 	watcher    *fileWatcher         // the server block's, once the zone's files are watched
 	done       chan struct{}
@@ -187,8 +188,8 @@ func (a *AuthZone) startWorkers(zs *zoneState) {
 	if zs.sec != nil {
 		// Expired already (stored refresh time) before the first answer.
 		zs.sec.Load(time.Now())
-		zs.secJobs = refreshScheduler().Group()
-		zs.sec.Start(zs.ctx, zs.secJobs)
+		zs.secJobs, zs.expiryJobs = refreshScheduler().Group(), expiryScheduler().Group()
+		zs.sec.Start(zs.ctx, zs.secJobs, zs.expiryJobs)
 	}
 	select {
 	case zs.notifyCh <- struct{}{}:
@@ -239,7 +240,7 @@ func (zs *zoneState) stop() {
 			zs.cancel()
 		}
 		close(zs.done)
-		for _, g := range []*sched.Group{zs.secJobs, zs.notifyJobs} {
+		for _, g := range []*sched.Group{zs.secJobs, zs.expiryJobs, zs.notifyJobs} {
 			if g != nil {
 				g.Stop() // after cancel: a transfer in progress is abandoned
 			}

@@ -22,34 +22,38 @@ const (
 	expireJob                // expire the zone when no refresh succeeded for the expire interval
 )
 
-// Start schedules the zone's jobs in g, the zone's group: a refresh now
-// (and after every NOTIFY, at the SOA's refresh interval, at its retry
-// interval after a failure) and its expiry once no primary could be
-// reached for the SOA's expire interval. Load runs before it; ctx ends
-// when the zone stops (and g.Stop waits for a refresh in progress).
-func (s *Secondary) Start(ctx context.Context, g *sched.Group) {
+// Start schedules the zone's jobs: in refresh, the zone's group of the
+// refresh scheduler, a refresh now (and after every NOTIFY, at the SOA's
+// refresh interval, at its retry interval after a failure); in expiry, its
+// group of a scheduler whose jobs never wait on a primary (so that slow
+// transfers of other zones cannot hold an expiry back), its expiry once no
+// primary could be reached for the SOA's expire interval. Load runs before
+// it; ctx ends when the zone stops (and the groups' Stop waits for a job in
+// progress).
+func (s *Secondary) Start(ctx context.Context, refresh, expiry *sched.Group) {
 	s.mu.Lock()
-	s.ctx, s.jobs = ctx, g
+	s.ctx, s.jobs, s.expiryJobs = ctx, refresh, expiry
 	last := s.lastOK
 	s.mu.Unlock()
 	if _, _, ex := s.timers(); ex > 0 && !s.IsExpired() {
-		g.At(expireJob, last.Add(ex), s.checkExpiry)
+		expiry.At(expireJob, last.Add(ex), s.checkExpiry)
 	}
-	g.Soon(refreshJob, g.Now(), s.runRefresh)
+	refresh.Soon(refreshJob, refresh.Now(), s.runRefresh)
 }
 
-// group is the zone's group of jobs once started, else nil.
-func (s *Secondary) group() (context.Context, *sched.Group) {
+// group is the zone's groups of jobs (refresh, expiry) once started, else
+// nil.
+func (s *Secondary) group() (context.Context, *sched.Group, *sched.Group) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.ctx, s.jobs
+	return s.ctx, s.jobs, s.expiryJobs
 }
 
 // runRefresh is the refresh job: it refreshes, then schedules the next
 // refresh (a NOTIFY meanwhile keeps its earlier one) and, after a success,
 // the expiry from now.
 func (s *Secondary) runRefresh() {
-	ctx, g := s.group()
+	ctx, g, eg := s.group()
 	ok := s.refresh(ctx)
 	if ctx.Err() != nil {
 		return
@@ -60,7 +64,7 @@ func (s *Secondary) runRefresh() {
 	case ok:
 		s.failures = 0
 		next = rf
-		g.At(expireJob, g.Now().Add(ex), s.checkExpiry)
+		eg.At(expireJob, eg.Now().Add(ex), s.checkExpiry)
 	case rt > 0:
 		next = rt
 	default:
@@ -77,7 +81,7 @@ func (s *Secondary) runRefresh() {
 // succeeded within the expire interval (then it checks again when that
 // refresh's interval ends). Under s.mu, as commit's refresh time.
 func (s *Secondary) checkExpiry() {
-	ctx, g := s.group()
+	ctx, _, eg := s.group()
 	if ctx.Err() != nil {
 		return
 	}
@@ -85,7 +89,7 @@ func (s *Secondary) checkExpiry() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if left := time.Until(s.lastOK.Add(ex)); left > 0 {
-		g.At(expireJob, g.Now().Add(left), s.checkExpiry)
+		eg.At(expireJob, eg.Now().Add(left), s.checkExpiry)
 		return
 	}
 	s.setExpired(true, fmt.Sprintf("no successful refresh for %s: %s", ex, s.lastError))

@@ -58,7 +58,8 @@ type Secondary struct {
 	lastError   string
 	nextRefresh time.Time // when the refresh timer fires next (status)
 	ctx         context.Context
-	jobs        *sched.Group // the zone's jobs, once started
+	jobs        *sched.Group // the zone's refresh job, once started
+	expiryJobs  *sched.Group // the zone's expiry job, once started
 
 	failures int // refreshes failed in a row without data (the refresh job's own)
 }
@@ -156,7 +157,7 @@ func (s *Secondary) Notified(ip netip.Addr, serial uint32, has bool) {
 		s.hintMu.Unlock()
 	}
 	// Before Start, the refresh Start schedules takes the hint.
-	if _, g := s.group(); g != nil {
+	if _, g, _ := s.group(); g != nil {
 		g.Soon(refreshJob, g.Now(), s.runRefresh)
 	}
 }

@@ -5,38 +5,37 @@ import (
 	"testing"
 
 	"github.com/coredns/caddy"
-	"github.com/miekg/dns"
 
 	"github.com/dnspki/dnspki/plugin/pkg/setuptest"
 	"github.com/dnspki/dnspki/plugin/pkg/tsigauth"
-	"github.com/dnspki/dnspki/plugin/pkg/zonemodel"
+	"github.com/dnspki/dnspki/plugin/pkg/tsigkey"
 )
 
 // FuzzSetup parses arbitrary authzone blocks: an error names the Corefile's
 // file and line; a configuration that parses has canonical zone names, and
 // every key its lines use is defined.
 func FuzzSetup(f *testing.F) {
-	setuptest.AddREADME(f, pluginName, "README.md", "../../corefile-examples/primary.Corefile", "../../corefile-examples/secondary.Corefile", "../../corefile-examples/split-horizon.Corefile", "../../corefile-examples/xot.Corefile", "../../corefile-examples/catalog.Corefile", "../../corefile-examples/catalog-secondary.Corefile")
-	f.Fuzz(func(t *testing.T, input string) {
-		if !setuptest.Directive(pluginName, input) {
-			return
-		}
-		if strings.Contains(input, "key-file") || strings.Contains(input, "tls-ca") || strings.Contains(input, "tls-cert") {
-			return // reads the files the input names
-		}
-		c := caddy.NewTestController("dns", input)
-		ring := tsigauth.ForBlock(c).Ring
-		specs, err := parse(c, tsigauth.ForBlock(c))
-		if err != nil {
-			setuptest.CheckError(t, input, err)
-			return
-		}
-		for _, sp := range specs {
-			if _, ok := dns.IsDomainName(sp.origin); !ok || sp.origin != zonemodel.Fqdn(sp.origin) {
-				t.Fatalf("zone %q is not a canonical domain name", sp.origin)
-			}
+	seeds := []string{"README.md"}
+	for _, c := range []string{"primary", "secondary", "split-horizon", "xot", "catalog", "catalog-secondary"} {
+		seeds = append(seeds, "../../corefile-examples/"+c+".Corefile")
+	}
+	readsFiles := func(input string) bool {
+		return strings.Contains(input, "key-file") || strings.Contains(input, "tls-ca") || strings.Contains(input, "tls-cert")
+	}
+	type parsed struct {
+		specs []*zoneSpec
+		ring  *tsigkey.Ring
+	}
+	parseBlock := func(c *caddy.Controller) (parsed, error) {
+		block := tsigauth.ForBlock(c)
+		specs, err := parse(c, block)
+		return parsed{specs, block.Ring}, err
+	}
+	setuptest.Fuzz(f, pluginName, seeds, parseBlock, func(t *testing.T, p parsed) {
+		for _, sp := range p.specs {
+			setuptest.CheckZone(t, sp.origin)
 			for _, k := range sp.keys {
-				if _, ok := ring.Get(k); !ok {
+				if _, ok := p.ring.Get(k); !ok {
 					t.Fatalf("zone %s uses key %s, which is not defined", sp.origin, k)
 				}
 			}
@@ -44,5 +43,5 @@ func FuzzSetup(f *testing.F) {
 				t.Fatalf("negative reload %s", sp.reload)
 			}
 		}
-	})
+	}, readsFiles)
 }

@@ -5,7 +5,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/coredns/coredns/plugin"
+	"github.com/dnspki/dnspki/plugin/pkg/metric"
+
 	"github.com/miekg/dns"
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -115,10 +116,8 @@ func (z *zone) status() ZoneStatus {
 // Records per identity against the limit, for the alert on an identity
 // near its limit (its next UPDATE would be refused).
 var (
-	identityRecordsDesc = prometheus.NewDesc(prometheus.BuildFQName(plugin.Namespace, "dnspki", "acme_identity_records"),
-		"Records (challenges and validation records) an identity (TSIG key or http:USER) holds, per zone.", []string{"zone", "identity"}, nil)
-	identityLimitDesc = prometheus.NewDesc(prometheus.BuildFQName(plugin.Namespace, "dnspki", "acme_identity_records_limit"),
-		"The most records one identity may hold in the zone (max_records).", []string{"zone"}, nil)
+	identityRecordsDesc = metric.Desc("acme_identity_records", "Records (challenges and validation records) an identity (TSIG key or http:USER) holds, per zone.", "zone", "identity")
+	identityLimitDesc   = metric.Desc("acme_identity_records_limit", "The most records one identity may hold in the zone (max_records).", "zone")
 )
 
 type identityCollector struct{}

@@ -5,24 +5,17 @@ import (
 	"maps"
 	"sync"
 
+	"github.com/dnspki/dnspki/plugin/pkg/metric"
+
 	"github.com/coredns/caddy"
-	"github.com/coredns/coredns/plugin"
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promauto"
 
 	"github.com/dnspki/dnspki/plugin/pkg/loglimit"
 	"github.com/dnspki/dnspki/plugin/pkg/zonemodel"
 )
 
 var (
-	catalogMembers = promauto.NewGaugeVec(prometheus.GaugeOpts{
-		Namespace: plugin.Namespace, Subsystem: "dnspki",
-		Name: "catalog_members", Help: "Member zones dnspki serves from a consumed catalog zone, per catalog.",
-	}, []string{"catalog"})
-	catalogRefused = promauto.NewCounterVec(prometheus.CounterOpts{
-		Namespace: plugin.Namespace, Subsystem: "dnspki",
-		Name: "catalog_refused_total", Help: "Refusals while reading a consumed catalog zone, per catalog and what was refused (catalog: the whole catalog, e.g. its version; member: one member or property).",
-	}, []string{"catalog", "what"})
+	catalogMembers = metric.GaugeVec("catalog_members", "Member zones dnspki serves from a consumed catalog zone, per catalog.", "catalog")
+	catalogRefused = metric.CounterVec("catalog_refused_total", "Refusals while reading a consumed catalog zone, per catalog and what was refused (catalog: the whole catalog, e.g. its version; member: one member or property).", "catalog", "what")
 )
 
 // consumer follows a catalog zone dnspki holds as a secondary (RFC 9432

@@ -1,49 +1,20 @@
 package authzone
 
 import (
-	"github.com/coredns/coredns/plugin"
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promauto"
+	"github.com/dnspki/dnspki/plugin/pkg/metric"
 
 	"github.com/dnspki/dnspki/plugin/pkg/zonemodel"
 )
 
 var (
-	serialGauge = promauto.NewGaugeVec(prometheus.GaugeOpts{
-		Namespace: plugin.Namespace, Subsystem: "dnspki",
-		Name: "zone_serial", Help: "SOA serial served, per zone and view.",
-	}, []string{"zone", "view"})
-	recordsGauge = promauto.NewGaugeVec(prometheus.GaugeOpts{
-		Namespace: plugin.Namespace, Subsystem: "dnspki",
-		Name: "zone_records", Help: "Resource records served, per zone and view.",
-	}, []string{"zone", "view"})
-	changes = promauto.NewCounterVec(prometheus.CounterOpts{
-		Namespace: plugin.Namespace, Subsystem: "dnspki",
-		Name: "zone_changes_total", Help: "Committed changes (serial increments), per zone, view and record source.",
-	}, []string{"zone", "view", "source"})
-	lastChange = promauto.NewGaugeVec(prometheus.GaugeOpts{
-		Namespace: plugin.Namespace, Subsystem: "dnspki",
-		Name: "zone_last_change_timestamp_seconds", Help: "Unix time of the last committed change, per zone and view.",
-	}, []string{"zone", "view"})
-	loadErrors = promauto.NewCounterVec(prometheus.CounterOpts{
-		Namespace: plugin.Namespace, Subsystem: "dnspki",
-		Name: "zone_load_errors_total", Help: "Zone file reloads refused (syntax or check errors); the last good zone keeps serving.",
-	}, []string{"zone", "file"})
-	xfrOut = promauto.NewCounterVec(prometheus.CounterOpts{
-		Namespace: plugin.Namespace, Subsystem: "dnspki",
-		Name: "xfr_out_total",
-		Help: "Outgoing zone transfers, per zone, view, peer (TSIG key, else address; \"unauthorized\" for refused requests), query type (AXFR, IXFR) and result (axfr, ixfr, uptodate, tcp, refused, notauth, formerr, error).",
-	}, []string{"zone", "view", "peer", "qtype", "result"})
-	notifyOut = promauto.NewCounterVec(prometheus.CounterOpts{
-		Namespace: plugin.Namespace, Subsystem: "dnspki",
-		Name: "xfr_notify_out_total",
-		Help: "NOTIFY messages sent, per zone, view, secondary and result (ok, retry, failed: gave up after the last retry).",
-	}, []string{"zone", "view", "peer", "result"})
-	notifyIn = promauto.NewCounterVec(prometheus.CounterOpts{
-		Namespace: plugin.Namespace, Subsystem: "dnspki",
-		Name: "xfr_notify_in_total",
-		Help: "NOTIFY messages received, per zone, peer (address; \"unauthorized\" for refused ones) and result (accepted, refused, notauth).",
-	}, []string{"zone", "peer", "result"})
+	serialGauge  = metric.GaugeVec("zone_serial", "SOA serial served, per zone and view.", "zone", "view")
+	recordsGauge = metric.GaugeVec("zone_records", "Resource records served, per zone and view.", "zone", "view")
+	changes      = metric.CounterVec("zone_changes_total", "Committed changes (serial increments), per zone, view and record source.", "zone", "view", "source")
+	lastChange   = metric.GaugeVec("zone_last_change_timestamp_seconds", "Unix time of the last committed change, per zone and view.", "zone", "view")
+	loadErrors   = metric.CounterVec("zone_load_errors_total", "Zone file reloads refused (syntax or check errors); the last good zone keeps serving.", "zone", "file")
+	xfrOut       = metric.CounterVec("xfr_out_total", "Outgoing zone transfers, per zone, view, peer (TSIG key, else address; \"unauthorized\" for refused requests), query type (AXFR, IXFR) and result (axfr, ixfr, uptodate, tcp, refused, notauth, formerr, error).", "zone", "view", "peer", "qtype", "result")
+	notifyOut    = metric.CounterVec("xfr_notify_out_total", "NOTIFY messages sent, per zone, view, secondary and result (ok, retry, failed: gave up after the last retry).", "zone", "view", "peer", "result")
+	notifyIn     = metric.CounterVec("xfr_notify_in_total", "NOTIFY messages received, per zone, peer (address; \"unauthorized\" for refused ones) and result (accepted, refused, notauth).", "zone", "peer", "result")
 )
 
 // observe updates the zone gauges after a change.

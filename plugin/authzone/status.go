@@ -6,7 +6,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/coredns/coredns/plugin"
+	"github.com/dnspki/dnspki/plugin/pkg/metric"
+
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/dnspki/dnspki/plugin/pkg/secondary"
@@ -242,10 +243,8 @@ func (zs *zoneState) status() ZoneStatus {
 // The secondaries' acknowledged serials and lag, for the alert on a
 // secondary that falls behind.
 var (
-	downstreamSerialDesc = prometheus.NewDesc(prometheus.BuildFQName(plugin.Namespace, "dnspki", "xfr_downstream_serial"),
-		"The serial a secondary of the zone acknowledged holding (its last IXFR request, or the last transfer it took), per zone, view and secondary.", []string{"zone", "view", "peer"}, nil)
-	downstreamLagDesc = prometheus.NewDesc(prometheus.BuildFQName(plugin.Namespace, "dnspki", "xfr_downstream_lag_serials"),
-		"How many serials a secondary is behind the view it copies, per zone, view and secondary.", []string{"zone", "view", "peer"}, nil)
+	downstreamSerialDesc = metric.Desc("xfr_downstream_serial", "The serial a secondary of the zone acknowledged holding (its last IXFR request, or the last transfer it took), per zone, view and secondary.", "zone", "view", "peer")
+	downstreamLagDesc    = metric.Desc("xfr_downstream_lag_serials", "How many serials a secondary is behind the view it copies, per zone, view and secondary.", "zone", "view", "peer")
 )
 
 type downstreamCollector struct{}

@@ -4,44 +4,19 @@ import (
 	"sync"
 	"time"
 
-	"github.com/coredns/coredns/plugin"
+	"github.com/dnspki/dnspki/plugin/pkg/metric"
+
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promauto"
 )
 
 var (
-	ordersTotal = promauto.NewCounterVec(prometheus.CounterOpts{
-		Namespace: plugin.Namespace, Subsystem: "dnspki",
-		Name: "certs_attempts_total",
-		Help: "Attempts to obtain or install a certificate, per certificate and result (success, ca_unreachable, rate_limited, refused, validation_failed, dns_propagation, write_failed, timeout, error).",
-	}, []string{"cert", "result"})
-	lastResult = promauto.NewGaugeVec(prometheus.GaugeOpts{
-		Namespace: plugin.Namespace, Subsystem: "dnspki",
-		Name: "certs_last_result",
-		Help: "1 for the result of a certificate's last attempt, 0 for the other results.",
-	}, []string{"cert", "result"})
-	lastAttempt = promauto.NewGaugeVec(prometheus.GaugeOpts{
-		Namespace: plugin.Namespace, Subsystem: "dnspki",
-		Name: "certs_last_attempt_timestamp_seconds",
-		Help: "Unix time of a certificate's last order.",
-	}, []string{"cert"})
-	nextRenewal = promauto.NewGaugeVec(prometheus.GaugeOpts{
-		Namespace: plugin.Namespace, Subsystem: "dnspki",
-		Name: "certs_next_renewal_timestamp_seconds",
-		Help: "Unix time a certificate's renewal is scheduled for (ARI window or two thirds of the lifetime).",
-	}, []string{"cert"})
-	deploysTotal = promauto.NewCounterVec(prometheus.CounterOpts{
-		Namespace: plugin.Namespace, Subsystem: "dnspki",
-		Name: "certs_deploys_total",
-		Help: "Runs of a certificate's deploy command, per result (ok, failed).",
-	}, []string{"cert", "result"})
-	expiryDesc = prometheus.NewDesc(prometheus.BuildFQName(plugin.Namespace, "dnspki", "certs_expiry_seconds"),
-		"Seconds until the current certificate expires (negative once expired), per certificate.", []string{"cert"}, nil)
-	notAfter = promauto.NewGaugeVec(prometheus.GaugeOpts{
-		Namespace: plugin.Namespace, Subsystem: "dnspki",
-		Name: "certs_not_after_timestamp_seconds",
-		Help: "notAfter (Unix time) of the current certificate.",
-	}, []string{"cert"})
+	ordersTotal  = metric.CounterVec("certs_attempts_total", "Attempts to obtain or install a certificate, per certificate and result (success, ca_unreachable, rate_limited, refused, validation_failed, dns_propagation, write_failed, timeout, error).", "cert", "result")
+	lastResult   = metric.GaugeVec("certs_last_result", "1 for the result of a certificate's last attempt, 0 for the other results.", "cert", "result")
+	lastAttempt  = metric.GaugeVec("certs_last_attempt_timestamp_seconds", "Unix time of a certificate's last order.", "cert")
+	nextRenewal  = metric.GaugeVec("certs_next_renewal_timestamp_seconds", "Unix time a certificate's renewal is scheduled for (ARI window or two thirds of the lifetime).", "cert")
+	deploysTotal = metric.CounterVec("certs_deploys_total", "Runs of a certificate's deploy command, per result (ok, failed).", "cert", "result")
+	expiryDesc   = metric.Desc("certs_expiry_seconds", "Seconds until the current certificate expires (negative once expired), per certificate.", "cert")
+	notAfter     = metric.GaugeVec("certs_not_after_timestamp_seconds", "notAfter (Unix time) of the current certificate.", "cert")
 )
 
 // live is every certificate of the serving configurations (the newest per
@@ -66,14 +41,11 @@ func unregister(c *cert) {
 }
 
 var (
-	pastWindowDesc = prometheus.NewDesc(prometheus.BuildFQName(plugin.Namespace, "dnspki", "certs_past_ari_window"),
-		"Certificates whose ARI suggested renewal window is over and that are not replaced yet (the CA asks to replace them now, e.g. after a revocation).", nil, nil)
-	windowStartDesc = prometheus.NewDesc(prometheus.BuildFQName(plugin.Namespace, "dnspki", "certs_ari_window_start_timestamp_seconds"),
-		"Start of the CA's suggested renewal window (ARI) of the certificate in use.", []string{"cert"}, nil)
-	windowEndDesc = prometheus.NewDesc(prometheus.BuildFQName(plugin.Namespace, "dnspki", "certs_ari_window_end_timestamp_seconds"),
-		"End of the CA's suggested renewal window (ARI) of the certificate in use.", []string{"cert"}, nil)
-	heldDesc = prometheus.NewDesc(prometheus.BuildFQName(plugin.Namespace, "dnspki", "certs_held"),
-		"1 while an obtained certificate waits until its TLSA records are ready (a new issuer), else 0.", []string{"cert"}, nil)
+	pastWindowDesc = metric.Desc("certs_past_ari_window",
+		"Certificates whose ARI suggested renewal window is over and that are not replaced yet (the CA asks to replace them now, e.g. after a revocation).")
+	windowStartDesc = metric.Desc("certs_ari_window_start_timestamp_seconds", "Start of the CA's suggested renewal window (ARI) of the certificate in use.", "cert")
+	windowEndDesc   = metric.Desc("certs_ari_window_end_timestamp_seconds", "End of the CA's suggested renewal window (ARI) of the certificate in use.", "cert")
+	heldDesc        = metric.Desc("certs_held", "1 while an obtained certificate waits until its TLSA records are ready (a new issuer), else 0.", "cert")
 )
 
 type expiryCollector struct{}

@@ -9,10 +9,9 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/coredns/coredns/plugin"
+	"github.com/dnspki/dnspki/plugin/pkg/metric"
+
 	"github.com/miekg/dns"
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promauto"
 
 	"github.com/dnspki/dnspki/plugin/pkg/persist"
 	"github.com/dnspki/dnspki/plugin/pkg/zonemodel"
@@ -22,14 +21,8 @@ import (
 const SourceName = "persist"
 
 var (
-	expiry = promauto.NewGaugeVec(prometheus.GaugeOpts{
-		Namespace: plugin.Namespace, Subsystem: "dnspki",
-		Name: "persist_expiry_seconds", Help: "Seconds until the persistUntil of a published dns-persist-01 record (negative: expired; absent: no persistUntil).",
-	}, []string{"zone", "name", "issuer"})
-	published = promauto.NewGaugeVec(prometheus.GaugeOpts{
-		Namespace: plugin.Namespace, Subsystem: "dnspki",
-		Name: "persist_records", Help: "dns-persist-01 validation records published, per zone.",
-	}, []string{"zone"})
+	expiry    = metric.GaugeVec("persist_expiry_seconds", "Seconds until the persistUntil of a published dns-persist-01 record (negative: expired; absent: no persistUntil).", "zone", "name", "issuer")
+	published = metric.GaugeVec("persist_records", "dns-persist-01 validation records published, per zone.", "zone")
 )
 
 // Persist is the plugin instance for one zone.

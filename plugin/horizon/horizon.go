@@ -8,20 +8,18 @@ import (
 	"net"
 	"net/netip"
 
+	"github.com/dnspki/dnspki/plugin/pkg/metric"
+
 	"github.com/coredns/coredns/plugin"
 	"github.com/miekg/dns"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promauto"
 
 	"github.com/dnspki/dnspki/plugin/pkg/ede"
 	"github.com/dnspki/dnspki/plugin/pkg/tsigauth"
 	"github.com/dnspki/dnspki/plugin/pkg/zonemodel"
 )
 
-var queries = promauto.NewCounterVec(prometheus.CounterOpts{
-	Namespace: plugin.Namespace, Subsystem: "dnspki",
-	Name: "horizon_queries_total", Help: "Queries assigned to each view.",
-}, []string{"view"})
+var queries = metric.CounterVec("horizon_queries_total", "Queries assigned to each view.", "view")
 
 // View is one view and what selects it. A view with no selector matches
 // every query (the default view; it must be last).

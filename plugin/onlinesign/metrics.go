@@ -3,65 +3,25 @@ package onlinesign
 import (
 	"strconv"
 
-	"github.com/coredns/coredns/plugin"
+	"github.com/dnspki/dnspki/plugin/pkg/metric"
+
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promauto"
 )
 
 var (
-	signatures = promauto.NewCounterVec(prometheus.CounterOpts{
-		Namespace: plugin.Namespace, Subsystem: "dnspki",
-		Name: "onlinesign_signatures_total", Help: "RRSIGs made, per zone and kind (rrset: zone data, denial: NSEC of a denial, chain: NSEC/NSEC3 chain of signed transfers).",
-	}, []string{"zone", "kind"})
-	cacheLookups = promauto.NewCounterVec(prometheus.CounterOpts{
-		Namespace: plugin.Namespace, Subsystem: "dnspki",
-		Name: "onlinesign_cache_lookups_total", Help: "Signature cache lookups, per zone, kind (rrset, denial) and result (hit, miss).",
-	}, []string{"zone", "kind", "result"})
-	cacheEntries = promauto.NewGaugeVec(prometheus.GaugeOpts{
-		Namespace: plugin.Namespace, Subsystem: "dnspki",
-		Name: "onlinesign_cache_entries", Help: "Signature cache entries, per zone and kind (rrset, denial).",
-	}, []string{"zone", "kind"})
-	cacheBytes = promauto.NewGaugeVec(prometheus.GaugeOpts{
-		Namespace: plugin.Namespace, Subsystem: "dnspki",
-		Name: "onlinesign_cache_bytes", Help: "Memory of the signature cache entries (estimated), per zone and kind (rrset, denial).",
-	}, []string{"zone", "kind"})
-	signFailures = promauto.NewCounterVec(prometheus.CounterOpts{
-		Namespace: plugin.Namespace, Subsystem: "dnspki",
-		Name: "onlinesign_failures_total", Help: "Answers that could not be signed (answered SERVFAIL), per zone.",
-	}, []string{"zone"})
-	keyInfo = promauto.NewGaugeVec(prometheus.GaugeOpts{
-		Namespace: plugin.Namespace, Subsystem: "dnspki",
-		Name: "onlinesign_key", Help: "The zone's keys (1 per key) and what each does.",
-	}, []string{"zone", "tag", "algorithm", "role", "published", "signs", "cds"})
-	rolloverStep = promauto.NewGaugeVec(prometheus.GaugeOpts{
-		Namespace: plugin.Namespace, Subsystem: "dnspki",
-		Name: "onlinesign_rollover_step", Help: "Step of each rollover in progress, per zone and kind (zsk, ksk, csk, keyset); absent when none runs.",
-	}, []string{"zone", "kind"})
-	rolloverWaitingDS = promauto.NewGaugeVec(prometheus.GaugeOpts{
-		Namespace: plugin.Namespace, Subsystem: "dnspki",
-		Name: "onlinesign_rollover_waiting_ds", Help: "1 while a rollover waits for the new DS at the parent.",
-	}, []string{"zone"})
-	signedZones = promauto.NewCounterVec(prometheus.CounterOpts{
-		Namespace: plugin.Namespace, Subsystem: "dnspki",
-		Name: "onlinesign_signed_zones_total", Help: "Signed zones asked for by signed transfers, per zone and result (cached, built, failed).",
-	}, []string{"zone", "result"})
-	signedZoneSeconds = promauto.NewHistogramVec(prometheus.HistogramOpts{
-		Namespace: plugin.Namespace, Subsystem: "dnspki",
-		Name: "onlinesign_signed_zone_duration_seconds", Help: "Time to build a signed zone for a signed transfer, per zone.",
-		Buckets: prometheus.ExponentialBuckets(0.001, 4, 10),
-	}, []string{"zone"})
-	signedZoneRefresh = promauto.NewGaugeVec(prometheus.GaugeOpts{
-		Namespace: plugin.Namespace, Subsystem: "dnspki",
-		Name: "onlinesign_signed_zone_refresh_timestamp_seconds", Help: "When the last signed zone transferred needs fresh signatures (the view then gets a new serial), per zone and view.",
-	}, []string{"zone", "view"})
-	signedZoneBumps = promauto.NewCounterVec(prometheus.CounterOpts{
-		Namespace: plugin.Namespace, Subsystem: "dnspki",
-		Name: "onlinesign_signed_zone_bumps_total", Help: "New serials given to a view so that signed-transfer secondaries fetch fresh signatures, per zone and view.",
-	}, []string{"zone", "view"})
-	rolloverErrors = promauto.NewCounterVec(prometheus.CounterOpts{
-		Namespace: plugin.Namespace, Subsystem: "dnspki",
-		Name: "onlinesign_rollover_errors_total", Help: "Key state changes that failed (retried), per zone.",
-	}, []string{"zone"})
+	signatures        = metric.CounterVec("onlinesign_signatures_total", "RRSIGs made, per zone and kind (rrset: zone data, denial: NSEC of a denial, chain: NSEC/NSEC3 chain of signed transfers).", "zone", "kind")
+	cacheLookups      = metric.CounterVec("onlinesign_cache_lookups_total", "Signature cache lookups, per zone, kind (rrset, denial) and result (hit, miss).", "zone", "kind", "result")
+	cacheEntries      = metric.GaugeVec("onlinesign_cache_entries", "Signature cache entries, per zone and kind (rrset, denial).", "zone", "kind")
+	cacheBytes        = metric.GaugeVec("onlinesign_cache_bytes", "Memory of the signature cache entries (estimated), per zone and kind (rrset, denial).", "zone", "kind")
+	signFailures      = metric.CounterVec("onlinesign_failures_total", "Answers that could not be signed (answered SERVFAIL), per zone.", "zone")
+	keyInfo           = metric.GaugeVec("onlinesign_key", "The zone's keys (1 per key) and what each does.", "zone", "tag", "algorithm", "role", "published", "signs", "cds")
+	rolloverStep      = metric.GaugeVec("onlinesign_rollover_step", "Step of each rollover in progress, per zone and kind (zsk, ksk, csk, keyset); absent when none runs.", "zone", "kind")
+	rolloverWaitingDS = metric.GaugeVec("onlinesign_rollover_waiting_ds", "1 while a rollover waits for the new DS at the parent.", "zone")
+	signedZones       = metric.CounterVec("onlinesign_signed_zones_total", "Signed zones asked for by signed transfers, per zone and result (cached, built, failed).", "zone", "result")
+	signedZoneSeconds = metric.HistogramVec("onlinesign_signed_zone_duration_seconds", "Time to build a signed zone for a signed transfer, per zone.", prometheus.ExponentialBuckets(0.001, 4, 10), "zone")
+	signedZoneRefresh = metric.GaugeVec("onlinesign_signed_zone_refresh_timestamp_seconds", "When the last signed zone transferred needs fresh signatures (the view then gets a new serial), per zone and view.", "zone", "view")
+	signedZoneBumps   = metric.CounterVec("onlinesign_signed_zone_bumps_total", "New serials given to a view so that signed-transfer secondaries fetch fresh signatures, per zone and view.", "zone", "view")
+	rolloverErrors    = metric.CounterVec("onlinesign_rollover_errors_total", "Key state changes that failed (retried), per zone.", "zone")
 )
 
 func updateKeyMetrics(zone string, st *State) {

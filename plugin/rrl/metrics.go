@@ -5,35 +5,19 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/coredns/coredns/plugin"
+	"github.com/dnspki/dnspki/plugin/pkg/metric"
+
 	clog "github.com/coredns/coredns/plugin/pkg/log"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promauto"
 )
 
 var log = clog.NewWithPlugin("rrl")
 
 var (
-	droppedVec = promauto.NewCounterVec(prometheus.CounterOpts{
-		Namespace: plugin.Namespace, Subsystem: "dnspki",
-		Name: "rrl_dropped_total",
-		Help: "Answers rate limiting dropped, by category (answer, nodata, nxdomain, referral, error).",
-	}, []string{"category"})
-	slippedVec = promauto.NewCounterVec(prometheus.CounterOpts{
-		Namespace: plugin.Namespace, Subsystem: "dnspki",
-		Name: "rrl_slipped_total",
-		Help: "Answers rate limiting sent truncated (TC, no records) instead, by category.",
-	}, []string{"category"})
-	exempted = promauto.NewCounterVec(prometheus.CounterOpts{
-		Namespace: plugin.Namespace, Subsystem: "dnspki",
-		Name: "rrl_exempt_total",
-		Help: "UDP requests rate limiting did not count, by reason: cookie (a valid server cookie), tsig (a verified TSIG signature), network (an exempt network). TCP is never counted.",
-	}, []string{"reason"})
-	evictions = promauto.NewCounter(prometheus.CounterOpts{
-		Namespace: plugin.Namespace, Subsystem: "dnspki",
-		Name: "rrl_evictions_total",
-		Help: "Buckets in debt that lost their place in the table to another (the table is too small for the load: raise table-size).",
-	})
+	droppedVec       = metric.CounterVec("rrl_dropped_total", "Answers rate limiting dropped, by category (answer, nodata, nxdomain, referral, error).", "category")
+	slippedVec       = metric.CounterVec("rrl_slipped_total", "Answers rate limiting sent truncated (TC, no records) instead, by category.", "category")
+	exempted         = metric.CounterVec("rrl_exempt_total", "UDP requests rate limiting did not count, by reason: cookie (a valid server cookie), tsig (a verified TSIG signature), network (an exempt network). TCP is never counted.", "reason")
+	evictions        = metric.Counter("rrl_evictions_total", "Buckets in debt that lost their place in the table to another (the table is too small for the load: raise table-size).")
 	dropped, slipped [nCategories]prometheus.Counter
 	exemptions       = map[string]prometheus.Counter{}
 )

@@ -3,37 +3,17 @@ package tlsa
 import (
 	"fmt"
 
-	"github.com/coredns/coredns/plugin"
+	"github.com/dnspki/dnspki/plugin/pkg/metric"
+
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promauto"
 )
 
 var (
-	errorsTotal = promauto.NewCounterVec(prometheus.CounterOpts{
-		Namespace: plugin.Namespace, Subsystem: "dnspki",
-		Name: "tlsa_errors_total",
-		Help: "Certificate files that could not be used (the last good records kept), and changes the zone refused, per certificate and reason.",
-	}, []string{"cert", "reason"})
-	recordGauge = promauto.NewGaugeVec(prometheus.GaugeOpts{
-		Namespace: plugin.Namespace, Subsystem: "dnspki",
-		Name: "tlsa_record_published_timestamp_seconds",
-		Help: "TLSA records published, per certificate, owner name, view, record data and role (current, next, pending, retiring); the value is the Unix time since when it is published without a gap.",
-	}, []string{"cert", "name", "view", "record", "role"})
-	recordsGauge = promauto.NewGaugeVec(prometheus.GaugeOpts{
-		Namespace: plugin.Namespace, Subsystem: "dnspki",
-		Name: "tlsa_records",
-		Help: "Number of TLSA records published, per certificate, owner name, view and role.",
-	}, []string{"cert", "name", "view", "role"})
-	lastChangeGauge = promauto.NewGaugeVec(prometheus.GaugeOpts{
-		Namespace: plugin.Namespace, Subsystem: "dnspki",
-		Name: "tlsa_last_change_timestamp_seconds",
-		Help: "Unix time of the last change of a certificate's published TLSA records.",
-	}, []string{"cert"})
-	expiryGauge = promauto.NewGaugeVec(prometheus.GaugeOpts{
-		Namespace: plugin.Namespace, Subsystem: "dnspki",
-		Name: "tlsa_certificate_expiry_timestamp_seconds",
-		Help: "notAfter (Unix time) of the certificate last read cleanly, per certificate.",
-	}, []string{"cert"})
+	errorsTotal     = metric.CounterVec("tlsa_errors_total", "Certificate files that could not be used (the last good records kept), and changes the zone refused, per certificate and reason.", "cert", "reason")
+	recordGauge     = metric.GaugeVec("tlsa_record_published_timestamp_seconds", "TLSA records published, per certificate, owner name, view, record data and role (current, next, pending, retiring); the value is the Unix time since when it is published without a gap.", "cert", "name", "view", "record", "role")
+	recordsGauge    = metric.GaugeVec("tlsa_records", "Number of TLSA records published, per certificate, owner name, view and role.", "cert", "name", "view", "role")
+	lastChangeGauge = metric.GaugeVec("tlsa_last_change_timestamp_seconds", "Unix time of the last change of a certificate's published TLSA records.", "cert")
+	expiryGauge     = metric.GaugeVec("tlsa_certificate_expiry_timestamp_seconds", "notAfter (Unix time) of the certificate last read cleanly, per certificate.", "cert")
 )
 
 // observeState sets a certificate's gauges from its state.
@@ -71,10 +51,8 @@ func forgetMetrics(id string) {
 // not what DANE clients are told), and whether those records have been
 // served for the hold-down. Computed when scraped.
 var (
-	deployedMatchDesc = prometheus.NewDesc(prometheus.BuildFQName(plugin.Namespace, "dnspki", "tlsa_deployed_match"),
-		"1 when the TLSA records served match the certificate in use (its files, or the certs plugin's) at every name, view, usage and matching type; 0 when some do not (DANE clients would fail).", []string{"cert"}, nil)
-	deployedReadyDesc = prometheus.NewDesc(prometheus.BuildFQName(plugin.Namespace, "dnspki", "tlsa_deployed_ready"),
-		"1 when the records matching the certificate in use have been served for the hold-down, else 0 (it was deployed before resolvers could have its records).", []string{"cert"}, nil)
+	deployedMatchDesc = metric.Desc("tlsa_deployed_match", "1 when the TLSA records served match the certificate in use (its files, or the certs plugin's) at every name, view, usage and matching type; 0 when some do not (DANE clients would fail).", "cert")
+	deployedReadyDesc = metric.Desc("tlsa_deployed_ready", "1 when the records matching the certificate in use have been served for the hold-down, else 0 (it was deployed before resolvers could have its records).", "cert")
 )
 
 type deployedCollector struct{}

@@ -22,14 +22,14 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/dnspki/dnspki/plugin/pkg/metric"
+
 	"github.com/coredns/caddy"
 	"github.com/coredns/coredns/core/dnsserver"
 	"github.com/coredns/coredns/plugin"
 	clog "github.com/coredns/coredns/plugin/pkg/log"
 	"github.com/coredns/coredns/plugin/pkg/transport"
 	"github.com/miekg/dns"
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promauto"
 
 	"github.com/dnspki/dnspki/plugin/pkg/loglimit"
 	"github.com/dnspki/dnspki/plugin/pkg/xotls"
@@ -39,10 +39,7 @@ const pluginName = "xot"
 
 var log = clog.NewWithPlugin(pluginName)
 
-var refusedTotal = promauto.NewCounterVec(prometheus.CounterOpts{
-	Namespace: plugin.Namespace, Subsystem: "dnspki",
-	Name: "xot_refused_total", Help: "TLS clients refused by an XoT listener during the handshake, per reason (alpn, certificate).",
-}, []string{"reason"})
+var refusedTotal = metric.CounterVec("xot_refused_total", "TLS clients refused by an XoT listener during the handshake, per reason (alpn, certificate).", "reason")
 
 func init() { plugin.Register(pluginName, setup) }
 

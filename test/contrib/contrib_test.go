@@ -96,20 +96,20 @@ func TestMetricNames(t *testing.T) {
 	}
 }
 
-// exportedMetrics reads the metric names the plugins define: the Name of
-// metric options with Subsystem "dnspki", and BuildFQName(..., "dnspki",
-// NAME) descriptors.
+// exportedMetrics reads the metric names the plugins define: the NAME of
+// every metric.Counter, CounterVec, Gauge, GaugeVec, Histogram,
+// HistogramVec and Desc (plugin/pkg/metric, which names it
+// coredns_dnspki_NAME).
 func exportedMetrics(t *testing.T) map[string]bool {
 	t.Helper()
 	out := map[string]bool{}
-	opts := regexp.MustCompile(`Subsystem:\s*"dnspki",\s*Name:\s*"([a-z0-9_]+)"`)
-	desc := regexp.MustCompile(`BuildFQName\(plugin\.Namespace,\s*"dnspki",\s*"([a-z0-9_]+)"\)`)
+	decl := regexp.MustCompile(`metric\.(?:Counter|Gauge|Histogram|Desc)(?:Vec)?\(\s*"([a-z0-9_]+)"`)
 	err := filepath.WalkDir(filepath.Join(harness.Root(), "plugin"), func(p string, d os.DirEntry, err error) error {
 		if err != nil || d.IsDir() || !strings.HasSuffix(p, ".go") || strings.HasSuffix(p, "_test.go") {
 			return err
 		}
 		src := read(t, p)
-		for _, re := range []*regexp.Regexp{opts, desc} {
+		for _, re := range []*regexp.Regexp{decl} {
 			for _, m := range re.FindAllStringSubmatch(src, -1) {
 				out["coredns_dnspki_"+m[1]] = true
 			}

@@ -3,17 +3,11 @@
 package ede
 
 import (
-	"github.com/coredns/coredns/plugin"
+	"github.com/dnspki/dnspki/plugin/pkg/metric"
 	"github.com/miekg/dns"
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promauto"
 )
 
-var added = promauto.NewCounterVec(prometheus.CounterOpts{
-	Namespace: plugin.Namespace, Subsystem: "dnspki",
-	Name: "ede_total",
-	Help: "Extended DNS Errors (RFC 8914) put in answers, by code name.",
-}, []string{"code"})
+var added = metric.CounterVec("ede_total", "Extended DNS Errors (RFC 8914) put in answers, by code name.", "code")
 
 // Add puts an Extended DNS Error option (RFC 8914) with code and, when text
 // is not empty, its EXTRA-TEXT into reply, the answer to req. EDE travels in

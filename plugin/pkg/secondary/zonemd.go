@@ -3,10 +3,9 @@ package secondary
 import (
 	"errors"
 
-	"github.com/coredns/coredns/plugin"
+	"github.com/dnspki/dnspki/plugin/pkg/metric"
+
 	"github.com/miekg/dns"
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promauto"
 
 	"github.com/dnspki/dnspki/plugin/pkg/zonemd"
 )
@@ -15,11 +14,7 @@ import (
 // model computes (plugin/pkg/zonemodel, digest.go); a secondary verifies
 // the ZONEMD of every transfer that carries one.
 
-var zonemdIn = promauto.NewCounterVec(prometheus.CounterOpts{
-	Namespace: plugin.Namespace, Subsystem: "dnspki",
-	Name: "zonemd_verify_total",
-	Help: "ZONEMD verifications of transferred zones, per zone, primary and result (verified, mismatch, absent, unsupported). A mismatch refuses the transfer: the zone held before keeps serving.",
-}, []string{"zone", "peer", "result"})
+var zonemdIn = metric.CounterVec("zonemd_verify_total", "ZONEMD verifications of transferred zones, per zone, primary and result (verified, mismatch, absent, unsupported). A mismatch refuses the transfer: the zone held before keeps serving.", "zone", "peer", "result")
 
 // verifyDigest checks a transferred zone (the primary's records as they
 // stand after the transfer) against its ZONEMD. A zone without one, or

@@ -16,10 +16,10 @@ import (
 	"strings"
 	"time"
 
-	"github.com/coredns/coredns/plugin"
+	"github.com/dnspki/dnspki/plugin/pkg/metric"
+
 	"github.com/miekg/dns"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promauto"
 
 	"github.com/dnspki/dnspki/plugin/pkg/tsigkey"
 	"github.com/dnspki/dnspki/plugin/pkg/xotls"
@@ -35,11 +35,7 @@ var (
 
 // Duration is the duration of zone transfers, per zone and direction (in:
 // from a primary, out: to a secondary).
-var Duration = promauto.NewHistogramVec(prometheus.HistogramOpts{
-	Namespace: plugin.Namespace, Subsystem: "dnspki",
-	Name: "xfr_duration_seconds", Help: "Duration of zone transfers, per zone and direction (in, out).",
-	Buckets: prometheus.ExponentialBuckets(0.001, 4, 10),
-}, []string{"zone", "direction"})
+var Duration = metric.HistogramVec("xfr_duration_seconds", "Duration of zone transfers, per zone and direction (in, out).", prometheus.ExponentialBuckets(0.001, 4, 10), "zone", "direction")
 
 // Peer is a primary to transfer from, or a secondary to notify.
 type Peer struct {

@@ -129,37 +129,9 @@ func parse(c *caddy.Controller) ([]zoneConfig, error) {
 			case "chain":
 				zc.sig.chain, err = parseChain(c, vals, zc.sig.chain)
 			case "cache":
-				if len(vals) < 1 || len(vals) > 2 {
-					return nil, c.ArgErr()
-				}
-				n := make([]int, len(vals))
-				for i, v := range vals {
-					x, cerr := strconv.Atoi(v)
-					if cerr != nil || x < 0 {
-						return nil, c.Errf("cache %q: want a number of entries (0 disables caching)", v)
-					}
-					n[i] = x
-				}
-				zc.cacheSet, zc.cacheDen = n[0], n[0]
-				if len(n) == 2 {
-					zc.cacheDen = n[1]
-				}
+				zc.cacheSet, zc.cacheDen, err = parseCacheEntries(c, vals)
 			case "cache-size":
-				if len(vals) < 1 || len(vals) > 2 {
-					return nil, c.ArgErr()
-				}
-				n := make([]int64, len(vals))
-				for i, v := range vals {
-					x, serr := size.Parse(v, 0)
-					if serr != nil {
-						return nil, c.Errf("cache-size %q: %v", v, serr)
-					}
-					n[i] = x
-				}
-				zc.cacheSetBytes, zc.cacheDenBytes = n[0], n[0]/2
-				if len(n) == 2 {
-					zc.cacheDenBytes = n[1]
-				}
+				zc.cacheSetBytes, zc.cacheDenBytes, err = parseCacheSize(c, vals)
 			default:
 				return nil, c.Errf("unknown property %q", prop)
 			}
@@ -182,6 +154,43 @@ func parse(c *caddy.Controller) ([]zoneConfig, error) {
 		}
 	}
 	return out, nil
+}
+
+// parseCacheEntries parses "cache SETS [DENIALS]": the caches' bounds in
+// entries (0 disables caching; one number bounds both).
+func parseCacheEntries(c *caddy.Controller, vals []string) (sets, denials int, err error) {
+	if len(vals) < 1 || len(vals) > 2 {
+		return 0, 0, c.ArgErr()
+	}
+	n := make([]int, len(vals))
+	for i, v := range vals {
+		x, cerr := strconv.Atoi(v)
+		if cerr != nil || x < 0 {
+			return 0, 0, c.Errf("cache %q: want a number of entries (0 disables caching)", v)
+		}
+		n[i] = x
+	}
+	return n[0], n[len(n)-1], nil
+}
+
+// parseCacheSize parses "cache-size SETS [DENIALS]": the caches' bounds in
+// bytes (one size: the signatures' cache, and half of it for denials).
+func parseCacheSize(c *caddy.Controller, vals []string) (sets, denials int64, err error) {
+	if len(vals) < 1 || len(vals) > 2 {
+		return 0, 0, c.ArgErr()
+	}
+	n := make([]int64, len(vals))
+	for i, v := range vals {
+		x, serr := size.Parse(v, 0)
+		if serr != nil {
+			return 0, 0, c.Errf("cache-size %q: %v", v, serr)
+		}
+		n[i] = x
+	}
+	if len(n) == 1 {
+		return n[0], n[0] / 2, nil
+	}
+	return n[0], n[1], nil
 }
 
 // durationProp is a property with one duration of at least min, and where

@@ -16,7 +16,6 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"os"
 	"slices"
 	"sort"
 	"strings"
@@ -63,9 +62,9 @@ type Config struct {
 	// view's snapshot; 0: none (digest.go).
 	Digest uint8
 	Logf   func(format string, args ...any)
-	// openStorage opens the storage of a zone's state file (nil: bbolt,
-	// boltstore.go; tests use memstore.go).
-	openStorage func(path string) (storage, error)
+	// openStorage opens the storage of a zone's state in a state directory
+	// (nil: bbolt, boltstore.go; tests use memstore.go).
+	openStorage func(dir, origin string) (storage, error)
 }
 
 // Zone is one zone of one configuration generation.
@@ -354,7 +353,7 @@ func (z *Zone) StoredMeta(source string) (map[string][]byte, error) {
 
 // acquire returns the zone's shared store, opening it if needed.
 func (z *Zone) acquire() (*store, error) {
-	return acquireStore(storePath(z.cfg.StateDir, z.Origin), z.cfg.openStorage)
+	return acquireStore(z.cfg.StateDir, z.Origin, z.cfg.openStorage)
 }
 
 // MetaKeys lists the source's metadata keys, sorted.
@@ -714,13 +713,12 @@ func (z *Zone) storedDigests(source string, views []*View, digest []byte) bool {
 }
 
 // mayHaveState reports whether the zone may have stored state: false when
-// its bbolt file does not exist.
+// the state directory's database does not hold it (statedb.go).
 func (z *Zone) mayHaveState() bool {
 	if z.cfg.openStorage != nil {
 		return true
 	}
-	_, err := os.Stat(storePath(z.cfg.StateDir, z.Origin))
-	return err == nil
+	return mayHoldZone(z.cfg.StateDir, z.Origin)
 }
 
 // storedHas reports whether the store holds records of source at name in

@@ -252,6 +252,28 @@ func TestNoDatabaseBeforeOpen(t *testing.T) {
 	if zd, err := src.SetInitialFile(nil, path, false); err != nil || !zd.Unchanged {
 		t.Fatalf("the stored file was not recognized: %v", err)
 	}
+	// The read before Open holds the database open until Open takes it
+	// over (one open for a setup of many zones), Close releases it.
+	held := stateDBs.m[dirKey(state)]
+	if held == nil {
+		t.Fatal("the database was closed after the read before Open")
+	}
+	if err := z.Open(); err != nil {
+		t.Fatal(err)
+	}
+	if s := stateDBs.m[dirKey(state)]; s != held || s.refs != 1 {
+		t.Errorf("after Open: database %p (held %p), want the held one with 1 reference", s, held)
+	}
+	z.Close()
+	never := New(Config{Origin: "example.test.", StateDir: state})
+	src, _ = never.AddSource("file", SourceOptions{Base: true})
+	src.SetInitialFile(nil, path, false)
+	never.Close()
+	stateDBs.Lock()
+	defer stateDBs.Unlock()
+	if s := stateDBs.m[dirKey(state)]; s != nil {
+		t.Errorf("the database is still open (%d references) after its zones closed", s.refs)
+	}
 }
 
 // A first load is written in many parts (separate transactions, between

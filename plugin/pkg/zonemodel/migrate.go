@@ -31,7 +31,8 @@ func legacyPath(dir, origin string) string {
 	return filepath.Join(dir, "zones", name+".db")
 }
 
-// migrateBatch bounds the octets of zone files copied in one transaction.
+// migrateBatch bounds the octets (keys and values) copied in one
+// transaction.
 const migrateBatch = 64 << 20
 
 // migrateZoneFiles moves the per-zone files of dir into db.
@@ -43,14 +44,8 @@ func migrateZoneFiles(dir string, db *bolt.DB) error {
 	}
 	slices.Sort(files)
 	for len(files) > 0 {
-		n, size := 0, int64(0)
-		for n < len(files) && (n == 0 || size < migrateBatch) {
-			if fi, err := os.Stat(files[n]); err == nil {
-				size += fi.Size()
-			}
-			n++
-		}
-		if err := migrateFiles(db, files[:n]); err != nil {
+		n, err := migrateFiles(db, files)
+		if err != nil {
 			return err
 		}
 		files = files[n:]
@@ -62,26 +57,31 @@ func migrateZoneFiles(dir string, db *bolt.DB) error {
 	return nil
 }
 
-// migrateFiles copies the files into their zones' buckets in one
-// transaction, then removes them.
-func migrateFiles(db *bolt.DB, files []string) error {
+// migrateFiles copies the first files (about migrateBatch octets) into
+// their zones' buckets in one transaction, then removes them; it returns
+// how many.
+func migrateFiles(db *bolt.DB, files []string) (int, error) {
+	n := 0
 	err := db.Update(func(tx *bolt.Tx) error {
-		for _, f := range files {
-			if err := copyZoneFile(tx, f); err != nil {
-				return fmt.Errorf("migrating %s into %s: %w", f, db.Path(), err)
+		size := 0
+		for n = 0; n < len(files) && size < migrateBatch; n++ {
+			copied, err := copyZoneFile(tx, files[n])
+			if err != nil {
+				return fmt.Errorf("migrating %s into %s: %w", files[n], db.Path(), err)
 			}
+			size += copied
 		}
 		return nil
 	})
 	if err != nil {
-		return err
+		return 0, err
 	}
-	for _, f := range files {
+	for _, f := range files[:n] {
 		if err := os.Remove(f); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return fmt.Errorf("migrated %s, but: %w", f, err)
+			return 0, fmt.Errorf("migrated %s, but: %w", f, err)
 		}
 	}
-	return nil
+	return n, nil
 }
 
 // originOf is the zone of a per-zone file.
@@ -94,42 +94,46 @@ func originOf(file string) string {
 }
 
 // copyZoneFile copies a per-zone file into its zone's bucket (replacing
-// what a copy interrupted before the file's removal left there).
-func copyZoneFile(tx *bolt.Tx, file string) error {
+// what a copy interrupted before the file's removal left there); it
+// returns the octets copied.
+func copyZoneFile(tx *bolt.Tx, file string) (int, error) {
 	old, err := bolt.Open(file, 0o600, &bolt.Options{Timeout: lockTimeout, ReadOnly: true})
 	if err != nil {
 		if errors.Is(err, bolt.ErrTimeout) {
-			return errors.New("locked by another process (is another dnspki running with the same state directory?)")
+			return 0, errors.New("locked by another process (is another dnspki running with the same state directory?)")
 		}
-		return err
+		return 0, err
 	}
 	defer old.Close()
 	origin := []byte(originOf(file))
 	if tx.Bucket(origin) != nil {
 		if err := tx.DeleteBucket(origin); err != nil {
-			return err
+			return 0, err
 		}
 	}
 	zb, err := tx.CreateBucket(origin)
 	if err != nil {
-		return err
+		return 0, err
 	}
-	return old.View(func(otx *bolt.Tx) error {
+	size := 0
+	err = old.View(func(otx *bolt.Tx) error {
 		return otx.ForEach(func(name []byte, b *bolt.Bucket) error {
 			nb, err := zb.CreateBucket(slices.Clone(name))
 			if err != nil {
 				return err
 			}
-			return copyBucket(nb, b)
+			return copyBucket(nb, b, &size)
 		})
 	})
+	return size, err
 }
 
 // copyBucket copies src's keys and nested buckets into dst (in key order:
-// pages filled, as a first load fills them).
-func copyBucket(dst, src *bolt.Bucket) error {
+// pages filled, as a first load fills them), adding the octets to size.
+func copyBucket(dst, src *bolt.Bucket, size *int) error {
 	dst.FillPercent = 0.9
 	return src.ForEach(func(k, v []byte) error {
+		*size += len(k) + len(v)
 		if v != nil {
 			return dst.Put(slices.Clone(k), slices.Clone(v))
 		}
@@ -137,7 +141,7 @@ func copyBucket(dst, src *bolt.Bucket) error {
 		if err != nil {
 			return err
 		}
-		return copyBucket(nb, src.Bucket(k))
+		return copyBucket(nb, src.Bucket(k), size)
 	})
 }
 

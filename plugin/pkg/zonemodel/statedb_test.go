@@ -116,7 +116,8 @@ func TestMigrationAgainAfterCrash(t *testing.T) {
 		t.Fatal(err)
 	}
 	err = db.Update(func(tx *bolt.Tx) error {
-		return copyZoneFile(tx, filepath.Join(dir, "zones", "example.test.db"))
+		_, err := copyZoneFile(tx, filepath.Join(dir, "zones", "example.test.db"))
+		return err
 	})
 	db.Close()
 	if err != nil {

@@ -240,6 +240,8 @@ func (cn *consumer) drop(want map[string]catalogMember) (gone, regroup []*consum
 		m.zs.stop()
 		if err := zonemodel.RemoveState(m.zs.spec.cfg.StateDir, m.zs.zone.Origin); err != nil {
 			log.Warningf("catalog %s: member %s: %v", origin, m.zs.zone.Origin, err)
+		} else {
+			log.Infof("catalog %s: member %s: its stored state removed", origin, m.zs.zone.Origin)
 		}
 	}
 	return gone, regroup

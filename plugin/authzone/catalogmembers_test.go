@@ -1,11 +1,10 @@
 package authzone
 
 import (
-	"os"
-	"path/filepath"
 	"testing"
 
 	"github.com/dnspki/dnspki/plugin/pkg/zonemodel"
+	"github.com/miekg/dns"
 )
 
 // TestConsumerForgetsDroppedMembers: members a catalog dropped while dnspki
@@ -14,12 +13,7 @@ import (
 func TestConsumerForgetsDroppedMembers(t *testing.T) {
 	dir := t.TempDir()
 	for _, z := range []string{"gone.test.", "listed.test."} {
-		if err := os.MkdirAll(filepath.Join(dir, "zones"), 0o750); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(filepath.Join(dir, "zones", z[:len(z)-1]+".db"), []byte("x"), 0o600); err != nil {
-			t.Fatal(err)
-		}
+		storeZone(t, dir, z)
 	}
 	cat := zonemodel.New(zonemodel.Config{Origin: testCatalog, StateDir: dir})
 	cn := &consumer{a: &AuthZone{zones: map[string]*zoneState{}}, reg: zonemodel.NewRegistry(), cat: &zoneState{zone: cat},
@@ -33,11 +27,11 @@ func TestConsumerForgetsDroppedMembers(t *testing.T) {
 	}
 	cn.stored = stored
 	cn.forgetDropped(map[string]catalogMember{"listed.test.": {Zone: "listed.test.", ID: "id2"}})
-	if _, err := os.Stat(filepath.Join(dir, "zones", "gone.test.db")); !os.IsNotExist(err) {
-		t.Errorf("gone.test.'s state is still there: %v", err)
+	if ok, err := zonemodel.HasState(dir, "gone.test."); ok || err != nil {
+		t.Errorf("gone.test.'s state is still there: %v, %v", ok, err)
 	}
-	if _, err := os.Stat(filepath.Join(dir, "zones", "listed.test.db")); err != nil {
-		t.Errorf("listed.test.'s state was removed: %v", err)
+	if ok, err := zonemodel.HasState(dir, "listed.test."); !ok || err != nil {
+		t.Errorf("listed.test.'s state was removed: %v, %v", ok, err)
 	}
 	if cn.stored != nil {
 		t.Error("the stored list is still consulted after the first catalog")
@@ -45,4 +39,29 @@ func TestConsumerForgetsDroppedMembers(t *testing.T) {
 	if got, _ := loadMembers(cn.file()); len(got) != 0 {
 		t.Errorf("member list after: %v, want the served members (none)", got)
 	}
+}
+
+// storeZone gives zone stored state in dir: opened once with an SOA and NS.
+func storeZone(t *testing.T, dir, zone string) {
+	t.Helper()
+	z := zonemodel.New(zonemodel.Config{Origin: zone, StateDir: dir})
+	base, err := z.AddSource("file", zonemodel.SourceOptions{Base: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rrs []dns.RR
+	for _, s := range []string{zone + " 60 IN SOA ns." + zone + " h. 1 60 60 60 60", zone + " 60 IN NS ns." + zone} {
+		rr, err := dns.NewRR(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rrs = append(rrs, rr)
+	}
+	if err := base.SetInitial(nil, rrs); err != nil {
+		t.Fatal(err)
+	}
+	if err := z.Open(); err != nil {
+		t.Fatal(err)
+	}
+	z.Close()
 }

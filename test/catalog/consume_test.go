@@ -1,16 +1,14 @@
 package catalog
 
 import (
-	"errors"
 	"fmt"
-	"io/fs"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/dnspki/dnspki/plugin/pkg/zonemodel"
 	"github.com/dnspki/dnspki/test/harness"
 )
 
@@ -34,13 +32,15 @@ func consumerCorefile(dir string, port, pport int) string {
 `, port, catalogZone, pport, xfrKey.Name, xfrKey.Algorithm, xfrKey.Secret, filepath.Join(dir, "state"))
 }
 
-func stateFile(dir, zone string) string {
-	return filepath.Join(dir, "state", "zones", strings.TrimSuffix(zone, ".")+".db")
-}
-
-func gone(path string) bool {
-	_, err := os.Stat(path)
-	return errors.Is(err, fs.ErrNotExist)
+// hasState reports whether dnspki's state in dir holds the zone (dnspki
+// must be stopped: it holds the state database's lock while it runs).
+func hasState(t *testing.T, dir, zone string) bool {
+	t.Helper()
+	ok, err := zonemodel.HasState(filepath.Join(dir, "state"), zone)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ok
 }
 
 // TestCatalogConsumedFromKnot: Knot generates a catalog of its zones
@@ -86,17 +86,22 @@ func TestCatalogConsumedFromKnot(t *testing.T) {
 	waitTXT(t, srv.Addr, "www.c.test.", "c.test.")
 
 	// A zone removed on Knot disappears from dnspki, with its state.
-	if gone(stateFile(dir, "b.test.")) {
-		t.Fatalf("no stored state for b.test. at %s", stateFile(dir, "b.test."))
-	}
+	mark := srv.LogMark()
 	delete(zones, "b.test.")
 	write(t, filepath.Join(kdir, "knot.conf"), knotPrimaryConf(t, kdir, kport, port, true, zones, groups))
 	knot.Knotc(t, "reload")
 	harness.Eventually(t, 60*time.Second, "dnspki removing b.test.", func() bool { return refused(srv.Addr, "b.test.") })
-	harness.Eventually(t, 30*time.Second, "b.test.'s state removed", func() bool { return gone(stateFile(dir, "b.test.")) })
+	if l := srv.WaitLog(mark, `member b\.test\.: its stored state removed`, 1, 30*time.Second); len(l) == 0 {
+		t.Fatal("no log line of b.test.'s stored state removed")
+	}
 
 	// Restart with the primary down: the stored catalog and members serve.
 	knot.Stop()
+	srv.Stop()
+	if hasState(t, dir, "b.test.") || !hasState(t, dir, "a.test.") || !hasState(t, dir, "c.test.") {
+		t.Errorf("stored state after b.test.'s removal: a.test. %v, b.test. %v, c.test. %v (want it for a and c only)",
+			hasState(t, dir, "a.test."), hasState(t, dir, "b.test."), hasState(t, dir, "c.test."))
+	}
 	srv.Restart()
 	for _, z := range []string{"a.test.", "c.test."} {
 		waitTXT(t, srv.Addr, "www."+z, z)

@@ -325,43 +325,51 @@ func writeSource(vb *bolt.Bucket, name string, src srcID, so *srcOps, snap *Snap
 // writes.
 var firstLoadBatch = 8 << 20
 
-// writeSourceBatched writes a source's records in a view from the snapshot
-// into a new bucket, in transactions of about firstLoadBatch each.
-func writeSourceBatched(db *bolt.DB, view, name string, src srcID, snap *Snapshot, p *packer) error {
-	bn := []byte(name)
-	var btx *bolt.Tx
-	var w *chunkWriter
-	begin := func(first bool) error {
-		var err error
-		if btx, err = db.Begin(true); err != nil {
-			return err
-		}
-		vb, err := viewBucket(btx, view)
-		if err != nil {
-			return err
-		}
-		srcb := vb.Bucket(bSrc)
-		if first && srcb.Bucket(bn) != nil {
-			if err := srcb.DeleteBucket(bn); err != nil {
+// writeSourceParts writes a source's records in a view from the snapshot
+// into a new bucket, in transactions of about firstLoadBatch each: other
+// zones' commits go between them (or share them, groupcommit.go).
+func writeSourceParts(b *boltStorage, view, name string, src srcID, snap *Snapshot) error {
+	from, first := "", true
+	for {
+		var next string
+		var done bool
+		err := b.update(func(zb *bolt.Bucket) error {
+			vb, err := viewBucket(zb, view)
+			if err != nil {
 				return err
 			}
-		}
-		sb, err := srcb.CreateBucketIfNotExists(bn)
-		if err != nil {
+			next, done, err = writeSourcePart(vb, name, src, snap, from, first, &b.p)
+			return err
+		})
+		if err != nil || done {
 			return err
 		}
-		sb.FillPercent = 1
-		if w == nil {
-			w = &chunkWriter{p: p}
+		from, first = next, false
+	}
+}
+
+// writeSourcePart writes the source's records from the name key from on
+// (the first part: into a new bucket) until about firstLoadBatch octets are
+// written; it returns the key to go on from, or done.
+func writeSourcePart(vb *bolt.Bucket, name string, src srcID, snap *Snapshot, from string, first bool, p *packer) (next string, done bool, err error) {
+	srcb := vb.Bucket(bSrc)
+	bn := []byte(name)
+	if first && srcb.Bucket(bn) != nil {
+		if err := srcb.DeleteBucket(bn); err != nil {
+			return "", false, err
 		}
-		w.b, w.written = sb, 0
-		return nil
 	}
-	if err := begin(true); err != nil {
-		return err
+	sb, err := srcb.CreateBucketIfNotExists(bn)
+	if err != nil {
+		return "", false, err
 	}
-	var err error
-	snap.tree.each(func(k string, n *Node) bool {
+	sb.FillPercent = 1
+	w := &chunkWriter{b: sb, p: p}
+	done = snap.tree.ascend(from, func(k string, n *Node) bool {
+		if w.written >= firstLoadBatch {
+			next = k
+			return false
+		}
 		for _, set := range n.Sets {
 			if rrs := set.recsOf(src); len(rrs) > 0 {
 				if err = w.add(k, set.Type, rrs); err != nil {
@@ -369,24 +377,12 @@ func writeSourceBatched(db *bolt.DB, view, name string, src srcID, snap *Snapsho
 				}
 			}
 		}
-		if w.written >= firstLoadBatch {
-			if err = btx.Commit(); err != nil {
-				return false
-			}
-			if err = begin(false); err != nil {
-				return false
-			}
-		}
 		return true
 	})
-	if err == nil {
-		err = w.flush()
-	}
 	if err != nil {
-		btx.Rollback()
-		return err
+		return "", false, err
 	}
-	return btx.Commit()
+	return next, done, w.flush()
 }
 
 // applyOps writes changed keys (in key order) into the chunks they fall in.

@@ -2,26 +2,28 @@ package zonemodel
 
 import (
 	"bytes"
-	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 	"slices"
-	"time"
 
 	bolt "go.etcd.io/bbolt"
 )
 
-// boltStorage keeps a zone's state in one bbolt file. Layout: bucket "views",
-// in it a bucket per view with "meta" (serial, seq: the next journal number,
-// format, digest: the ZONEMD algorithm), "journal" (entries by number),
-// "src" (a bucket per source of chunks, boltio.go) and "digest" (per source
-// the digest of the zone file its records come from); bucket "srcmeta", in
-// it a bucket per source of its metadata.
+// boltStorage keeps a zone's state in its bucket of the state directory's
+// bbolt database (STATE/zones.db, shared by every zone stored there:
+// statedb.go; older versions had a file per zone, migrated at open:
+// migrate.go). Layout: a top-level bucket per zone, named by its origin
+// (lowercase, fully qualified: "example.test.", "." for the root); in it,
+// bucket "views", in it a bucket per view with "meta" (serial, seq: the
+// next journal number, format, digest: the ZONEMD algorithm), "journal"
+// (entries by number), "src" (a bucket per source of chunks, boltio.go) and
+// "digest" (per source the digest of the zone file its records come from);
+// bucket "srcmeta", in it a bucket per source of its metadata. Writes go
+// through the database's group commit (groupcommit.go): the commits of
+// several zones share a transaction and its fsyncs.
 type boltStorage struct {
-	path string
-	db   *bolt.DB
-	p    packer // used by writers (under the zone's store lock)
+	sdb    *stateDB
+	origin []byte
+	p      packer // used by writers (under the zone's store lock)
 }
 
 var (
@@ -44,36 +46,58 @@ var (
 // "owner\0type" (the layout before chunks), converted at Open.
 const storeFormat = 2
 
-func openBolt(path string) (storage, error) {
-	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
-		return nil, fmt.Errorf("state directory: %w", err)
-	}
-	// The whole file is mapped from the start (address space, not memory):
-	// bbolt remaps when the file outgrows the map, copying every node of the
-	// transaction in progress, which made a first load of a large zone slow.
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 5 * time.Second, InitialMmapSize: 1 << 30,
-		FreelistType: bolt.FreelistMapType, NoFreelistSync: true})
+// openBolt opens the zone's storage: its bucket of dir's database.
+func openBolt(dir, origin string) (storage, error) {
+	sdb, err := acquireDB(dir)
 	if err != nil {
-		if errors.Is(err, bolt.ErrTimeout) {
-			return nil, fmt.Errorf("%s: locked by another process (is another dnspki running with the same state directory?)", path)
-		}
-		return nil, fmt.Errorf("%s: %w", path, err)
+		return nil, err
 	}
-	return &boltStorage{path: path, db: db}, nil
+	return &boltStorage{sdb: sdb, origin: []byte(origin)}, nil
 }
 
-func (b *boltStorage) close() error { return b.db.Close() }
+func (b *boltStorage) close() error {
+	b.sdb.release()
+	return nil
+}
 
-// viewBucket returns (creating when tx is writable) the bucket of one view.
-func viewBucket(tx *bolt.Tx, view string) (*bolt.Bucket, error) {
-	if !tx.Writable() {
-		vb := tx.Bucket(bViews)
+// update runs fn in a write transaction with the zone's bucket.
+func (b *boltStorage) update(fn func(zb *bolt.Bucket) error) error {
+	return b.sdb.update(string(b.origin), func(tx *bolt.Tx) error {
+		zb, err := tx.CreateBucketIfNotExists(b.origin)
+		if err != nil {
+			return err
+		}
+		return fn(zb)
+	})
+}
+
+// view runs fn in a read transaction with the zone's bucket (nil: none).
+func (b *boltStorage) view(fn func(zb *bolt.Bucket) error) error {
+	return b.sdb.db.View(func(tx *bolt.Tx) error { return fn(tx.Bucket(b.origin)) })
+}
+
+// bucketHolder is a zone's bucket, or a transaction (a zone's file of an
+// older version: migrate.go; tests write them).
+type bucketHolder interface {
+	Bucket(name []byte) *bolt.Bucket
+	CreateBucketIfNotExists(name []byte) (*bolt.Bucket, error)
+	Writable() bool
+}
+
+// viewBucket returns (creating when writable) the bucket of one view; nil
+// when zb is nil.
+func viewBucket(zb bucketHolder, view string) (*bolt.Bucket, error) {
+	if zb == nil {
+		return nil, nil
+	}
+	if !zb.Writable() {
+		vb := zb.Bucket(bViews)
 		if vb == nil {
 			return nil, nil
 		}
 		return vb.Bucket([]byte(view)), nil
 	}
-	vb, err := tx.CreateBucketIfNotExists(bViews)
+	vb, err := zb.CreateBucketIfNotExists(bViews)
 	if err != nil {
 		return nil, err
 	}
@@ -89,11 +113,19 @@ func viewBucket(tx *bolt.Tx, view string) (*bolt.Bucket, error) {
 	return b, nil
 }
 
+// zoneBucket is zb as a bucketHolder (nil when zb is nil).
+func zoneBucket(zb *bolt.Bucket) bucketHolder {
+	if zb == nil {
+		return nil
+	}
+	return zb
+}
+
 func (b *boltStorage) loadViews(origin string, views []string) (map[string]*storedView, error) {
 	stored := map[string]*storedView{}
-	err := b.db.View(func(tx *bolt.Tx) error {
+	err := b.view(func(zb *bolt.Bucket) error {
 		for _, name := range views {
-			vb, err := viewBucket(tx, name)
+			vb, err := viewBucket(zoneBucket(zb), name)
 			if err != nil {
 				return err
 			}
@@ -106,15 +138,18 @@ func (b *boltStorage) loadViews(origin string, views []string) (map[string]*stor
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("reading %s: %w", b.path, err)
+		return nil, fmt.Errorf("reading %s: %w", b.sdb.db.Path(), err)
 	}
 	return stored, nil
 }
 
 func (b *boltStorage) sourceMeta(source string) (map[string][]byte, error) {
 	out := map[string][]byte{}
-	err := b.db.View(func(tx *bolt.Tx) error {
-		mb := tx.Bucket(bSrcMeta)
+	err := b.view(func(zb *bolt.Bucket) error {
+		if zb == nil {
+			return nil
+		}
+		mb := zb.Bucket(bSrcMeta)
 		if mb == nil {
 			return nil
 		}
@@ -128,31 +163,31 @@ func (b *boltStorage) sourceMeta(source string) (map[string][]byte, error) {
 		})
 	})
 	if err != nil {
-		return nil, fmt.Errorf("reading %s: %w", b.path, err)
+		return nil, fmt.Errorf("reading %s: %w", b.sdb.db.Path(), err)
 	}
 	return out, nil
 }
 
 func (b *boltStorage) writeSource(view, source string, src srcID, snap *Snapshot) error {
-	return writeSourceBatched(b.db, view, source, src, snap, &b.p)
+	return writeSourceParts(b, view, source, src, snap)
 }
 
 // commit writes the transaction and its journal entries in one database
-// transaction (fsynced).
+// transaction (fsynced; possibly shared with other zones' commits).
 func (b *boltStorage) commit(c *storeCommit) error {
-	return b.db.Update(func(btx *bolt.Tx) error {
+	return b.update(func(zb *bolt.Bucket) error {
 		for _, vc := range c.views {
-			if err := b.commitView(btx, c, vc); err != nil {
+			if err := b.commitView(zb, c, vc); err != nil {
 				return err
 			}
 		}
-		return putSourceMeta(btx, c.source, c.meta)
+		return putSourceMeta(zb, c.source, c.meta)
 	})
 }
 
 // commitView writes one view's part of a commit.
-func (b *boltStorage) commitView(btx *bolt.Tx, c *storeCommit, vc *viewCommit) error {
-	vb, err := viewBucket(btx, vc.view)
+func (b *boltStorage) commitView(zb *bolt.Bucket, c *storeCommit, vc *viewCommit) error {
+	vb, err := viewBucket(zb, vc.view)
 	if err != nil {
 		return err
 	}
@@ -222,11 +257,11 @@ func putDigestMeta(meta *bolt.Bucket, s *Snapshot) error {
 }
 
 // putSourceMeta applies a source's metadata changes.
-func putSourceMeta(btx *bolt.Tx, source string, meta map[string][]byte) error {
+func putSourceMeta(zb *bolt.Bucket, source string, meta map[string][]byte) error {
 	if len(meta) == 0 || source == "" {
 		return nil
 	}
-	mb, err := btx.CreateBucketIfNotExists(bSrcMeta)
+	mb, err := zb.CreateBucketIfNotExists(bSrcMeta)
 	if err != nil {
 		return err
 	}
@@ -284,8 +319,8 @@ func (b *boltStorage) storeRecords(vb *bolt.Bucket, vc *viewCommit) error {
 }
 
 func (b *boltStorage) eachJournal(view string, fn func(uint64, journalRecord) (bool, error)) error {
-	return b.db.View(func(btx *bolt.Tx) error {
-		vb, err := viewBucket(btx, view)
+	return b.view(func(zb *bolt.Bucket) error {
+		vb, err := viewBucket(zoneBucket(zb), view)
 		if err != nil || vb == nil {
 			return err
 		}
@@ -301,8 +336,8 @@ func (b *boltStorage) eachJournal(view string, fn func(uint64, journalRecord) (b
 
 func (b *boltStorage) lastJournal(view string) (*JournalEntry, error) {
 	var e *JournalEntry
-	err := b.db.View(func(btx *bolt.Tx) error {
-		vb, err := viewBucket(btx, view)
+	err := b.view(func(zb *bolt.Bucket) error {
+		vb, err := viewBucket(zoneBucket(zb), view)
 		if err != nil || vb == nil {
 			return err
 		}
@@ -320,8 +355,8 @@ func (b *boltStorage) lastJournal(view string) (*JournalEntry, error) {
 
 func (b *boltStorage) hasDigest(view, source string, digest []byte) bool {
 	ok := false
-	b.db.View(func(tx *bolt.Tx) error {
-		vb, _ := viewBucket(tx, view)
+	b.view(func(zb *bolt.Bucket) error {
+		vb, _ := viewBucket(zoneBucket(zb), view)
 		ok = vb != nil && vb.Bucket(bDigest) != nil && vb.Bucket(bMeta).Get(kSerial) != nil &&
 			bytes.Equal(vb.Bucket(bDigest).Get([]byte(source)), digest)
 		return nil
@@ -331,8 +366,8 @@ func (b *boltStorage) hasDigest(view, source string, digest []byte) bool {
 
 func (b *boltStorage) hasRecords(view, source, key string) bool {
 	found := false
-	b.db.View(func(tx *bolt.Tx) error {
-		vb, _ := viewBucket(tx, view)
+	b.view(func(zb *bolt.Bucket) error {
+		vb, _ := viewBucket(zoneBucket(zb), view)
 		if vb == nil {
 			return nil
 		}

@@ -347,7 +347,7 @@ func TestDigestLeafCacheCleared(t *testing.T) {
 // the same serial, nothing journaled; so does the converted store.
 func TestDigestSurvivesStoreConversion(t *testing.T) {
 	dir := t.TempDir()
-	path := storePath(dir, "example.test.")
+	path := legacyPath(dir, "example.test.")
 	os.MkdirAll(filepath.Dir(path), 0o750)
 	db, err := bolt.Open(path, 0o600, nil)
 	if err != nil {

@@ -48,10 +48,10 @@ func (g *gatedStorage) storedSerial(t *testing.T) (uint32, bool) {
 	return sv[DefaultView].serial, sv[DefaultView].hasState
 }
 
-func gatedOpener(g *gatedStorage) func(string) (storage, error) {
+func gatedOpener(g *gatedStorage) func(dir, origin string) (storage, error) {
 	mem := memStorages()
-	return func(path string) (storage, error) {
-		be, err := mem(path)
+	return func(dir, origin string) (storage, error) {
+		be, err := mem(dir, origin)
 		g.storage = be
 		return g, err
 	}

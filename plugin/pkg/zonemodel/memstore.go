@@ -37,18 +37,20 @@ type memEntry struct {
 	val encodedEntry
 }
 
-// memStorages returns an opener of memory storages: one per path, kept when
-// closed (as a file is), so that a zone opened again finds its state.
-func memStorages() func(string) (storage, error) {
+// memStorages returns an opener of memory storages: one per state
+// directory and zone, kept when closed (as a bucket is), so that a zone
+// opened again finds its state.
+func memStorages() func(dir, origin string) (storage, error) {
 	var mu sync.Mutex
-	m := map[string]*memStorage{}
-	return func(path string) (storage, error) {
+	m := map[zoneKey]*memStorage{}
+	return func(dir, origin string) (storage, error) {
 		mu.Lock()
 		defer mu.Unlock()
-		if m[path] == nil {
-			m[path] = &memStorage{views: map[string]*memView{}, meta: map[string]map[string][]byte{}}
+		k := zoneKey{dirKey(dir), origin}
+		if m[k] == nil {
+			m[k] = &memStorage{views: map[string]*memView{}, meta: map[string]map[string][]byte{}}
 		}
-		return m[path], nil
+		return m[k], nil
 	}
 }
 

@@ -10,7 +10,7 @@ import (
 
 // openMemZone makes and opens a zone whose state is in the memory storage
 // of open, with the base file content and a dynamic source "acme".
-func openMemZone(t *testing.T, open func(string) (storage, error), dir, text string, maxEntries int) (*Zone, *Source) {
+func openMemZone(t *testing.T, open func(dir, origin string) (storage, error), dir, text string, maxEntries int) (*Zone, *Source) {
 	t.Helper()
 	z := New(Config{Origin: "example.test", StateDir: dir, JournalMaxEntries: maxEntries, openStorage: open})
 	base, _ := z.AddSource("file", SourceOptions{Base: true})

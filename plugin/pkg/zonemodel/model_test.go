@@ -232,7 +232,7 @@ func TestRandomChangesMemoryStorage(t *testing.T) {
 
 // randomChanges runs random changes on a zone whose state is opened with
 // storage (nil: bbolt).
-func randomChanges(t *testing.T, rnd *rand.Rand, storage func(string) (storage, error)) {
+func randomChanges(t *testing.T, rnd *rand.Rand, storage func(dir, origin string) (storage, error)) {
 	const origin = "example.test."
 	views := []string{"in", "out"}
 	labels := []string{"a", "b", "www", "x-1", "\\053", "Mix"}

@@ -331,7 +331,7 @@ func TestOpenConvertsOldStore(t *testing.T) {
 	dir := t.TempDir()
 	rrs := parseTest(t, bigZone(300))
 	extra := rr(t, "_acme-challenge.h1.example.test. 60 IN TXT token")
-	path := storePath(dir, "example.test.")
+	path := legacyPath(dir, "example.test.")
 	os.MkdirAll(filepath.Dir(path), 0o750)
 	db, err := bolt.Open(path, 0o600, nil)
 	if err != nil {
@@ -379,12 +379,12 @@ func TestOpenConvertsOldStore(t *testing.T) {
 	want := dump(s)
 	z.Close()
 	// Rewritten: chunks and the format mark.
-	st, err := acquireStore(path, nil)
+	st, err := acquireStore(dir, "example.test.", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	st.be.(*boltStorage).db.View(func(tx *bolt.Tx) error {
-		vb, _ := viewBucket(tx, DefaultView)
+	st.be.(*boltStorage).view(func(zb *bolt.Bucket) error {
+		vb, _ := viewBucket(zoneBucket(zb), DefaultView)
 		if f := beU64(vb.Bucket(bMeta).Get(kFormat)); f != storeFormat {
 			t.Errorf("format %d after Open", f)
 		}

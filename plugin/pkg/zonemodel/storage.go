@@ -3,9 +3,9 @@ package zonemodel
 // storage is where a zone's durable state lives: per view the serial, the
 // journal, every source's records and the zone-file digests they come from;
 // per source its private metadata. The model says what to keep (loadViews,
-// commit); the storage decides how. boltstore.go keeps it in one bbolt file
-// per zone (the layout is described there); memstore.go keeps it in memory
-// (tests). The writers (writeSource, commit) are called with the zone's
+// commit); the storage decides how. boltstore.go keeps it in the zone's
+// bucket of one bbolt database per state directory (the layout is described
+// there); memstore.go keeps it in memory (tests). The writers (writeSource, commit) are called with the zone's
 // store lock held; the readers may run beside them and beside each other.
 type storage interface {
 	// loadViews reads the stored state of views (a view never stored has an

@@ -1,16 +1,15 @@
 package zonemodel
 
 import (
-	"path/filepath"
-	"strings"
 	"sync"
 )
 
 // store is the durable state of one zone (storage.go), shared by the
 // generations of a zone across Corefile reloads (the old generation still
-// serves while the new one opens): one per path, reference-counted.
+// serves while the new one opens): one per state directory and origin,
+// reference-counted.
 type store struct {
-	path string
+	key  zoneKey
 	be   storage
 	refs int
 	// mu serializes every writer of the zone, across generations.
@@ -21,36 +20,34 @@ type store struct {
 	// current is the newest generation that opened the store; older ones are
 	// superseded and refuse writes.
 	current *Zone
-	// ready is closed once the database is open (db set) or failed (err).
+	// ready is closed once the storage is open (be set) or failed (err).
 	ready chan struct{}
 	err   error
 }
 
-var stores = struct {
-	sync.Mutex
-	m map[string]*store
-}{m: map[string]*store{}}
-
-// storePath is the database file of a zone below dir.
-func storePath(dir, origin string) string {
-	name := strings.TrimSuffix(origin, ".")
-	if name == "" {
-		name = "root"
-	}
-	return filepath.Join(dir, "zones", name+".db")
+// zoneKey names a zone's store: its state directory (dirKey) and origin.
+type zoneKey struct {
+	dir, origin string
 }
 
-// acquireStore returns the open store of path, opening it with open (nil: a
-// bbolt file, boltstore.go) if needed. The storage is opened outside the
-// lock of all stores (a new file is written and fsynced), so that many zones
-// open at once; a second caller for the same path waits for the first one's
-// open.
-func acquireStore(path string, open func(string) (storage, error)) (*store, error) {
+var stores = struct {
+	sync.Mutex
+	m map[zoneKey]*store
+}{m: map[zoneKey]*store{}}
+
+// acquireStore returns the open store of the zone in dir, opening its
+// storage with open (nil: its bucket of the directory's bbolt database,
+// boltstore.go) if needed. The storage is opened outside the lock of all
+// stores (the first one of a directory opens the database), so that many
+// zones open at once; a second caller for the same zone waits for the first
+// one's open.
+func acquireStore(dir, origin string, open func(dir, origin string) (storage, error)) (*store, error) {
 	if open == nil {
 		open = openBolt
 	}
+	key := zoneKey{dirKey(dir), origin}
 	stores.Lock()
-	if st := stores.m[path]; st != nil {
+	if st := stores.m[key]; st != nil {
 		st.refs++
 		stores.Unlock()
 		<-st.ready
@@ -59,13 +56,13 @@ func acquireStore(path string, open func(string) (storage, error)) (*store, erro
 		}
 		return st, nil
 	}
-	st := &store{path: path, refs: 1, ready: make(chan struct{})}
-	stores.m[path] = st
+	st := &store{key: key, refs: 1, ready: make(chan struct{})}
+	stores.m[key] = st
 	stores.Unlock()
-	be, err := open(path)
+	be, err := open(dir, origin)
 	if err != nil {
 		stores.Lock()
-		delete(stores.m, path)
+		delete(stores.m, key)
 		stores.Unlock()
 		st.err = err
 		close(st.ready)
@@ -81,7 +78,7 @@ func (st *store) release() {
 	defer stores.Unlock()
 	st.refs--
 	if st.refs == 0 {
-		delete(stores.m, st.path)
+		delete(stores.m, st.key)
 		st.be.close()
 	}
 }

@@ -16,7 +16,6 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"os"
 	"slices"
 	"sort"
 	"strings"
@@ -63,9 +62,9 @@ type Config struct {
 	// view's snapshot; 0: none (digest.go).
 	Digest uint8
 	Logf   func(format string, args ...any)
-	// openStorage opens the storage of a zone's state file (nil: bbolt,
-	// boltstore.go; tests use memstore.go).
-	openStorage func(path string) (storage, error)
+	// openStorage opens the storage of a zone's state in a state directory
+	// (nil: bbolt, boltstore.go; tests use memstore.go).
+	openStorage func(dir, origin string) (storage, error)
 }
 
 // Zone is one zone of one configuration generation.
@@ -82,6 +81,8 @@ type Zone struct {
 
 	st         *store
 	opened     atomic.Bool
+	heldMu     sync.Mutex
+	held       *store // the store read before Open (hold.go)
 	superseded atomic.Bool
 
 	subsMu sync.Mutex
@@ -340,12 +341,11 @@ func (s *Source) Meta(key string) []byte {
 // Unlike Source.Meta it also works before Open, so that a source's Attach can
 // stage its initial content from the state it stored before a restart.
 func (z *Zone) StoredMeta(source string) (map[string][]byte, error) {
-	st, err := z.acquire()
-	if err != nil {
-		return nil, fmt.Errorf("zone %s: %w", z.Origin, err)
-	}
-	defer st.release()
-	out, err := st.be.sourceMeta(source)
+	var out map[string][]byte
+	err := z.readStore(func(st *store) (err error) {
+		out, err = st.be.sourceMeta(source)
+		return err
+	})
 	if err != nil {
 		return nil, fmt.Errorf("zone %s: %w", z.Origin, err)
 	}
@@ -354,7 +354,7 @@ func (z *Zone) StoredMeta(source string) (map[string][]byte, error) {
 
 // acquire returns the zone's shared store, opening it if needed.
 func (z *Zone) acquire() (*store, error) {
-	return acquireStore(storePath(z.cfg.StateDir, z.Origin), z.cfg.openStorage)
+	return acquireStore(z.cfg.StateDir, z.Origin, z.cfg.openStorage)
 }
 
 // MetaKeys lists the source's metadata keys, sorted.
@@ -485,9 +485,12 @@ func (z *Zone) Open() error {
 	if z.opened.Load() {
 		return nil
 	}
-	st, err := z.acquire()
-	if err != nil {
-		return fmt.Errorf("zone %s: %w", z.Origin, err)
+	st := z.takeHeld()
+	if st == nil {
+		var err error
+		if st, err = z.acquire(); err != nil {
+			return fmt.Errorf("zone %s: %w", z.Origin, err)
+		}
 	}
 	st.mu.Lock()
 	if err := st.writePending(); err != nil {
@@ -517,8 +520,12 @@ func (z *Zone) Open() error {
 	return nil
 }
 
-// Close releases the store; the zone accepts no more changes.
+// Close releases the store (also one held by reads before Open); the zone
+// accepts no more changes.
 func (z *Zone) Close() {
+	if st := z.takeHeld(); st != nil {
+		st.release()
+	}
 	if !z.opened.Load() {
 		return
 	}
@@ -700,27 +707,23 @@ func (z *Zone) storedDigests(source string, views []*View, digest []byte) bool {
 	if !z.mayHaveState() {
 		return false // nothing stored (and nothing to create before Open)
 	}
-	st, err := z.acquire()
-	if err != nil {
-		return false
-	}
-	defer st.release()
-	for _, v := range views {
-		if !st.be.hasDigest(v.Name, source, digest) {
-			return false
+	ok := true
+	err := z.readStore(func(st *store) error {
+		for _, v := range views {
+			ok = ok && st.be.hasDigest(v.Name, source, digest)
 		}
-	}
-	return true
+		return nil
+	})
+	return err == nil && ok
 }
 
 // mayHaveState reports whether the zone may have stored state: false when
-// its bbolt file does not exist.
+// the state directory's database does not hold it (statedb.go).
 func (z *Zone) mayHaveState() bool {
 	if z.cfg.openStorage != nil {
 		return true
 	}
-	_, err := os.Stat(storePath(z.cfg.StateDir, z.Origin))
-	return err == nil
+	return mayHoldZone(z.cfg.StateDir, z.Origin)
 }
 
 // storedHas reports whether the store holds records of source at name in
@@ -729,10 +732,10 @@ func (z *Zone) storedHas(view, source, name string) bool {
 	if !InZone(name, z.Origin) {
 		return false
 	}
-	st, err := z.acquire()
-	if err != nil {
-		return false
-	}
-	defer st.release()
-	return st.be.hasRecords(view, source, nameKey(name, z.Origin))
+	found := false
+	z.readStore(func(st *store) error {
+		found = st.be.hasRecords(view, source, nameKey(name, z.Origin))
+		return nil
+	})
+	return found
 }

@@ -52,6 +52,10 @@ func openBolt(dir, origin string) (storage, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := sdb.failed[origin]; err != nil {
+		sdb.release()
+		return nil, err
+	}
 	return &boltStorage{sdb: sdb, origin: []byte(origin)}, nil
 }
 

@@ -35,31 +35,44 @@ func legacyPath(dir, origin string) string {
 // transaction.
 const migrateBatch = 64 << 20
 
-// migrateZoneFiles moves the per-zone files of dir into db.
-func migrateZoneFiles(dir string, db *bolt.DB) error {
+// migrateZoneFiles moves the per-zone files of dir into db. A file that
+// cannot be copied (a corrupt one) stays where it is and fails only its own
+// zone: it is returned by origin, with why.
+func migrateZoneFiles(dir string, db *bolt.DB) (map[string]error, error) {
 	zdir := filepath.Join(dir, "zones")
 	files, err := filepath.Glob(filepath.Join(zdir, "*.db"))
 	if err != nil || len(files) == 0 {
-		return err
+		return nil, err
 	}
 	slices.Sort(files)
+	failed := map[string]error{}
 	for len(files) > 0 {
 		n, err := migrateFiles(db, files)
 		if err != nil {
-			return err
+			// One file at a time: the one that fails stays behind.
+			if n, err = migrateFiles(db, files[:1]); err != nil {
+				if errors.Is(err, errLocked) {
+					return nil, err
+				}
+				failed[originOf(files[0])] = err
+				n = 1
+			}
 		}
 		files = files[n:]
 	}
 	if err := syncDir(zdir); err != nil {
-		return fmt.Errorf("migrated %s: %w", zdir, err)
+		return nil, fmt.Errorf("migrated %s: %w", zdir, err)
 	}
 	os.Remove(zdir) // only if empty
-	return nil
+	return failed, nil
 }
 
-// migrateFiles copies the first files (about migrateBatch octets) into
-// their zones' buckets in one transaction, then removes them; it returns
-// how many.
+// errLocked is a per-zone file held by another process.
+var errLocked = errors.New("locked by another process (is another dnspki running with the same state directory?)")
+
+// migrateFiles copies the first files (about migrateBatch octets, at most
+// len(files)) into their zones' buckets in one transaction, then removes
+// them; it returns how many.
 func migrateFiles(db *bolt.DB, files []string) (int, error) {
 	n := 0
 	err := db.Update(func(tx *bolt.Tx) error {
@@ -100,7 +113,7 @@ func copyZoneFile(tx *bolt.Tx, file string) (int, error) {
 	old, err := bolt.Open(file, 0o600, &bolt.Options{Timeout: lockTimeout, ReadOnly: true})
 	if err != nil {
 		if errors.Is(err, bolt.ErrTimeout) {
-			return 0, errors.New("locked by another process (is another dnspki running with the same state directory?)")
+			return 0, errLocked
 		}
 		return 0, err
 	}

@@ -26,6 +26,9 @@ type stateDB struct {
 
 	mu    sync.Mutex
 	zones map[string]bool // origins that have a bucket
+	// failed: zones whose per-zone file of an older version could not be
+	// migrated (left in place), and why; they do not open.
+	failed map[string]error
 }
 
 var stateDBs = struct {
@@ -98,7 +101,7 @@ func (s *stateDB) open() error {
 		return fmt.Errorf("%s: %w", path, err)
 	}
 	s.db, s.gc.db = db, db
-	if err := migrateZoneFiles(s.key, db); err != nil {
+	if s.failed, err = migrateZoneFiles(s.key, db); err != nil {
 		db.Close()
 		return err
 	}

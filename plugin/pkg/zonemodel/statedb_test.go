@@ -1,6 +1,7 @@
 package zonemodel
 
 import (
+	"bytes"
 	"compress/gzip"
 	"errors"
 	"io"
@@ -104,6 +105,32 @@ func TestMigratesPerZoneFiles(t *testing.T) {
 	}
 	// Again, from the shared database alone.
 	checkMigrated(t, dir)
+}
+
+// A per-zone file that cannot be migrated (corrupt) fails its own zone,
+// with the file named, and stays where it is; the other zones are migrated
+// and served.
+func TestMigrationCorruptFileFailsOnlyItsZone(t *testing.T) {
+	dir := t.TempDir()
+	legacyFixture(t, dir)
+	bad := filepath.Join(dir, "zones", "bad.test.db")
+	if err := os.WriteFile(bad, bytes.Repeat([]byte("not a database "), 4096), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	checkMigrated(t, dir)
+	z := New(Config{Origin: "bad.test.", StateDir: dir})
+	base, _ := z.AddSource("file", SourceOptions{Base: true})
+	if err := base.SetInitial(nil, []dns.RR{rr(t, "bad.test. 3600 IN SOA ns hostmaster 1 7200 3600 1209600 300"), rr(t, "bad.test. 3600 IN NS ns.example.")}); err != nil {
+		t.Fatal(err)
+	}
+	err := z.Open()
+	if err == nil || !strings.Contains(err.Error(), bad) {
+		z.Close()
+		t.Fatalf("the zone of a corrupt per-zone file opened: %v", err)
+	}
+	if _, err := os.Stat(bad); err != nil {
+		t.Errorf("the corrupt file is gone: %v", err)
+	}
 }
 
 // A copy committed but whose file a crash left in place is copied again at

@@ -22,9 +22,11 @@ import (
 // Clock is the scheduler's time (an interface: tests advance a fake one).
 type Clock interface {
 	Now() time.Time
-	// NewTimer returns a channel that receives once d has passed, and a
-	// function that stops the timer.
-	NewTimer(d time.Duration) (<-chan time.Time, func() bool)
+	// TimerAt returns a channel that receives once the clock reaches t
+	// (at once if it has), and a function that stops the timer. (A deadline,
+	// not a duration: a duration computed from Now would be off by however
+	// far the clock moved before the timer was made.)
+	TimerAt(t time.Time) (<-chan time.Time, func() bool)
 }
 
 // RealClock is the wall clock.
@@ -33,10 +35,10 @@ type RealClock struct{}
 // Now is time.Now.
 func (RealClock) Now() time.Time { return time.Now() }
 
-// NewTimer is time.NewTimer.
-func (RealClock) NewTimer(d time.Duration) (<-chan time.Time, func() bool) {
-	t := time.NewTimer(d)
-	return t.C, t.Stop
+// TimerAt is a time.Timer that fires at t.
+func (RealClock) TimerAt(t time.Time) (<-chan time.Time, func() bool) {
+	tm := time.NewTimer(time.Until(t))
+	return tm.C, tm.Stop
 }
 
 // Scheduler runs the jobs of its groups.
@@ -179,7 +181,7 @@ func (s *Scheduler) loop() {
 		if len(s.heap) > 0 && s.active < s.workers {
 			// (With every worker busy, a finishing worker takes the
 			// next due job itself.)
-			timer, stop = s.clock.NewTimer(s.heap[0].due.Sub(s.clock.Now()))
+			timer, stop = s.clock.TimerAt(s.heap[0].due)
 		}
 		s.mu.Unlock()
 		select {

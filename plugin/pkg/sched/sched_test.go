@@ -27,15 +27,15 @@ func (c *fakeClock) Now() time.Time {
 	return c.now
 }
 
-func (c *fakeClock) NewTimer(d time.Duration) (<-chan time.Time, func() bool) {
+func (c *fakeClock) TimerAt(at time.Time) (<-chan time.Time, func() bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	ch := make(chan time.Time, 1)
-	if d <= 0 {
+	if !at.After(c.now) {
 		ch <- c.now
 		return ch, func() bool { return false }
 	}
-	c.timers = append(c.timers, fakeTimer{c.now.Add(d), ch})
+	c.timers = append(c.timers, fakeTimer{at, ch})
 	return ch, func() bool { return true }
 }
 

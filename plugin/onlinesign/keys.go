@@ -3,6 +3,7 @@ package onlinesign
 import (
 	"bytes"
 	"crypto"
+	"crypto/ed25519"
 	"errors"
 	"fmt"
 	"os"
@@ -170,6 +171,9 @@ func readKey(dir, base string) (*Key, error) {
 	if !ok {
 		return nil, fmt.Errorf("%s: key type %T cannot sign", privPath, priv)
 	}
+	if ek, ok := priv.(ed25519.PrivateKey); ok && len(ek) != ed25519.PrivateKeySize {
+		return nil, fmt.Errorf("%s: Ed25519 private key of %d octets, want %d", privPath, len(ek), ed25519.PrivateKeySize)
+	}
 	k := &Key{Base: base, DNSKEY: dk, Signer: signer}
 	if _, ok := algorithms[dk.Algorithm]; !ok && dk.Algorithm != dns.RSASHA512 {
 		return nil, fmt.Errorf("%s: algorithm %s cannot be used for online signing (ECDSAP256SHA256, ECDSAP384SHA384, ED25519, RSASHA256, RSASHA512 can)", pubPath, dns.AlgorithmToString[dk.Algorithm])
@@ -182,7 +186,14 @@ func readKey(dir, base string) (*Key, error) {
 
 // selfTest signs a record with the private key and verifies the signature
 // with the public key.
-func (k *Key) selfTest() error {
+func (k *Key) selfTest() (err error) {
+	defer func() {
+		// A malformed key the checks above let through must not stop the
+		// server: it is refused like a mismatched one.
+		if r := recover(); r != nil {
+			err = fmt.Errorf("signing with the private key failed: %v", r)
+		}
+	}()
 	rr := &dns.TXT{Hdr: dns.RR_Header{Name: k.DNSKEY.Hdr.Name, Rrtype: dns.TypeTXT, Class: dns.ClassINET, Ttl: 60}, Txt: []string{"self-test"}}
 	sig := &dns.RRSIG{
 		Algorithm: k.DNSKEY.Algorithm, KeyTag: k.Tag(), SignerName: k.DNSKEY.Hdr.Name,

@@ -4,6 +4,7 @@ import (
 	"errors"
 
 	"github.com/dnspki/dnspki/plugin/pkg/metric"
+	"github.com/dnspki/dnspki/plugin/pkg/zonemodel"
 
 	"github.com/miekg/dns"
 
@@ -17,10 +18,17 @@ import (
 var zonemdIn = metric.CounterVec("zonemd_verify_total", "ZONEMD verifications of transferred zones, per zone, primary and result (verified, mismatch, absent, unsupported). A mismatch refuses the transfer: the zone held before keeps serving.", "zone", "peer", "result")
 
 // verifyDigest checks a transferred zone (the primary's records as they
-// stand after the transfer) against its ZONEMD. A zone without one, or
-// with only schemes and algorithms dnspki does not support, passes.
-func verifyDigest(origin, peer string, rrs []dns.RR) error {
-	err := zonemd.Verify(origin, rrs)
+// stand after the transfer, in tx) against its ZONEMD. A zone without one,
+// or with only schemes and algorithms dnspki does not support, passes. The
+// zone's records are gathered only when its apex has a ZONEMD: an IXFR of a
+// large zone without one costs nothing here.
+func verifyDigest(origin, peer string, tx *zonemodel.Tx) error {
+	var err error
+	if len(tx.Records("", origin, dns.TypeZONEMD)) == 0 {
+		err = zonemd.ErrNoZONEMD
+	} else {
+		err = zonemd.Verify(origin, tx.All(""))
+	}
 	var m *zonemd.Mismatch
 	switch {
 	case err == nil:

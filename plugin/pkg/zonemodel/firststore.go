@@ -1,16 +1,24 @@
 package zonemodel
 
-import "fmt"
+import (
+	"fmt"
+	"time"
+)
 
 // A view's first load into an empty store (a fresh state directory) is
 // served before it is written. Writing a large zone (a million records:
 // seconds, mostly waiting for the disk) would otherwise hold back the first
 // answer, and losing that write loses nothing: until the store holds the
 // view's serial, a start loads the same sources again and serves the same
-// serial. The write runs in the background holding the store's writer lock
-// (store.mu), so every later writer (a change, a reload's Open, Close) waits
-// for it; a write that failed is tried again by the next writer before its
-// own change, and that change fails with the error if it fails again.
+// serial. The write waits firstWriteDelay after Open, so that it does not
+// compete with the rest of the server's start for the CPU, unless a writer
+// (a change, a reload's Open, Close, Sync) comes first: every writer holds
+// the store's writer lock (store.mu) and writes what is pending before its
+// own change, which fails with the error if that write fails.
+
+// firstWriteDelay is how long after Open a pending first load is written
+// when no writer wrote it before.
+var firstWriteDelay = time.Second
 
 // pendingWrite is a first load published but not yet stored.
 type pendingWrite struct {
@@ -51,16 +59,36 @@ func (st *store) writePending() error {
 		st.pending = st.pending[1:]
 	}
 	st.pending = nil
+	if st.pendingTimer != nil && st.pendingTimer.Stop() {
+		st.pendingTimer = nil
+		st.release() // the timer's reference
+	}
 	return nil
 }
 
-// writePendingAndUnlock is Open's background write: it owns the lock Open
-// took (handed over, not released) and releases it when done.
-func (st *store) writePendingAndUnlock(logf func(string, ...any)) {
-	defer st.mu.Unlock()
-	if err := st.writePending(); err != nil {
-		logf("%v; it is served but not stored: the next change tries again", err)
+// writeLater has the pending first loads written after firstWriteDelay.
+// Caller holds st.mu.
+func (st *store) writeLater(logf func(string, ...any)) {
+	if st.pendingTimer != nil {
+		return
 	}
+	stores.Lock()
+	st.refs++ // the store stays open until the timer has written
+	stores.Unlock()
+	st.pendingTimer = time.AfterFunc(firstWriteDelay, func() {
+		st.mu.Lock()
+		if st.pendingTimer == nil { // a writer stopped it (and released)
+			st.mu.Unlock()
+			return
+		}
+		st.pendingTimer = nil
+		err := st.writePending()
+		st.mu.Unlock()
+		if err != nil {
+			logf("%v; it is served but not stored: the next change tries again", err)
+		}
+		st.release()
+	})
 }
 
 // Sync waits until what the zone serves is stored (its first load may

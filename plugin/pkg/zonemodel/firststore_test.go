@@ -4,6 +4,7 @@ import (
 	"errors"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/miekg/dns"
 )
@@ -12,11 +13,12 @@ import (
 // fail while failures are left.
 type gatedStorage struct {
 	storage
-	gate    chan struct{}
-	entered chan struct{} // receives when a commit starts waiting at the gate
-	mu      sync.Mutex
-	fails   int
-	commits int
+	gate      chan struct{}
+	entered   chan struct{} // receives when a commit starts waiting at the gate
+	mu        sync.Mutex
+	fails     int
+	commits   int
+	committed chan struct{} // receives after each commit (when made)
 }
 
 func (g *gatedStorage) commit(c *storeCommit) error {
@@ -33,10 +35,29 @@ func (g *gatedStorage) commit(c *storeCommit) error {
 	if fail {
 		return errors.New("disk full")
 	}
+	err := g.storage.commit(c)
 	g.mu.Lock()
 	g.commits++
 	g.mu.Unlock()
-	return g.storage.commit(c)
+	select {
+	case g.committed <- struct{}{}:
+	default:
+	}
+	return err
+}
+
+// waitCommits waits until n commits went through (the test's deadline
+// bounds it).
+func (g *gatedStorage) waitCommits(n int) error {
+	for {
+		g.mu.Lock()
+		c := g.commits
+		g.mu.Unlock()
+		if c >= n {
+			return nil
+		}
+		<-g.committed
+	}
 }
 
 func (g *gatedStorage) storedSerial(t *testing.T) (uint32, bool) {
@@ -57,17 +78,21 @@ func gatedOpener(g *gatedStorage) func(dir, origin string) (storage, error) {
 	}
 }
 
-// A first load into an empty store is answered before its write ends; a
-// change waits for that write and is stored after it.
+// delayFirstWrites sets firstWriteDelay for the test.
+func delayFirstWrites(t *testing.T, d time.Duration) {
+	old := firstWriteDelay
+	firstWriteDelay = d
+	t.Cleanup(func() { firstWriteDelay = old })
+}
+
+// A first load into an empty store is answered before it is written; a
+// change writes it first, then itself.
 func TestFirstLoadServedBeforeStored(t *testing.T) {
+	delayFirstWrites(t, time.Hour) // only the change writes
 	g := &gatedStorage{gate: make(chan struct{}), entered: make(chan struct{}, 1)}
 	z, acme := openMemZone(t, gatedOpener(g), t.TempDir(), testZone, 10)
-	<-g.entered // the first load's commit is waiting at the gate
 	if s := z.View("").Snapshot(); s.Serial != 100 || s.Get("www.example.test.", dns.TypeA) == nil {
 		t.Fatalf("served before the store write: serial %d", s.Serial)
-	}
-	if _, stored := g.storedSerial(t); stored {
-		t.Fatal("the first load is stored before its write was let through")
 	}
 	done := make(chan error, 1)
 	go func() {
@@ -76,8 +101,12 @@ func TestFirstLoadServedBeforeStored(t *testing.T) {
 			return nil
 		})
 	}()
-	close(g.gate) // the first load's write, then the change's
-	<-g.entered
+	<-g.entered // the change writes the first load: held at the gate
+	if _, stored := g.storedSerial(t); stored {
+		t.Fatal("the first load is stored before its write was let through")
+	}
+	close(g.gate)
+	<-g.entered // then the change's own commit
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
@@ -91,10 +120,26 @@ func TestFirstLoadServedBeforeStored(t *testing.T) {
 	}
 }
 
+// With no writer, the first load is written firstWriteDelay after Open.
+func TestFirstLoadWrittenLater(t *testing.T) {
+	delayFirstWrites(t, time.Millisecond)
+	g := &gatedStorage{gate: make(chan struct{}), entered: make(chan struct{}, 1), committed: make(chan struct{}, 1)}
+	close(g.gate)
+	openMemZone(t, gatedOpener(g), t.TempDir(), testZone, 10)
+	<-g.entered // the timer's commit
+	if err := g.waitCommits(1); err != nil {
+		t.Fatal(err)
+	}
+	if serial, stored := g.storedSerial(t); !stored || serial != 100 {
+		t.Fatalf("stored serial %d (%v), want 100", serial, stored)
+	}
+}
+
 // A first load whose write failed is still served; the next change writes
 // it again before its own, and fails (changing nothing) when that fails.
 func TestFirstLoadWriteRetried(t *testing.T) {
-	g := &gatedStorage{fails: 2}
+	delayFirstWrites(t, time.Hour)
+	g := &gatedStorage{fails: 1}
 	z, acme := openMemZone(t, gatedOpener(g), t.TempDir(), testZone, 10)
 	add := func(v string) error {
 		return acme.Update(nil, func(tx *Tx) error {
@@ -102,8 +147,7 @@ func TestFirstLoadWriteRetried(t *testing.T) {
 			return nil
 		})
 	}
-	// Open's background write failed once (fails 2 -> 1); this change's
-	// retry fails again: the change is refused.
+	// The change's write of the first load fails: the change is refused.
 	if err := add("a"); err == nil {
 		t.Fatal("a change was accepted while the first load could not be stored")
 	}

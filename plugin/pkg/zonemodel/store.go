@@ -2,6 +2,7 @@ package zonemodel
 
 import (
 	"sync"
+	"time"
 )
 
 // store is the durable state of one zone (storage.go), shared by the
@@ -15,8 +16,11 @@ type store struct {
 	// mu serializes every writer of the zone, across generations.
 	mu sync.Mutex
 	// pending: first loads published but not yet written (firststore.go);
-	// guarded by mu.
-	pending []*pendingWrite
+	// pendingTimer writes them later unless a writer does first (it holds a
+	// reference to the store; whoever clears it releases that). Guarded by
+	// mu.
+	pending      []*pendingWrite
+	pendingTimer *time.Timer
 	// current is the newest generation that opened the store; older ones are
 	// superseded and refuse writes.
 	current *Zone

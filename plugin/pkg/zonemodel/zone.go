@@ -513,8 +513,7 @@ func (z *Zone) Open() error {
 	z.st = st
 	z.opened.Store(true)
 	if len(st.pending) > 0 {
-		go st.writePendingAndUnlock(z.cfg.Logf) // owns the lock from here
-		return nil
+		st.writeLater(z.cfg.Logf)
 	}
 	st.mu.Unlock()
 	return nil
@@ -532,6 +531,9 @@ func (z *Zone) Close() {
 	z.superseded.Store(true)
 	st := z.st
 	st.mu.Lock()
+	if err := st.writePending(); err != nil {
+		z.cfg.Logf("%v; not stored: the next start loads the zone's sources again", err)
+	}
 	if st.current == z {
 		st.current = nil
 	}

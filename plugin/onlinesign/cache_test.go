@@ -15,36 +15,12 @@ import (
 // bigSigner is testSigner with a zone of n more names (one A record each).
 func bigSigner(t *testing.T, n int) (*zonemodel.Zone, *manager) {
 	t.Helper()
-	dir := t.TempDir()
-	cfg := defaultConfig()
-	cfg.origin = "example.test."
-	cfg.keyDir = dir + "/keys"
-	m, err := acquireManager(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(m.release)
-	z := zonemodel.New(zonemodel.Config{Origin: "example.test.", StateDir: dir})
-	base, _ := z.AddSource("file", zonemodel.SourceOptions{Base: true})
 	var sb strings.Builder
 	sb.WriteString(testZone)
 	for i := range n {
 		fmt.Fprintf(&sb, "host%d IN A 10.%d.%d.%d\n", i, i>>16&255, i>>8&255, i&255)
 	}
-	zd, err := zonemodel.ParseZone(strings.NewReader(sb.String()), "example.test.", "big.zone")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := base.SetInitial(nil, zd.RRs); err != nil {
-		t.Fatal(err)
-	}
-	if err := m.attach(z); err != nil {
-		t.Fatal(err)
-	}
-	if err := z.Open(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(z.Close)
+	z, m := signerWithZone(t, sb.String(), nil)
 	if err := z.Sync(); err != nil { // the first load's write: not in the heap figures
 		t.Fatal(err)
 	}

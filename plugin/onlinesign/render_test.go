@@ -40,12 +40,21 @@ ns.secure IN A 192.0.2.98
 // fresh keys of the scheme in a temporary key directory.
 func testSigner(t testing.TB, scheme string, alg uint8, opts ...func(*zonemodel.Config)) (*zonemodel.Zone, *manager) {
 	t.Helper()
+	return signerWithZone(t, testZone, func(c *zoneConfig) { c.policy.Scheme, c.policy.Algorithm = scheme, alg }, opts...)
+}
+
+// signerWithZone is an opened zone of text (example.test.) signed by a
+// manager with fresh keys in a temporary key directory; policy (nil: the
+// defaults) adjusts the signer's configuration.
+func signerWithZone(t testing.TB, text string, policy func(*zoneConfig), opts ...func(*zonemodel.Config)) (*zonemodel.Zone, *manager) {
+	t.Helper()
 	dir := t.TempDir()
 	cfg := defaultConfig()
 	cfg.origin = "example.test."
 	cfg.keyDir = dir + "/keys"
-	cfg.policy.Scheme = scheme
-	cfg.policy.Algorithm = alg
+	if policy != nil {
+		policy(&cfg)
+	}
 	m, err := acquireManager(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -60,7 +69,7 @@ func testSigner(t testing.TB, scheme string, alg uint8, opts ...func(*zonemodel.
 	if err != nil {
 		t.Fatal(err)
 	}
-	zd, err := zonemodel.ParseZone(strings.NewReader(testZone), "example.test.", "test.zone")
+	zd, err := zonemodel.ParseZone(strings.NewReader(text), "example.test.", "test.zone")
 	if err != nil {
 		t.Fatal(err)
 	}

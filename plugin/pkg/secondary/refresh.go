@@ -198,7 +198,7 @@ func (s *Secondary) commit(p *xfrpeer.Peer, res *Result, from uint32) error {
 		if kind != "uptodate" {
 			// RFC 8976 §4: the primary's zone as it now stands must match
 			// its digest, if it carries one; else nothing is applied.
-			if err := verifyDigest(origin, p.Addr, tx); err != nil {
+			if err := verifyDigest(origin, p.Addr, tx, res); err != nil {
 				return err
 			}
 		}

@@ -10,7 +10,6 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -20,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	dto "github.com/prometheus/client_model/go"
 
+	"github.com/dnspki/dnspki/plugin/pkg/testdns"
 	"github.com/dnspki/dnspki/plugin/pkg/zonemodel"
 	"github.com/dnspki/dnspki/test/harness"
 )
@@ -51,8 +51,7 @@ type fixture struct {
 	// noEvents: file events are unavailable (the watcher cannot be made).
 	noEvents bool
 
-	mu    sync.Mutex
-	clock time.Time
+	clock *testdns.Clock
 
 	cfgs []CertConfig
 	z    *zonemodel.Zone
@@ -61,20 +60,12 @@ type fixture struct {
 
 func newFixture(t *testing.T) *fixture {
 	return &fixture{t: t, state: t.TempDir(), dir: t.TempDir(), ca: harness.NewTestCA(t, "tlsa test"), zoneTxt: testZone,
-		clock: time.Unix(1_800_000_000, 0)}
+		clock: testdns.NewClock(time.Unix(1_800_000_000, 0))}
 }
 
-func (f *fixture) now() time.Time {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.clock
-}
+func (f *fixture) now() time.Time { return f.clock.Now() }
 
-func (f *fixture) advance(d time.Duration) {
-	f.mu.Lock()
-	f.clock = f.clock.Add(d)
-	f.mu.Unlock()
-}
+func (f *fixture) advance(d time.Duration) { f.clock.Advance(d) }
 
 // cfg is the usual certificate: the folder's fullchain.pem, both names,
 // TTL 60, hold-down 120 s.

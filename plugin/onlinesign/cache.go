@@ -19,126 +19,84 @@ const (
 	noEntryBound       = 1 << 40
 )
 
-// auxRing bounds the signatures cached on RRsets (RRset.Aux): every cached
-// entry holds a slot; when the entries reach the bound in bytes or in
-// number, the CLOCK hand evicts entries that were not used since the hand
-// last passed (it clears the RRset's Aux). Slots of RRsets that died with
-// their snapshot are reclaimed as the hand passes them. Lookups are
+// auxRing bounds the signatures cached on RRsets (RRset.Aux) with a clock:
+// evicting an entry clears the RRset's Aux, and entries of RRsets that died
+// with their snapshot are reclaimed as the hand passes them. Lookups are
 // lock-free (RRset.Aux and a reference bit); only misses lock.
 type auxRing struct {
-	mu       sync.Mutex
-	slots    []auxSlot
-	free     []int // slots without an entry
-	hand     int
-	cap      int   // most entries
-	maxBytes int64 // most bytes
-	n        int   // entries
-	used     int64 // their bytes
-}
-
-type auxSlot struct {
-	set weak.Pointer[zonemodel.RRset]
-	e   *sigEntry
+	mu sync.Mutex
+	c  clock[*sigEntry]
 }
 
 func newAuxRing(entries int, bytes int64) *auxRing {
-	return &auxRing{cap: entries, maxBytes: bytes}
+	a := &auxRing{}
+	a.c.forget = forgetSig
+	a.c.resize(entries, bytes)
+	return a
+}
+
+// forgetSig clears the RRset's Aux if it still holds e.
+func forgetSig(e *sigEntry) {
+	if set := e.set.Value(); set != nil {
+		if cur, ok := set.Aux().(*sigEntry); ok && cur == e {
+			set.SetAux(nil)
+		}
+	}
+}
+
+func (e *sigEntry) bytes() int64 { return e.size }
+
+func (e *sigEntry) spare() bool {
+	return e.set.Value() != nil && e.ref.Swap(false)
 }
 
 func (a *auxRing) resize(entries int, bytes int64) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	a.cap, a.maxBytes = entries, bytes
-	a.shrink(-1, 0)
+	a.c.resize(entries, bytes)
 }
 
 func (a *auxRing) len() int {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	return a.n
+	return a.c.n
 }
 
 func (a *auxRing) bytes() int64 {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	return a.used
+	return a.c.used
 }
 
 func (a *auxRing) full() bool {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	return a.n >= a.cap || a.used >= a.maxBytes
+	return a.c.n >= a.c.cap || a.c.used >= a.c.maxBytes
 }
 
-// drop empties slot i, clearing the RRset's Aux if it still holds the entry.
-func (a *auxRing) drop(i int) {
-	s := &a.slots[i]
-	if s.e == nil {
-		return
-	}
-	if set := s.set.Value(); set != nil {
-		if cur, ok := set.Aux().(*sigEntry); ok && cur == s.e {
-			set.SetAux(nil)
-		}
-	}
-	a.n--
-	a.used -= s.e.size
-	*s = auxSlot{}
-	a.free = append(a.free, i)
-}
-
-// shrink evicts entries until one more of extra bytes fits (extra 0: until
-// the entries are within the bounds), never the one in slot keep.
-func (a *auxRing) shrink(keep int, extra int64) {
-	more := 0
-	if extra > 0 {
-		more = 1
-	}
-	for guard := 3*len(a.slots) + 1; a.n > 0 && (a.n+more > a.cap || a.used+extra > a.maxBytes) && guard > 0; guard-- {
-		i := a.hand
-		a.hand = (a.hand + 1) % len(a.slots)
-		s := &a.slots[i]
-		if s.e == nil || i == keep {
-			continue
-		}
-		if s.set.Value() != nil && s.e.ref.Load() {
-			s.e.ref.Store(false)
-			continue
-		}
-		a.drop(i)
-	}
-}
-
-// add caches e on set, taking a slot (the set's old slot if it had one).
-func (a *auxRing) add(set *zonemodel.RRset, e *sigEntry) {
+// add caches e on set, in the set's old slot if it had one, else in a free
+// one, evicting others first when evict is set. It reports whether e was
+// cached.
+func (a *auxRing) add(set *zonemodel.RRset, e *sigEntry, evict bool) bool {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	if a.cap <= 0 || e.size > a.maxBytes {
-		return
+	if a.c.cap <= 0 || e.size > a.c.maxBytes {
+		return false
 	}
-	if old, ok := set.Aux().(*sigEntry); ok && old.slot < len(a.slots) && a.slots[old.slot].e == old {
-		e.slot = old.slot
-		a.slots[e.slot].e = e
-		a.used += e.size - old.size
+	if old, ok := set.Aux().(*sigEntry); ok && a.c.holds(old.slot, old) {
+		e.slot, e.set = old.slot, old.set
 		set.SetAux(e)
-		a.shrink(e.slot, 0)
-		return
+		a.c.replace(e.slot, e)
+		return true
 	}
-	a.shrink(-1, e.size)
-	if a.n+1 > a.cap || a.used+e.size > a.maxBytes {
-		return // every entry is in use right now
+	e.set = weak.Make(set)
+	slot, ok := a.c.add(e, evict)
+	if !ok {
+		return false
 	}
-	if k := len(a.free); k > 0 {
-		e.slot = a.free[k-1]
-		a.free = a.free[:k-1]
-	} else {
-		e.slot = len(a.slots)
-		a.slots = append(a.slots, auxSlot{})
-	}
-	a.slots[e.slot] = auxSlot{set: weak.Make(set), e: e}
-	a.n++
-	a.used += e.size
+	e.slot = slot
 	set.SetAux(e)
+	return true
 }
 
 // Sizes of cache entries as the Go heap holds them: the fixed parts measured
@@ -147,7 +105,7 @@ func (a *auxRing) add(set *zonemodel.RRset, e *sigEntry) {
 const (
 	sigEntryOverhead = 150
 	rrsigOverhead    = 128 // the RRSIG struct and its slot in the entry's slice
-	denOverhead      = 160 // the entry, its key in the map and the map's slot
+	denOverhead      = 220 // the entry (with its key), its key in the map, the map's slot and the clock's slot
 	nsecOverhead     = 96
 )
 
@@ -194,6 +152,9 @@ type denKey struct {
 
 // denEntry is a cached NSEC record with its signatures.
 type denEntry struct {
+	key     denKey
+	slot    int
+	ref     bool // used since the clock's hand last passed (under the shard's lock)
 	ks      *keySet
 	refresh int64
 	ttl     uint32
@@ -203,42 +164,49 @@ type denEntry struct {
 }
 
 // denialCache is a bounded cache of the NSEC records made for denials,
-// sharded, each shard with two generations: when the current one is full
-// (in bytes or entries), it becomes the old one (the previous old one is
-// dropped) and hits in the old generation move to the current one. A shard's
-// generation holds at most a 32nd of the bound.
+// sharded by name, each shard a clock over a 16th of the bound.
 type denialCache struct {
 	seed   maphash.Seed
 	shards [16]denShard
 }
 
 type denShard struct {
-	mu                 sync.Mutex
-	cur, old           map[denKey]*denEntry
-	curBytes, oldBytes int64
-	max                int
-	maxBytes           int64
+	mu  sync.Mutex
+	idx map[denKey]*denEntry
+	c   clock[*denEntry]
+}
+
+func (e *denEntry) bytes() int64 { return e.size }
+
+func (e *denEntry) spare() bool {
+	r := e.ref
+	e.ref = false
+	return r
 }
 
 func newDenialCache(entries int, bytes int64) *denialCache {
 	c := &denialCache{seed: maphash.MakeSeed()}
+	for i := range c.shards {
+		sh := &c.shards[i]
+		sh.idx = map[denKey]*denEntry{}
+		sh.c.forget = func(e *denEntry) { delete(sh.idx, e.key) }
+	}
 	c.resize(entries, bytes)
 	return c
 }
 
+// resize shares the bounds among the shards (a bound of fewer entries than
+// shards leaves some shards without any).
 func (c *denialCache) resize(entries int, bytes int64) {
-	per := entries / len(c.shards) / 2
-	perBytes := bytes / int64(len(c.shards)) / 2
+	n := len(c.shards)
 	for i := range c.shards {
 		sh := &c.shards[i]
+		per := entries / n
+		if i < entries%n {
+			per++
+		}
 		sh.mu.Lock()
-		sh.max, sh.maxBytes = per, perBytes
-		if entries > 0 && per < 1 {
-			sh.max = 1
-		}
-		if sh.cur == nil || len(sh.cur) > sh.max || sh.curBytes > sh.maxBytes {
-			sh.cur, sh.old, sh.curBytes, sh.oldBytes = map[denKey]*denEntry{}, nil, 0, 0
-		}
+		sh.c.resize(per, bytes/int64(n))
 		sh.mu.Unlock()
 	}
 }
@@ -252,40 +220,26 @@ func (c *denialCache) get(k denKey) *denEntry {
 	sh := c.shard(k)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	if e := sh.cur[k]; e != nil {
-		return e
+	e := sh.idx[k]
+	if e != nil {
+		e.ref = true
 	}
-	if e := sh.old[k]; e != nil {
-		delete(sh.old, k)
-		sh.oldBytes -= e.size
-		sh.putLocked(k, e)
-		return e
-	}
-	return nil
+	return e
 }
 
 func (c *denialCache) put(k denKey, e *denEntry) {
+	e.key = k
 	e.size = denSize(k, e)
 	sh := c.shard(k)
 	sh.mu.Lock()
-	sh.putLocked(k, e)
-	sh.mu.Unlock()
-}
-
-func (sh *denShard) putLocked(k denKey, e *denEntry) {
-	if sh.max <= 0 || e.size > sh.maxBytes {
-		return
+	defer sh.mu.Unlock()
+	if prev := sh.idx[k]; prev != nil {
+		sh.c.drop(prev.slot)
 	}
-	if prev := sh.cur[k]; prev != nil {
-		sh.curBytes -= prev.size
-		delete(sh.cur, k)
+	if slot, ok := sh.c.add(e, true); ok {
+		e.slot = slot
+		sh.idx[k] = e
 	}
-	if len(sh.cur) >= sh.max || sh.curBytes+e.size > sh.maxBytes {
-		sh.old, sh.cur = sh.cur, make(map[denKey]*denEntry)
-		sh.oldBytes, sh.curBytes = sh.curBytes, 0
-	}
-	sh.cur[k] = e
-	sh.curBytes += e.size
 }
 
 func (c *denialCache) len() int {
@@ -293,7 +247,7 @@ func (c *denialCache) len() int {
 	for i := range c.shards {
 		sh := &c.shards[i]
 		sh.mu.Lock()
-		n += len(sh.cur) + len(sh.old)
+		n += sh.c.n
 		sh.mu.Unlock()
 	}
 	return n
@@ -304,7 +258,7 @@ func (c *denialCache) bytes() int64 {
 	for i := range c.shards {
 		sh := &c.shards[i]
 		sh.mu.Lock()
-		n += sh.curBytes + sh.oldBytes
+		n += sh.c.used
 		sh.mu.Unlock()
 	}
 	return n

@@ -125,3 +125,57 @@ func TestCacheBytesBound(t *testing.T) {
 		t.Errorf("caches of 0 bytes hold %d and %d entries", s.ring.len(), s.den.len())
 	}
 }
+
+// A full pre-signing pass fills the cache's free room and stops there: it
+// never evicts. (A pass over a zone larger than the cache used to sign all
+// of it, each signature evicting an earlier one.)
+func TestPresignFillsOnly(t *testing.T) {
+	z, m := bigSigner(t, 500)
+	s := m.signer
+	s.presignAll(z) // after the pass the zone's start began (or instead of it)
+	const setBytes = 20 << 10
+	s.configure(zoneConfig{origin: m.origin, sig: m.cfg.sig, cacheSet: noEntryBound, cacheDen: noEntryBound,
+		cacheSetBytes: setBytes, cacheDenBytes: 1 << 20})
+	kept := s.ring.len()
+	if kept == 0 || kept > 100 {
+		t.Fatalf("%d entries within %d bytes", kept, setBytes)
+	}
+	before := s.setPuts.Load()
+	s.presignAll(z)
+	signed := s.setPuts.Load() - before
+	if limit := int64(2*runtime.GOMAXPROCS(0) + 4); signed > limit {
+		t.Errorf("a pass over a full cache signed %d RRsets (at most %d: the workers' last ones)", signed, limit)
+	}
+	if b := s.ring.bytes(); b > setBytes {
+		t.Errorf("signature cache at %d bytes, bound %d", b, setBytes)
+	}
+}
+
+// The denial cache holds its whole bound: a working set of about 60% of it,
+// asked round after round, is all hits from the second round.
+func TestDenialCacheHoldsItsBound(t *testing.T) {
+	z, m := testSigner(t, SchemeCSK, dns.ECDSAP256SHA256)
+	s := m.signer
+	const denBytes = 1 << 20
+	s.configure(zoneConfig{origin: m.origin, sig: m.cfg.sig, cacheSet: noEntryBound, cacheDen: noEntryBound,
+		cacheSetBytes: 1 << 20, cacheDenBytes: denBytes})
+	const n = 1000
+	round := func() int64 {
+		before := s.denPuts.Load()
+		for i := range n {
+			ask(t, z, fmt.Sprintf("nx%d-%x.example.test.", i, i*7919), dns.TypeA, false)
+		}
+		return s.denPuts.Load() - before
+	}
+	if made := round(); made != n {
+		t.Fatalf("first round made %d denials, want %d", made, n)
+	}
+	if used := s.den.bytes(); used > 7*denBytes/10 {
+		t.Fatalf("%d denials take %d of %d bytes: the working set is not within the bound", n, used, denBytes)
+	}
+	for r := 2; r <= 3; r++ {
+		if made := round(); made != 0 {
+			t.Errorf("round %d: %d of %d denials made again (cache %d entries, %d bytes of %d)", r, made, n, s.den.len(), s.den.bytes(), denBytes)
+		}
+	}
+}

@@ -11,6 +11,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"weak"
 
 	"github.com/miekg/dns"
 	"github.com/prometheus/client_golang/prometheus"
@@ -144,6 +145,7 @@ type sigEntry struct {
 	sigs    []dns.RR // RRSIG TTL = the set's TTL
 	neg     []dns.RR // for the SOA: RRSIG TTL = the negative-answer TTL
 	ref     atomic.Bool
+	set     weak.Pointer[zonemodel.RRset] // the RRset whose Aux holds the entry
 	slot    int
 	size    int64 // memory, estimated (entrySize)
 }
@@ -163,6 +165,16 @@ func (s *signer) sigsOf(set *zonemodel.RRset, snap *zonemodel.Snapshot, ks *keyS
 }
 
 func (s *signer) signSet(set *zonemodel.RRset, snap *zonemodel.Snapshot, ks *keySet, now time.Time, bulk bool) (*sigEntry, error) {
+	e, err := s.newSigEntry(set, snap, ks, now, bulk)
+	if err != nil {
+		return nil, err
+	}
+	s.cache(set, e, true)
+	return e, nil
+}
+
+// newSigEntry signs set with the keys of ks (bulk: on the background queue).
+func (s *signer) newSigEntry(set *zonemodel.RRset, snap *zonemodel.Snapshot, ks *keySet, now time.Time, bulk bool) (*sigEntry, error) {
 	keys := ks.forType(set.Type)
 	if len(keys) == 0 {
 		return nil, errNoKeys
@@ -187,11 +199,17 @@ func (s *signer) signSet(set *zonemodel.RRset, snap *zonemodel.Snapshot, ks *key
 		}
 	}
 	e.size = entrySize(e)
-	s.ring.add(set, e)
+	return e, nil
+}
+
+// cache keeps e on set (evict: making room if the cache is full) and
+// reports whether it did.
+func (s *signer) cache(set *zonemodel.RRset, e *sigEntry, evict bool) bool {
+	ok := s.ring.add(set, e, evict)
 	if s.setPuts.Add(1)%1024 == 1 {
 		s.cacheMetrics("rrset")
 	}
-	return e, nil
+	return ok
 }
 
 // cacheMetrics updates the gauges of one cache ("rrset" or "denial").
@@ -499,22 +517,36 @@ func (s *signer) presignAll(z *zonemodel.Zone) {
 const presignRelease = 20000
 
 // presign signs the RRsets of snap (all, or those at names) that need it.
-// It reports false when it stopped early (cache full, key change, shutdown).
+// A pass over all of them only fills the cache's free room (it stops at the
+// first entry that does not fit); the RRsets at names, just changed, are
+// cached like answers, evicting others. It reports false when it stopped
+// early (cache full, key change, shutdown).
 func (s *signer) presign(snap *zonemodel.Snapshot, ks *keySet, names []string) bool {
 	if snap.SOA() == nil {
 		return true
 	}
+	fill := names == nil
 	jobs := make(chan *zonemodel.RRset, 256)
 	var wg sync.WaitGroup
-	var failed atomic.Bool
+	var failed, full atomic.Bool
 	workers := runtime.GOMAXPROCS(0)
 	for range workers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			for set := range jobs {
-				if _, err := s.signSet(set, snap, ks, time.Now(), true); err != nil && !failed.Swap(true) {
-					log.Errorf("zone %s: pre-signing: %v", s.origin, err)
+				if full.Load() {
+					continue
+				}
+				e, err := s.newSigEntry(set, snap, ks, time.Now(), true)
+				if err != nil {
+					if !failed.Swap(true) {
+						log.Errorf("zone %s: pre-signing: %v", s.origin, err)
+					}
+					continue
+				}
+				if !s.cache(set, e, !fill) {
+					full.Store(true)
 				}
 			}
 		}()
@@ -522,7 +554,7 @@ func (s *signer) presign(snap *zonemodel.Snapshot, ks *keySet, names []string) b
 	ok := true
 	now := time.Now().Unix()
 	feed := func(set *zonemodel.RRset) bool {
-		if s.ks.Load() != ks || s.ring.full() {
+		if s.ks.Load() != ks || full.Load() || s.ring.full() {
 			ok = false
 			return false
 		}

@@ -33,7 +33,11 @@
 #              the caches' configured bound (onlinesign cache-size)
 # The table prints each dnspki figure with its ratio to Knot's.
 #
-# Knobs (defaults in brackets): QPS_SECONDS [10] UPD_SECONDS [10] QPS_ROUNDS [2] UPD_PAIRS [3]
+#   signed pairs  after the sizes: dnspki signed at the smallest and the
+#              largest size running side by side, SIGNED_PAIRS interleaved
+#              pairs of passes, the median of the pairs' QPS ratios (the
+#              per-size figures are minutes apart, and a shared box drifts)
+# Knobs (defaults in brackets): QPS_SECONDS [10] UPD_SECONDS [10] QPS_ROUNDS [2] UPD_PAIRS [3] SIGNED_PAIRS [3]
 # START_TIMEOUT [300] SETTLE_MAX [180] SERVER_CPUS [1] CLIENT_CPUS [0] FLOOD_SECONDS [0]
 # SERVERS [dnspki knot nsd] PORT_BASE [15400]
 # Results: $BENCH_OUT/scale/<timestamp>/ (summary.txt, results.raw, logs).
@@ -51,6 +55,7 @@ SETTLE_MAX=${SETTLE_MAX:-180}
 FLOOD_SECONDS=${FLOOD_SECONDS:-0}
 QPS_ROUNDS=${QPS_ROUNDS:-2}
 UPD_PAIRS=${UPD_PAIRS:-3}
+SIGNED_PAIRS=${SIGNED_PAIRS:-3}
 SERVER_CPUS=${SERVER_CPUS:-1}
 CLIENT_CPUS=${CLIENT_CPUS:-0}
 PORT_BASE=${PORT_BASE:-15400}
@@ -421,8 +426,52 @@ flood() {
 	put "$1" "$2" flood_qps "$(awk '/Queries per second:/ {printf "%.0f", $4}' "$OUT/flood.txt")"
 }
 
-PID=
-trap 'stop_pid "$PID"' EXIT
+# signed_pairs: signed QPS at the largest size against the smallest, robust
+# to a shared box whose speed drifts over minutes (the per-size runs above are
+# minutes apart): dnspki signed at both sizes at once, both pinned to the
+# server CPUs and each idle while the other is measured, then SIGNED_PAIRS
+# interleaved pairs of passes (smallest, largest); the median of the pairs'
+# ratios (QPS and per CPU-second).
+signed_pairs() {
+	local lo=${SIZES[0]} hi=${SIZES[-1]} r ql cl qh ch ratios="" cratios=""
+	local p_lo=$P_SRV p_hi=$((PORT_BASE + 2)) pid_lo pid_hi q_lo q_hi
+	local rd_lo=$OUT/run/pairs/$lo rd_hi=$OUT/run/pairs/$hi
+	q_lo=$OUT/data/$lo/queries.txt q_hi=$OUT/data/$hi/queries.txt
+	port_free $p_hi || { log "signed pairs: port $p_hi busy, skipped"; return; }
+	log "signed pairs: $lo and $hi side by side, $SIGNED_PAIRS pairs"
+	mkdir -p "$OUT/run/pairs"
+	P_SRV=$p_hi
+	write_dnspki "$rd_hi" "$OUT/data/$hi/$ZONE_NAME.zone" signed
+	start dnspki "$rd_hi" "$OUT/data/$hi/$ZONE_NAME.zone" signed
+	pid_hi=$PID PID2=$PID
+	P_SRV=$p_lo
+	write_dnspki "$rd_lo" "$OUT/data/$lo/$ZONE_NAME.zone" signed
+	start dnspki "$rd_lo" "$OUT/data/$lo/$ZONE_NAME.zone" signed
+	pid_lo=$PID
+	settle "$pid_hi"
+	settle "$pid_lo"
+	for r in lo hi; do # warm: one pass each
+		if [ $r = lo ]; then P_SRV=$p_lo QFILE=$q_lo; else P_SRV=$p_hi QFILE=$q_hi; fi
+		"${PIN_CLI[@]}" dnsperf -s "$BENCH_ADDR" -p $P_SRV -d "$QFILE" -c 4 -T 1 -q 100 -t 2 -n 1 -D > /dev/null 2>&1
+	done
+	for ((r = 0; r < SIGNED_PAIRS; r++)); do
+		P_SRV=$p_lo PID=$pid_lo QFILE=$q_lo
+		read -r ql cl <<< "$(perf "$QPS_SECONDS" -D)"
+		P_SRV=$p_hi PID=$pid_hi QFILE=$q_hi
+		read -r qh ch <<< "$(perf "$QPS_SECONDS" -D)"
+		ratios+="$(awk -v a="$qh" -v b="$ql" 'BEGIN {if (b > 0) printf "%.3f", a / b}') "
+		cratios+="$(awk -v a="$ch" -v b="$cl" 'BEGIN {if (b > 0) printf "%.3f", a / b}') "
+		log "  pair $((r + 1)): $lo $ql QPS, $hi $qh QPS"
+	done
+	put "$hi" dnspki spair_ratio "$(median $ratios)"
+	put "$hi" dnspki spair_cratio "$(median $cratios)"
+	stop_pid "$pid_hi"; PID2=
+	PID=$pid_lo; stop
+	P_SRV=$PORT_BASE
+}
+
+PID= PID2=
+trap 'stop_pid "$PID"; stop_pid "$PID2"' EXIT
 for n in "${SIZES[@]}"; do
 	D=$OUT/data/$n
 	mkdir -p "$D"
@@ -433,6 +482,9 @@ for n in "${SIZES[@]}"; do
 	for srv in "${SERVERS[@]}"; do bench_unsigned "$n" "$srv"; done
 	for srv in "${SERVERS[@]}"; do bench_signed "$n" "$srv"; done
 done
+if [ ${#SIZES[@]} -gt 1 ] && [ "$SIGNED_PAIRS" -gt 0 ] && [[ " ${SERVERS[*]} " == *" dnspki "* ]]; then
+	signed_pairs
+fi
 
 {
 	echo "date: $(date -Is)  host: $(uname -r)  cpus: $(nproc)  load at end: $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -68,6 +68,8 @@ END {
 		if (x >= 0 && y > 0 && nz > 1) line = line sprintf("  signed QPS %s / %s: %.2f", label(hi), label(lo), x / y)
 		x = num(get(hi, s, "sqpc")); y = num(get(lo, s, "sqpc"))
 		if (x >= 0 && y > 0 && nz > 1) line = line sprintf(" (per CPU-s %.2f)", x / y)
+		x = num(get(hi, s, "spair_ratio")); y = num(get(hi, s, "spair_cratio"))
+		if (x >= 0) line = line sprintf("; side by side %.2f (per CPU-s %.2f; median of pairs)", x, y)
 		x = num(get(hi, s, "restart_cpu")); y = num(get(hi, "knot", "start_cpu"))
 		if (x >= 0 && y > 0) line = line sprintf("  restart %s / Knot's first start, CPU: %.2f", label(hi), x / y)
 		print line

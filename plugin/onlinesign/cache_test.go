@@ -149,6 +149,26 @@ func TestPresignFillsOnly(t *testing.T) {
 	if b := s.ring.bytes(); b > setBytes {
 		t.Errorf("signature cache at %d bytes, bound %d", b, setBytes)
 	}
+
+	// After a key change, a pass over the full cache signs again, in place,
+	// what it holds.
+	nks := *s.ks.Load()
+	s.setKeys(&nks)
+	s.presignAll(z)
+	fresh, stale := 0, 0
+	z.View("").Snapshot().Each(func(set *zonemodel.RRset) bool {
+		if e, ok := set.Aux().(*sigEntry); ok {
+			if e.ks == &nks {
+				fresh++
+			} else {
+				stale++
+			}
+		}
+		return true
+	})
+	if stale != 0 || fresh < kept*9/10 {
+		t.Errorf("after a key change and a pass: %d entries with the new keys, %d stale (%d cached before)", fresh, stale, kept)
+	}
 }
 
 // The denial cache holds its whole bound: a working set of about 60% of it,

@@ -486,9 +486,9 @@ func (r *render) denial(d zonemodel.Denial) ([]dns.RR, error) {
 	return rrs, nil
 }
 
-// presignAll signs every RRset of every view of z that has no fresh cached
-// signature, on all cores, until the cache is full. One full pass runs at a
-// time.
+// presignAll signs, on all cores, the RRsets of every view of z whose cached
+// signatures are stale, and those without any while the cache has room (see
+// presign). One full pass runs at a time.
 func (s *signer) presignAll(z *zonemodel.Zone) {
 	s.presignMu.Lock()
 	defer s.presignMu.Unlock()
@@ -517,44 +517,22 @@ func (s *signer) presignAll(z *zonemodel.Zone) {
 const presignRelease = 20000
 
 // presign signs the RRsets of snap (all, or those at names) that need it.
-// A pass over all of them only fills the cache's free room (it stops at the
-// first entry that does not fit); the RRsets at names, just changed, are
-// cached like answers, evicting others. It reports false when it stopped
-// early (cache full, key change, shutdown).
+// A pass over all of them re-signs the stale entries in place and adds new
+// ones only while the cache has free room: it never evicts, so that in a
+// zone larger than the cache what queries asked for stays cached. The RRsets
+// at names, just changed, are cached like answers, evicting others. It
+// reports false when it stopped early (key change, shutdown).
 func (s *signer) presign(snap *zonemodel.Snapshot, ks *keySet, names []string) bool {
 	if snap.SOA() == nil {
 		return true
 	}
 	fill := names == nil
-	jobs := make(chan *zonemodel.RRset, 256)
-	var wg sync.WaitGroup
-	var failed, full atomic.Bool
-	workers := runtime.GOMAXPROCS(0)
-	for range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for set := range jobs {
-				if full.Load() {
-					continue
-				}
-				e, err := s.newSigEntry(set, snap, ks, time.Now(), true)
-				if err != nil {
-					if !failed.Swap(true) {
-						log.Errorf("zone %s: pre-signing: %v", s.origin, err)
-					}
-					continue
-				}
-				if !s.cache(set, e, !fill) {
-					full.Store(true)
-				}
-			}
-		}()
-	}
+	var full atomic.Bool // fill: an entry did not fit
+	jobs, wait := s.presignWorkers(snap, ks, fill, &full)
 	ok := true
 	now := time.Now().Unix()
 	feed := func(set *zonemodel.RRset) bool {
-		if s.ks.Load() != ks || full.Load() || s.ring.full() {
+		if s.ks.Load() != ks {
 			ok = false
 			return false
 		}
@@ -567,8 +545,12 @@ func (s *signer) presign(snap *zonemodel.Snapshot, ks *keySet, names []string) b
 		if set.Type == dns.TypeRRSIG || (set.Type != dns.TypeDS && snap.Delegated(set.Name())) {
 			return true
 		}
-		if e, isE := set.Aux().(*sigEntry); isE && e.ks == ks && now < e.refresh {
+		e, cached := set.Aux().(*sigEntry)
+		if cached && e.ks == ks && now < e.refresh {
 			return true
+		}
+		if fill && !cached && (full.Load() || s.ring.full()) {
+			return true // no room for it; stale entries further on are still re-signed
 		}
 		jobs <- set
 		return true
@@ -588,9 +570,41 @@ func (s *signer) presign(snap *zonemodel.Snapshot, ks *keySet, names []string) b
 		}
 	}
 	close(jobs)
-	wg.Wait()
+	wait()
 	s.cacheMetrics("rrset")
 	return ok
+}
+
+// presignWorkers starts one signing worker per core on the RRsets sent to
+// jobs; wait waits for them after jobs is closed. With fill, an entry that
+// does not fit without evicting is dropped and full is set.
+func (s *signer) presignWorkers(snap *zonemodel.Snapshot, ks *keySet, fill bool, full *atomic.Bool) (jobs chan *zonemodel.RRset, wait func()) {
+	jobs = make(chan *zonemodel.RRset, 256)
+	var wg sync.WaitGroup
+	var failed atomic.Bool
+	for range runtime.GOMAXPROCS(0) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for set := range jobs {
+				_, cached := set.Aux().(*sigEntry)
+				if fill && !cached && full.Load() {
+					continue
+				}
+				e, err := s.newSigEntry(set, snap, ks, time.Now(), true)
+				if err != nil {
+					if !failed.Swap(true) {
+						log.Errorf("zone %s: pre-signing: %v", s.origin, err)
+					}
+					continue
+				}
+				if !s.cache(set, e, !fill) && fill {
+					full.Store(true)
+				}
+			}
+		}()
+	}
+	return jobs, wg.Wait
 }
 
 // changed hears committed changes of the zone (it must not block): the new
